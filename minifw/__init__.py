@@ -1,0 +1,41 @@
+"""minifw: loss functions, minibatches and numerical gradients on MNIST, as a small framework.
+
+The public names, importable from ``minifw``:
+
+>>> import minifw
+>>> minifw.CentralDiff().derivative(lambda x: x * x, 3.0)
+6.000000000012662
+"""
+
+from minifw.differentiation import (
+    BackwardDiff,
+    CentralDiff,
+    Differentiator,
+    ForwardDiff,
+    Objective,
+    Perturbation,
+    Stencil,
+)
+from minifw.errors import MinifwError
+from minifw.losses import CrossEntropy, Loss, MeanSquared
+from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackwardDiff",
+    "BatchSampler",
+    "CentralDiff",
+    "CrossEntropy",
+    "Differentiator",
+    "ForwardDiff",
+    "Loss",
+    "MeanSquared",
+    "MinifwError",
+    "Objective",
+    "Perturbation",
+    "RandomChoiceSampler",
+    "ShuffleSampler",
+    "Stencil",
+    "__version__",
+]

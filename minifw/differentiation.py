@@ -1,0 +1,445 @@
+r"""Numerical differentiation: derivatives from differences of function values.
+
+A :class:`Differentiator` is a finite-difference scheme: a step ``h`` and a :class:`Stencil` of
+offsets :math:`o_k` and weights :math:`w_k` with
+
+.. math::
+
+    f'(x) \approx \frac{1}{h} \sum_k w_k \big(f(x + o_k h) - f(x)\big).
+
+One engine evaluates every scheme. It asks an :class:`Objective` for the *changes*
+:math:`L(\theta + o_k h e_i) - L(\theta)` of many coordinates :math:`i` at once, so an objective
+that knows its own structure (such as :class:`~minifw.models.TwoLayerNet`'s) can answer in bulk,
+while :class:`Perturbation` answers for any black-box function, one coordinate at a time.
+
+>>> from minifw import CentralDiff
+>>> CentralDiff().derivative(lambda x0: x0 * x0 + 4.0**2.0, 3.0)
+6.00000000000378
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, final, runtime_checkable
+
+import attrs
+import numpy as np
+
+from minifw._typing import ArrayLike, FloatArray, IntArray
+from minifw.errors import DifferentiationError, ValidationError
+
+__all__ = [
+    "BackwardDiff",
+    "CentralDiff",
+    "Differentiator",
+    "ForwardDiff",
+    "Objective",
+    "Perturbation",
+    "Stencil",
+]
+
+#: Coordinates handed to an objective per call; bounds the engine's own scratch memory.
+ENGINE_CHUNK = 1 << 16
+
+
+def _as_offsets(values: object) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)  # type: ignore[attr-defined]
+
+
+@attrs.frozen
+class Stencil:
+    r"""Offsets and weights of a first-derivative finite-difference formula.
+
+    The formula is :math:`f'(x) \approx \frac1h \sum_k w_k \big(f(x + o_k h) - f(x)\big)`.
+    Writing it with differences from :math:`f(x)` drops the weight of the centre point (the
+    weights of a consistent first-derivative formula sum to zero), so ``offsets`` never contains
+    0. Consistency also requires :math:`\sum_k w_k o_k = 1`, which is checked.
+
+    >>> Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))  # central difference
+    Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))
+    >>> Stencil(offsets=(1.0,), weights=(2.0,))
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: stencil weights must satisfy sum(w * o) == 1 for a first derivative, got 2.0
+    """
+
+    offsets: tuple[float, ...] = attrs.field(converter=_as_offsets)
+    weights: tuple[float, ...] = attrs.field(converter=_as_offsets)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.offsets or len(self.offsets) != len(self.weights):
+            raise ValidationError(
+                "stencil needs as many weights as offsets (at least one), got "
+                f"{len(self.offsets)} offsets and {len(self.weights)} weights"
+            )
+        if any(o == 0 or not math.isfinite(o) for o in self.offsets):
+            raise ValidationError(
+                f"stencil offsets must be finite and non-zero, got {self.offsets}"
+            )
+        if len(set(self.offsets)) != len(self.offsets):
+            raise ValidationError(f"stencil offsets must be distinct, got {self.offsets}")
+        moment = math.fsum(w * o for w, o in zip(self.weights, self.offsets, strict=True))
+        if not math.isclose(moment, 1.0, rel_tol=1e-12):
+            raise ValidationError(
+                "stencil weights must satisfy sum(w * o) == 1 for a first derivative, "
+                f"got {moment!r}"
+            )
+
+
+@runtime_checkable
+class Objective(Protocol):
+    r"""A scalar function of named parameter arrays that reports its own changes.
+
+    The differentiation engine asks for :math:`L(\theta + s\,e_i) - L(\theta)` (the change of the
+    value when coordinate ``i`` of one parameter array moves by ``s``) for many coordinates and
+    steps at once. Implement this protocol to give a model a fast path; :class:`Perturbation`
+    implements it for any function by evaluating it once per coordinate and step.
+    """
+
+    @property
+    def params(self) -> Mapping[str, FloatArray]:
+        """The parameter arrays, by name (float64; not modified)."""
+        ...
+
+    def loss_changes(self, name: str, index: IntArray, steps: FloatArray) -> FloatArray:
+        r"""Return :math:`L(\theta + s_m e_{i_k}) - L(\theta)` as an array of shape ``(K, M)``.
+
+        ``index`` holds ``K`` flat (C-order) indices into ``params[name]``; ``steps`` holds the
+        ``M`` signed steps :math:`s_m`. Parameters must be left as they were.
+        """
+        ...
+
+
+def _scalar(value: object, where: Callable[[], str]) -> float:
+    """Return ``value`` as a finite float or raise, naming where it came from."""
+    if type(value) is float or type(value) is np.float64:
+        result = float(value)  # the common case, kept cheap: this runs once per evaluation
+    else:
+        arr = np.asarray(value)
+        if arr.size != 1 or arr.ndim > 1 or not np.issubdtype(arr.dtype, np.number):
+            raise DifferentiationError(
+                f"f must return a finite scalar, got {type(value).__name__} of shape "
+                f"{arr.shape} at {where()}"
+            )
+        result = float(arr.reshape(()))
+    if not math.isfinite(result):
+        raise DifferentiationError(f"f must return a finite scalar, got {result} at {where()}")
+    return result
+
+
+def _moved(name: str, shape: tuple[int, ...], flat: int, step: float) -> str:
+    return f"{_describe(name, shape, flat)} moved by {float(step):g}"
+
+
+def _describe(name: str, shape: tuple[int, ...], flat: int) -> str:
+    if not shape:
+        return name
+    pos = ", ".join(str(int(p)) for p in np.unravel_index(flat, shape))
+    return f"{name}[{pos}]"
+
+
+@final
+@attrs.define
+class Perturbation:
+    """An :class:`Objective` for any function: perturb one coordinate in place, evaluate, restore.
+
+    ``f`` takes no arguments and reads the parameter arrays itself (the way the book's
+    ``TwoLayerNet.numerical_gradient`` wraps the network's loss in a closure over its weights).
+    Every coordinate is set to ``value + step``, ``f`` is called, and the exact original value is
+    written back, also when ``f`` raises.
+
+    >>> import numpy as np
+    >>> w = np.array([3.0, 4.0])
+    >>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
+    >>> objective.loss_changes("w", np.array([1]), np.array([1.0]))
+    array([[9.]])
+    >>> w
+    array([3., 4.])
+    """
+
+    f: Callable[[], object]
+    arrays: Mapping[str, FloatArray]
+    _base: float | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def params(self) -> Mapping[str, FloatArray]:
+        """The arrays this objective perturbs."""
+        return self.arrays
+
+    def base_value(self) -> float:
+        """Return ``f()`` at the unperturbed point (evaluated once, then remembered)."""
+        if self._base is None:
+            self._base = _scalar(self.f(), lambda: "the unperturbed point")
+        return self._base
+
+    def loss_changes(self, name: str, index: IntArray, steps: FloatArray) -> FloatArray:
+        """Return ``f()`` after each single-coordinate step minus ``f()`` before, ``(K, M)``."""
+        base = self.base_value()
+        arr = self.arrays[name]
+        out = np.empty((index.size, steps.size))
+        for row, flat in enumerate(index):
+            pos = np.unravel_index(int(flat), arr.shape)
+            original = arr[pos]
+            try:
+                for col, step in enumerate(steps):
+                    arr[pos] = original + step
+                    value = _scalar(
+                        self.f(),
+                        functools.partial(_moved, name, arr.shape, int(flat), float(step)),
+                    )
+                    out[row, col] = value - base
+            finally:
+                arr[pos] = original
+        return out
+
+
+def _check_step(_instance: object, _attribute: object, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, float | int)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError(f"h must be a positive finite float, got h={value!r}")
+
+
+def _to_float(value: float) -> float:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+@attrs.frozen
+class Differentiator(abc.ABC):
+    r"""A finite-difference scheme: a step ``h`` and a :class:`Stencil`.
+
+    All three entry points share one engine:
+
+    - :meth:`derivative` of :math:`f:\mathbb{R}\to\mathbb{R}` at a point;
+    - :meth:`partial` of :math:`f:\mathbb{R}^n\to\mathbb{R}` with respect to one coordinate, the
+      others fixed;
+    - :meth:`gradient` of :math:`f` at an array of any shape, perturbing it in place and restoring
+      it exactly;
+    - :meth:`gradients` of an :class:`Objective` over all of its parameter arrays.
+
+    A new scheme is a subclass with a :attr:`stencil`:
+
+    >>> import attrs
+    >>> from typing import final
+    >>> @final
+    ... @attrs.frozen
+    ... class FivePointDiff(Differentiator):
+    ...     @property
+    ...     def stencil(self) -> Stencil:
+    ...         return Stencil((2.0, 1.0, -1.0, -2.0), (-1 / 12, 8 / 12, -8 / 12, 1 / 12))
+    >>> round(FivePointDiff(h=1e-2).derivative(lambda x: x**5, 1.0), 9)
+    5.0
+
+    The step must not vanish against the point: where :math:`x + h = x` in float64 the
+    difference is :math:`0/h` and says nothing about the slope, so it is an error.
+
+    >>> ForwardDiff(h=1e-50).derivative(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
+    Traceback (most recent call last):
+    ...
+    minifw.errors.DifferentiationError: step h=1e-50 vanishes against x=5.0: x + 1e-50 == x in float64, so the difference would be 0; use a larger h (the default is 1e-4)
+    """
+
+    h: float = attrs.field(default=1e-4, converter=_to_float, validator=_check_step)
+
+    @property
+    @abc.abstractmethod
+    def stencil(self) -> Stencil:
+        """The offsets (in units of ``h``) and weights of this scheme."""
+
+    def derivative(self, f: Callable[[float], Any], x: float) -> float:
+        """Return the derivative of a function of one real variable at ``x``.
+
+        >>> CentralDiff().derivative(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
+        0.1999999999990898
+        """
+        x_value = _real_scalar(x, "x")
+        box = np.array(x_value)
+        objective = Perturbation(lambda: f(float(box)), {"x": box})
+        return float(self._derivatives(objective, "x", np.zeros(1, dtype=np.intp))[0])
+
+    def partial(
+        self, f: Callable[[FloatArray], Any], x: ArrayLike, i: int | tuple[int, ...]
+    ) -> float:
+        r"""Return :math:`\partial f / \partial x_i` at ``x``, the other coordinates fixed.
+
+        ``i`` is an index into ``x`` (an int for a vector, a tuple for any shape).
+
+        >>> CentralDiff().partial(lambda x: x[0]**2 + x[1]**2, [3.0, 4.0], 1)
+        7.999999999999119
+        """
+        arr = _point(x, "x")
+        flat = _flat_index(i, arr.shape)
+        objective = Perturbation(lambda: f(arr), {"x": arr})
+        return float(self._derivatives(objective, "x", np.array([flat], dtype=np.intp))[0])
+
+    def gradient(self, f: Callable[[FloatArray], Any], x: ArrayLike) -> FloatArray:
+        r"""Return :math:`\nabla f(x)`, an array of ``x``'s shape.
+
+        A float64 array ``x`` is perturbed in place, one coordinate at a time, so ``f`` may also
+        ignore its argument and read the array through a closure. Afterwards ``x`` holds exactly
+        its original values, also when ``f`` raises. Other array-likes are copied first.
+
+        >>> import numpy as np
+        >>> CentralDiff().gradient(lambda x: np.sum(x**2), np.array([3.0, 4.0]))
+        array([6., 8.])
+        """
+        arr = _point(x, "x")
+        objective = Perturbation(lambda: f(arr), {"x": arr})
+        return self.gradients(objective)["x"]
+
+    def gradients(self, objective: Objective) -> dict[str, FloatArray]:
+        """Return the gradient of an :class:`Objective` for each of its parameter arrays.
+
+        >>> import numpy as np
+        >>> w, b = np.array([[1.0, 2.0]]), np.array([0.5])
+        >>> objective = Perturbation(lambda: float((w @ [1.0, 1.0] + b)[0] ** 2), {"w": w, "b": b})
+        >>> {name: g.round(6).tolist() for name, g in CentralDiff().gradients(objective).items()}
+        {'w': [[7.0, 7.0]], 'b': [7.0]}
+        """
+        grads = {}
+        for name, arr in objective.params.items():
+            grad = np.empty(arr.shape)
+            flat = grad.reshape(-1)
+            for start in range(0, arr.size, ENGINE_CHUNK):
+                index = np.arange(start, min(start + ENGINE_CHUNK, arr.size), dtype=np.intp)
+                flat[index] = self._derivatives(objective, name, index)
+            grads[name] = grad
+        return grads
+
+    def _derivatives(self, objective: Objective, name: str, index: IntArray) -> FloatArray:
+        """Apply the stencil to the objective's changes for coordinates ``index`` of ``name``."""
+        stencil = self.stencil
+        steps = np.array(stencil.offsets) * self.h
+        self._check_steps(objective.params[name], name, index, steps)
+        changes = objective.loss_changes(name, index, steps)
+        # Sum term by term, in stencil order: for the central difference this is
+        # 0.5 * (f(x+h) - f(x-h)) / h, the book's number to the last digit.
+        total = np.zeros(index.size)
+        for k, weight in enumerate(stencil.weights):
+            total += weight * changes[:, k]
+        return total / self.h
+
+    def _check_steps(self, arr: FloatArray, name: str, index: IntArray, steps: FloatArray) -> None:
+        values = arr.reshape(-1)[index] if arr.flags.c_contiguous else arr.flat[index]
+        for step in steps:
+            stuck = values + step == values
+            if np.any(stuck):
+                k = int(np.flatnonzero(stuck)[0])
+                where = _describe(name, arr.shape, int(index[k]))
+                raise DifferentiationError(
+                    f"step h={self.h!r} vanishes against {where}={float(values[k])!r}: "
+                    f"{name} + {abs(float(step))!r} == {name} in float64, so the difference "
+                    "would be 0; use a larger h (the default is 1e-4)"
+                )
+
+
+_FORWARD = Stencil(offsets=(1.0,), weights=(1.0,))
+_BACKWARD = Stencil(offsets=(-1.0,), weights=(-1.0,))
+_CENTRAL = Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))
+
+
+@final
+@attrs.frozen
+class ForwardDiff(Differentiator):
+    r"""Forward difference :math:`\big(f(x + h) - f(x)\big) / h`; error :math:`O(h)`.
+
+    >>> ForwardDiff().derivative(lambda x: x * x, 3.0)
+    6.000100000012054
+    """
+
+    @property
+    def stencil(self) -> Stencil:
+        """One step forward."""
+        return _FORWARD
+
+
+@final
+@attrs.frozen
+class BackwardDiff(Differentiator):
+    r"""Backward difference :math:`\big(f(x) - f(x - h)\big) / h`; error :math:`O(h)`.
+
+    >>> BackwardDiff().derivative(lambda x: x * x, 3.0)
+    5.99990000001327
+    """
+
+    @property
+    def stencil(self) -> Stencil:
+        """One step backward."""
+        return _BACKWARD
+
+
+@final
+@attrs.frozen
+class CentralDiff(Differentiator):
+    r"""Central difference :math:`\big(f(x + h) - f(x - h)\big) / 2h`; error :math:`O(h^2)`.
+
+    The book's choice, with ``h = 1e-4``.
+
+    >>> CentralDiff().derivative(lambda x0: x0 * x0 + 4.0**2.0, 3.0)
+    6.00000000000378
+    """
+
+    @property
+    def stencil(self) -> Stencil:
+        """One step each way, weighted one half."""
+        return _CENTRAL
+
+
+def _real_scalar(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValidationError(f"{name} must be a real number, got {value!r}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValidationError(f"{name} must be finite, got {name}={result!r}")
+    return result
+
+
+def _point(x: ArrayLike, name: str) -> FloatArray:
+    """Return the array to perturb: ``x`` itself when it is float64, else a float64 copy."""
+    if isinstance(x, np.ndarray):
+        if x.dtype != np.float64:
+            kind = "an integer" if np.issubdtype(x.dtype, np.integer) else f"a {x.dtype}"
+            raise ValidationError(
+                f"{name} must be a float64 array so that a small step is represented exactly "
+                f"enough, got {kind} array (dtype {x.dtype}); pass {name}.astype(np.float64)"
+            )
+        if not x.flags.writeable:
+            raise ValidationError(
+                f"{name} must be writeable: it is perturbed in place and restored"
+            )
+        arr: FloatArray = x
+    else:
+        converted = np.asarray(x)
+        if converted.dtype == np.bool_ or not np.issubdtype(converted.dtype, np.number):
+            raise ValidationError(
+                f"{name} must hold real numbers, got dtype {converted.dtype} "
+                f"and shape {converted.shape}"
+            )
+        arr = converted.astype(np.float64)
+    if arr.size == 0:
+        raise ValidationError(f"{name} must have at least one element, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValidationError(f"{name} must be finite, got {arr!r}")
+    return arr
+
+
+def _flat_index(i: int | tuple[int, ...], shape: tuple[int, ...]) -> int:
+    pos = (i,) if not isinstance(i, tuple) else i
+    if len(pos) != len(shape) or not all(
+        isinstance(p, int | np.integer) and not isinstance(p, bool) for p in pos
+    ):
+        raise ValidationError(
+            f"i must index one element of x with shape {shape} ({len(shape)} integers), got i={i!r}"
+        )
+    for p, n in zip(pos, shape, strict=True):
+        if not -n <= p < n:
+            raise ValidationError(f"i={i!r} is out of range for x with shape {shape}")
+    return int(
+        np.ravel_multi_index(tuple(int(p) % n for p, n in zip(pos, shape, strict=True)), shape)
+    )

@@ -1,0 +1,345 @@
+"""Loss functions: how far a prediction is from the answer.
+
+A :class:`Loss` turns predictions ``y`` and targets ``t`` into one number to minimise. The base
+class does the shared work (conversion to float64, validation, promoting a single sample to a
+batch, turning class indices into one-hot rows, reduction); a concrete loss only says what one
+example costs, in :meth:`Loss.per_example`.
+
+>>> from minifw import CrossEntropy, MeanSquared
+>>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
+>>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+>>> round(MeanSquared()(y, t), 12)
+0.0975
+>>> CrossEntropy()(y, 2)
+0.510825457099338
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Literal, TypeAlias, final
+
+import attrs
+import numpy as np
+
+from minifw._typing import AnyArray, ArrayLike, FloatArray, IntArray
+from minifw.errors import ValidationError
+
+__all__ = ["CrossEntropy", "Loss", "MeanSquared", "Reduction"]
+
+Reduction: TypeAlias = Literal["mean", "sum", "none"]
+_REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
+
+
+def _check_reduction(_instance: object, _attribute: object, value: str) -> None:
+    if value not in _REDUCTIONS:
+        raise ValidationError(
+            f"reduction must be one of 'mean', 'sum', 'none', got reduction={value!r}"
+        )
+
+
+@attrs.frozen
+class Loss(abc.ABC):
+    r"""A loss over a batch of predictions: per-example values, then a reduction.
+
+    For predictions :math:`y \in \mathbb{R}^{N \times K}` and targets :math:`t` of the same shape
+    (one-hot rows or probabilities), a loss computes one value :math:`\ell(y_n, t_n)` per example
+    with :meth:`per_example`, then reduces them:
+
+    - ``"mean"`` (default): :math:`\frac{1}{N} \sum_n \ell(y_n, t_n)`, the minibatch formula of the
+      book (divide by the batch size so batches of any size are comparable);
+    - ``"sum"``: :math:`\sum_n \ell(y_n, t_n)`;
+    - ``"none"``: the array of the :math:`N` per-example values.
+
+    Calling the loss accepts anything array-like. ``y`` is one prediction ``(K,)`` or a batch
+    ``(N, K)``. ``t`` is either the same shape as ``y`` (one-hot rows or probabilities) or
+    integer class indices: a scalar for one prediction, ``(N,)`` for a batch. Index labels are
+    turned into one-hot rows before :meth:`per_example` sees them, so both forms give exactly the
+    same value.
+
+    Subclass and implement :meth:`per_example` to define a new loss:
+
+    >>> import attrs, numpy as np
+    >>> from typing import final
+    >>> @final
+    ... @attrs.frozen
+    ... class MeanAbsolute(Loss):
+    ...     def per_example(self, y, t):
+    ...         return np.abs(y - t).sum(axis=1)
+    >>> MeanAbsolute()([[0.5, 0.5], [1.0, 0.0]], [0, 0])
+    0.5
+    >>> MeanAbsolute(reduction="none")([[0.5, 0.5], [1.0, 0.0]], [0, 0])
+    array([1., 0.])
+    """
+
+    reduction: Reduction = attrs.field(default="mean", validator=_check_reduction, kw_only=True)
+
+    @abc.abstractmethod
+    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        """Return the loss of each example: shape ``(N,)`` from ``y`` and ``t`` of shape ``(N, K)``.
+
+        Called by :meth:`__call__` with validated, finite float64 arrays of the same shape, ``t``
+        already one-hot when the caller gave class indices. This is the one method a new loss
+        implements; it must not modify its arguments.
+        """
+
+    def __call__(self, y: ArrayLike, t: ArrayLike) -> float | FloatArray:
+        """Return the reduced loss of predictions ``y`` against targets ``t``.
+
+        A float for ``reduction="mean"`` or ``"sum"``; the ``(N,)`` array of per-example values
+        for ``reduction="none"``.
+
+        >>> MeanSquared(reduction="sum")([[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]])
+        0.5
+        """
+        y_batch, t_batch = self.prepare(y, t)
+        return self.reduce(self.per_example(y_batch, t_batch))
+
+    def prepare(self, y: ArrayLike, t: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Validate ``y`` and ``t`` and return them as float64 batches of shape ``(N, K)``.
+
+        This is the conversion :meth:`__call__` applies before :meth:`per_example`; it is public
+        so that code calling :meth:`per_example` directly can apply the same checks.
+
+        >>> y, t = MeanSquared().prepare([0.2, 0.8], 1)
+        >>> y
+        array([[0.2, 0.8]])
+        >>> t
+        array([[0., 1.]])
+        """
+        y_arr = _as_float_array(y, "y")
+        if y_arr.ndim not in (1, 2):
+            raise ValidationError(
+                "y must be one prediction (classes,) or a batch (batch, classes), "
+                f"got an array of shape {y_arr.shape}"
+            )
+        y_batch = y_arr.reshape(1, -1) if y_arr.ndim == 1 else y_arr
+        n, k = y_batch.shape
+        if n == 0 or k == 0:
+            raise ValidationError(
+                f"y must hold at least one example and one class, got shape {y_arr.shape}"
+            )
+        _check_finite(y_batch, "y")
+        t_batch = _targets_as_batch(t, y_arr.shape, k)
+        self.check_inputs(y_batch, t_batch)
+        return y_batch, t_batch
+
+    def check_inputs(self, y: FloatArray, t: FloatArray) -> None:  # noqa: B027 (optional hook)
+        """Reject values this loss is not defined for (a hook; the default accepts all).
+
+        Called by :meth:`prepare` with the validated ``(N, K)`` batches. Raise
+        :class:`~minifw.errors.ValidationError` naming the argument.
+        """
+
+    def reduce(self, values: FloatArray) -> float | FloatArray:
+        """Apply the reduction to per-example values of shape ``(N,)``.
+
+        >>> MeanSquared().reduce(np.array([1.0, 2.0]))
+        1.5
+        >>> MeanSquared(reduction="none").reduce(np.array([1.0, 2.0]))
+        array([1., 2.])
+        """
+        if self.reduction == "none":
+            return values
+        total = float(np.sum(values))
+        return total / values.shape[0] if self.reduction == "mean" else total
+
+    def weight(self, batch_size: int) -> float:
+        """Return the factor that turns a sum of per-example values into the reduced loss.
+
+        ``1 / batch_size`` for ``"mean"``, ``1`` for ``"sum"``. A scalar objective needs one, so
+        ``reduction="none"`` raises :class:`~minifw.errors.ValidationError`.
+
+        >>> MeanSquared().weight(4)
+        0.25
+        """
+        if self.reduction == "none":
+            raise ValidationError(
+                "a scalar loss is needed here; use reduction='mean' or 'sum', got reduction='none'"
+            )
+        return 1.0 / batch_size if self.reduction == "mean" else 1.0
+
+    def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
+        """Return ``per_example(y + dy, t) - per_example(y, t)``: how each example's loss moves.
+
+        Fast numerical gradients ask how much each example's loss changes when its prediction
+        moves from ``y`` to ``y + dy`` (all three of shape ``(R, K)``). The caller passes the move
+        ``dy`` itself, computed without cancellation where it can be. The default subtracts two
+        evaluations of :meth:`per_example`, which is right for every loss; a loss may override it
+        with a form that keeps the precision of a tiny change.
+
+        >>> y, dy, t = np.array([[0.5, 0.5]]), np.array([[-0.1, 0.1]]), np.array([[0.0, 1.0]])
+        >>> float(Loss.per_example_change(MeanSquared(), y, dy, t)[0])
+        -0.09
+        """
+        return self.per_example(y + dy, t) - self.per_example(y, t)
+
+
+@final
+@attrs.frozen
+class MeanSquared(Loss):
+    r"""Half the sum of squared differences per example (the book's "mean squared error").
+
+    .. math::
+
+        \ell(y, t) = \frac{1}{2} \sum_k (y_k - t_k)^2
+
+    then the reduction over the batch (default: the mean). The book calls this the mean squared
+    error; per example it is half the *sum* of squares, and the values it prints come from that
+    definition.
+
+    >>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    >>> y1 = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
+    >>> y2 = [0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]
+    >>> round(MeanSquared()(y1, t), 12), round(MeanSquared()(y2, t), 12)
+    (0.0975, 0.5975)
+    """
+
+    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return :math:`\frac12 \sum_k (y_k - t_k)^2` for each row."""
+        diff = y - t
+        values: FloatArray = 0.5 * np.einsum("nk,nk->n", diff, diff)
+        return values
+
+    def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return the change of :math:`\frac12 \sum_k (y_k - t_k)^2` without cancellation.
+
+        :math:`\frac12 \sum_k \big((y_k + dy_k - t_k)^2 - (y_k - t_k)^2\big)
+        = \sum_k dy_k \big(y_k - t_k + \tfrac12 dy_k\big)`.
+
+        >>> y, dy, t = np.array([[0.5, 0.5]]), np.array([[-0.1, 0.1]]), np.array([[0.0, 1.0]])
+        >>> round(float(MeanSquared().per_example_change(y, dy, t)[0]), 15)
+        -0.09
+        """
+        change: FloatArray = np.einsum("nk,nk->n", dy, (y - t) + 0.5 * dy)
+        return change
+
+
+def _check_eps(_instance: object, _attribute: object, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, float | int)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError(f"eps must be a positive finite float, got eps={value!r}")
+
+
+def _to_float(value: float) -> float:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+@final
+@attrs.frozen
+class CrossEntropy(Loss):
+    r"""Cross-entropy of predicted probabilities against the answer.
+
+    .. math::
+
+        \ell(y, t) = -\sum_k t_k \log(y_k + \varepsilon)
+
+    then the reduction over the batch (default: the mean, the book's
+    :math:`-\frac{1}{N}\sum_n\sum_k t_{nk}\log(y_{nk} + \varepsilon)`). ``y`` holds probabilities
+    (for instance a softmax output). The small :math:`\varepsilon` (``eps``, default ``1e-7``,
+    the book's ``delta``) keeps a zero probability from giving :math:`\log 0 = -\infty`; it is
+    used in the batched form too. With one-hot ``t`` the sum is :math:`-\log(y_c + \varepsilon)`
+    for the answer :math:`c`.
+
+    >>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
+    >>> CrossEntropy()(y, 2)
+    0.510825457099338
+    >>> CrossEntropy()([0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0], 2)
+    2.302584092994546
+    >>> CrossEntropy()([[0.0, 1.0]], [0])  # a zero probability stays finite
+    16.11809565095832
+    """
+
+    eps: float = attrs.field(default=1e-7, converter=_to_float, validator=_check_eps)
+
+    def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
+        """Reject negative values in ``y`` or ``t``: both must be probabilities."""
+        for name, arr in (("y", y), ("t", t)):
+            if np.any(arr < 0):
+                row, col = (int(i) for i in np.argwhere(arr < 0)[0])
+                raise ValidationError(
+                    f"{name} must hold probabilities (>= 0) for cross-entropy, "
+                    f"got {name}[{row}, {col}]={float(arr[row, col])!r}"
+                )
+
+    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return :math:`-\sum_k t_k \log(y_k + \varepsilon)` for each row."""
+        values: FloatArray = -np.einsum("nk,nk->n", t, np.log(y + self.eps))
+        return values
+
+    def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return the change of the cross-entropy as the logarithm of one ratio.
+
+        :math:`-\sum_k t_k \log\frac{y_k + dy_k + \varepsilon}{y_k + \varepsilon}
+        = -\sum_k t_k\,\operatorname{log1p}\!\left(\frac{dy_k}{y_k + \varepsilon}\right)`,
+        which keeps full relative precision when the change is tiny.
+
+        >>> y, dy, t = np.array([[0.5, 0.5]]), np.array([[-0.1, 0.1]]), np.array([[0.0, 1.0]])
+        >>> round(float(CrossEntropy().per_example_change(y, dy, t)[0]), 12)
+        -0.182321523461
+        """
+        change: FloatArray = -np.einsum("nk,nk->n", t, np.log1p(dy / (y + self.eps)))
+        return change
+
+
+def _as_float_array(value: ArrayLike, name: str) -> FloatArray:
+    """Convert ``value`` to a float64 array, naming ``name`` when that is impossible."""
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise ValidationError(
+            f"{name} must hold real numbers, got an array of dtype {arr.dtype} "
+            f"and shape {arr.shape}"
+        )
+    return arr.astype(np.float64, copy=False)
+
+
+def _check_finite(arr: FloatArray, name: str) -> None:
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        where = ", ".join(map(str, bad))
+        raise ValidationError(
+            f"{name} must be finite, got {name}[{where}]={arr[bad]!r}"
+            f" ({int(np.count_nonzero(~np.isfinite(arr)))} non-finite values in all)"
+        )
+
+
+def _targets_as_batch(t: ArrayLike, y_shape: tuple[int, ...], k: int) -> FloatArray:
+    """Return targets as float64 ``(N, K)``: one-hot/probabilities kept, class indices expanded."""
+    t_arr = np.asarray(t)
+    if t_arr.shape == y_shape:
+        t_float = _as_float_array(t_arr, "t")
+        _check_finite(t_float, "t")
+        return t_float.reshape(1, -1) if t_float.ndim == 1 else t_float
+    if t_arr.shape == y_shape[:-1]:
+        labels = _class_indices(t_arr, k)
+        one_hot = np.zeros((labels.size, k))
+        one_hot[np.arange(labels.size), labels] = 1.0
+        return one_hot
+    raise ValidationError(
+        f"t must have the shape of y {y_shape} (one-hot rows or probabilities) or "
+        f"{y_shape[:-1]} (integer class indices), got shape {t_arr.shape}"
+    )
+
+
+def _class_indices(t_arr: AnyArray, k: int) -> IntArray:
+    if t_arr.dtype == np.bool_ or not np.issubdtype(t_arr.dtype, np.integer):
+        sample = t_arr.reshape(-1)[:3].tolist()
+        raise ValidationError(
+            "t holds class indices and must be integers, "
+            f"got dtype {t_arr.dtype} (first values {sample})"
+        )
+    labels = t_arr.reshape(-1).astype(np.int64)
+    bad = (labels < 0) | (labels >= k)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"t holds class indices and each must be in 0..{k - 1} for y with {k} classes, "
+            f"got t[{i}]={int(labels[i])}"
+        )
+    return labels.astype(np.intp)
