@@ -1,0 +1,216 @@
+"""Contracts every concrete Loss, Differentiator and BatchSampler must keep.
+
+A new concrete subclass in minifw is tested by adding an instance to one of the lists below;
+``test_every_concrete_subclass_is_listed`` fails until it is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import attrs
+import numpy as np
+import pytest
+
+import minifw
+from minifw import BatchSampler, Differentiator, Loss
+
+LOSSES: list[Loss] = [minifw.MeanSquared(), minifw.CrossEntropy()]
+DIFFERENTIATORS: list[Differentiator] = [
+    minifw.ForwardDiff(),
+    minifw.BackwardDiff(),
+    minifw.CentralDiff(),
+]
+SAMPLERS: list[BatchSampler] = [
+    minifw.RandomChoiceSampler(8, seed=0),
+    minifw.ShuffleSampler(8, seed=0),
+]
+
+
+def _concrete_subclasses(base: type) -> set[type]:
+    """Concrete subclasses defined in minifw's modules (not in tests or doctest examples)."""
+    found: set[type] = set()
+    subclasses: list[type] = base.__subclasses__()
+    for sub in subclasses:
+        module = sys.modules.get(sub.__module__)
+        defined_in_minifw = sub.__module__.startswith("minifw.") and (
+            getattr(module, sub.__name__, None) is sub
+        )
+        if defined_in_minifw and not inspect.isabstract(sub):
+            found.add(sub)
+        found |= _concrete_subclasses(sub)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("base", "listed"),
+    [(Loss, LOSSES), (Differentiator, DIFFERENTIATORS), (BatchSampler, SAMPLERS)],
+    ids=["Loss", "Differentiator", "BatchSampler"],
+)
+def test_every_concrete_subclass_is_listed(base: type, listed: list[object]) -> None:
+    assert _concrete_subclasses(base) == {type(obj) for obj in listed}
+
+
+@pytest.mark.parametrize("base", [Loss, Differentiator, BatchSampler])
+def test_bases_are_abstract(base: type) -> None:
+    assert inspect.isabstract(base)
+    with pytest.raises(TypeError):
+        base()
+
+
+# --- Loss ------------------------------------------------------------------------------------
+
+RNG = np.random.default_rng(1234)
+Y = RNG.dirichlet(np.ones(10), size=6)
+LABELS = RNG.integers(0, 10, size=6)
+
+
+@pytest.fixture(params=LOSSES, ids=lambda loss: type(loss).__name__)
+def loss(request: pytest.FixtureRequest) -> Loss:
+    value: Loss = request.param
+    return value
+
+
+def test_loss_returns_a_float(loss: Loss) -> None:
+    value = loss(Y, LABELS)
+    assert type(value) is float
+    assert np.isfinite(value)
+
+
+def test_loss_reductions_agree(loss: Loss) -> None:
+    cls = type(loss)
+    per_example = cls(reduction="none")(Y, LABELS)
+    assert isinstance(per_example, np.ndarray)
+    assert per_example.shape == (6,)
+    assert per_example.dtype == np.float64
+    assert cls(reduction="sum")(Y, LABELS) == pytest.approx(per_example.sum(), rel=1e-14)
+    assert loss(Y, LABELS) == pytest.approx(per_example.mean(), rel=1e-14)
+
+
+def test_loss_single_sample_is_a_batch_of_one(loss: Loss) -> None:
+    assert loss(Y[0], int(LABELS[0])) == loss(Y[:1], LABELS[:1])
+    assert loss(Y[0].tolist(), np.eye(10)[LABELS[0]].tolist()) == loss(Y[:1], LABELS[:1])
+
+
+def test_loss_index_and_one_hot_labels_agree(loss: Loss) -> None:
+    assert loss(Y, LABELS) == loss(Y, np.eye(10)[LABELS])
+
+
+def test_loss_does_not_modify_inputs(loss: Loss) -> None:
+    y, t = Y.copy(), np.eye(10)[LABELS]
+    t_copy = t.copy()
+    loss.per_example(y, t)
+    loss.per_example_change(y, 0.01 * y, t)
+    loss(y, t)
+    np.testing.assert_array_equal(y, Y)
+    np.testing.assert_array_equal(t, t_copy)
+
+
+def test_loss_change_agrees_with_two_evaluations(loss: Loss) -> None:
+    y, t = loss.prepare(Y, LABELS)
+    dy = 1e-3 * (RNG.dirichlet(np.ones(10), size=6) - y)
+    expected = loss.per_example(y + dy, t) - loss.per_example(y, t)
+    np.testing.assert_allclose(loss.per_example_change(y, dy, t), expected, rtol=1e-9, atol=1e-15)
+
+
+def test_loss_is_immutable_and_has_a_repr(loss: Loss) -> None:
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        loss.reduction = "sum"  # type: ignore[misc]
+    assert repr(loss).startswith(type(loss).__name__ + "(")
+    assert loss == type(loss)()
+
+
+def test_loss_rejects_bad_reduction(loss: Loss) -> None:
+    with pytest.raises(minifw.MinifwError, match="reduction"):
+        type(loss)(reduction="mean ")  # type: ignore[arg-type]
+
+
+# --- Differentiator ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=DIFFERENTIATORS, ids=lambda d: type(d).__name__)
+def diff(request: pytest.FixtureRequest) -> Differentiator:
+    value: Differentiator = request.param
+    return value
+
+
+def test_differentiator_defaults_to_the_books_step(diff: Differentiator) -> None:
+    assert diff.h == 1e-4
+
+
+def test_stencil_is_a_first_derivative(diff: Differentiator) -> None:
+    stencil = diff.stencil
+    assert sum(w * o for w, o in zip(stencil.weights, stencil.offsets, strict=True)) == 1.0
+
+
+def test_differentiator_is_exact_for_linear_functions(diff: Differentiator) -> None:
+    a = np.array([[1.5, -2.0, 0.25], [3.0, 0.0, -1.0]])
+    x = RNG.normal(size=a.shape)
+    grad = diff.gradient(lambda v: float(np.sum(a * v)), x)
+    np.testing.assert_allclose(grad, a, rtol=0, atol=1e-10)
+
+
+def test_differentiator_has_first_order_accuracy(diff: Differentiator) -> None:
+    for h in (1e-2, 1e-3):
+        value = type(diff)(h=h).derivative(np.exp, 0.5)
+        assert abs(value - np.exp(0.5)) < 2 * h
+
+
+def test_differentiator_entry_points_agree(diff: Differentiator) -> None:
+    x = np.array([0.3, -1.2, 2.0])
+
+    def f(v: np.ndarray) -> float:
+        return float(np.sin(v[0]) * v[1] + v[2] ** 3)
+
+    grad = diff.gradient(f, x.copy())
+    for i in range(3):
+        assert diff.partial(f, x, i) == grad[i]
+    assert diff.derivative(lambda s: f(np.array([s, -1.2, 2.0])), 0.3) == grad[0]
+
+
+def test_differentiator_restores_x(diff: Differentiator) -> None:
+    x = RNG.normal(size=(3, 4))
+    before = x.copy()
+    diff.gradient(lambda v: float(np.sum(np.cos(v))), x)
+    assert x.tobytes() == before.tobytes()
+
+
+# --- BatchSampler --------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=SAMPLERS, ids=lambda s: type(s).__name__)
+def sampler(request: pytest.FixtureRequest) -> BatchSampler:
+    # A fresh copy with the same configuration, so tests do not share generator state.
+    proto: BatchSampler = request.param
+    return attrs.evolve(proto)
+
+
+def test_sampler_indices_are_in_range(sampler: BatchSampler) -> None:
+    for _ in range(20):
+        idx = sampler.sample(50)
+        assert idx.dtype == np.intp
+        assert 1 <= idx.size <= sampler.batch_size
+        assert np.all((idx >= 0) & (idx < 50))
+
+
+def test_sampler_is_reproducible_from_its_seed(sampler: BatchSampler) -> None:
+    twin = attrs.evolve(sampler)
+    for _ in range(10):
+        np.testing.assert_array_equal(sampler.sample(30), twin.sample(30))
+
+
+def test_sampler_state_round_trip(sampler: BatchSampler) -> None:
+    sampler.sample(30)
+    state = sampler.state()
+    expected = [sampler.sample(30) for _ in range(7)]
+    sampler.load_state(state)
+    for batch in expected:
+        np.testing.assert_array_equal(sampler.sample(30), batch)
+
+
+def test_sampler_minibatch_pairs_x_and_t(sampler: BatchSampler) -> None:
+    x = np.arange(40.0).reshape(20, 2)
+    t = np.arange(20)
+    xb, tb = sampler.minibatch(x, t)
+    np.testing.assert_array_equal(xb[:, 0], 2.0 * tb)
