@@ -1,0 +1,34 @@
+"""Data sets for minifw: MNIST (bundled sample, a folder of files, or a verified download).
+
+>>> from minifw.data import MNIST
+>>> ds = MNIST.sample()
+>>> ds.train.x.shape, ds.test.t.shape
+((4000, 784), (1000,))
+"""
+
+from minifw.data.dataset import Dataset, IDXDataset, LoadOptions, Split
+from minifw.data.download import ENV_VAR, cache_folder
+from minifw.data.idx import decode_idx, encode_idx, read_idx, write_idx
+from minifw.data.mnist import FASHION_MNIST_SPEC, MNIST, MNIST_SPEC, SAMPLE_SPEC, FashionMNIST
+from minifw.data.spec import Checksum, DatasetSpec, IDXFile
+
+__all__ = [
+    "ENV_VAR",
+    "FASHION_MNIST_SPEC",
+    "MNIST",
+    "MNIST_SPEC",
+    "SAMPLE_SPEC",
+    "Checksum",
+    "Dataset",
+    "DatasetSpec",
+    "FashionMNIST",
+    "IDXDataset",
+    "IDXFile",
+    "LoadOptions",
+    "Split",
+    "cache_folder",
+    "decode_idx",
+    "encode_idx",
+    "read_idx",
+    "write_idx",
+]
