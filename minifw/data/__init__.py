@@ -6,9 +6,10 @@
 ((4000, 784), (1000,))
 """
 
-from minifw.data.dataset import Dataset, IDXDataset, LoadOptions, Split
+from minifw.data.dataset import Dataset, LoadOptions, Split
 from minifw.data.download import ENV_VAR, cache_folder
 from minifw.data.idx import decode_idx, encode_idx, read_idx, write_idx
+from minifw.data.idx_dataset import IDXDataset
 from minifw.data.mnist import FASHION_MNIST_SPEC, MNIST, MNIST_SPEC, SAMPLE_SPEC, FashionMNIST
 from minifw.data.spec import Checksum, DatasetSpec, IDXFile
 

@@ -33,7 +33,7 @@ import numpy as np
 from minifw._typing import AnyArray, ArrayLike
 from minifw.errors import DataError, DatasetNotFoundError, IDXFormatError, ValidationError
 
-__all__ = ["decode_idx", "encode_idx", "read_idx", "write_idx"]
+__all__ = ["decode_idx", "encode_idx", "gzip_bytes", "read_idx", "write_idx"]
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 

@@ -12,7 +12,8 @@ from typing import Final, final
 
 import attrs
 
-from minifw.data.dataset import IDXDataset, LoadOptions
+from minifw.data.dataset import LoadOptions
+from minifw.data.idx_dataset import IDXDataset
 from minifw.data.spec import Checksum, DatasetSpec, IDXFile
 
 __all__ = ["FASHION_MNIST_SPEC", "MNIST", "MNIST_SPEC", "SAMPLE_SPEC", "FashionMNIST"]

@@ -1,0 +1,189 @@
+"""Helpers for the data tests: tiny IDX data sets built in memory, and a local HTTP server."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import final
+
+import attrs
+import numpy as np
+
+from minifw._typing import UInt8Array
+from minifw.data import Checksum, DatasetSpec, IDXDataset, IDXFile, encode_idx
+from minifw.data.idx import gzip_bytes
+
+STEMS = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+GZ_NAMES = sorted(f"{stem}.gz" for stem in STEMS.values())
+
+
+def digits(n: int, seed: int) -> tuple[UInt8Array, UInt8Array]:
+    """``n`` random 28x28 uint8 images and labels 0..9 (label i % 10, so every class appears)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    return images, labels
+
+
+TRAIN = digits(30, seed=1)
+TEST = digits(20, seed=2)
+
+# The exact bytes a mirror serves for the tiny data set, by file name.
+SERVED = {
+    f"{STEMS['train_images']}.gz": gzip_bytes(encode_idx(TRAIN[0])),
+    f"{STEMS['train_labels']}.gz": gzip_bytes(encode_idx(TRAIN[1])),
+    f"{STEMS['test_images']}.gz": gzip_bytes(encode_idx(TEST[0])),
+    f"{STEMS['test_labels']}.gz": gzip_bytes(encode_idx(TEST[1])),
+}
+
+
+def _file(key: str, *, checked: bool) -> IDXFile:
+    stem = STEMS[key]
+    if not checked:
+        return IDXFile(stem)
+    return IDXFile(stem, Checksum("md5", hashlib.md5(SERVED[f"{stem}.gz"]).hexdigest()))
+
+
+def tiny_spec(*, checked: bool = True) -> DatasetSpec:
+    """A data set spec for the tiny files, with their MD5s (or without any checksum)."""
+    return DatasetSpec(
+        name="tiny",
+        title="Tiny",
+        num_classes=10,
+        offline_hint="Tiny.offline() is the offline way.",
+        train_images=_file("train_images", checked=checked),
+        train_labels=_file("train_labels", checked=checked),
+        test_images=_file("test_images", checked=checked),
+        test_labels=_file("test_labels", checked=checked),
+    )
+
+
+TINY_SPEC = tiny_spec()
+UNCHECKED_SPEC = tiny_spec(checked=False)
+
+
+@final
+@attrs.frozen(eq=False)
+class Tiny(IDXDataset):
+    """The tiny data set, with MD5s: a concrete IDXDataset is one hook."""
+
+    @classmethod
+    def spec(cls) -> DatasetSpec:
+        return TINY_SPEC
+
+
+@final
+@attrs.frozen(eq=False)
+class Unchecked(IDXDataset):
+    """The tiny data set without recorded checksums (downloads are checked as IDX instead)."""
+
+    @classmethod
+    def spec(cls) -> DatasetSpec:
+        return UNCHECKED_SPEC
+
+
+def write_folder(folder: Path, *, splits: tuple[str, ...] = ("train", "test"), gz: bool = True) -> Path:
+    """Write the tiny data set's files for ``splits`` into ``folder`` (re-compressed or raw)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {"train": TRAIN, "test": TEST}
+    for split in splits:
+        images, labels = arrays[split]
+        prefix = "train" if split == "train" else "t10k"
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            data = encode_idx(array)
+            name = f"{prefix}-{kind}-ubyte"
+            if gz:
+                # Level 1, not the mirrors' bytes: placed-by-hand copies differ from downloads.
+                (folder / f"{name}.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=1))
+            else:
+                (folder / name).write_bytes(data)
+    return folder
+
+
+@attrs.frozen
+class Reply:
+    """What the test server answers for one path."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/octet-stream"
+    content_length: int | None = None  # sent as Content-Length; more than len(body) cuts the transfer
+
+
+@attrs.define
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 answering from ``routes`` (404 for anything else)."""
+
+    port: int
+    routes: dict[str, Reply] = attrs.field(factory=dict)
+    requests: list[str] = attrs.field(factory=list)
+
+    def mirror(self, name: str) -> str:
+        """A mirror base URL whose files are ``routes[f"/{name}/<file>"]``."""
+        return f"http://127.0.0.1:{self.port}/{name}/"
+
+    def serve(self, name: str, files: dict[str, bytes]) -> str:
+        """Serve ``files`` (file name -> bytes) under the mirror ``name``; return its URL."""
+        for file_name, body in files.items():
+            self.routes[f"/{name}/{file_name}"] = Reply(body)
+        return self.mirror(name)
+
+
+@contextmanager
+def local_server() -> Iterator[LocalServer]:
+    """Start a :class:`LocalServer` on a free port; stop it (and its threads) on exit."""
+    state = LocalServer(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests.append(self.path)
+            reply = state.routes.get(self.path)
+            if reply is None:
+                self.send_error(404, "Not Found")
+                return
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            length = len(reply.body) if reply.content_length is None else reply.content_length
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(reply.body)
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def refused_mirror() -> str:
+    """A URL on a port nothing listens on (bound then closed), so connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/mnist/"
+
+
+def listing(folder: Path) -> list[str]:
+    """Every entry of ``folder`` (hidden temporary files included), sorted; [] if absent."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
