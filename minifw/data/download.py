@@ -7,7 +7,6 @@ interrupted transfer, an HTML error page served with status 200, or a checksum m
 never leaves a file in the cache. When every mirror fails, one :class:`~minifw.errors.DownloadError`
 lists what each mirror did and how to place the files by hand.
 
->>> import pathlib
 >>> from minifw.data import MNIST
 >>> cache_folder(MNIST.spec(), root="/data").as_posix()
 '/data/mnist'
@@ -47,6 +46,13 @@ def cache_folder(spec: DatasetSpec, root: str | os.PathLike[str] | None = None) 
 
     ``base`` is ``root`` if given, else ``$MINIFW_DATA`` if set, else ``~/.cache/minifw``.
     The environment variable is read at call time, so setting it after import works.
+
+    >>> import os
+    >>> from minifw.data import FashionMNIST
+    >>> os.environ["MINIFW_DATA"] = "/srv/datasets"
+    >>> cache_folder(FashionMNIST.spec()).as_posix()
+    '/srv/datasets/fashion-mnist'
+    >>> del os.environ["MINIFW_DATA"]
     """
     if root is not None:
         base = Path(root)
@@ -70,6 +76,17 @@ def fetch_files(
         ValidationError: ``mirrors`` is not a sequence of URL strings.
         DownloadError: a file could not be fetched from any mirror.
         DataError: ``folder`` cannot be created or written.
+
+    Any URL scheme urllib knows works as a mirror; here a local folder (the bundled sample,
+    whose spec records SHA-256 values) stands in for a web server:
+
+    >>> import pathlib, tempfile
+    >>> from minifw.data.mnist import SAMPLE_FOLDER, SAMPLE_SPEC
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "mnist-sample"
+    >>> fetch_files(SAMPLE_SPEC, folder, [SAMPLE_FOLDER.as_uri()], progress=False)
+    >>> sorted(path.name for path in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz',
+     'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']
 
     """
     bases = _check_mirrors(mirrors)
@@ -149,10 +166,11 @@ def _stream(
     """Copy the body to ``out`` and return it (files are at most tens of MB)."""
     chunks: list[bytes] = []
     received = 0
-    show = progress and sys.stderr.isatty()
+    stderr = sys.stderr  # None under pythonw; the bar only makes sense on a terminal
+    show = progress and stderr is not None and stderr.isatty()
     with tqdm(
         total=length, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-        file=sys.stderr, disable=not show, leave=False,
+        file=stderr, disable=not show, leave=False,
     ) as bar:
         while True:
             try:

@@ -126,6 +126,15 @@ class IDXDataset(Dataset):
             DownloadError: a file could not be fetched from any mirror; the message lists each
                 mirror's failure and how to place the files by hand.
 
+        >>> import tempfile
+        >>> from minifw.data import MNIST
+        >>> MNIST.download(root=tempfile.mkdtemp(), mirrors=[])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        minifw.errors.DownloadError: could not download MNIST file train-images-idx3-ubyte.gz into .../mnist; every mirror failed:
+          (no mirrors were given)
+        Nothing was written for train-images-idx3-ubyte.gz. To work offline, place the files ... MNIST.sample() works offline: ...
+
         """
         options = LoadOptions(normalize=normalize, flatten=flatten, one_hot=one_hot)
         spec = cls.spec()

@@ -104,7 +104,11 @@ class MNIST(IDXDataset):
 
     @classmethod
     def spec(cls) -> DatasetSpec:
-        """Return the MNIST files, their published MD5s and mirrors: :data:`MNIST_SPEC`."""
+        """Return the MNIST files, their published MD5s and mirrors: :data:`MNIST_SPEC`.
+
+        >>> MNIST.spec().test_labels.checksum
+        Checksum(algorithm='md5', hexdigest='ec29112dd5afa0611ce80d1b7f02629c')
+        """
         return MNIST_SPEC
 
     @classmethod

@@ -201,7 +201,12 @@ class DatasetSpec:
         return (*self.files("train"), *self.files("test"))
 
     def looked_for(self, folder: Path) -> str:
-        """Say where the files were looked for, under which names, and what works offline."""
+        """Say where the files were looked for, under which names, and what works offline.
+
+        >>> from minifw.data import FashionMNIST
+        >>> FashionMNIST.spec().looked_for(Path("data"))
+        'data: looked for train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (each may also be uncompressed, without .gz)'
+        """
         names = ", ".join(file.gz_name for file in self.all_files)
         text = f"{folder}: looked for {names} (each may also be uncompressed, without .gz)"
         return f"{text}. {self.offline_hint}" if self.offline_hint else text
