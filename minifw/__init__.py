@@ -7,6 +7,7 @@ The public names, importable from ``minifw``:
 6.000000000012662
 """
 
+from minifw.data import MNIST, Dataset, FashionMNIST, Split
 from minifw.differentiation import (
     BackwardDiff,
     CentralDiff,
@@ -23,11 +24,14 @@ from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
 __version__ = "0.1.0"
 
 __all__ = [
+    "MNIST",
     "BackwardDiff",
     "BatchSampler",
     "CentralDiff",
     "CrossEntropy",
+    "Dataset",
     "Differentiator",
+    "FashionMNIST",
     "ForwardDiff",
     "Loss",
     "MeanSquared",
@@ -36,6 +40,7 @@ __all__ = [
     "Perturbation",
     "RandomChoiceSampler",
     "ShuffleSampler",
+    "Split",
     "Stencil",
     "__version__",
 ]
