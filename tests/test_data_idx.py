@@ -95,6 +95,7 @@ def test_random_arrays_round_trip(array: AnyArray, compress: bool) -> None:
         (gzip.compress(b""), "empty gzip stream"),
         (b"\x1f\x8b", "gzip stream is truncated"),
         (b"PK\x03\x04" + VALID, "zip archive"),
+        (gzip.compress(gzip.compress(VALID)), "the file was compressed twice"),
         (b"\x00\x01\x08\x01" + VALID[4:], "expected the magic number 00 00 <type> <ndim>"),
         (b"\x00\x00", "expected the magic number"),
         (b"\x00\x00\x0a\x01" + VALID[4:], "unknown IDX type code 0x0A"),

@@ -36,7 +36,7 @@ __all__ = ["ENV_VAR", "cache_folder", "fetch_files"]
 ENV_VAR: Final = "MINIFW_DATA"
 """The environment variable naming the base cache folder (read at each call)."""
 
-_TIMEOUT: Final = 60.0
+_TIMEOUT: Final = 30.0  # seconds without data before a mirror counts as failed
 _CHUNK: Final = 1 << 16
 _USER_AGENT: Final = "minifw (+https://pypi.org/project/minifw/)"
 

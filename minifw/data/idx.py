@@ -227,6 +227,8 @@ def _looks_like(data: bytes) -> str:
         return " (it is an HTML page, perhaps an error page saved under the file's name)"
     if head.startswith(b"<"):
         return " (it looks like a markup document, not binary data)"
+    if data[:2] == GZIP_MAGIC:
+        return " (gzip data inside gzip data: the file was compressed twice)"
     if data[:4] == b"PK\x03\x04":
         return " (it is a zip archive; extract it first)"
     return ""
