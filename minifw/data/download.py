@@ -115,12 +115,14 @@ class _MirrorError(Exception):
 
 
 def _check_mirrors(mirrors: Sequence[str]) -> list[str]:
-    if isinstance(mirrors, str | bytes) or not all(isinstance(m, str) and m for m in mirrors):
+    # A bare string is a sequence of characters: refuse it rather than try "h", "t", "t", ...
+    bases = [] if isinstance(mirrors, str | bytes) else list(mirrors)
+    if isinstance(mirrors, str | bytes) or not all(isinstance(m, str) and m for m in bases):
         raise ValidationError(
             "mirrors must be a list of base URLs (non-empty strings) such as "
             f"['https://example.org/mnist/'], got mirrors={mirrors!r}"
         )
-    return [m if m.endswith("/") else m + "/" for m in mirrors]
+    return [m if m.endswith("/") else m + "/" for m in bases]
 
 
 def _fetch(url: str, dest: Path, file: IDXFile, *, progress: bool) -> None:
