@@ -19,6 +19,7 @@ from minifw.differentiation import (
 )
 from minifw.errors import MinifwError
 from minifw.losses import CrossEntropy, Loss, MeanSquared
+from minifw.models import Model, TwoLayerNet, TwoLayerNetObjective, sigmoid, softmax
 from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
 
 __version__ = "0.1.0"
@@ -36,11 +37,16 @@ __all__ = [
     "Loss",
     "MeanSquared",
     "MinifwError",
+    "Model",
     "Objective",
     "Perturbation",
     "RandomChoiceSampler",
     "ShuffleSampler",
     "Split",
     "Stencil",
+    "TwoLayerNet",
+    "TwoLayerNetObjective",
     "__version__",
+    "sigmoid",
+    "softmax",
 ]

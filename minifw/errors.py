@@ -24,6 +24,7 @@ __all__ = [
     "IDXFormatError",
     "IntegrityError",
     "MinifwError",
+    "NotSupportedError",
     "TrainingError",
     "ValidationError",
 ]
@@ -76,6 +77,10 @@ class DownloadError(DataError):
 
 class DatasetNotFoundError(DataError):
     """The files of a data set are not where they were looked for."""
+
+
+class NotSupportedError(MinifwError, NotImplementedError):
+    """An optional capability (such as an analytic gradient) is not provided by this object."""
 
 
 class ConfigError(MinifwError, ValueError):

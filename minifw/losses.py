@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 
 from minifw._typing import AnyArray, ArrayLike, FloatArray, IntArray
-from minifw.errors import ValidationError
+from minifw.errors import NotSupportedError, ValidationError
 
 __all__ = ["CrossEntropy", "Loss", "MeanSquared", "Reduction"]
 
@@ -160,19 +160,66 @@ class Loss(abc.ABC):
         return 1.0 / batch_size if self.reduction == "mean" else 1.0
 
     def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
-        """Return ``per_example(y + dy, t) - per_example(y, t)``: how each example's loss moves.
+        """Return how each example's loss changes under each of several moves of its prediction.
 
-        Fast numerical gradients ask how much each example's loss changes when its prediction
-        moves from ``y`` to ``y + dy`` (all three of shape ``(R, K)``). The caller passes the move
-        ``dy`` itself, computed without cancellation where it can be. The default subtracts two
-        evaluations of :meth:`per_example`, which is right for every loss; a loss may override it
-        with a form that keeps the precision of a tiny change.
+        ``y`` and ``t`` have shape ``(R, K)``; ``dy`` has shape ``(R, M, K)``: ``M`` moves of
+        each row's prediction. The result, shape ``(R, M)``, is
+        ``per_example(y[r] + dy[r, m], t[r]) - per_example(y[r], t[r])``.
 
-        >>> y, dy, t = np.array([[0.5, 0.5]]), np.array([[-0.1, 0.1]]), np.array([[0.0, 1.0]])
-        >>> float(Loss.per_example_change(MeanSquared(), y, dy, t)[0])
-        -0.09
+        Fast numerical gradients call this with the moves ``dy`` computed without cancellation.
+        The default evaluates :meth:`per_example` before and after, which is right for every
+        loss; a loss may override it with a form that keeps the precision of a tiny change (the
+        built-in losses do).
+
+        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
+        >>> dy = np.array([[[-0.1, 0.1], [0.1, -0.1]]])
+        >>> Loss.per_example_change(MeanSquared(), y, dy, t).round(12)
+        array([[-0.09,  0.11]])
         """
-        return self.per_example(y + dy, t) - self.per_example(y, t)
+        r, m, k = dy.shape
+        moved = (y[:, None, :] + dy).reshape(r * m, k)
+        after = self.per_example(moved, np.repeat(t, m, axis=0)).reshape(r, m)
+        change: FloatArray = after - self.per_example(y, t)[:, None]
+        return change
+
+    def per_example_softmax_change(
+        self, y: FloatArray, e: FloatArray, s: FloatArray, t: FloatArray
+    ) -> FloatArray:
+        r"""Return the loss changes when softmax probabilities ``y`` see their scores shift.
+
+        For predictions that are a softmax of scores :math:`a`, shifting the scores by
+        :math:`\delta` gives new probabilities :math:`y' = y \odot (1 + e) / (1 + s)` with
+        :math:`e = \operatorname{expm1}(\delta)` and :math:`s = \sum_k y_k e_k`. Shapes: ``y``
+        and ``t`` are ``(R, K)``, ``e`` is ``(R, M, K)`` (``M`` shifts per row; it may be a
+        non-contiguous view), ``s`` is ``(R, M)``; the result is ``(R, M)``, as in
+        :meth:`per_example_change`, which the default calls with
+        :math:`y' - y = y \odot (e - s) / (1 + s)`. A loss may override this with a form that
+        reads only the classes it needs (cross-entropy does).
+
+        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
+        >>> e = np.expm1(np.array([[[0.0, 0.2]]]))
+        >>> s = np.einsum("rk,rmk->rm", y, e)
+        >>> change = Loss.per_example_softmax_change(MeanSquared(), y, e, s, t)
+        >>> bool(np.allclose(change, MeanSquared().per_example_softmax_change(y, e, s, t)))
+        True
+        """
+        dy = y[:, None, :] * (e - s[:, :, None]) / (1.0 + s[:, :, None])
+        return self.per_example_change(y, dy, t)
+
+    def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return :math:`\partial \ell(y_n, t_n) / \partial y_{nk}`, shape ``(N, K)`` (optional).
+
+        Needed only for analytic (backprop) gradients, which :func:`~minifw.gradcheck` compares
+        numerical gradients with. The default raises
+        :class:`~minifw.errors.NotSupportedError`; numerical gradients never need it.
+
+        >>> MeanSquared().per_example_grad(np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]]))
+        array([[ 0.5, -0.5]])
+        """
+        raise NotSupportedError(
+            f"{type(self).__name__} has no analytic per_example_grad; numerical gradients work "
+            "without it, backprop and gradcheck need it"
+        )
 
 
 @final
@@ -202,17 +249,22 @@ class MeanSquared(Loss):
         return values
 
     def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return the change of :math:`\frac12 \sum_k (y_k - t_k)^2` without cancellation.
+        r"""Return the changes of :math:`\frac12 \sum_k (y_k - t_k)^2` without cancellation.
 
         :math:`\frac12 \sum_k \big((y_k + dy_k - t_k)^2 - (y_k - t_k)^2\big)
-        = \sum_k dy_k \big(y_k - t_k + \tfrac12 dy_k\big)`.
+        = \sum_k dy_k \big(y_k - t_k + \tfrac12 dy_k\big)`; shapes as in
+        :meth:`Loss.per_example_change`.
 
-        >>> y, dy, t = np.array([[0.5, 0.5]]), np.array([[-0.1, 0.1]]), np.array([[0.0, 1.0]])
-        >>> round(float(MeanSquared().per_example_change(y, dy, t)[0]), 15)
-        -0.09
+        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
+        >>> MeanSquared().per_example_change(y, np.array([[[-0.1, 0.1]]]), t).round(15)
+        array([[-0.09]])
         """
-        change: FloatArray = np.einsum("nk,nk->n", dy, (y - t) + 0.5 * dy)
+        change: FloatArray = np.einsum("rmk,rmk->rm", dy, (y - t)[:, None, :] + 0.5 * dy)
         return change
+
+    def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return :math:`\partial \ell / \partial y_k = y_k - t_k`."""
+        return y - t
 
 
 def _check_eps(_instance: object, _attribute: object, value: float) -> None:
@@ -272,18 +324,62 @@ class CrossEntropy(Loss):
         return values
 
     def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return the change of the cross-entropy as the logarithm of one ratio.
+        r"""Return the changes of the cross-entropy, each as the logarithm of one ratio.
 
         :math:`-\sum_k t_k \log\frac{y_k + dy_k + \varepsilon}{y_k + \varepsilon}
         = -\sum_k t_k\,\operatorname{log1p}\!\left(\frac{dy_k}{y_k + \varepsilon}\right)`,
-        which keeps full relative precision when the change is tiny.
+        which keeps full relative precision when the change is tiny. Only classes with
+        :math:`t_k \ne 0` are evaluated (one per row for one-hot targets). Shapes as in
+        :meth:`Loss.per_example_change`.
 
-        >>> y, dy, t = np.array([[0.5, 0.5]]), np.array([[-0.1, 0.1]]), np.array([[0.0, 1.0]])
-        >>> round(float(CrossEntropy().per_example_change(y, dy, t)[0]), 12)
+        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
+        >>> round(float(CrossEntropy().per_example_change(y, np.array([[[-0.1, 0.1]]]), t)[0, 0]), 12)
         -0.182321523461
         """
-        change: FloatArray = -np.einsum("nk,nk->n", t, np.log1p(dy / (y + self.eps)))
+        rows, cols = np.nonzero(t)
+        terms = t[rows, cols, None] * np.log1p(dy[rows, :, cols] / (y[rows, cols, None] + self.eps))
+        change = np.zeros(dy.shape[:2])
+        if np.all(np.diff(rows) > 0):  # one target class per row (one-hot): no sums needed
+            change[rows] = -terms
+        else:
+            np.add.at(change, rows, -terms)
         return change
+
+    def per_example_softmax_change(
+        self, y: FloatArray, e: FloatArray, s: FloatArray, t: FloatArray
+    ) -> FloatArray:
+        r"""Return the cross-entropy changes after a score shift, reading only target classes.
+
+        With :math:`y'_k - y_k = y_k (e_k - s) / (1 + s)` (see
+        :meth:`Loss.per_example_softmax_change`) each change is
+        :math:`-\sum_k t_k \operatorname{log1p}\big((y'_k - y_k) / (y_k + \varepsilon)\big)`,
+        evaluated only where :math:`t_k \ne 0`.
+
+        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
+        >>> e = np.expm1(np.array([[[0.0, 0.2]]]))
+        >>> s = np.einsum("rk,rmk->rm", y, e)
+        >>> round(float(CrossEntropy().per_example_softmax_change(y, e, s, t)[0, 0]), 12)
+        -0.095008293051
+        """
+        rows, cols = np.nonzero(t)
+        y_target = y[rows, cols][:, None]
+        s_rows = s[rows]
+        moved = y_target * (e[rows, :, cols] - s_rows) / ((1.0 + s_rows) * (y_target + self.eps))
+        terms = t[rows, cols][:, None] * np.log1p(moved)
+        change = np.zeros(s.shape)
+        if np.all(np.diff(rows) > 0):
+            change[rows] = -terms
+        else:
+            np.add.at(change, rows, -terms)
+        return change
+
+    def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return :math:`\partial \ell / \partial y_k = -t_k / (y_k + \varepsilon)`.
+
+        The exact derivative of the loss as computed, :math:`\varepsilon` included (the book's
+        backprop drops it, which alone moves its gradient by about ``1e-5`` relative).
+        """
+        return -t / (y + self.eps)
 
 
 def _as_float_array(value: ArrayLike, name: str) -> FloatArray:

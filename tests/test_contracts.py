@@ -101,7 +101,7 @@ def test_loss_does_not_modify_inputs(loss: Loss) -> None:
     y, t = Y.copy(), np.eye(10)[LABELS]
     t_copy = t.copy()
     loss.per_example(y, t)
-    loss.per_example_change(y, 0.01 * y, t)
+    loss.per_example_change(y, 0.01 * y[:, None, :], t)
     loss(y, t)
     np.testing.assert_array_equal(y, Y)
     np.testing.assert_array_equal(t, t_copy)
@@ -109,9 +109,30 @@ def test_loss_does_not_modify_inputs(loss: Loss) -> None:
 
 def test_loss_change_agrees_with_two_evaluations(loss: Loss) -> None:
     y, t = loss.prepare(Y, LABELS)
-    dy = 1e-3 * (RNG.dirichlet(np.ones(10), size=6) - y)
-    expected = loss.per_example(y + dy, t) - loss.per_example(y, t)
+    dy = 1e-3 * (RNG.dirichlet(np.ones(10), size=(6, 3)) - y[:, None, :])
+    expected = np.stack(
+        [loss.per_example(y + dy[:, m], t) - loss.per_example(y, t) for m in range(3)], axis=1
+    )
     np.testing.assert_allclose(loss.per_example_change(y, dy, t), expected, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-2, 1.0])
+def test_loss_softmax_change_agrees_with_new_probabilities(loss: Loss, scale: float) -> None:
+    scores = RNG.normal(size=(6, 10))
+    shift = scale * RNG.normal(size=(6, 4, 10))
+    y, t = loss.prepare(minifw.softmax(scores), LABELS)
+    y_new = minifw.softmax(scores[:, None, :] + shift)
+    e = np.expm1(shift)
+    s = np.einsum("rk,rmk->rm", y, e)
+    expected = np.stack(
+        [loss.per_example(y_new[:, m], t) - loss.per_example(y, t) for m in range(4)], axis=1
+    )
+    change = loss.per_example_softmax_change(y, e, s, t)
+    np.testing.assert_allclose(change, expected, rtol=1e-6, atol=1e-14)
+    # The base class's generic route gives the same.
+    np.testing.assert_allclose(
+        Loss.per_example_softmax_change(loss, y, e, s, t), change, rtol=1e-9, atol=1e-16
+    )
 
 
 def test_loss_is_immutable_and_has_a_repr(loss: Loss) -> None:

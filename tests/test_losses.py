@@ -192,4 +192,6 @@ def test_per_example_change_matches_two_evaluations(
     t = np.eye(y.shape[1])[labels]
     y_new = data.draw(hnp.arrays(np.float64, y.shape, elements=st.floats(0.0, 1.0)))
     expected = loss.per_example(y_new, t) - loss.per_example(y, t)
-    np.testing.assert_allclose(loss.per_example_change(y, y_new - y, t), expected, atol=1e-9)
+    change = loss.per_example_change(y, (y_new - y)[:, None, :], t)
+    assert change.shape == (y.shape[0], 1)
+    np.testing.assert_allclose(change[:, 0], expected, atol=1e-9)
