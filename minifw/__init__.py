@@ -18,35 +18,44 @@ from minifw.differentiation import (
     Stencil,
 )
 from minifw.errors import MinifwError
+from minifw.gradcheck import GradcheckReport, ParamCheck, gradcheck
 from minifw.losses import CrossEntropy, Loss, MeanSquared
-from minifw.models import Model, TwoLayerNet, TwoLayerNetObjective, sigmoid, softmax
+from minifw.models import Backprop, Model, TwoLayerNet, TwoLayerNetObjective, sigmoid, softmax
 from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
+from minifw.trainer import Evaluation, History, Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MNIST",
+    "Backprop",
     "BackwardDiff",
     "BatchSampler",
     "CentralDiff",
     "CrossEntropy",
     "Dataset",
     "Differentiator",
+    "Evaluation",
     "FashionMNIST",
     "ForwardDiff",
+    "GradcheckReport",
+    "History",
     "Loss",
     "MeanSquared",
     "MinifwError",
     "Model",
     "Objective",
+    "ParamCheck",
     "Perturbation",
     "RandomChoiceSampler",
     "ShuffleSampler",
     "Split",
     "Stencil",
+    "Trainer",
     "TwoLayerNet",
     "TwoLayerNetObjective",
     "__version__",
+    "gradcheck",
     "sigmoid",
     "softmax",
 ]

@@ -30,12 +30,14 @@ import numpy as np
 
 from minifw._typing import ArrayLike, FloatArray, IntArray
 from minifw.errors import DifferentiationError, ValidationError
+from minifw.losses import Loss
 
 __all__ = [
     "BackwardDiff",
     "CentralDiff",
     "Differentiator",
     "ForwardDiff",
+    "HasObjective",
     "Objective",
     "Perturbation",
     "Stencil",
@@ -110,6 +112,14 @@ class Objective(Protocol):
         ``index`` holds ``K`` flat (C-order) indices into ``params[name]``; ``steps`` holds the
         ``M`` signed steps :math:`s_m`. Parameters must be left as they were.
         """
+        ...
+
+
+class HasObjective(Protocol):
+    """Anything that can present its loss on a batch as an :class:`Objective` (a model)."""
+
+    def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
+        """Return the loss on ``(x, t)`` as an objective of the parameters."""
         ...
 
 
@@ -311,6 +321,23 @@ class Differentiator(abc.ABC):
                 flat[index] = self._derivatives(objective, name, index)
             grads[name] = grad
         return grads
+
+    def model_gradients(
+        self, model: HasObjective, x: ArrayLike, t: ArrayLike, loss: Loss
+    ) -> dict[str, FloatArray]:
+        """Return the numerical gradient of ``loss`` on ``(x, t)`` for each of ``model``'s params.
+
+        The model chooses how its loss answers (``model.objective``): coordinate by coordinate
+        for any model, or in bulk for one that knows its structure.
+
+        >>> import numpy as np
+        >>> from minifw import CrossEntropy, TwoLayerNet
+        >>> net = TwoLayerNet(input_size=2, hidden_size=2, output_size=2, seed=0)
+        >>> grads = CentralDiff().model_gradients(net, np.ones((1, 2)), [1], CrossEntropy())
+        >>> sorted(grads), grads["W1"].shape
+        (['W1', 'W2', 'b1', 'b2'], (2, 2))
+        """
+        return self.gradients(model.objective(x, t, loss))
 
     def _derivatives(self, objective: Objective, name: str, index: IntArray) -> FloatArray:
         """Apply the stencil to the objective's changes for coordinates ``index`` of ``name``."""

@@ -1,0 +1,79 @@
+r"""Plots of training, written as PNG files (needs the ``plot`` extra: matplotlib).
+
+>>> from minifw.trainer import Evaluation, History
+>>> import tempfile, pathlib
+>>> history = History(loss=[2.3, 2.0, 1.5, 1.2], evaluations=[Evaluation(2, 0.5, 0.45), Evaluation(4, 0.7, 0.66)])
+>>> path = plot_history(history, pathlib.Path(tempfile.mkdtemp()) / "history.png")
+>>> path.read_bytes()[:4]
+b'\x89PNG'
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from minifw.errors import MinifwError, NotSupportedError
+from minifw.trainer import History
+
+__all__ = ["matplotlib_available", "plot_history"]
+
+
+def matplotlib_available() -> bool:
+    """Return whether matplotlib can be imported (the ``plot`` extra is installed).
+
+    >>> isinstance(matplotlib_available(), bool)
+    True
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plot_history(history: History, path: str | os.PathLike[str], *, title: str = "") -> Path:
+    """Draw the loss of every step and the accuracy of each evaluation into a PNG file.
+
+    Left: the minibatch loss per step (and its running mean over 50 steps); right: train and
+    test accuracy at each evaluation. The file is written atomically; its path is returned.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise NotSupportedError("plotting needs matplotlib: pip install 'minifw[plot]'") from err
+    target = Path(path)
+    loss = np.asarray(history.loss)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    steps = np.arange(1, loss.size + 1)
+    ax_loss.plot(steps, loss, lw=0.6, alpha=0.5, label="minibatch loss")
+    if loss.size >= 50:
+        mean = np.convolve(loss, np.ones(50) / 50, mode="valid")
+        ax_loss.plot(steps[49:], mean, lw=1.5, label="running mean (50 steps)")
+    ax_loss.set(xlabel="step", ylabel="loss", title="loss")
+    ax_loss.legend()
+    evals = history.evaluations
+    ax_acc.plot([e.step for e in evals], [e.train_accuracy for e in evals], "o-", label="train")
+    ax_acc.plot([e.step for e in evals], [e.test_accuracy for e in evals], "s--", label="test")
+    ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy", ylim=(0.0, 1.0))
+    ax_acc.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=folder)
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=100)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise MinifwError(f"cannot write plot {target}: {err}") from err
+    finally:
+        plt.close(fig)
+    return target
