@@ -161,6 +161,7 @@ def run_doctest(block: Block, namespace: dict[str, object]) -> str | None:
     runner = doctest.DocTestRunner(checker=NumberChecker(), optionflags=DOCTEST_FLAGS)
     report = io.StringIO()
     result = runner.run(test, out=report.write, clear_globs=False)
+    namespace.update(test.globs)  # DocTest works on a copy: carry its names to the next block
     return report.getvalue() if result.failed else None
 
 
