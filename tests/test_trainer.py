@@ -1,0 +1,409 @@
+"""The Trainer end to end on the bundled sample: learning, checkpoints, failures, configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, final
+
+import attrs
+import numpy as np
+import pytest
+
+import minifw
+from minifw import (
+    MNIST,
+    Backprop,
+    BatchSampler,
+    CentralDiff,
+    CrossEntropy,
+    Dataset,
+    Loss,
+    Model,
+    RandomChoiceSampler,
+    ShuffleSampler,
+    Split,
+    Trainer,
+    TwoLayerNet,
+    gradcheck,
+)
+from minifw._typing import ArrayLike, FloatArray, IntArray
+from minifw.errors import CheckpointError, ConfigError, TrainingError
+
+
+@pytest.fixture(scope="module")
+def sample() -> MNIST:
+    return MNIST.sample()
+
+
+def small_trainer(data: Dataset, **overrides: Any) -> Trainer:
+    options: dict[str, Any] = {
+        "model": TwoLayerNet(hidden_size=10, seed=0),
+        "dataset": data,
+        "sampler": RandomChoiceSampler(50, seed=0),
+        "progress": False,
+        "eval_every": 0,
+        **overrides,
+    }
+    return Trainer(**options)
+
+
+def test_the_issue_target_gradcheck_on_a_sample_minibatch(sample: MNIST) -> None:
+    # TwoLayerNet as in the book, a 100-image minibatch, central differences with h = 1e-4:
+    # max |numerical - analytic| / max |analytic| <= 1e-7 for every parameter array.
+    net = TwoLayerNet(seed=0)
+    x, t = RandomChoiceSampler(100, seed=0).minibatch(sample.train.x, sample.train.t)
+    report = gradcheck(net, x, t, CrossEntropy(), CentralDiff(h=1e-4), tolerance=1e-7)
+    assert report.passed, str(report)
+    assert [c.name for c in report.checks] == ["W1", "b1", "W2", "b2"]
+    assert all(c.scaled_error < 1e-8 for c in report.checks)  # measured: about 1e-9
+    assert "overall: PASS" in str(report)
+
+
+def test_training_lowers_the_loss_and_raises_accuracy(sample: MNIST) -> None:
+    trainer = small_trainer(sample, learning_rate=0.5, eval_every=100)
+    before = trainer.evaluate()
+    history = trainer.fit(200)
+    assert history.steps == 200 == trainer.step_count
+    assert np.mean(history.loss[-20:]) < np.mean(history.loss[:20]) - 0.5
+    assert [e.step for e in history.evaluations] == [100, 200]
+    assert history.evaluations[-1].test_accuracy > before.test_accuracy + 0.3
+
+
+def test_numerical_and_analytic_training_agree(sample: MNIST) -> None:
+    numerical = small_trainer(sample)
+    analytic = small_trainer(sample, differentiator=Backprop())
+    numerical.fit(20)
+    analytic.fit(20)
+    for name, value in numerical.model.params.items():
+        np.testing.assert_allclose(value, analytic.model.params[name], rtol=0, atol=1e-9)
+
+
+def test_minibatch_loss_and_gradient(sample: MNIST) -> None:
+    trainer = small_trainer(sample)
+    x, t = trainer.minibatch()
+    assert x.shape == (50, 784)
+    assert t.shape == (50,)
+    assert trainer.loss(x, t) == pytest.approx(CrossEntropy()(trainer.model.predict(x), t))
+    grads = trainer.gradient(x, t)
+    exact = trainer.model.backprop(x, t, CrossEntropy())
+    for name, g in grads.items():
+        np.testing.assert_allclose(g, exact[name], rtol=0, atol=1e-7 * np.abs(exact[name]).max())
+
+
+@pytest.mark.parametrize(
+    "make_sampler",
+    [lambda: RandomChoiceSampler(40, seed=3), lambda: ShuffleSampler(64, seed=3)],
+    ids=["choice", "shuffle"],
+)
+def test_resume_continues_exactly_where_it_stopped(
+    sample: MNIST, tmp_path: Path, make_sampler: Any
+) -> None:
+    straight = small_trainer(sample, sampler=make_sampler(), eval_every=10)
+    straight.fit(40)
+
+    first = small_trainer(sample, sampler=make_sampler(), eval_every=10)
+    first.fit(25, checkpoint=tmp_path / "run.npz")
+    resumed = small_trainer(sample, sampler=make_sampler(), eval_every=10)
+    resumed.model.params["W1"][...] = 123.0  # overwritten by the checkpoint
+    resumed.load_checkpoint(tmp_path / "run.npz")
+    assert resumed.step_count == 25
+    resumed.fit(15)
+
+    for name, value in straight.model.params.items():
+        assert resumed.model.params[name].tobytes() == value.tobytes(), name
+    assert resumed.history.loss == straight.history.loss
+    # The interrupted run also evaluated when it stopped, at step 25.
+    assert [e for e in resumed.history.evaluations if e.step != 25] == straight.history.evaluations
+
+
+def test_checkpoint_has_no_pickle_and_the_expected_contents(sample: MNIST, tmp_path: Path) -> None:
+    trainer = small_trainer(sample)
+    trainer.fit(3)
+    path = trainer.save_checkpoint(tmp_path / "ck.npz")
+    with np.load(path, allow_pickle=False) as data:
+        keys = set(data.files)
+        assert str(data["format"]) == minifw.trainer.CHECKPOINT_FORMAT
+        assert int(data["step"]) == 3
+    assert {"param.W1", "param.b1", "param.W2", "param.b2", "history.loss", "sampler.rng"} <= keys
+
+
+def test_saving_is_atomic(sample: MNIST, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = small_trainer(sample)
+    target = tmp_path / "ck.npz"
+    trainer.fit(2, checkpoint=target)
+    good = target.read_bytes()
+
+    def broken_savez(*_args: object, **_kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    trainer.fit(1)
+    with pytest.raises(CheckpointError, match="disk full"):
+        trainer.save_checkpoint(target)
+    assert target.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+
+
+@final
+@attrs.frozen
+class PoisonedLoss(Loss):
+    """Cross-entropy that turns nan once ``poison.armed`` is set."""
+
+    poison: dict[str, bool] = attrs.field(factory=lambda: {"armed": False}, eq=False)
+
+    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        values = CrossEntropy().per_example(y, t)
+        return values * np.nan if self.poison["armed"] else values
+
+
+def test_a_nan_loss_stops_training_without_damage(sample: MNIST, tmp_path: Path) -> None:
+    loss = PoisonedLoss()
+    trainer = small_trainer(sample, loss=loss)
+    target = tmp_path / "ck.npz"
+    trainer.fit(3, checkpoint=target, checkpoint_every=1)
+    saved = target.read_bytes()
+    params = {k: v.copy() for k, v in trainer.model.params.items()}
+    loss.poison["armed"] = True
+    with pytest.raises(
+        TrainingError, match="loss became nan at step 4; stopped with the parameters of step 3"
+    ):
+        trainer.fit(5, checkpoint=target, checkpoint_every=1)
+    assert trainer.step_count == 3
+    for name, value in params.items():
+        assert trainer.model.params[name].tobytes() == value.tobytes()
+    assert target.read_bytes() == saved
+
+
+@final
+class InfiniteGradient:
+    """A gradient method of a user's, gone wrong: every entry is inf."""
+
+    def model_gradients(
+        self, model: Model, x: ArrayLike, t: ArrayLike, loss: Loss
+    ) -> dict[str, FloatArray]:
+        return {name: np.full(p.shape, np.inf) for name, p in model.params.items()}
+
+
+def test_an_exploding_update_is_refused(sample: MNIST) -> None:
+    trainer = small_trainer(sample, differentiator=InfiniteGradient())
+    before = trainer.model.params["W2"].copy()
+    with pytest.raises(TrainingError, match="not finite at step 1"):
+        trainer.step()
+    np.testing.assert_array_equal(trainer.model.params["W2"], before)
+
+
+def test_loading_a_mismatched_checkpoint_changes_nothing(sample: MNIST, tmp_path: Path) -> None:
+    small_trainer(sample).save_checkpoint(tmp_path / "small.npz")
+    other = small_trainer(sample, model=TwoLayerNet(hidden_size=12, seed=0))
+    before = other.model.params["W1"].copy()
+    with pytest.raises(CheckpointError, match="holds parameters"):
+        other.load_checkpoint(tmp_path / "small.npz")
+    np.testing.assert_array_equal(other.model.params["W1"], before)
+    shuffled = small_trainer(sample, sampler=ShuffleSampler(50, seed=0))
+    with pytest.raises(CheckpointError, match="RandomChoiceSampler"):
+        shuffled.load_checkpoint(tmp_path / "small.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match="not a minifw checkpoint"):
+        other.load_checkpoint(tmp_path / "junk.npz")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        other.load_checkpoint(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("model", "TwoLayerNet", "Trainer field model must be a Model"),
+        ("dataset", np.zeros(3), "Trainer field dataset must be a Dataset"),
+        ("sampler", 100, "Trainer field sampler must be a BatchSampler"),
+        ("loss", CrossEntropy(reduction="none"), "Trainer field loss must be a Loss with"),
+        ("differentiator", "central", "Trainer field differentiator must be"),
+        ("learning_rate", -0.1, "Trainer field learning_rate must be a positive"),
+        ("learning_rate", float("nan"), "learning_rate"),
+        ("eval_every", True, "Trainer field eval_every must be a non-negative integer"),
+        ("progress", "yes", "Trainer field progress must be True or False"),
+        ("blas_threads", 0, "Trainer field blas_threads"),
+    ],
+)
+def test_invalid_configuration_names_the_field(
+    sample: MNIST, field: str, value: object, fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        small_trainer(sample, **{field: value})
+
+
+# --- a Trainer made only of user-defined parts --------------------------------------------------
+
+
+@final
+class TinyDigits(Dataset):
+    """The first 300/100 digits of the sample, as a user's own Dataset."""
+
+    def __init__(self, source: MNIST) -> None:
+        self._train = Split(source.train.x[:300], source.train.t[:300])
+        self._test = Split(source.test.x[:100], source.test.t[:100])
+
+    @property
+    def train(self) -> Split:
+        return self._train
+
+    @property
+    def test(self) -> Split:
+        return self._test
+
+    @property
+    def num_classes(self) -> int:
+        return 10
+
+
+@final
+@attrs.define(eq=False)
+class SoftmaxRegression(Model):
+    """A user's model: one affine layer and a softmax, on 4x4 average-pooled digits."""
+
+    def __attrs_post_init__(self) -> None:
+        self.params = {"W": np.zeros((49, 10)), "b": np.zeros(10)}
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        pooled = np.asarray(x, dtype=np.float64).reshape(-1, 7, 4, 7, 4).mean(axis=(2, 4))
+        return minifw.softmax(pooled.reshape(-1, 49) @ self.params["W"] + self.params["b"])
+
+
+@final
+@attrs.frozen
+class Brier(Loss):
+    """A user's loss: the squared error summed over classes."""
+
+    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        values: FloatArray = np.sum((y - t) ** 2, axis=1)
+        return values
+
+
+@final
+@attrs.define
+class Cyclic(BatchSampler):
+    """A user's sampler: consecutive windows."""
+
+    position: int = 0
+
+    def sample(self, n: int) -> IntArray:
+        idx = (self.position + np.arange(self.batch_size)) % n
+        self.position = int(idx[-1] + 1) % n
+        return idx.astype(np.intp)
+
+
+def test_a_trainer_of_user_defined_parts(sample: MNIST) -> None:
+    trainer = Trainer(
+        model=SoftmaxRegression(),
+        dataset=TinyDigits(sample),
+        sampler=Cyclic(50),
+        loss=Brier(),
+        differentiator=CentralDiff(),
+        learning_rate=2.0,
+        eval_every=0,
+        progress=False,
+    )
+    history = trainer.fit(12)  # numerical gradients coordinate by coordinate: 500 params
+    assert history.loss[-1] < history.loss[0]
+    assert history.evaluations[-1].train_accuracy > 0.5
+
+
+def test_from_config(tmp_path: Path) -> None:
+    path = tmp_path / "train.toml"
+    path.write_text(
+        """
+[trainer]
+learning_rate = 0.2
+eval_every = 10
+seed = 5
+progress = false
+
+[model]
+hidden_size = 7
+
+[sampler]
+type = "ShuffleSampler"
+batch_size = 32
+drop_last = true
+
+[loss]
+type = "minifw.losses:MeanSquared"
+
+[differentiator]
+type = "ForwardDiff"
+h = 1e-5
+""",
+        encoding="utf-8",
+    )
+    trainer = Trainer.from_config(path)
+    assert trainer.learning_rate == 0.2
+    assert trainer.eval_every == 10
+    assert isinstance(trainer.model, TwoLayerNet)
+    assert trainer.model.hidden_size == 7
+    assert trainer.model.seed == 5
+    assert trainer.sampler == ShuffleSampler(32, seed=5, drop_last=True)
+    assert trainer.loss_function == minifw.MeanSquared()
+    assert trainer.differentiator == minifw.ForwardDiff(h=1e-5)
+    assert len(trainer.dataset.train) == 4000
+    trainer.fit(2)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[trainer]\nlearning_rat = 0.1\n", r"\[trainer\] unknown key 'learning_rat'"),
+        (
+            "[trainer]\nlearning_rate = 'fast'\n",
+            r"\[trainer\] learning_rate must be a number, got 'fast'",
+        ),
+        ("[trainer]\nsteps = -1\n", r"\[trainer\] steps must be >= 0"),
+        ("[model]\nhidden = 5\n", r"\[model\] unknown key 'hidden'; TwoLayerNet takes: "),
+        ("[model]\nhidden_size = 0\n", r"\[model\] hidden_size must be a positive integer"),
+        ("[sampler]\nbatch_size = 2.5\n", r"\[sampler\] batch_size must be a positive integer"),
+        ("[loss]\ntype = 'Hinge'\n", r"\[loss\] unknown type 'Hinge'; built-in: CrossEntropy"),
+        ("[loss]\ntype = 'minifw.models:TwoLayerNet'\n", r"is not a Loss subclass"),
+        ("[loss]\ntype = 'no.such.module:X'\n", r"cannot import type"),
+        ("[differentiator]\nh = 0\n", r"\[differentiator\] h must be a positive finite float"),
+        ("[data]\nsource = 'web'\n", r"\[data\] source must be one of"),
+        ("[data]\nsource = 'directory'\n", r"\[data\] path is required"),
+        ("[optimizer]\ntype = 'Adam'\n", r"unknown section \[optimizer\]"),
+        ("[trainer\n", r"not valid TOML"),
+    ],
+)
+def test_config_errors_name_the_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=fragment) as info:
+        Trainer.from_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_user_class_by_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_losses.py").write_text(
+        "import attrs, numpy as np\n"
+        "from minifw import Loss\n"
+        "@attrs.frozen\n"
+        "class Brier(Loss):\n"
+        "    scale: float = 1.0\n"
+        "    def per_example(self, y, t):\n"
+        "        return self.scale * np.sum((y - t) ** 2, axis=1)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "train.toml"
+    path.write_text("[loss]\ntype = 'my_losses:Brier'\nscale = 2.0\n", encoding="utf-8")
+    trainer = Trainer.from_config(path)
+    assert type(trainer.loss_function).__name__ == "Brier"
+    assert trainer.loss_function.scale == 2.0  # type: ignore[attr-defined]
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        Trainer.from_config(tmp_path / "nope.toml")
+
+
+def test_blas_threads_are_restored(sample: MNIST) -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info()]
+    small_trainer(sample).fit(2)
+    assert [i["num_threads"] for i in threadpool_info()] == before
