@@ -202,6 +202,25 @@ def test_marked_tables_hold_only_numbers_from_code(page: Path) -> None:
         )
 
 
+def readme_quickstart() -> list[str]:
+    """Return the README's Quickstart commands: the code line after each quickstart marker."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    commands = []
+    for i, line in enumerate(lines):
+        if line.strip().startswith("<!-- quickstart:"):
+            fence = next(j for j in range(i + 1, len(lines)) if lines[j].strip())
+            assert FENCE.match(lines[fence]), f"README.md:{fence + 1}: a fence should follow"
+            commands.append(lines[fence + 1].strip())
+    return commands
+
+
+def test_getting_started_has_the_readme_quickstart_commands() -> None:
+    commands = readme_quickstart()
+    assert len(commands) == 2, "README.md should mark its two Quickstart commands"
+    index = [b.code.strip() for b in fenced_blocks(DOCS / "index.md") if b.language == "bash"]
+    assert index[:2] == commands
+
+
 def test_pages_have_code_that_runs() -> None:
     # The parser must find the blocks: a broken fence pattern would silently test nothing.
     assert len(PAGES_WITH_CODE) >= 10
