@@ -125,8 +125,8 @@ class HasObjective(Protocol):
 
 def _scalar(value: object, where: Callable[[], str]) -> float:
     """Return ``value`` as a finite float or raise, naming where it came from."""
-    if type(value) is float or type(value) is np.float64:
-        result = float(value)  # the common case, kept cheap: this runs once per evaluation
+    if isinstance(value, float):
+        result = float(value)
     else:
         arr = np.asarray(value)
         if arr.size != 1 or arr.ndim > 1 or not np.issubdtype(arr.dtype, np.number):
@@ -190,16 +190,24 @@ class Perturbation:
         base = self.base_value()
         arr = self.arrays[name]
         out = np.empty((index.size, steps.size))
-        for row, flat in enumerate(index):
-            pos = np.unravel_index(int(flat), arr.shape)
+        positions: list[tuple[int, ...]] = (
+            list(zip(*(p.tolist() for p in np.unravel_index(index, arr.shape)), strict=True))
+            if arr.ndim
+            else [()] * index.size
+        )
+        step_values = steps.tolist()
+        # This loop runs once per coordinate and step around a full evaluation of f: keep it as
+        # lean as the book's (no objects built per evaluation unless f misbehaves).
+        for row, pos in enumerate(positions):
             original = arr[pos]
             try:
-                for col, step in enumerate(steps):
+                for col, step in enumerate(step_values):
                     arr[pos] = original + step
-                    value = _scalar(
-                        self.f(),
-                        functools.partial(_moved, name, arr.shape, int(flat), float(step)),
-                    )
+                    value = self.f()
+                    if not (isinstance(value, float) and math.isfinite(value)):
+                        value = _scalar(
+                            value, functools.partial(_moved, name, arr.shape, int(index[row]), step)
+                        )
                     out[row, col] = value - base
             finally:
                 arr[pos] = original

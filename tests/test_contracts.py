@@ -235,3 +235,82 @@ def test_sampler_minibatch_pairs_x_and_t(sampler: BatchSampler) -> None:
     t = np.arange(20)
     xb, tb = sampler.minibatch(x, t)
     np.testing.assert_array_equal(xb[:, 0], 2.0 * tb)
+
+
+# --- Model -------------------------------------------------------------------------------------
+
+MODELS: list[minifw.Model] = [
+    minifw.TwoLayerNet(input_size=12, hidden_size=5, output_size=4, weight_init_std=0.5, seed=0)
+]
+X_SMALL = RNG.random((7, 12)) * (RNG.random((7, 12)) < 0.5)
+T_SMALL = RNG.integers(0, 4, size=7)
+
+
+def test_every_concrete_model_is_listed() -> None:
+    assert _concrete_subclasses(minifw.Model) == {type(m) for m in MODELS}
+
+
+@pytest.fixture(params=MODELS, ids=lambda m: type(m).__name__)
+def model(request: pytest.FixtureRequest) -> minifw.Model:
+    proto: minifw.Model = request.param
+    fresh = attrs.evolve(proto)  # same configuration and seed: same initial parameters
+    for name, value in proto.params.items():
+        np.testing.assert_array_equal(fresh.params[name], value)
+    return fresh
+
+
+def test_model_params_are_named_float64_arrays(model: minifw.Model) -> None:
+    assert model.params
+    for name, value in model.params.items():
+        assert isinstance(name, str)
+        assert value.dtype == np.float64
+        assert np.all(np.isfinite(value))
+
+
+def test_model_predicts_one_row_per_example(model: minifw.Model) -> None:
+    y = model.predict(X_SMALL)
+    assert y.shape[0] == 7
+    assert y.dtype == np.float64
+    assert 0.0 <= model.accuracy(X_SMALL, T_SMALL) <= 1.0
+
+
+def test_model_objective_matches_perturbing_coordinates(model: minifw.Model) -> None:
+    loss = minifw.CrossEntropy()
+    own = minifw.CentralDiff().gradients(model.objective(X_SMALL, T_SMALL, loss))
+    generic = minifw.CentralDiff().gradients(
+        minifw.Perturbation(lambda: model.loss(X_SMALL, T_SMALL, loss), model.params)
+    )
+    for name, value in generic.items():
+        scale = np.abs(value).max()
+        np.testing.assert_allclose(own[name], value, rtol=0, atol=1e-7 * scale)
+
+
+def test_model_backprop_passes_gradcheck(model: minifw.Model) -> None:
+    for loss in (minifw.CrossEntropy(), minifw.MeanSquared(reduction="sum")):
+        report = minifw.gradcheck(model, X_SMALL, T_SMALL, loss)
+        assert report.passed, str(report)
+
+
+# --- Dataset -----------------------------------------------------------------------------------
+
+
+def _tiny_split(n: int) -> minifw.Split:
+    return minifw.Split(x=np.zeros((n, 784), dtype=np.float32), t=np.arange(n) % 10)
+
+
+DATASETS: list[minifw.Dataset] = [
+    minifw.MNIST(train=_tiny_split(20), test=_tiny_split(10)),
+    minifw.FashionMNIST(train=_tiny_split(20), test=_tiny_split(10)),
+]
+
+
+def test_every_concrete_dataset_is_listed() -> None:
+    assert _concrete_subclasses(minifw.Dataset) == {type(d) for d in DATASETS}
+
+
+@pytest.mark.parametrize("dataset", DATASETS, ids=lambda d: type(d).__name__)
+def test_dataset_splits(dataset: minifw.Dataset) -> None:
+    assert len(dataset.train) == 20
+    assert len(dataset.test) == 10
+    assert dataset.num_classes == 10
+    assert dataset.train.x.shape[0] == dataset.train.t.shape[0]
