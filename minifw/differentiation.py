@@ -29,6 +29,7 @@ import attrs
 import numpy as np
 
 from minifw._typing import ArrayLike, FloatArray, IntArray
+from minifw._validation import positive_float, to_float
 from minifw.errors import DifferentiationError, ValidationError
 from minifw.losses import Loss
 
@@ -214,20 +215,6 @@ class Perturbation:
         return out
 
 
-def _check_step(_instance: object, _attribute: object, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, float | int)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValidationError(f"h must be a positive finite float, got h={value!r}")
-
-
-def _to_float(value: float) -> float:
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 @attrs.frozen
 class Differentiator(abc.ABC):
     r"""A finite-difference scheme: a step ``h`` and a :class:`Stencil`.
@@ -263,7 +250,7 @@ class Differentiator(abc.ABC):
     minifw.errors.DifferentiationError: step h=1e-50 vanishes against x=5.0: x + 1e-50 == x in float64, so the difference would be 0; use a larger h (the default is 1e-4)
     """
 
-    h: float = attrs.field(default=1e-4, converter=_to_float, validator=_check_step)
+    h: float = attrs.field(default=1e-4, converter=to_float, validator=positive_float)
 
     @property
     @abc.abstractmethod

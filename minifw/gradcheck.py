@@ -30,6 +30,7 @@ import attrs
 import numpy as np
 
 from minifw._typing import ArrayLike, FloatArray
+from minifw._validation import is_positive_float
 from minifw.differentiation import CentralDiff, Differentiator
 from minifw.errors import ValidationError
 from minifw.losses import CrossEntropy, Loss
@@ -99,14 +100,6 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def _check_tolerance(tolerance: float) -> float:
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
-        raise ValidationError(f"tolerance must be a positive float, got tolerance={tolerance!r}")
-    if not (math.isfinite(tolerance) and tolerance > 0):
-        raise ValidationError(f"tolerance must be a positive float, got tolerance={tolerance!r}")
-    return float(tolerance)
-
-
 def gradcheck(
     model: Model,
     x: ArrayLike,
@@ -134,7 +127,9 @@ def gradcheck(
     """
     loss = CrossEntropy() if loss is None else loss
     differentiator = CentralDiff() if differentiator is None else differentiator
-    tol = _check_tolerance(tolerance)
+    if not is_positive_float(tolerance):
+        raise ValidationError(f"tolerance must be a positive float, got tolerance={tolerance!r}")
+    tol = float(tolerance)
     analytic = model.backprop(x, t, loss)
     numerical = differentiator.model_gradients(model, x, t, loss)
     checks = tuple(_compare(name, numerical[name], analytic[name], tol) for name in model.params)

@@ -23,6 +23,7 @@ import attrs
 import numpy as np
 
 from minifw._typing import AnyArray, ArrayLike, FloatArray, IntArray
+from minifw._validation import positive_float, to_float
 from minifw.errors import NotSupportedError, ValidationError
 
 __all__ = ["CrossEntropy", "Loss", "MeanSquared", "Reduction"]
@@ -267,20 +268,6 @@ class MeanSquared(Loss):
         return y - t
 
 
-def _check_eps(_instance: object, _attribute: object, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, float | int)
-        or not np.isfinite(value)
-        or value <= 0
-    ):
-        raise ValidationError(f"eps must be a positive finite float, got eps={value!r}")
-
-
-def _to_float(value: float) -> float:
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 @final
 @attrs.frozen
 class CrossEntropy(Loss):
@@ -306,7 +293,7 @@ class CrossEntropy(Loss):
     16.11809565095832
     """
 
-    eps: float = attrs.field(default=1e-7, converter=_to_float, validator=_check_eps)
+    eps: float = attrs.field(default=1e-7, converter=to_float, validator=positive_float)
 
     def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
         """Reject negative values in ``y`` or ``t``: both must be probabilities."""

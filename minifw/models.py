@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 
 from minifw._typing import ArrayLike, FloatArray, IntArray
+from minifw._validation import positive_float, positive_int, to_float
 from minifw.differentiation import Objective, Perturbation
 from minifw.errors import NotSupportedError, ValidationError
 from minifw.losses import Loss
@@ -161,20 +162,6 @@ class Backprop:
         return model.backprop(x, t, loss)
 
 
-def _check_size(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValidationError(
-            f"{attribute.name} must be a positive integer, got {attribute.name}={value!r}"
-        )
-
-
-def _check_std(_instance: object, _attribute: object, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValidationError(
-            f"weight_init_std must be a positive float, got weight_init_std={value!r}"
-        )
-
-
 @final
 @attrs.define(eq=False)
 class TwoLayerNet(Model):
@@ -199,10 +186,10 @@ class TwoLayerNet(Model):
     True
     """
 
-    input_size: int = attrs.field(default=784, validator=_check_size)
-    hidden_size: int = attrs.field(default=50, validator=_check_size)
-    output_size: int = attrs.field(default=10, validator=_check_size)
-    weight_init_std: float = attrs.field(default=0.01, validator=_check_std)
+    input_size: int = attrs.field(default=784, validator=positive_int)
+    hidden_size: int = attrs.field(default=50, validator=positive_int)
+    output_size: int = attrs.field(default=10, validator=positive_int)
+    weight_init_std: float = attrs.field(default=0.01, converter=to_float, validator=positive_float)
     seed: int | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 
 from minifw._typing import AnyArray, ArrayLike, IntArray
+from minifw._validation import positive_int
 from minifw.errors import ValidationError
 
 __all__ = ["BatchSampler", "RandomChoiceSampler", "SamplerState", "ShuffleSampler"]
@@ -33,11 +34,6 @@ __all__ = ["BatchSampler", "RandomChoiceSampler", "SamplerState", "ShuffleSample
 SamplerState: TypeAlias = dict[str, AnyArray]
 
 SeedLike: TypeAlias = int | np.random.Generator | None
-
-
-def _check_batch_size(_instance: object, _attribute: object, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValidationError(f"batch_size must be a positive integer, got batch_size={value!r}")
 
 
 def _check_seed(_instance: object, _attribute: object, value: SeedLike) -> None:
@@ -74,7 +70,7 @@ class BatchSampler(abc.ABC):
     array([0, 1])
     """
 
-    batch_size: int = attrs.field(validator=_check_batch_size)
+    batch_size: int = attrs.field(validator=positive_int)
     seed: SeedLike = attrs.field(default=None, kw_only=True, validator=_check_seed)
     rng: np.random.Generator = attrs.field(init=False, repr=False, eq=False)
 

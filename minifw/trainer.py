@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from minifw._typing import AnyArray, ArrayLike, FloatArray
+from minifw._validation import is_positive_float
 from minifw.data.dataset import Dataset
 from minifw.differentiation import CentralDiff
 from minifw.errors import CheckpointError, ConfigError, TrainingError
@@ -144,15 +145,6 @@ def _check_field(check: Any, expected: str) -> Any:
     return validator
 
 
-def _is_positive_float(value: object) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
 def _is_count(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and value >= 0
 
@@ -206,7 +198,7 @@ class Trainer:
         ),
     )
     learning_rate: float = attrs.field(
-        default=0.1, validator=_check_field(_is_positive_float, "a positive finite number")
+        default=0.1, validator=_check_field(is_positive_float, "a positive finite number")
     )
     eval_every: int = attrs.field(
         default=100, validator=_check_field(_is_count, "a non-negative integer")
