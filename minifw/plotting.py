@@ -55,7 +55,8 @@ def plot_history(history: History, path: str | os.PathLike[str], *, title: str =
     ax_loss.plot(steps, loss, lw=0.6, alpha=0.5, label="minibatch loss")
     if loss.size >= 50:
         mean = np.convolve(loss, np.ones(50) / 50, mode="valid")
-        ax_loss.plot(steps[49:], mean, lw=1.5, label="running mean (50 steps)")
+        centred = steps[25 : 25 + mean.size] - 0.5  # each mean sits in the middle of its window
+        ax_loss.plot(centred, mean, lw=1.5, label="mean of 50 steps")
     ax_loss.set(xlabel="step", ylabel="loss", title="loss")
     ax_loss.legend()
     evals = history.evaluations
@@ -65,15 +66,19 @@ def plot_history(history: History, path: str | os.PathLike[str], *, title: str =
     ax_acc.legend(loc="lower right")
     if title:
         fig.suptitle(title)
-    folder = target.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
+    except OSError as err:
+        plt.close(fig)
+        raise MinifwError(f"cannot write plot {target}: {err}") from err
+    try:
         with os.fdopen(fd, "wb") as handle:
             fig.savefig(handle, format="png", dpi=100)
         os.replace(tmp, target)
     except OSError as err:
         raise MinifwError(f"cannot write plot {target}: {err}") from err
     finally:
+        Path(tmp).unlink(missing_ok=True)
         plt.close(fig)
     return target
