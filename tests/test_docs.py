@@ -23,10 +23,13 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from minifw.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -35,6 +38,7 @@ PAGES = [*sorted(p for p in DOCS.rglob("*.md") if "_ext" not in p.parts), REPO /
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 SKIP = re.compile(r"^\s*<!--\s*skip\b.*-->\s*$")
 NUMBERS_FROM_CODE = re.compile(r"^\s*<!--\s*numbers-from-code\s*-->\s*$")
+SNIPPET = re.compile(r'^\s*--8<--\s+"(?P<path>[^"]+)"\s*$')
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
 PYTHON = {"python", "py", "pycon", "python3"}
 #: pytest's NUMBER option (the same flag value when pytest has registered it already).
@@ -89,12 +93,21 @@ def fenced_blocks(page: Path) -> list[Block]:
         ):
             i += 1
         body = [line[len(indent) :] if line.startswith(indent) else line for line in lines[start:i]]
+        body = [piece for line in body for piece in _included(line)]
         blocks.append(
             Block(page, start + 1, language, "\n".join(body) + "\n", bool(SKIP.match(previous)))
         )
         previous = ""
         i += 1
     return blocks
+
+
+def _included(line: str) -> list[str]:
+    """Return a pymdownx.snippets line (``--8<-- "path"``) as the lines of that file."""
+    match = SNIPPET.match(line)
+    if not match:
+        return [line]
+    return (REPO / match.group("path")).read_text(encoding="utf-8").splitlines()
 
 
 def python_blocks(page: Path) -> list[Block]:
@@ -167,6 +180,8 @@ def run_doctest(block: Block, namespace: dict[str, object]) -> str | None:
 
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(REPO)))
 def test_page_code_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pages are written as if run from the repository root: they may read examples/.
+    (tmp_path / "examples").symlink_to(REPO / "examples", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("MINIFW_DATA", str(tmp_path / "minifw-data"))  # never the user's cache
@@ -219,6 +234,19 @@ def test_getting_started_has_the_readme_quickstart_commands() -> None:
     assert len(commands) == 2, "README.md should mark its two Quickstart commands"
     index = [b.code.strip() for b in fenced_blocks(DOCS / "index.md") if b.language == "bash"]
     assert index[:2] == commands
+
+
+TOML_BLOCKS = [
+    b for p in PAGES if p.exists() for b in fenced_blocks(p) if b.language == "toml" and not b.skip
+]
+
+
+@pytest.mark.parametrize("block", TOML_BLOCKS, ids=lambda b: b.where)
+def test_toml_blocks_are_valid_configurations(block: Block) -> None:
+    raw = tomllib.loads(block.code)
+    if any(":" in str(section.get("type", "")) for section in raw.values()):
+        pytest.skip("names a class of the reader's own package")
+    TrainConfig.from_dict(raw, source=block.where)
 
 
 def test_pages_have_code_that_runs() -> None:
