@@ -110,8 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-init-std", type=float)
     train.add_argument("--batch-size", type=_positive)
     train.add_argument("--sampler", choices=["choice", "shuffle"])
+    train.add_argument(
+        "--without-replacement", action="store_true", help="choice sampler: distinct indices"
+    )
+    train.add_argument(
+        "--drop-last", action="store_true", help="shuffle sampler: skip short batches"
+    )
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--loss", choices=["cross-entropy", "mean-squared"])
+    train.add_argument("--eps", type=float, help="cross-entropy's delta inside the log (1e-7)")
     train.add_argument("--scheme", choices=sorted(_SCHEMES), help="difference scheme")
     train.add_argument("--h", type=float, help="difference step (default 1e-4)")
     train.add_argument(
@@ -123,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_count)
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")
     train.add_argument("--plot", type=Path, help="write a loss/accuracy PNG here")
+    train.add_argument("--blas-threads", type=_count, help="BLAS threads (0: numpy's setting)")
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(run=_train)
 
@@ -282,6 +290,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     _set(trainer, "learning_rate", args.learning_rate)
     _set(trainer, "eval_every", args.eval_every)
     _set(trainer, "checkpoint_every", args.checkpoint_every)
+    _set(trainer, "blas_threads", args.blas_threads)
     if args.checkpoint is not None:
         trainer["checkpoint"] = str(args.checkpoint)
     if args.no_progress:
@@ -301,9 +310,14 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
             args.sampler
         ]
     _set(sampler, "batch_size", args.batch_size)
+    if args.without_replacement:
+        sampler["replace"] = False
+    if args.drop_last:
+        sampler["drop_last"] = True
     if args.loss is not None:
         loss.clear()
         loss["type"] = {"cross-entropy": "CrossEntropy", "mean-squared": "MeanSquared"}[args.loss]
+    _set(loss, "eps", args.eps)
     if args.scheme is not None:
         diff["type"] = {
             "central": "CentralDiff",

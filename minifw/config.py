@@ -11,6 +11,7 @@ and keys are optional; what is left out takes the default shown here::
     progress = true
     checkpoint = ""         # a .npz path to save to ("" for none)
     checkpoint_every = 0    # save every so many steps (0: at the end)
+    blas_threads = 1        # BLAS threads while training (0: numpy's own setting)
 
     [data]
     source = "sample"       # "sample" (bundled), "download" (full data set) or "directory"
@@ -117,6 +118,7 @@ _TRAINER_KEYS: dict[str, tuple[Callable[[object], bool], str, Any]] = {
     "progress": (lambda v: isinstance(v, bool), "true or false", True),
     "checkpoint": (lambda v: isinstance(v, str), "a string (a path)", ""),
     "checkpoint_every": (_is_int, "an integer", 0),
+    "blas_threads": (_is_int, "an integer (0: numpy's own setting)", 1),
 }
 _DATA_KEYS: dict[str, tuple[Callable[[object], bool], str, Any]] = {
     "source": (lambda v: v in _SOURCES, "one of " + ", ".join(map(repr, _SOURCES)), "sample"),
@@ -169,7 +171,7 @@ class TrainConfig:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: [{section}] must be a table, got {value!r}")
         trainer = _plain_section(raw.get("trainer", {}), "trainer", _TRAINER_KEYS, where)
-        for key in ("eval_every", "steps", "checkpoint_every"):
+        for key in ("eval_every", "steps", "checkpoint_every", "blas_threads"):
             if trainer[key] < 0:
                 raise ConfigError(f"{where}: [trainer] {key} must be >= 0, got {trainer[key]}")
         data = _plain_section(raw.get("data", {}), "data", _DATA_KEYS, where)
@@ -190,6 +192,7 @@ class TrainConfig:
             learning_rate=self.trainer["learning_rate"],
             eval_every=self.trainer["eval_every"],
             progress=self.trainer["progress"],
+            blas_threads=self.trainer["blas_threads"] or None,
         )
 
     def build_dataset(self) -> Dataset:

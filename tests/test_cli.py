@@ -149,3 +149,15 @@ def test_a_bad_subcommand_exits_2(tmp_path: Path) -> None:
     result = run_module("fly", cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_sampler_and_loss_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["train", "--steps", "2", "--hidden-size", "4", "--no-progress", "--seed", "0"]
+    assert main([*common, "--sampler", "shuffle", "--drop-last", "--eps", "1e-6"]) == 0
+    out = capsys.readouterr().out
+    assert "ShuffleSampler(batch_size=100, seed=0, drop_last=True)" in out
+    assert "eps=1e-06" in out
+    assert main([*common, "--without-replacement", "--blas-threads", "0"]) == 0
+    assert "replace=False" in capsys.readouterr().out
+    assert main([*common, "--drop-last"]) == 2
+    assert "[sampler] unknown key 'drop_last'" in capsys.readouterr().err
