@@ -181,7 +181,7 @@ class ShuffleSampler(BatchSampler):
     _order: IntArray = attrs.field(
         factory=lambda: np.empty(0, np.intp), init=False, repr=False, eq=False
     )
-    _position: int = attrs.field(default=0, init=False)
+    _position: int = attrs.field(default=0, init=False, repr=False)
 
     def sample(self, n: int) -> IntArray:
         """Return the next ``batch_size`` indices of the current permutation of ``range(n)``."""
