@@ -14,6 +14,7 @@ from typing import final
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from minifw import (
     MNIST,
@@ -26,8 +27,9 @@ from minifw import (
     TwoLayerNet,
     gradcheck,
 )
-from minifw._typing import FloatArray
 from minifw.errors import ValidationError
+
+FloatArray = NDArray[np.float64]
 
 
 def _check_gamma(_instance: object, _attribute: object, value: float) -> None:

@@ -15,6 +15,7 @@ from typing import final
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from minifw import (
     MNIST,
@@ -27,7 +28,8 @@ from minifw import (
     gradcheck,
     softmax,
 )
-from minifw._typing import ArrayLike, FloatArray
+
+FloatArray = NDArray[np.float64]
 
 
 @final
