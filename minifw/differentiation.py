@@ -190,29 +190,33 @@ class Perturbation:
         """Return ``f()`` after each single-coordinate step minus ``f()`` before, ``(K, M)``."""
         base = self.base_value()
         arr = self.arrays[name]
-        out = np.empty((index.size, steps.size))
-        positions: list[tuple[int, ...]] = (
-            list(zip(*(p.tolist() for p in np.unravel_index(index, arr.shape)), strict=True))
-            if arr.ndim
-            else [()] * index.size
+        # Address elements through a flat view where one exists (an int index is the cheapest),
+        # else through index tuples.
+        target: FloatArray = arr.reshape(-1) if arr.flags.c_contiguous else arr
+        positions: list[Any] = (
+            index.tolist()
+            if target is not arr or arr.ndim == 1
+            else list(zip(*(p.tolist() for p in np.unravel_index(index, arr.shape)), strict=True))
         )
         step_values = steps.tolist()
+        changes: list[float] = []
         # This loop runs once per coordinate and step around a full evaluation of f: keep it as
-        # lean as the book's (no objects built per evaluation unless f misbehaves).
+        # lean as the book's (Python floats, no objects built per evaluation unless f
+        # misbehaves). float64 values round-trip exactly through Python floats.
         for row, pos in enumerate(positions):
-            original = arr[pos]
+            original = float(target[pos])
             try:
-                for col, step in enumerate(step_values):
-                    arr[pos] = original + step
+                for step in step_values:
+                    target[pos] = original + step
                     value = self.f()
                     if not (isinstance(value, float) and math.isfinite(value)):
                         value = _scalar(
                             value, functools.partial(_moved, name, arr.shape, int(index[row]), step)
                         )
-                    out[row, col] = value - base
+                    changes.append(value - base)
             finally:
-                arr[pos] = original
-        return out
+                target[pos] = original
+        return np.array(changes, dtype=np.float64).reshape(index.size, steps.size)
 
 
 @attrs.frozen
