@@ -302,7 +302,7 @@ class TwoLayerNetObjective:
       done once per distinct (example, pixel value).
 
     Each affected example's new probabilities are formed from the score shift
-    (see ``_softmax_change``), and the loss's own
+    (see ``_softmax_loss_change``), and the loss's own
     :meth:`~minifw.Loss.per_example_change` turns them into the change of its loss. The changes
     are summed per coordinate and weighted by the reduction. Work is split into pieces of at
     most ``ELEMENT_BUDGET`` elements, so scratch memory stays bounded whatever the model size.
