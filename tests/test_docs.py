@@ -303,7 +303,6 @@ def _have(*modules: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(
     not _have("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"),
     reason="the docs extra is not installed (pip install -e '.[docs]')",
