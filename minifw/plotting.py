@@ -11,12 +11,12 @@ b'\x89PNG'
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from minifw.errors import MinifwError, NotSupportedError
+from minifw._atomic import atomic_write
+from minifw.errors import NotSupportedError
 from minifw.trainer import History
 
 __all__ = ["matplotlib_available", "plot_history"]
@@ -67,18 +67,8 @@ def plot_history(history: History, path: str | os.PathLike[str], *, title: str =
     if title:
         fig.suptitle(title)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    except OSError as err:
-        plt.close(fig)
-        raise MinifwError(f"cannot write plot {target}: {err}") from err
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(target, what="plot") as handle:
             fig.savefig(handle, format="png", dpi=100)
-        os.replace(tmp, target)
-    except OSError as err:
-        raise MinifwError(f"cannot write plot {target}: {err}") from err
     finally:
-        Path(tmp).unlink(missing_ok=True)
         plt.close(fig)
     return target

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, final
@@ -39,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from minifw._atomic import atomic_write
 from minifw._typing import AnyArray, ArrayLike, FloatArray
 from minifw._validation import is_positive_float
 from minifw.data.dataset import Dataset
@@ -347,23 +347,8 @@ class Trainer:
         for name, value in arrays.items():
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise CheckpointError(f"refusing to save non-finite values in {name} to {target}")
-        folder = target.parent if str(target.parent) else Path(".")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        except OSError as err:
-            raise CheckpointError(f"cannot write checkpoint {target}: {err}") from err
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, allow_pickle=False, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, target)
-        except BaseException as err:
-            Path(tmp_name).unlink(missing_ok=True)
-            if isinstance(err, OSError):
-                raise CheckpointError(f"cannot write checkpoint {target}: {err}") from err
-            raise
+        with atomic_write(target, error=CheckpointError, what="checkpoint") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)
         return target
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:

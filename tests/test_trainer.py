@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, final
 
@@ -407,3 +408,10 @@ def test_blas_threads_are_restored(sample: MNIST) -> None:
     before = [i["num_threads"] for i in threadpool_info()]
     small_trainer(sample).fit(2)
     assert [i["num_threads"] for i in threadpool_info()] == before
+
+
+def test_written_files_get_the_usual_mode(sample: MNIST, tmp_path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    path = small_trainer(sample).save_checkpoint(tmp_path / "ck.npz")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -14,11 +14,9 @@ lists what each mirror did and how to place the files by hand.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -27,6 +25,7 @@ from typing import BinaryIO, Final, Protocol
 
 from tqdm import tqdm
 
+from minifw._atomic import atomic_write
 from minifw.data.idx import GZIP_MAGIC, decode_idx
 from minifw.data.spec import DatasetSpec, IDXFile
 from minifw.errors import DataError, DownloadError, MinifwError, ValidationError
@@ -139,23 +138,10 @@ def _fetch(url: str, dest: Path, file: IDXFile, *, progress: bool) -> None:
     with response:
         length = _content_length(response.headers.get("Content-Length"))
         content_type = response.headers.get("Content-Type") or "unknown"
-        try:
-            handle, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        except OSError as err:
-            raise DataError(f"cannot write to the cache folder {dest.parent}: {err}") from None
-        part = Path(name)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                data = _stream(response, out, length, dest.name, progress=progress)
-                out.flush()
-                os.fsync(out.fileno())
+        # A failed check raises inside the block: the partial file is removed, never renamed.
+        with atomic_write(dest, error=DataError, what="cache file") as out:
+            data = _stream(response, out, length, dest.name, progress=progress)
             _check_payload(data, length, file, content_type)
-            os.replace(part, dest)
-        except OSError as err:
-            raise DataError(f"cannot write {dest}: {err.strerror or err}") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
 
 
 class _Body(Protocol):
@@ -171,8 +157,14 @@ def _stream(
     stderr = sys.stderr  # None under pythonw; the bar only makes sense on a terminal
     show = progress and stderr is not None and stderr.isatty()
     with tqdm(
-        total=length, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-        file=stderr, disable=not show, leave=False,
+        total=length,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=label,
+        file=stderr,
+        disable=not show,
+        leave=False,
     ) as bar:
         while True:
             try:
