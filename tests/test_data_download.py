@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,10 @@ def test_good_download_lands_the_four_files_and_loads_them(
     np.testing.assert_array_equal(ds.train.x, TRAIN[0].reshape(30, 784))
     np.testing.assert_array_equal(ds.test.t, TEST[1])
     assert ds.source == tmp_path / "tiny"
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in GZ_NAMES:  # readable like any downloaded file, not owner-only
+        assert (tmp_path / "tiny" / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_cached_files_are_used_without_network(server: LocalServer, tmp_path: Path) -> None:
