@@ -108,13 +108,9 @@ class Model(abc.ABC):
         full :meth:`predict` for every step (the book's method). Override to answer faster.
         """
         x_arr = np.asarray(x)
-        _, t_batch = loss.prepare(self.predict(x_arr), t)
-        loss.weight(1)
-
-        def value() -> float:
-            return float(loss.reduce(loss.per_example(*loss.prepare(self.predict(x_arr), t_batch))))
-
-        return Perturbation(value, self.params)
+        loss.weight(1)  # a scalar loss is needed: raises for reduction="none"
+        t_batch = loss.prepare(self.predict(x_arr), t)[1]  # labels checked and expanded once
+        return Perturbation(lambda: self.loss(x_arr, t_batch, loss), self.params)
 
     def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
         """Return the analytic gradient of ``loss(predict(x), t)`` for each parameter (optional).
