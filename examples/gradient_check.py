@@ -59,12 +59,19 @@ class TanhNet(Model):
     def predict(self, x: ArrayLike) -> FloatArray:
         return self.forward(x)[-1]
 
-    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+    def deltas(
+        self, x: ArrayLike, t: ArrayLike, loss: Loss
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Return inputs, hidden activations and the deltas dL/da of both layers."""
         inputs, z, y = self.forward(x)
         y_batch, t_batch = loss.prepare(y, t)
         g = loss.weight(len(inputs)) * loss.per_example_grad(y_batch, t_batch)  # dL/dy
         d2 = y * (g - np.sum(g * y, axis=1, keepdims=True))  # through the softmax
         d1 = (d2 @ self.params["W2"].T) * (1.0 - z**2)  # through tanh
+        return inputs, z, d1, d2
+
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        inputs, z, d1, d2 = self.deltas(x, t, loss)
         return {
             "W1": inputs.T @ d1,
             "b1": d1.sum(axis=0),
@@ -106,11 +113,7 @@ class AveragedBias(Model):
 
     def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
         grads = self.inner.backprop(x, t, loss)
-        inputs, z, y = self.inner.forward(x)
-        y_batch, t_batch = loss.prepare(y, t)
-        g = loss.weight(len(inputs)) * loss.per_example_grad(y_batch, t_batch)
-        d2 = y * (g - np.sum(g * y, axis=1, keepdims=True))
-        d1 = (d2 @ self.inner.params["W2"].T) * (1.0 - z**2)
+        d1 = self.inner.deltas(x, t, loss)[2]
         # The bug: a mean over the hidden units, broadcast, instead of a sum over examples.
         grads["b1"] = np.full(d1.shape[1], d1.mean())
         return grads
