@@ -28,10 +28,10 @@ from typing import Any, Protocol, final, runtime_checkable
 import attrs
 import numpy as np
 
-from minifw._typing import ArrayLike, FloatArray, IntArray
 from minifw._validation import positive_float, to_float
 from minifw.errors import DifferentiationError, ValidationError
 from minifw.losses import Loss
+from minifw.typing import ArrayLike, FloatArray, IntArray
 
 __all__ = [
     "BackwardDiff",

@@ -29,12 +29,12 @@ from typing import final
 import attrs
 import numpy as np
 
-from minifw._typing import ArrayLike, FloatArray
 from minifw._validation import is_positive_float
 from minifw.differentiation import CentralDiff, Differentiator
 from minifw.errors import ValidationError
 from minifw.losses import CrossEntropy, Loss
 from minifw.models import Model
+from minifw.typing import ArrayLike, FloatArray
 
 __all__ = ["GradcheckReport", "ParamCheck", "gradcheck"]
 

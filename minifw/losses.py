@@ -22,9 +22,9 @@ from typing import Literal, TypeAlias, final
 import attrs
 import numpy as np
 
-from minifw._typing import AnyArray, ArrayLike, FloatArray, IntArray
 from minifw._validation import positive_float, to_float
 from minifw.errors import NotSupportedError, ValidationError
+from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 
 __all__ = ["CrossEntropy", "Loss", "MeanSquared", "Reduction"]
 

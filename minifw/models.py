@@ -24,11 +24,11 @@ from typing import final
 import attrs
 import numpy as np
 
-from minifw._typing import ArrayLike, FloatArray, IntArray
 from minifw._validation import positive_float, positive_int, to_float
 from minifw.differentiation import Objective, Perturbation
 from minifw.errors import NotSupportedError, ValidationError
 from minifw.losses import Loss
+from minifw.typing import ArrayLike, FloatArray, IntArray
 
 __all__ = ["Backprop", "Model", "TwoLayerNet", "TwoLayerNetObjective", "sigmoid", "softmax"]
 

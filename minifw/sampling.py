@@ -24,9 +24,9 @@ from typing import Any, TypeAlias, final
 import attrs
 import numpy as np
 
-from minifw._typing import AnyArray, ArrayLike, IntArray
 from minifw._validation import positive_int
 from minifw.errors import ValidationError
+from minifw.typing import AnyArray, ArrayLike, IntArray
 
 __all__ = ["BatchSampler", "RandomChoiceSampler", "SamplerState", "ShuffleSampler"]
 

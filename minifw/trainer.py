@@ -39,7 +39,6 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from minifw._atomic import atomic_write
-from minifw._typing import AnyArray, ArrayLike, FloatArray
 from minifw._validation import is_positive_float
 from minifw.data.dataset import Dataset
 from minifw.differentiation import CentralDiff
@@ -47,6 +46,7 @@ from minifw.errors import CheckpointError, ConfigError, TrainingError
 from minifw.losses import CrossEntropy, Loss
 from minifw.models import Model
 from minifw.sampling import BatchSampler, RandomChoiceSampler
+from minifw.typing import AnyArray, ArrayLike, FloatArray
 
 __all__ = ["CHECKPOINT_FORMAT", "Evaluation", "GradientMethod", "History", "Trainer"]
 

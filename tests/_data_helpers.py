@@ -15,9 +15,9 @@ from typing import final
 import attrs
 import numpy as np
 
-from minifw._typing import UInt8Array
 from minifw.data import Checksum, DatasetSpec, IDXDataset, IDXFile, encode_idx
 from minifw.data.idx import gzip_bytes
+from minifw.typing import UInt8Array
 
 STEMS = {
     "train_images": "train-images-idx3-ubyte",

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minifw._typing import AnyArray
 from minifw.data import decode_idx, encode_idx, read_idx, write_idx
 from minifw.data.idx import gzip_bytes
 from minifw.errors import (
@@ -22,6 +21,7 @@ from minifw.errors import (
     MinifwError,
     ValidationError,
 )
+from minifw.typing import AnyArray
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 LABELS = np.array([7, 2, 1, 0, 4], dtype=np.uint8)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from _data_helpers import TEST, TRAIN, Tiny, write_folder
 
-from minifw._typing import AnyArray
 from minifw.data import (
     MNIST,
     SAMPLE_SPEC,
@@ -31,6 +30,7 @@ from minifw.errors import (
     IntegrityError,
     ValidationError,
 )
+from minifw.typing import AnyArray
 
 REPO = Path(__file__).resolve().parents[1]
 T10K = Path(os.environ.get("MINIFW_MNIST_T10K", REPO.parent / "shared" / "data" / "mnist-t10k"))

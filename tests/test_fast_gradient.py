@@ -24,7 +24,7 @@ from minifw import (
     Perturbation,
     TwoLayerNet,
 )
-from minifw._typing import FloatArray
+from minifw.typing import FloatArray
 
 
 @final

@@ -27,8 +27,8 @@ from minifw import (
     TwoLayerNet,
     gradcheck,
 )
-from minifw._typing import ArrayLike, FloatArray, IntArray
 from minifw.errors import CheckpointError, ConfigError, TrainingError
+from minifw.typing import ArrayLike, FloatArray, IntArray
 
 
 @pytest.fixture(scope="module")

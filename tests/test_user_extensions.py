@@ -14,7 +14,7 @@ import pytest
 
 import minifw
 from minifw import BatchSampler, CentralDiff, Loss, RandomChoiceSampler
-from minifw._typing import FloatArray, IntArray
+from minifw.typing import FloatArray, IntArray
 
 
 @final

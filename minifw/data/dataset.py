@@ -18,8 +18,8 @@ import abc
 import attrs
 import numpy as np
 
-from minifw._typing import AnyArray, ArrayLike
 from minifw.errors import ValidationError
+from minifw.typing import AnyArray, ArrayLike
 
 __all__ = ["Dataset", "LoadOptions", "Split"]
 

@@ -30,8 +30,8 @@ from typing import Final
 
 import numpy as np
 
-from minifw._typing import AnyArray, ArrayLike
 from minifw.errors import DataError, DatasetNotFoundError, IDXFormatError, ValidationError
+from minifw.typing import AnyArray, ArrayLike
 
 __all__ = ["decode_idx", "encode_idx", "gzip_bytes", "read_idx", "write_idx"]
 

@@ -16,12 +16,12 @@ from typing import Final, Self
 import attrs
 import numpy as np
 
-from minifw._typing import AnyArray
 from minifw.data.dataset import Dataset, LoadOptions, Split
 from minifw.data.download import cache_folder, fetch_files
 from minifw.data.idx import decode_idx
 from minifw.data.spec import DatasetSpec, IDXFile, SplitName
 from minifw.errors import DataError, DatasetNotFoundError, ValidationError
+from minifw.typing import AnyArray
 
 __all__ = ["IDXDataset"]
 

@@ -1,0 +1,33 @@
+"""Array type aliases for typed code that uses or extends minifw (as :mod:`numpy.typing`).
+
+minifw's functions accept :data:`ArrayLike` (lists work, as in the book) and return these
+concrete array types. Use them in your own losses, layers and models so that ``mypy --strict``
+checks them the way it checks minifw:
+
+>>> import numpy as np
+>>> from minifw.typing import FloatArray
+>>> def half_square(y: FloatArray) -> FloatArray:
+...     return 0.5 * y * y
+>>> half_square(np.array([2.0]))
+array([2.])
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["AnyArray", "ArrayLike", "ComplexArray", "FloatArray", "IntArray", "UInt8Array"]
+
+#: float64 arrays: parameters, inputs, gradients.
+FloatArray: TypeAlias = NDArray[np.float64]
+#: complex128 arrays: what a complex-step derivative evaluates.
+ComplexArray: TypeAlias = NDArray[np.complex128]
+#: Index arrays (``numpy.intp``).
+IntArray: TypeAlias = NDArray[np.intp]
+#: Raw image bytes, as stored in IDX files.
+UInt8Array: TypeAlias = NDArray[np.uint8]
+#: Arrays of any dtype (what a data set split holds before conversion).
+AnyArray: TypeAlias = NDArray[Any]
