@@ -21,6 +21,7 @@ from minifw.errors import MinifwError
 from minifw.gradcheck import GradcheckReport, ParamCheck, gradcheck
 from minifw.losses import CrossEntropy, Loss, MeanSquared
 from minifw.models import Backprop, Model, TwoLayerNet, TwoLayerNetObjective, sigmoid, softmax
+from minifw.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
 from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
 from minifw.trainer import Evaluation, History, Trainer
 
@@ -28,6 +29,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MNIST",
+    "SGD",
+    "AdaGrad",
+    "Adam",
     "Backprop",
     "BackwardDiff",
     "BatchSampler",
@@ -44,9 +48,13 @@ __all__ = [
     "MeanSquared",
     "MinifwError",
     "Model",
+    "Momentum",
+    "Nesterov",
     "Objective",
+    "Optimizer",
     "ParamCheck",
     "Perturbation",
+    "RMSprop",
     "RandomChoiceSampler",
     "ShuffleSampler",
     "Split",

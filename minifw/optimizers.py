@@ -1,0 +1,576 @@
+r"""Optimizers: how a gradient becomes a change of the parameters.
+
+An :class:`Optimizer` moves every parameter array against its gradient with
+:meth:`~Optimizer.update`, in place, keeping whatever it remembers between steps (a velocity,
+running averages) per parameter name. The rules and defaults are those of the book's
+``common/optimizer.py``: :class:`SGD`, :class:`Momentum`, :class:`Nesterov`, :class:`AdaGrad`,
+:class:`RMSprop` and :class:`Adam`.
+
+Hyperparameters are the optimizer's fields, checked when it is built; the state is kept apart
+from them (it is neither in the ``repr`` nor compared by ``==``) and travels as plain arrays with
+:meth:`~Optimizer.state` and :meth:`~Optimizer.load_state`, so a checkpoint can carry it.
+
+>>> import numpy as np
+>>> from minifw import Momentum
+>>> params = {"w": np.array([1.0, -2.0])}
+>>> optimizer = Momentum(learning_rate=0.1)
+>>> for _ in range(2):
+...     optimizer.update(params, {"w": np.array([1.0, -1.0])})
+>>> params["w"]
+array([ 0.71, -1.71])
+>>> optimizer.state()["v.w"]
+array([-0.19,  0.19])
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeAlias, final
+
+import attrs
+import numpy as np
+
+from minifw._validation import positive_float, to_float
+from minifw.errors import TrainingError, ValidationError
+from minifw.typing import AnyArray, ArrayLike, FloatArray
+
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "OptimizerState",
+    "RMSprop",
+    "check_params",
+]
+
+#: An optimizer's state as plain arrays: ``"step"`` (the number of updates, an int64 scalar) and
+#: one float64 array per slot and parameter, keyed ``"<slot>.<parameter name>"``.
+OptimizerState: TypeAlias = dict[str, AnyArray]
+
+_STEP = "step"
+#: The largest step count a state may hold (keeps ``beta ** step`` and int64 arithmetic sane).
+_MAX_STEP = 2**62
+
+
+def _unit_interval(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    """Attrs validator: a float in [0, 1), named after the field."""
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int | float | np.integer | np.floating)
+        and 0.0 <= value < 1.0
+    )
+    if not ok:
+        name = attribute.alias or attribute.name
+        raise ValidationError(f"{name} must be a float in [0, 1), got {name}={value!r}")
+
+
+def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
+    """Return ``params`` as a dict after checking it can be updated in place.
+
+    Every value must be a writeable float64 :class:`numpy.ndarray` (an update writes into it;
+    another dtype would round or truncate every step silently). Called by
+    :meth:`Optimizer.update`, and by the :class:`~minifw.Trainer` before it draws a minibatch.
+
+    >>> check_params({"w": np.zeros(2, dtype=np.float32)})
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: params['w'] must be a float64 array (updated in place), got dtype float32
+    """
+    if not isinstance(params, Mapping):
+        raise ValidationError(
+            f"params must be a mapping of names to arrays, got {type(params).__name__}"
+        )
+    checked: dict[str, FloatArray] = {}
+    for name, value in params.items():
+        if not isinstance(name, str):
+            raise ValidationError(f"params must be keyed by strings, got the key {name!r}")
+        if not isinstance(value, np.ndarray):
+            raise ValidationError(
+                f"params[{name!r}] must be a numpy array (updated in place), "
+                f"got {type(value).__name__}"
+            )
+        if value.dtype != np.float64:
+            raise ValidationError(
+                f"params[{name!r}] must be a float64 array (updated in place), "
+                f"got dtype {value.dtype}"
+            )
+        if not value.flags.writeable:
+            raise ValidationError(
+                f"params[{name!r}] must be a writeable array (updated in place), "
+                "got a read-only array"
+            )
+        checked[name] = value
+    return checked
+
+
+def _check_grads(
+    params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]
+) -> dict[str, FloatArray]:
+    """Return read-only float64 copies of ``grads``, one per parameter, of matching shapes."""
+    if not isinstance(grads, Mapping):
+        raise ValidationError(
+            f"grads must be a mapping of names to arrays, got {type(grads).__name__}"
+        )
+    missing, extra = set(params) - set(grads), set(grads) - set(params)
+    if missing or extra:
+        raise ValidationError(
+            f"grads must have the parameters' names {sorted(params)}, got {sorted(map(str, grads))}"
+        )
+    checked: dict[str, FloatArray] = {}
+    for name, param in params.items():
+        raw = np.asarray(grads[name])
+        if raw.dtype.kind not in "biuf":
+            raise ValidationError(f"grads[{name!r}] must hold real numbers, got dtype {raw.dtype}")
+        if raw.shape != param.shape:
+            raise ValidationError(
+                f"grads[{name!r}] must have the parameter's shape {param.shape}, got {raw.shape}"
+            )
+        grad = np.array(raw, dtype=np.float64)  # a copy: the update rule may not change it
+        grad.flags.writeable = False
+        checked[name] = grad
+    return checked
+
+
+@attrs.define
+class Optimizer(abc.ABC):
+    r"""Updates parameter arrays in place from their gradients, one step at a time.
+
+    :meth:`update` does the shared work: it checks the parameters (writeable float64 arrays)
+    and the gradients (the same names and shapes), creates the state of a parameter the first
+    time it sees its name (every slot starts at zero), counts the step, applies the rule to
+    copies, and writes parameters and state back only when every new value is finite. So a
+    failed update leaves both exactly as they were.
+
+    A subclass names its per-parameter state arrays in ``slots`` and implements one hook,
+    :meth:`apply`, the rule for one parameter array; its hyperparameters are its attrs fields,
+    including ``learning_rate``:
+
+    >>> import attrs, numpy as np
+    >>> from typing import final
+    >>> @final
+    ... @attrs.define
+    ... class SignSGD(Optimizer):
+    ...     learning_rate: float = 0.1
+    ...     slots = ()
+    ...     def apply(self, param, grad, state, step):
+    ...         param -= self.learning_rate * np.sign(grad)
+    >>> params = {"w": np.array([1.0, 1.0])}
+    >>> SignSGD().update(params, {"w": np.array([3.0, -0.5])})
+    >>> params["w"]
+    array([0.9, 1.1])
+    """
+
+    #: The names of the state arrays kept for each parameter (each starts as zeros of its shape).
+    slots: ClassVar[tuple[str, ...]]
+
+    _step: int = attrs.field(default=0, init=False, repr=False, eq=False)
+    _state: dict[str, dict[str, FloatArray]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
+
+    @property
+    @abc.abstractmethod
+    def learning_rate(self) -> float:
+        r"""The step size :math:`\eta` (every optimizer has one; subclasses make it a field)."""
+
+    @abc.abstractmethod
+    def apply(
+        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
+    ) -> None:
+        """Apply the rule to one parameter array: change ``param`` and ``state`` in place.
+
+        ``param`` and the arrays of ``state`` (one per name in ``slots``) are copies that
+        :meth:`update` commits afterwards; ``grad`` is read-only; ``step`` counts the updates
+        from 1 (this one included). This is the one method a new optimizer implements.
+        """
+
+    @property
+    def steps(self) -> int:
+        """The number of updates applied so far."""
+        return self._step
+
+    def update(self, params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]) -> None:
+        """Move every array of ``params`` one step against ``grads``, in place.
+
+        ``grads`` has the same names and shapes as ``params``. Raises
+        :class:`~minifw.errors.ValidationError` for parameters or gradients of the wrong kind and
+        :class:`~minifw.errors.TrainingError` when a new value would not be finite; in both cases
+        nothing changed.
+
+        >>> params = {"w": np.array([1.0])}
+        >>> SGD(learning_rate=0.5).update(params, {"w": [0.2]})
+        >>> params["w"]
+        array([0.9])
+        """
+        checked = check_params(params)
+        grad_arrays = _check_grads(checked, grads)
+        step = self._step + 1
+        new_params: dict[str, FloatArray] = {}
+        new_state = dict(self._state)
+        for name, param in checked.items():
+            slots = self._slots_for(name, param)
+            new_param = param.copy()
+            # Overflow and nan are caught below, by name, rather than as numpy warnings.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self.apply(new_param, grad_arrays[name], slots, step)
+            for key, value in [("", new_param), *slots.items()]:
+                if not np.all(np.isfinite(value)):
+                    where = f"the {key!r} state of {name}" if key else name
+                    raise TrainingError(
+                        f"{type(self).__name__}'s update of {where} is not finite; "
+                        "parameters and optimizer state are unchanged"
+                    )
+            new_params[name] = new_param
+            new_state[name] = slots
+        # Every check passed: commit (writing into checked float64 arrays cannot fail).
+        for name, value in new_params.items():
+            checked[name][...] = value
+        self._state = new_state
+        self._step = step
+
+    def _slots_for(self, name: str, param: FloatArray) -> dict[str, FloatArray]:
+        """Return copies of the state of ``name``, or zeros when it is new."""
+        current = self._state.get(name)
+        if current is None:
+            return {slot: np.zeros_like(param) for slot in self.slots}
+        shape = next(iter(current.values())).shape if current else param.shape
+        if shape != param.shape:
+            raise ValidationError(
+                f"params[{name!r}] has shape {param.shape} but this {type(self).__name__} holds "
+                f"state of shape {shape} for it (one optimizer per model)"
+            )
+        return {slot: value.copy() for slot, value in current.items()}
+
+    def state(self) -> OptimizerState:
+        """Return the state as plain arrays (copies): the step count and every slot array.
+
+        >>> optimizer = AdaGrad()
+        >>> optimizer.update({"b": np.zeros(2)}, {"b": np.array([3.0, 4.0])})
+        >>> optimizer.state()
+        {'step': array(1), 'h.b': array([ 9., 16.])}
+        """
+        state: OptimizerState = {_STEP: np.array(self._step, dtype=np.int64)}
+        for name, slots in self._state.items():
+            state.update({f"{slot}.{name}": value.copy() for slot, value in slots.items()})
+        return state
+
+    def load_state(
+        self, state: Mapping[str, ArrayLike], *, params: Mapping[str, FloatArray] | None = None
+    ) -> None:
+        """Restore a state returned by :meth:`state`, after checking all of it.
+
+        With ``params``, the state must also fit those parameters (names and shapes). The step
+        count, the names, shapes, dtypes (float64) and finiteness of every array are checked
+        before anything changes; a bad state raises :class:`~minifw.errors.ValidationError`
+        naming the key.
+
+        >>> optimizer = Adam()
+        >>> optimizer.load_state({"step": np.array(2), "m.w": np.ones(3)})
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: state of Adam lacks 'v.w' (every parameter needs m, v)
+        """
+        step, slots = _parse_state(self, state)
+        if params is not None:
+            _check_against_params(self, slots, check_params(params))
+        if step == 0 and slots:
+            raise ValidationError(
+                f"state of {type(self).__name__} has step 0 but holds arrays for "
+                f"{sorted(slots)}: state exists only after a step"
+            )
+        self._step = step
+        self._state = slots
+
+
+def _parse_state(
+    optimizer: Optimizer, state: Mapping[str, ArrayLike]
+) -> tuple[int, dict[str, dict[str, FloatArray]]]:
+    """Check the keys, step and arrays of an exported state and return them, copied."""
+    kind = type(optimizer).__name__
+    if not isinstance(state, Mapping):
+        raise ValidationError(f"state must be a mapping of arrays, got {type(state).__name__}")
+    if _STEP not in state:
+        raise ValidationError(f"state of {kind} lacks 'step' (the number of updates)")
+    raw_step = np.asarray(state[_STEP])
+    if raw_step.shape != () or raw_step.dtype.kind not in "iu":
+        raise ValidationError(
+            f"state['step'] must be an integer scalar, got dtype {raw_step.dtype} "
+            f"and shape {raw_step.shape}"
+        )
+    step = int(raw_step)
+    if not 0 <= step <= _MAX_STEP:
+        raise ValidationError(f"state['step'] must be between 0 and 2**62, got {step}")
+    slots: dict[str, dict[str, FloatArray]] = {}
+    for key, raw in state.items():
+        if key == _STEP:
+            continue
+        slot, dot, name = str(key).partition(".")
+        if not dot or not name or slot not in optimizer.slots:
+            expected = ", ".join(f"'{s}.<name>'" for s in optimizer.slots) or "no other keys"
+            raise ValidationError(
+                f"state of {kind} has an unknown key {key!r}; expected 'step' and {expected}"
+            )
+        value = np.asarray(raw)
+        if value.dtype != np.float64:
+            raise ValidationError(
+                f"state[{key!r}] must be a float64 array, got dtype {value.dtype}"
+            )
+        if not np.all(np.isfinite(value)):
+            raise ValidationError(f"state[{key!r}] holds non-finite values")
+        slots.setdefault(name, {})[slot] = value.copy()
+    for name, arrays in slots.items():
+        for slot in optimizer.slots:
+            if slot not in arrays:
+                raise ValidationError(
+                    f"state of {kind} lacks '{slot}.{name}' (every parameter needs "
+                    f"{', '.join(optimizer.slots)})"
+                )
+        shapes = {slot: arrays[slot].shape for slot in optimizer.slots}
+        if len(set(shapes.values())) > 1:
+            raise ValidationError(
+                f"state of {kind} for {name} has arrays of different shapes {shapes}"
+            )
+        slots[name] = {slot: arrays[slot] for slot in optimizer.slots}  # in slot order
+    return step, slots
+
+
+def _check_against_params(
+    optimizer: Optimizer,
+    slots: Mapping[str, Mapping[str, FloatArray]],
+    params: Mapping[str, FloatArray],
+) -> None:
+    """Check that a parsed state belongs to ``params`` (names and shapes)."""
+    kind = type(optimizer).__name__
+    unknown = sorted(set(slots) - set(params))
+    if unknown:
+        raise ValidationError(
+            f"state of {kind} holds parameters {unknown} that are not among {sorted(params)}"
+        )
+    for name, arrays in slots.items():
+        for slot, value in arrays.items():
+            if value.shape != params[name].shape:
+                raise ValidationError(
+                    f"state['{slot}.{name}'] has shape {value.shape} but params[{name!r}] has "
+                    f"shape {params[name].shape}"
+                )
+    missing = sorted(set(params) - set(slots))
+    if slots and missing:
+        raise ValidationError(f"state of {kind} lacks the parameters {missing}")
+
+
+def _learning_rate_field(default: float) -> Any:
+    return attrs.field(default=default, converter=to_float, validator=positive_float)
+
+
+def _rate_field(default: float) -> Any:
+    return attrs.field(default=default, converter=to_float, validator=_unit_interval, kw_only=True)
+
+
+def _eps_field() -> Any:
+    return attrs.field(default=1e-7, converter=to_float, validator=positive_float, kw_only=True)
+
+
+@final
+@attrs.define
+class SGD(Optimizer):
+    r"""Stochastic gradient descent: :math:`\theta \leftarrow \theta - \eta\, g`.
+
+    ``learning_rate`` :math:`\eta` defaults to 0.01, as in the book. No state.
+
+    >>> params = {"w": np.array([1.0, 2.0])}
+    >>> SGD().update(params, {"w": np.array([10.0, -10.0])})
+    >>> params["w"]
+    array([0.9, 2.1])
+    """
+
+    learning_rate: float = _learning_rate_field(0.01)
+    slots = ()
+
+    def apply(
+        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
+    ) -> None:
+        r""":math:`\theta \leftarrow \theta - \eta\, g`."""
+        param -= self.learning_rate * grad
+
+
+@final
+@attrs.define
+class Momentum(Optimizer):
+    r"""SGD with a velocity: a ball rolling down the loss surface.
+
+    .. math::
+
+        v \leftarrow \alpha v - \eta\, g, \qquad \theta \leftarrow \theta + v
+
+    with ``momentum`` :math:`\alpha` (0.9) and ``learning_rate`` :math:`\eta` (0.01); the
+    velocity :math:`v` starts at zero.
+
+    >>> params = {"w": np.array([1.0])}
+    >>> optimizer = Momentum()
+    >>> for _ in range(3):
+    ...     optimizer.update(params, {"w": np.array([1.0])})
+    >>> params["w"]  # steps of 0.01, 0.019, 0.0271
+    array([0.9439])
+    """
+
+    learning_rate: float = _learning_rate_field(0.01)
+    momentum: float = _rate_field(0.9)
+    slots = ("v",)
+
+    def apply(
+        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
+    ) -> None:
+        r""":math:`v \leftarrow \alpha v - \eta g`, then :math:`\theta \leftarrow \theta + v`."""
+        velocity = state["v"]
+        velocity[...] = self.momentum * velocity - self.learning_rate * grad
+        param += velocity
+
+
+@final
+@attrs.define
+class Nesterov(Optimizer):
+    r"""Nesterov's accelerated gradient, in the form the book writes it.
+
+    .. math::
+
+        v \leftarrow \alpha v - \eta\, g, \qquad
+        \theta \leftarrow \theta + \alpha^2 v - (1 + \alpha)\, \eta\, g
+
+    with ``momentum`` :math:`\alpha` (0.9) and ``learning_rate`` :math:`\eta` (0.01): the
+    gradient is, in effect, taken at the point the velocity is about to carry the parameters to.
+
+    >>> params = {"w": np.array([1.0])}
+    >>> optimizer = Nesterov()
+    >>> for _ in range(2):
+    ...     optimizer.update(params, {"w": np.array([1.0])})
+    >>> params["w"]  # 1 - 0.0271, then - 0.01539 - 0.019
+    array([0.93851])
+    """
+
+    learning_rate: float = _learning_rate_field(0.01)
+    momentum: float = _rate_field(0.9)
+    slots = ("v",)
+
+    def apply(
+        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
+    ) -> None:
+        """Apply the book's four lines, in its order of operations."""
+        velocity = state["v"]
+        velocity *= self.momentum
+        velocity -= self.learning_rate * grad
+        param += self.momentum * self.momentum * velocity
+        param -= (1 + self.momentum) * self.learning_rate * grad
+
+
+@final
+@attrs.define
+class AdaGrad(Optimizer):
+    r"""A step size per coordinate that shrinks with the squared gradients seen so far.
+
+    .. math::
+
+        h \leftarrow h + g \odot g, \qquad
+        \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
+
+    with ``learning_rate`` :math:`\eta` (0.01) and ``eps`` :math:`\epsilon` (1e-7, which keeps
+    the first step finite where :math:`h = 0`).
+
+    >>> params = {"w": np.array([1.0, 1.0])}
+    >>> optimizer = AdaGrad()
+    >>> for _ in range(2):
+    ...     optimizer.update(params, {"w": np.array([3.0, 0.0])})
+    >>> params["w"]  # 0.01 (3/3), then 0.01 (3/sqrt(18)); the zero gradient moves nothing
+    array([0.98292893, 1.        ])
+    """
+
+    learning_rate: float = _learning_rate_field(0.01)
+    eps: float = _eps_field()
+    slots = ("h",)
+
+    def apply(
+        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
+    ) -> None:
+        r""":math:`h \leftarrow h + g^2`, then :math:`\theta \leftarrow \theta - \eta g / (\sqrt{h} + \epsilon)`."""
+        squares = state["h"]
+        squares += grad * grad
+        param -= self.learning_rate * grad / (np.sqrt(squares) + self.eps)
+
+
+@final
+@attrs.define
+class RMSprop(Optimizer):
+    r"""AdaGrad with a leaky memory: old squared gradients fade by ``decay_rate`` each step.
+
+    .. math::
+
+        h \leftarrow \rho\, h + (1 - \rho)\, g \odot g, \qquad
+        \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
+
+    with ``decay_rate`` :math:`\rho` (0.99), ``learning_rate`` :math:`\eta` (0.01) and ``eps``
+    :math:`\epsilon` (1e-7).
+
+    >>> params = {"w": np.array([1.0])}
+    >>> RMSprop().update(params, {"w": np.array([2.0])})
+    >>> params["w"]  # h = 0.01 * 4 = 0.04: a first step of 0.01 * 2 / 0.2
+    array([0.9])
+    """
+
+    learning_rate: float = _learning_rate_field(0.01)
+    decay_rate: float = _rate_field(0.99)
+    eps: float = _eps_field()
+    slots = ("h",)
+
+    def apply(
+        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
+    ) -> None:
+        r""":math:`h \leftarrow \rho h + (1 - \rho) g^2`, then the AdaGrad step."""
+        squares = state["h"]
+        squares *= self.decay_rate
+        squares += (1 - self.decay_rate) * grad * grad
+        param -= self.learning_rate * grad / (np.sqrt(squares) + self.eps)
+
+
+@final
+@attrs.define
+class Adam(Optimizer):
+    r"""Momentum and RMSprop together, with the bias correction folded into the step size.
+
+    At step :math:`k = 1, 2, \dots`:
+
+    .. math::
+
+        \eta_k = \eta\, \frac{\sqrt{1 - \beta_2^k}}{1 - \beta_1^k}, \qquad
+        m \leftarrow m + (1 - \beta_1)(g - m), \qquad
+        v \leftarrow v + (1 - \beta_2)(g \odot g - v), \qquad
+        \theta \leftarrow \theta - \eta_k\, \frac{m}{\sqrt{v} + \epsilon}
+
+    with ``learning_rate`` :math:`\eta` (0.001), ``beta1`` (0.9), ``beta2`` (0.999) and ``eps``
+    :math:`\epsilon` (1e-7), as in the book. :math:`m` and :math:`v` start at zero.
+
+    >>> params = {"w": np.array([1.0, 1.0])}
+    >>> optimizer = Adam()
+    >>> optimizer.update(params, {"w": np.array([5.0, -0.1])})
+    >>> params["w"]  # the first step is learning_rate whatever the gradient's size (up to eps)
+    array([0.999     , 1.00099997])
+    """
+
+    learning_rate: float = _learning_rate_field(0.001)
+    beta1: float = _rate_field(0.9)
+    beta2: float = _rate_field(0.999)
+    eps: float = _eps_field()
+    slots = ("m", "v")
+
+    def apply(
+        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
+    ) -> None:
+        """Take the book's Adam step for one parameter array at step ``step``."""
+        rate = self.learning_rate * math.sqrt(1.0 - self.beta2**step) / (1.0 - self.beta1**step)
+        mean, square = state["m"], state["v"]
+        mean += (1 - self.beta1) * (grad - mean)
+        square += (1 - self.beta2) * (grad * grad - square)
+        param -= rate * mean / (np.sqrt(square) + self.eps)

@@ -1,0 +1,1 @@
+"""Independent re-implementations that minifw is tested against (never imported by minifw)."""
