@@ -238,7 +238,7 @@ def test_an_interrupt_after_the_transfer_still_removes_the_temporary_file(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(download, "_check_payload", interrupted)
+    monkeypatch.setattr(download._Transfer, "finish", interrupted)
     with pytest.raises(KeyboardInterrupt):
         Tiny.download(tmp_path, [server.serve("good", SERVED)], progress=False)
     assert listing(tmp_path / "tiny") == []

@@ -14,6 +14,7 @@ Split(x=<array shape=(3, 4) dtype=float32>, t=<array shape=(3,) dtype=int64>)
 from __future__ import annotations
 
 import abc
+import math
 
 import attrs
 import numpy as np
@@ -24,8 +25,39 @@ from minifw.typing import AnyArray, ArrayLike
 __all__ = ["Dataset", "LoadOptions", "Split"]
 
 
-def _as_array(value: ArrayLike) -> AnyArray:
-    return np.asarray(value)
+def _as_numbers(value: ArrayLike, name: str) -> AnyArray:
+    """Return ``value`` as an array of finite numbers (bool, integer or float), or refuse it."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValidationError(
+            f"{name} must be a rectangular array of numbers, got a {type(value).__name__} that "
+            f"numpy cannot turn into one ({err})"
+        ) from None
+    if array.dtype.kind not in "biuf":
+        raise ValidationError(
+            f"{name} must hold numbers (bool, integer or float), got dtype {array.dtype}"
+        )
+    # min and max propagate nan and show inf, without a temporary array as large as the data.
+    if (
+        array.dtype.kind == "f"
+        and array.size
+        and not (math.isfinite(array.min()) and math.isfinite(array.max()))
+    ):
+        bad = np.flatnonzero(~np.isfinite(array))
+        raise ValidationError(
+            f"{name} must be finite, got {bad.size} nan or inf values "
+            f"(the first, {array.flat[bad[0]]}, at flat index {bad[0]})"
+        )
+    return array
+
+
+def _as_inputs(value: ArrayLike) -> AnyArray:
+    return _as_numbers(value, "x")
+
+
+def _as_labels(value: ArrayLike) -> AnyArray:
+    return _as_numbers(value, "t")
 
 
 def _summary(array: AnyArray) -> str:
@@ -37,23 +69,33 @@ class Split:
     """One split of a data set: inputs ``x`` and labels ``t`` with the same first dimension.
 
     ``x`` is ``(n, ...)`` (``(n, 784)`` or ``(n, 1, 28, 28)`` for MNIST); ``t`` is ``(n,)`` of
-    integer class indices or ``(n, num_classes)`` one-hot rows.
+    integer class indices or ``(n, num_classes)`` one-hot rows. Both must hold finite numbers
+    (bool, integer or float): strings, objects, nan and inf are refused here, where they enter.
 
     >>> import numpy as np
     >>> Split(x=np.zeros((2, 784)), t=np.array([1, 2, 3]))
     Traceback (most recent call last):
     ...
     minifw.errors.ValidationError: x and t must have the same number of examples, got x.shape=(2, 784) and t.shape=(3,)
+    >>> Split(x=[[0.5, np.nan]], t=[1])
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: x must be finite, got 1 nan or inf values (the first, nan, at flat index 1)
     """
 
-    x: AnyArray = attrs.field(converter=_as_array, repr=_summary)
-    t: AnyArray = attrs.field(converter=_as_array, repr=_summary)
+    x: AnyArray = attrs.field(converter=_as_inputs, repr=_summary)
+    t: AnyArray = attrs.field(converter=_as_labels, repr=_summary)
 
     def __attrs_post_init__(self) -> None:
         if self.x.ndim == 0 or self.t.ndim == 0 or len(self.x) != len(self.t):
             raise ValidationError(
                 "x and t must have the same number of examples, "
                 f"got x.shape={self.x.shape} and t.shape={self.t.shape}"
+            )
+        if self.t.ndim > 2:
+            raise ValidationError(
+                "t must be (n,) class indices or (n, num_classes) one-hot rows, "
+                f"got t.shape={self.t.shape}"
             )
 
     def __len__(self) -> int:

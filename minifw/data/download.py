@@ -1,11 +1,21 @@
-"""Verified, atomic downloads of IDX data sets into a cache folder.
+"""Verified, bounded, atomic downloads of IDX data sets into a cache folder.
 
-Each missing file is fetched from the mirrors in order into a temporary file next to its final
-place, checked (complete transfer, published checksum, or well-formed IDX when no checksum is
-recorded), flushed to disk, and only then renamed into place with :func:`os.replace`. A failed or
-interrupted transfer, an HTML error page served with status 200, or a checksum mismatch therefore
-never leaves a file in the cache. When every mirror fails, one :class:`~minifw.errors.DownloadError`
-lists what each mirror did and how to place the files by hand.
+Each missing file is fetched from the mirrors in order, streamed into a temporary file next to its
+final place (never held in memory), checked (complete transfer, published checksum, or a
+well-formed IDX file that fits the data set when no checksum is recorded), flushed to disk, and
+only then renamed into place by :func:`~minifw._atomic.atomic_write`. Three limits keep a bad
+mirror from costing more than the file is worth:
+
+- **size**: a mirror may send at most the file's published size (``IDXFile.size``), or, when none
+  is recorded, what the format allows for the data set (:meth:`DatasetSpec.max_download`); one
+  that sends more, or announces more in ``Content-Length``, is cut off;
+- **deadline**: the whole download may take at most ``deadline`` seconds (default 600);
+- **silence**: each read gives up after 30 seconds without data (or the time left, if less).
+
+A failed, oversized or interrupted transfer, an HTML error page served with status 200, or a
+checksum mismatch therefore never leaves a file in the cache. When every mirror fails, one
+:class:`~minifw.errors.DownloadError` lists what each mirror did and how to place the files by
+hand. A full disk is a :class:`~minifw.errors.DataError` naming the file.
 
 >>> from minifw.data import MNIST
 >>> cache_folder(MNIST.spec(), root="/data").as_posix()
@@ -14,26 +24,32 @@ lists what each mirror did and how to place the files by hand.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol
+from typing import Any, BinaryIO, Final
 
 from tqdm import tqdm
 
 from minifw._atomic import atomic_write
-from minifw.data.idx import GZIP_MAGIC, decode_idx
-from minifw.data.spec import DatasetSpec, IDXFile
+from minifw.data._checks import as_path, check_flag, check_seconds
+from minifw.data.idx import GZIP_MAGIC, IDXDecoder
+from minifw.data.spec import DatasetSpec, IDXFile, check_mirror_url
 from minifw.errors import DataError, DownloadError, MinifwError, ValidationError
 
-__all__ = ["ENV_VAR", "cache_folder", "fetch_files"]
+__all__ = ["DEFAULT_DEADLINE", "ENV_VAR", "cache_folder", "fetch_files"]
 
 ENV_VAR: Final = "MINIFW_DATA"
 """The environment variable naming the base cache folder (read at each call)."""
+
+DEFAULT_DEADLINE: Final = 600.0
+"""Seconds a whole download may take unless ``deadline=`` says otherwise (``None``: no limit)."""
 
 _TIMEOUT: Final = 30.0  # seconds without data before a mirror counts as failed
 _CHUNK: Final = 1 << 16
@@ -54,16 +70,21 @@ def cache_folder(spec: DatasetSpec, root: str | os.PathLike[str] | None = None) 
     >>> del os.environ["MINIFW_DATA"]
     """
     if root is not None:
-        base = Path(root)
+        base = as_path(root, "root")
     elif os.environ.get(ENV_VAR):
-        base = Path(os.environ[ENV_VAR])
+        base = as_path(os.environ[ENV_VAR], f"${ENV_VAR}")
     else:
         base = Path.home() / ".cache" / "minifw"
     return base.expanduser() / spec.name
 
 
 def fetch_files(
-    spec: DatasetSpec, folder: Path, mirrors: Sequence[str], *, progress: bool = True
+    spec: DatasetSpec,
+    folder: Path,
+    mirrors: Sequence[str],
+    *,
+    progress: bool = True,
+    deadline: float | None = DEFAULT_DEADLINE,
 ) -> None:
     """Download into ``folder`` each file of ``spec`` that is not already there.
 
@@ -71,13 +92,21 @@ def fetch_files(
     are not checked here (files placed by hand may be re-compressed copies), but loading them
     rejects anything that is not well-formed IDX.
 
-    Raises:
-        ValidationError: ``mirrors`` is not a sequence of URL strings.
-        DownloadError: a file could not be fetched from any mirror.
-        DataError: ``folder`` cannot be created or written.
+    Args:
+        spec: the data set: file names, checksums, sizes, counts.
+        folder: where the files go.
+        mirrors: base URLs (http, https, ftp or file), tried in order for each file.
+        progress: show a progress bar on stderr when it is a terminal.
+        deadline: seconds the whole call may take, or ``None`` for no limit.
 
-    Any URL scheme urllib knows works as a mirror; here a local folder (the bundled sample,
-    whose spec records SHA-256 values) stands in for a web server:
+    Raises:
+        ValidationError: ``mirrors`` is not a sequence of URLs, or ``deadline`` or ``progress``
+            has the wrong type or value.
+        DownloadError: a file could not be fetched from any mirror, or the deadline passed.
+        DataError: ``folder`` cannot be created or written (a full disk, no permission).
+
+    Any URL scheme of http, https, ftp and file works as a mirror; here a local folder (the
+    bundled sample, whose spec records SHA-256 values) stands in for a web server:
 
     >>> import pathlib, tempfile
     >>> from minifw.data.mnist import SAMPLE_FOLDER, SAMPLE_SPEC
@@ -86,9 +115,16 @@ def fetch_files(
     >>> sorted(path.name for path in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
     ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz',
      'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']
+    >>> fetch_files(SAMPLE_SPEC, folder, ["www.example.org/mnist/"])
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: mirrors[0] must be an http, https, ftp or file URL such as 'https://example.org/mnist/', got mirrors[0]='www.example.org/mnist/' (no scheme; a local folder is written file:///path/to/folder/)
 
     """
     bases = _check_mirrors(mirrors)
+    show = check_flag(progress, "progress")
+    clock = _Deadline(check_seconds(deadline, "deadline"))
+    folder = as_path(folder, "folder")
     missing = [file for file in spec.all_files if file.find(folder) is None]
     if not missing:
         return
@@ -101,10 +137,12 @@ def fetch_files(
         for base in bases:
             url = base + file.gz_name
             try:
-                _fetch(url, folder / file.gz_name, file, progress=progress)
+                _fetch(url, folder / file.gz_name, spec, file, clock=clock, progress=show)
                 break
             except _MirrorError as failure:
                 failures.append(f"  - {url}: {failure}")
+                if clock.expired():  # no time left for the other mirrors either
+                    raise DownloadError(_all_failed(spec, folder, file, failures)) from None
         else:
             raise DownloadError(_all_failed(spec, folder, file, failures))
 
@@ -113,47 +151,98 @@ class _MirrorError(Exception):
     """One mirror did not deliver a good file; the message says what arrived instead."""
 
 
+class _Deadline:
+    """The time left of an overall ``deadline`` (``None``: unlimited), on a monotonic clock."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._end = None if seconds is None else time.monotonic() + seconds
+
+    def left(self) -> float | None:
+        return None if self._end is None else self._end - time.monotonic()
+
+    def expired(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0
+
+    def timeout(self) -> float:
+        """Seconds one network operation may wait: the silence limit, or the time left."""
+        left = self.left()
+        return _TIMEOUT if left is None else max(0.001, min(_TIMEOUT, left))
+
+    def check(self, received: int) -> None:
+        if self.expired():
+            raise _MirrorError(f"{self} after {received} bytes")
+
+    def __str__(self) -> str:
+        return (
+            f"the download deadline of {self.seconds:g} s passed (deadline={self.seconds:g}; "
+            "pass a larger number of seconds, or None for no limit)"
+        )
+
+
 def _check_mirrors(mirrors: Sequence[str]) -> list[str]:
     # A bare string is a sequence of characters: refuse it rather than try "h", "t", "t", ...
-    bases = [] if isinstance(mirrors, str | bytes) else list(mirrors)
-    if isinstance(mirrors, str | bytes) or not all(isinstance(m, str) and m for m in bases):
+    bases = _as_list(mirrors)
+    if bases is None or not all(isinstance(m, str) and m for m in bases):
         raise ValidationError(
             "mirrors must be a list of base URLs (non-empty strings) such as "
             f"['https://example.org/mnist/'], got mirrors={mirrors!r}"
         )
-    return [m if m.endswith("/") else m + "/" for m in bases]
+    checked = [check_mirror_url(url, f"mirrors[{i}]") for i, url in enumerate(bases)]
+    return [m if m.endswith("/") else m + "/" for m in checked]
 
 
-def _fetch(url: str, dest: Path, file: IDXFile, *, progress: bool) -> None:
+def _as_list(mirrors: object) -> list[object] | None:
+    if isinstance(mirrors, str | bytes) or not isinstance(mirrors, Iterable):
+        return None
+    return list(mirrors)
+
+
+def _fetch(
+    url: str, dest: Path, spec: DatasetSpec, file: IDXFile, *, clock: _Deadline, progress: bool
+) -> None:
+    clock.check(0)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
-        response = urllib.request.urlopen(request, timeout=_TIMEOUT)
+        response = urllib.request.urlopen(request, timeout=clock.timeout())
     except urllib.error.HTTPError as err:
         err.close()
         raise _MirrorError(f"HTTP error {err.code} {err.reason}") from None
     except urllib.error.URLError as err:
+        clock.check(0)
         raise _MirrorError(f"cannot connect ({err.reason})") from None
     except (OSError, http.client.HTTPException, ValueError) as err:
+        clock.check(0)
         raise _MirrorError(f"request failed ({type(err).__name__}: {err})") from None
     with response:
+        transfer = _Transfer(spec, file, response.headers.get("Content-Type") or "unknown")
         length = _content_length(response.headers.get("Content-Length"))
-        content_type = response.headers.get("Content-Type") or "unknown"
+        if length is not None and length > transfer.limit:
+            raise _MirrorError(
+                f"Content-Length announces {length} bytes, more than the {transfer.limit} "
+                f"expected ({transfer.why}); nothing was downloaded"
+            )
         # A failed check raises inside the block: the partial file is removed, never renamed.
         with atomic_write(dest, error=DataError, what="cache file") as out:
-            data = _stream(response, out, length, dest.name, progress=progress)
-            _check_payload(data, length, file, content_type)
-
-
-class _Body(Protocol):
-    def read(self, amt: int, /) -> bytes: ...
+            _stream(response, out, transfer, length, clock, dest.name, progress=progress)
+            transfer.finish(length)
 
 
 def _stream(
-    response: _Body, out: BinaryIO, length: int | None, label: str, *, progress: bool
-) -> bytes:
-    """Copy the body to ``out`` and return it (files are at most tens of MB)."""
-    chunks: list[bytes] = []
-    received = 0
+    response: Any,
+    out: BinaryIO,
+    transfer: _Transfer,
+    length: int | None,
+    clock: _Deadline,
+    label: str,
+    *,
+    progress: bool,
+) -> None:
+    """Copy the body to ``out`` a piece at a time, checking each piece as it arrives."""
+    # read1 returns after one network read, so the size and deadline are checked between small
+    # pieces; read(n) would wait for all n bytes, however slowly they drip in.
+    read = getattr(response, "read1", None) or response.read
     stderr = sys.stderr  # None under pythonw; the bar only makes sense on a terminal
     show = progress and stderr is not None and stderr.isatty()
     with tqdm(
@@ -168,50 +257,93 @@ def _stream(
     ) as bar:
         while True:
             try:
-                chunk = response.read(_CHUNK)
+                chunk = read(_CHUNK)
             except (OSError, http.client.HTTPException) as err:
+                clock.check(transfer.received)
                 raise _MirrorError(
-                    f"transfer interrupted after {received} bytes ({type(err).__name__}: {err})"
+                    f"transfer interrupted after {transfer.received} bytes "
+                    f"({type(err).__name__}: {err})"
                 ) from None
             if not chunk:
                 break
+            transfer.add(chunk)
             out.write(chunk)
-            chunks.append(chunk)
-            received += len(chunk)
             bar.update(len(chunk))
-    return b"".join(chunks)
+            clock.check(transfer.received)
 
 
-def _check_payload(data: bytes, length: int | None, file: IDXFile, content_type: str) -> None:
-    if length is not None and len(data) != length:
-        raise _MirrorError(
-            f"transfer interrupted: expected {length} bytes (Content-Length), got {len(data)}"
-        )
-    arrived = _describe(data, content_type)
-    if file.checksum is not None:
-        digest = file.checksum.new_hash()
-        digest.update(data)
-        if digest.hexdigest() != file.checksum.hexdigest:
-            raise _MirrorError(
-                f"wrong {file.checksum.algorithm} checksum: expected {file.checksum.hexdigest}, "
-                f"got {digest.hexdigest()} for {arrived}"
+class _Transfer:
+    """What one mirror sent for one file so far: its size, first bytes, digest or IDX check."""
+
+    def __init__(self, spec: DatasetSpec, file: IDXFile, content_type: str) -> None:
+        self.file = file
+        self.content_type = content_type
+        self.limit = spec.max_download(file)
+        self.why = "the published size" if file.size is not None else "the most the format allows"
+        self.received = 0
+        self.head = b""
+        self._digest = file.checksum.new_hash() if file.checksum is not None else None
+        # Without a checksum the file must at least be well-formed IDX that fits the data set;
+        # it is checked as it streams past, so a bad file is cut off early, and nothing is kept.
+        self._decoder = (
+            None
+            if file.checksum is not None
+            else IDXDecoder(
+                file.gz_name,
+                max_bytes=spec.max_payload(file),
+                check=functools.partial(spec.check_header, file),
+                keep=False,
             )
-        return
-    try:  # no published checksum: at least insist on a well-formed IDX file
-        decode_idx(data, source=file.gz_name)
-    except MinifwError as err:
-        raise _MirrorError(f"not a valid IDX file ({err}); got {arrived}") from None
+        )
 
+    def add(self, chunk: bytes) -> None:
+        if self.received + len(chunk) > self.limit:
+            raise _MirrorError(
+                f"sent more than the {self.limit} bytes expected ({self.why}); cut off after "
+                f"{self.received + len(chunk)} bytes of {self._kind()} "
+                f"(Content-Type: {self.content_type})"
+            )
+        if len(self.head) < 64:
+            self.head += chunk[: 64 - len(self.head)]
+        self.received += len(chunk)
+        if self._digest is not None:
+            self._digest.update(chunk)
+        if self._decoder is not None:
+            try:
+                self._decoder.feed(chunk)
+            except MinifwError as err:
+                raise _MirrorError(f"not a valid IDX file ({err}); got {self.describe()}") from None
 
-def _describe(data: bytes, content_type: str) -> str:
-    head = data[:64].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")) or "html" in content_type:
-        kind = "an HTML page, not the gzip file"
-    elif data[:2] == GZIP_MAGIC:
-        kind = "gzip data"
-    else:
-        kind = f"data starting {data[:4].hex(' ') or '(nothing)'}"
-    return f"{len(data)} bytes of {kind} (Content-Type: {content_type})"
+    def finish(self, length: int | None) -> None:
+        if length is not None and self.received != length:
+            raise _MirrorError(
+                f"transfer interrupted: expected {length} bytes (Content-Length), "
+                f"got {self.received}"
+            )
+        checksum = self.file.checksum
+        if checksum is not None and self._digest is not None:
+            if self._digest.hexdigest() != checksum.hexdigest:
+                raise _MirrorError(
+                    f"wrong {checksum.algorithm} checksum: expected {checksum.hexdigest}, "
+                    f"got {self._digest.hexdigest()} for {self.describe()}"
+                )
+            return
+        if self._decoder is not None:
+            try:
+                self._decoder.finish()
+            except MinifwError as err:
+                raise _MirrorError(f"not a valid IDX file ({err}); got {self.describe()}") from None
+
+    def describe(self) -> str:
+        return f"{self.received} bytes of {self._kind()} (Content-Type: {self.content_type})"
+
+    def _kind(self) -> str:
+        head = self.head.lstrip().lower()
+        if head.startswith((b"<!doctype html", b"<html")) or "html" in self.content_type:
+            return "an HTML page, not the gzip file"
+        if self.head[:2] == GZIP_MAGIC:
+            return "gzip data"
+        return f"data starting {self.head[:4].hex(' ') or '(nothing)'}"
 
 
 def _content_length(value: str | None) -> int | None:

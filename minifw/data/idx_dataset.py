@@ -8,17 +8,19 @@
 from __future__ import annotations
 
 import abc
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Self
+from typing import Self
 
 import attrs
 import numpy as np
 
+from minifw.data._checks import as_path
 from minifw.data.dataset import Dataset, LoadOptions, Split
-from minifw.data.download import cache_folder, fetch_files
-from minifw.data.idx import decode_idx
+from minifw.data.download import DEFAULT_DEADLINE, cache_folder, fetch_files
+from minifw.data.idx import read_idx
 from minifw.data.spec import DatasetSpec, IDXFile, SplitName
 from minifw.errors import DataError, DatasetNotFoundError, ValidationError
 from minifw.typing import AnyArray
@@ -92,6 +94,9 @@ class IDXDataset(Dataset):
         A folder with only one split's two files is usable for that split; asking for the other
         raises :class:`~minifw.errors.DatasetNotFoundError`. Files are accepted whenever they are
         well-formed IDX files (re-compressed copies are fine); checksums apply to downloads only.
+        Each file's header is checked against the spec (image shape and type, at most the
+        published number of examples) before its data is read, so memory stays bounded by what
+        the data set may hold, whatever a damaged or hostile file declares or inflates to.
 
         >>> import pathlib, tempfile
         >>> from minifw.data import MNIST
@@ -101,7 +106,7 @@ class IDXDataset(Dataset):
         minifw.errors.DatasetNotFoundError: no MNIST files in ...: looked for train-images-idx3-ubyte.gz, ...
         """
         options = LoadOptions(normalize=normalize, flatten=flatten, one_hot=one_hot)
-        return cls._load(cls.spec(), Path(path), options=options, verify=False)
+        return cls._load(cls.spec(), as_path(path, "path"), options=options, verify=False)
 
     @classmethod
     def download(
@@ -113,6 +118,7 @@ class IDXDataset(Dataset):
         flatten: bool = True,
         one_hot: bool = False,
         progress: bool = True,
+        deadline: float | None = DEFAULT_DEADLINE,
     ) -> Self:
         """Download the data set into a cache folder unless already there, then load it.
 
@@ -122,9 +128,27 @@ class IDXDataset(Dataset):
         published checksum and moved into the folder only when complete and correct. Files
         already in the folder are used as they are.
 
+        A mirror may not send more than the file's published size (or, when none is recorded,
+        than the format allows for the data set); it is cut off there and the next one tried.
+
+        Args:
+            root: the base cache folder (see above).
+            mirrors: base URLs (http, https, ftp or file) tried in order for each file.
+            normalize: pixels as float32 in [0, 1] (else raw uint8), as for :meth:`sample`.
+            flatten: images as ``(n, 784)`` rows (else ``(n, 1, 28, 28)``).
+            one_hot: labels as one-hot rows (else class indices).
+            progress: show a progress bar on stderr when it is a terminal.
+            deadline: seconds the whole download may take (every file, every mirror), default
+                600; ``None`` for no limit. Each network read also gives up after 30 seconds
+                without data (or the time left, if less), so a server that sends a byte now and
+                then cannot hold the download past the deadline.
+
         Raises:
-            DownloadError: a file could not be fetched from any mirror; the message lists each
-                mirror's failure and how to place the files by hand.
+            ValidationError: an argument has the wrong type or value (a mirror that is not a
+                URL, a deadline that is not a positive number of seconds, ...).
+            DownloadError: a file could not be fetched from any mirror, or the deadline passed;
+                the message lists each mirror's failure and how to place the files by hand.
+            DataError: the cache folder cannot be written (a full disk, no permission).
 
         >>> import tempfile
         >>> from minifw.data import MNIST
@@ -139,7 +163,8 @@ class IDXDataset(Dataset):
         options = LoadOptions(normalize=normalize, flatten=flatten, one_hot=one_hot)
         spec = cls.spec()
         folder = cache_folder(spec, root)
-        fetch_files(spec, folder, spec.mirrors if mirrors is None else mirrors, progress=progress)
+        chosen = spec.mirrors if mirrors is None else mirrors
+        fetch_files(spec, folder, chosen, progress=progress, deadline=deadline)
         return cls._load(spec, folder, options=options, verify=False)
 
     @classmethod
@@ -170,9 +195,6 @@ class IDXDataset(Dataset):
         )
 
 
-_IMAGE_DTYPE: Final = np.dtype(np.uint8)
-
-
 def _read_split(
     spec: DatasetSpec, folder: Path, split: SplitName, options: LoadOptions, *, verify: bool
 ) -> Split | None:
@@ -187,9 +209,8 @@ def _read_split(
             f"{spec.title} {split} split in {folder} is incomplete: one of its two files is "
             f"there but neither {missing.gz_name} nor {missing.stem} is"
         )
-    images = _read_file(images_path, images_file, verify=verify)
-    labels = _read_file(labels_path, labels_file, verify=verify)
-    _check_images(images, images_path, spec)
+    images = _read_file(spec, images_file, images_path, verify=verify)
+    labels = _read_file(spec, labels_file, labels_path, verify=verify)
     _check_labels(labels, labels_path, spec)
     if len(images) != len(labels):
         raise DataError(
@@ -199,31 +220,16 @@ def _read_split(
     return options.apply(images, labels, num_classes=spec.num_classes)
 
 
-def _read_file(path: Path, file: IDXFile, *, verify: bool) -> AnyArray:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"{path} cannot be read: {err.strerror or err}") from None
+def _read_file(spec: DatasetSpec, file: IDXFile, path: Path, *, verify: bool) -> AnyArray:
+    """Read one file, its header checked against ``spec`` before any data is read."""
     if verify and file.checksum is not None:
-        file.checksum.verify(data, source=str(path))
-    return decode_idx(data, source=str(path))
-
-
-def _check_images(images: AnyArray, path: Path, spec: DatasetSpec) -> None:
-    expected = ("n", *spec.image_shape)
-    if images.dtype != _IMAGE_DTYPE or images.shape[1:] != spec.image_shape:
-        raise DataError(
-            f"{path}: expected {spec.title} images of shape ({', '.join(map(str, expected))}) "
-            f"and type uint8, got shape {images.shape} and type {images.dtype}"
-        )
+        file.checksum.verify_file(path)
+    check = functools.partial(spec.check_header, file)
+    return read_idx(path, max_bytes=spec.max_payload(file), check=check)
 
 
 def _check_labels(labels: AnyArray, path: Path, spec: DatasetSpec) -> None:
-    if labels.ndim != 1 or labels.dtype.kind not in "ui":
-        raise DataError(
-            f"{path}: expected {spec.title} labels of shape (n,) and an integer type, "
-            f"got shape {labels.shape} and type {labels.dtype}"
-        )
+    # Shape and type were checked on the header (DatasetSpec.check_header); the values now.
     bad = np.flatnonzero((labels < 0) | (labels >= spec.num_classes))
     if bad.size:
         raise DataError(

@@ -19,22 +19,31 @@ from minifw.data.spec import Checksum, DatasetSpec, IDXFile
 __all__ = ["FASHION_MNIST_SPEC", "MNIST", "MNIST_SPEC", "SAMPLE_SPEC", "FashionMNIST"]
 
 
-def _md5(stem: str, hexdigest: str) -> IDXFile:
-    return IDXFile(stem, Checksum("md5", hexdigest))
+def _md5(stem: str, hexdigest: str, *, size: int, count: int) -> IDXFile:
+    return IDXFile(stem, Checksum("md5", hexdigest), size=size, count=count)
 
 
-def _sha256(stem: str, hexdigest: str) -> IDXFile:
-    return IDXFile(stem, Checksum("sha256", hexdigest))
+def _sha256(stem: str, hexdigest: str, *, size: int, count: int) -> IDXFile:
+    return IDXFile(stem, Checksum("sha256", hexdigest), size=size, count=count)
 
 
 MNIST_SPEC: Final = DatasetSpec(
     name="mnist",
     title="MNIST",
-    # MD5s of the published .gz files, as torchvision records them.
-    train_images=_md5("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-    train_labels=_md5("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432"),
-    test_images=_md5("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3"),
-    test_labels=_md5("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c"),
+    # MD5s of the published .gz files, as torchvision records them; their sizes in bytes, as
+    # the mirrors serve them (a mirror sending more is cut off there); the examples in each.
+    train_images=_md5(
+        "train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873", size=9912422, count=60000
+    ),
+    train_labels=_md5(
+        "train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432", size=28881, count=60000
+    ),
+    test_images=_md5(
+        "t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3", size=1648877, count=10000
+    ),
+    test_labels=_md5(
+        "t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c", size=4542, count=10000
+    ),
     num_classes=10,
     image_shape=(28, 28),
     mirrors=(
@@ -55,16 +64,28 @@ SAMPLE_SPEC: Final = attrs.evolve(
     title="MNIST sample",
     # SHA-256 of the bundled files; tools/build_mnist_sample.py rebuilds them byte for byte.
     train_images=_sha256(
-        "train-images-idx3-ubyte", "6a7066c929dd9bbfab47367968232a20bb7efbe81b8fe81f7070711df8885011"
+        "train-images-idx3-ubyte",
+        "6a7066c929dd9bbfab47367968232a20bb7efbe81b8fe81f7070711df8885011",
+        size=650371,
+        count=4000,
     ),
     train_labels=_sha256(
-        "train-labels-idx1-ubyte", "cf065db5073ff51ca39bee8e4b68b3f58cf4a6950b995a29a25cf23899bec2ac"
+        "train-labels-idx1-ubyte",
+        "cf065db5073ff51ca39bee8e4b68b3f58cf4a6950b995a29a25cf23899bec2ac",
+        size=58,
+        count=4000,
     ),
     test_images=_sha256(
-        "t10k-images-idx3-ubyte", "89be5fdf394682e689791a75b3250062d149e21de9cfa6031261f83b74b1d821"
+        "t10k-images-idx3-ubyte",
+        "89be5fdf394682e689791a75b3250062d149e21de9cfa6031261f83b74b1d821",
+        size=163695,
+        count=1000,
     ),
     test_labels=_sha256(
-        "t10k-labels-idx1-ubyte", "e43bcd9f36f79255b108cfb3d56a066f886477a3797adca24aa7a65c591446d6"
+        "t10k-labels-idx1-ubyte",
+        "e43bcd9f36f79255b108cfb3d56a066f886477a3797adca24aa7a65c591446d6",
+        size=46,
+        count=1000,
     ),
     mirrors=(),
     offline_hint="The sample ships inside the minifw package; reinstall minifw to restore it.",
@@ -74,11 +95,19 @@ SAMPLE_SPEC: Final = attrs.evolve(
 FASHION_MNIST_SPEC: Final = DatasetSpec(
     name="fashion-mnist",
     title="Fashion-MNIST",
-    # MD5s of the published .gz files, as torchvision records them.
-    train_images=_md5("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-    train_labels=_md5("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe"),
-    test_images=_md5("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79"),
-    test_labels=_md5("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310"),
+    # MD5s of the published .gz files, as torchvision records them; sizes and counts as for MNIST.
+    train_images=_md5(
+        "train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", size=26421880, count=60000
+    ),
+    train_labels=_md5(
+        "train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", size=29515, count=60000
+    ),
+    test_images=_md5(
+        "t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79", size=4422102, count=10000
+    ),
+    test_labels=_md5(
+        "t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", size=5148, count=10000
+    ),
     num_classes=10,
     image_shape=(28, 28),
     mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
