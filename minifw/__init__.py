@@ -8,19 +8,22 @@ The public names, importable from ``minifw``:
 """
 
 from minifw.data import MNIST, Dataset, FashionMNIST, Split
-from minifw.differentiation import (
-    BackwardDiff,
-    CentralDiff,
-    Differentiator,
-    ForwardDiff,
-    Objective,
-    Perturbation,
-    Stencil,
-)
+from minifw.differentiation import BackwardDiff, CentralDiff, Differentiator, ForwardDiff, Stencil
 from minifw.errors import MinifwError
 from minifw.gradcheck import GradcheckReport, ParamCheck, gradcheck
 from minifw.losses import CrossEntropy, Loss, MeanSquared
-from minifw.models import Backprop, Model, TwoLayerNet, TwoLayerNetObjective, sigmoid, softmax
+from minifw.layers import Activation, Affine, Layer, ReLU, Sigmoid, Softmax, Tanh, sigmoid, softmax
+from minifw.models import (
+    Backprop,
+    HasBackprop,
+    Layered,
+    Model,
+    MultiLayerNet,
+    Sequential,
+    TwoLayerNet,
+    model_objective,
+)
+from minifw.objective import Objective, Perturbation
 from minifw.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
 from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
 from minifw.trainer import Evaluation, History, Trainer
@@ -29,6 +32,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MNIST",
+    "Activation",
+    "Affine",
+    "HasBackprop",
+    "Layer",
+    "Layered",
+    "MultiLayerNet",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "model_objective",
     "SGD",
     "AdaGrad",
     "Adam",
@@ -61,7 +76,6 @@ __all__ = [
     "Stencil",
     "Trainer",
     "TwoLayerNet",
-    "TwoLayerNetObjective",
     "__version__",
     "gradcheck",
     "sigmoid",

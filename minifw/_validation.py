@@ -19,12 +19,12 @@ __all__ = ["is_positive_float", "is_positive_int", "positive_float", "positive_i
 
 def is_positive_float(value: object) -> bool:
     """Whether ``value`` is a real number (not a bool) that is finite and > 0."""
-    return bool(
-        not isinstance(value, bool)
-        and isinstance(value, int | float | np.integer | np.floating)
-        and math.isfinite(value)
-        and value > 0
-    )
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return False
+    try:
+        return bool(math.isfinite(value) and value > 0)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def is_positive_int(value: object) -> bool:
@@ -48,4 +48,9 @@ def positive_int(_instance: object, attribute: attrs.Attribute[Any], value: int)
 
 def to_float(value: float) -> float:
     """Attrs converter: an ``int`` becomes the equal ``float``; anything else is left for the validator."""
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # beyond float range: left for the validator to refuse
+            return value
+    return value

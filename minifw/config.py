@@ -66,7 +66,7 @@ from minifw.data.idx_dataset import IDXDataset
 from minifw.differentiation import BackwardDiff, CentralDiff, Differentiator, ForwardDiff
 from minifw.errors import ConfigError, MinifwError
 from minifw.losses import CrossEntropy, Loss, MeanSquared
-from minifw.models import Backprop, Model, TwoLayerNet
+from minifw.models import Backprop, Model, MultiLayerNet, TwoLayerNet
 from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
 from minifw.trainer import Trainer
 

@@ -20,29 +20,19 @@ while :class:`Perturbation` answers for any black-box function, one coordinate a
 from __future__ import annotations
 
 import abc
-import functools
 import math
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, final, runtime_checkable
+from collections.abc import Callable
+from typing import Any, final
 
 import attrs
 import numpy as np
 
 from minifw._validation import positive_float, to_float
 from minifw.errors import DifferentiationError, ValidationError
-from minifw.losses import Loss
+from minifw.objective import Objective, Perturbation, describe
 from minifw.typing import ArrayLike, FloatArray, IntArray
 
-__all__ = [
-    "BackwardDiff",
-    "CentralDiff",
-    "Differentiator",
-    "ForwardDiff",
-    "HasObjective",
-    "Objective",
-    "Perturbation",
-    "Stencil",
-]
+__all__ = ["BackwardDiff", "CentralDiff", "Differentiator", "ForwardDiff", "Stencil"]
 
 #: Coordinates handed to an objective per call; bounds the engine's own scratch memory.
 ENGINE_CHUNK = 1 << 16
@@ -90,133 +80,6 @@ class Stencil:
                 "stencil weights must satisfy sum(w * o) == 1 for a first derivative, "
                 f"got {moment!r}"
             )
-
-
-@runtime_checkable
-class Objective(Protocol):
-    r"""A scalar function of named parameter arrays that reports its own changes.
-
-    The differentiation engine asks for :math:`L(\theta + s\,e_i) - L(\theta)` (the change of the
-    value when coordinate ``i`` of one parameter array moves by ``s``) for many coordinates and
-    steps at once. Implement this protocol to give a model a fast path; :class:`Perturbation`
-    implements it for any function by evaluating it once per coordinate and step.
-    """
-
-    @property
-    def params(self) -> Mapping[str, FloatArray]:
-        """The parameter arrays, by name (float64; not modified)."""
-        ...
-
-    def loss_changes(self, name: str, index: IntArray, steps: FloatArray) -> FloatArray:
-        r"""Return :math:`L(\theta + s_m e_{i_k}) - L(\theta)` as an array of shape ``(K, M)``.
-
-        ``index`` holds ``K`` flat (C-order) indices into ``params[name]``; ``steps`` holds the
-        ``M`` signed steps :math:`s_m`. Parameters must be left as they were.
-        """
-        ...
-
-
-class HasObjective(Protocol):
-    """Anything that can present its loss on a batch as an :class:`Objective` (a model)."""
-
-    def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
-        """Return the loss on ``(x, t)`` as an objective of the parameters."""
-        ...
-
-
-def _scalar(value: object, where: Callable[[], str]) -> float:
-    """Return ``value`` as a finite float or raise, naming where it came from."""
-    if isinstance(value, float):
-        result = float(value)
-    else:
-        arr = np.asarray(value)
-        if arr.size != 1 or arr.ndim > 1 or not np.issubdtype(arr.dtype, np.number):
-            raise DifferentiationError(
-                f"f must return a finite scalar, got {type(value).__name__} of shape "
-                f"{arr.shape} at {where()}"
-            )
-        result = float(arr.reshape(()))
-    if not math.isfinite(result):
-        raise DifferentiationError(f"f must return a finite scalar, got {result} at {where()}")
-    return result
-
-
-def _moved(name: str, shape: tuple[int, ...], flat: int, step: float) -> str:
-    return f"{_describe(name, shape, flat)} moved by {float(step):g}"
-
-
-def _describe(name: str, shape: tuple[int, ...], flat: int) -> str:
-    if not shape:
-        return name
-    pos = ", ".join(str(int(p)) for p in np.unravel_index(flat, shape))
-    return f"{name}[{pos}]"
-
-
-@final
-@attrs.define
-class Perturbation:
-    """An :class:`Objective` for any function: perturb one coordinate in place, evaluate, restore.
-
-    ``f`` takes no arguments and reads the parameter arrays itself (the way the book's
-    ``TwoLayerNet.numerical_gradient`` wraps the network's loss in a closure over its weights).
-    Every coordinate is set to ``value + step``, ``f`` is called, and the exact original value is
-    written back, also when ``f`` raises.
-
-    >>> import numpy as np
-    >>> w = np.array([3.0, 4.0])
-    >>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
-    >>> objective.loss_changes("w", np.array([1]), np.array([1.0]))
-    array([[9.]])
-    >>> w
-    array([3., 4.])
-    """
-
-    f: Callable[[], object]
-    arrays: Mapping[str, FloatArray]
-    _base: float | None = attrs.field(default=None, init=False, repr=False)
-
-    @property
-    def params(self) -> Mapping[str, FloatArray]:
-        """The arrays this objective perturbs."""
-        return self.arrays
-
-    def base_value(self) -> float:
-        """Return ``f()`` at the unperturbed point (evaluated once, then remembered)."""
-        if self._base is None:
-            self._base = _scalar(self.f(), lambda: "the unperturbed point")
-        return self._base
-
-    def loss_changes(self, name: str, index: IntArray, steps: FloatArray) -> FloatArray:
-        """Return ``f()`` after each single-coordinate step minus ``f()`` before, ``(K, M)``."""
-        base = self.base_value()
-        arr = self.arrays[name]
-        # Address elements through a flat view where one exists (an int index is the cheapest),
-        # else through index tuples.
-        target: FloatArray = arr.reshape(-1) if arr.flags.c_contiguous else arr
-        positions: list[Any] = (
-            index.tolist()
-            if target is not arr or arr.ndim == 1
-            else list(zip(*(p.tolist() for p in np.unravel_index(index, arr.shape)), strict=True))
-        )
-        step_values = steps.tolist()
-        changes: list[float] = []
-        # This loop runs once per coordinate and step around a full evaluation of f: keep it as
-        # lean as the book's (Python floats, no objects built per evaluation unless f
-        # misbehaves). float64 values round-trip exactly through Python floats.
-        for row, pos in enumerate(positions):
-            original = float(target[pos])
-            try:
-                for step in step_values:
-                    target[pos] = original + step
-                    value = self.f()
-                    if not (isinstance(value, float) and math.isfinite(value)):
-                        value = _scalar(
-                            value, functools.partial(_moved, name, arr.shape, int(index[row]), step)
-                        )
-                    changes.append(value - base)
-            finally:
-                target[pos] = original
-        return np.array(changes, dtype=np.float64).reshape(index.size, steps.size)
 
 
 @attrs.frozen
@@ -321,29 +184,12 @@ class Differentiator(abc.ABC):
             grads[name] = grad
         return grads
 
-    def model_gradients(
-        self, model: HasObjective, x: ArrayLike, t: ArrayLike, loss: Loss
-    ) -> dict[str, FloatArray]:
-        """Return the numerical gradient of ``loss`` on ``(x, t)`` for each of ``model``'s params.
-
-        The model chooses how its loss answers (``model.objective``): coordinate by coordinate
-        for any model, or in bulk for one that knows its structure.
-
-        >>> import numpy as np
-        >>> from minifw import CrossEntropy, TwoLayerNet
-        >>> net = TwoLayerNet(input_size=2, hidden_size=2, output_size=2, seed=0)
-        >>> grads = CentralDiff().model_gradients(net, np.ones((1, 2)), [1], CrossEntropy())
-        >>> sorted(grads), grads["W1"].shape
-        (['W1', 'W2', 'b1', 'b2'], (2, 2))
-        """
-        return self.gradients(model.objective(x, t, loss))
-
     def _derivatives(self, objective: Objective, name: str, index: IntArray) -> FloatArray:
         """Apply the stencil to the objective's changes for coordinates ``index`` of ``name``."""
         stencil = self.stencil
         steps = np.array(stencil.offsets) * self.h
         self._check_steps(objective.params[name], name, index, steps)
-        changes = objective.loss_changes(name, index, steps)
+        changes = _checked_changes(objective, name, index, steps)
         # Sum term by term, in stencil order: for the central difference this is
         # 0.5 * (f(x+h) - f(x-h)) / h, the book's number to the last digit.
         total = np.zeros(index.size)
@@ -357,7 +203,7 @@ class Differentiator(abc.ABC):
             stuck = values + step == values
             if np.any(stuck):
                 k = int(np.flatnonzero(stuck)[0])
-                where = _describe(name, arr.shape, int(index[k]))
+                where = describe(name, arr.shape, int(index[k]))
                 raise DifferentiationError(
                     f"step h={self.h!r} vanishes against {where}={float(values[k])!r}: "
                     f"{name} + {abs(float(step))!r} == {name} in float64, so the difference "
@@ -415,6 +261,30 @@ class CentralDiff(Differentiator):
     def stencil(self) -> Stencil:
         """One step each way, weighted one half."""
         return _CENTRAL
+
+
+def _checked_changes(
+    objective: Objective, name: str, index: IntArray, steps: FloatArray
+) -> FloatArray:
+    """Return the objective's changes, refusing a wrong shape or non-finite values."""
+    changes = np.asarray(objective.loss_changes(name, index, steps))
+    expected = (index.size, steps.size)
+    if changes.shape != expected or changes.dtype.kind not in "fc":
+        raise DifferentiationError(
+            f"{type(objective).__name__}.loss_changes must return a float array of shape "
+            f"{expected} for {index.size} coordinates of {name!r} and {steps.size} steps, got "
+            f"dtype {changes.dtype} and shape {changes.shape}"
+        )
+    finite = np.isfinite(changes)
+    if not np.all(finite):
+        k, m = (int(i) for i in np.argwhere(~finite)[0])
+        where = describe(name, objective.params[name].shape, int(index[k]))
+        raise DifferentiationError(
+            f"the objective's change is {changes[k, m]!r} when {where} moves by "
+            f"{steps[m]!r}: not finite"
+        )
+    result: FloatArray = changes
+    return result
 
 
 def _real_scalar(value: object, name: str) -> float:

@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 
 from minifw._validation import positive_float, to_float
-from minifw.errors import NotSupportedError, ValidationError
+from minifw.errors import ValidationError
 from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 
 __all__ = ["CrossEntropy", "Loss", "MeanSquared", "Reduction"]
@@ -94,7 +94,41 @@ class Loss(abc.ABC):
         0.5
         """
         y_batch, t_batch = self.prepare(y, t)
-        return self.reduce(self.per_example(y_batch, t_batch))
+        return self.reduce(self.evaluate(y_batch, t_batch))
+
+    @final
+    def evaluate(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        """Return :meth:`per_example` of prepared batches, checked: ``(N,)`` float64, finite.
+
+        A subclass's :meth:`per_example` that returns a scalar, a list, the wrong shape, or a
+        non-finite value (an overflow, say) is refused here with a
+        :class:`~minifw.errors.ValidationError` naming the loss and the example, rather than
+        silently averaged into a wrong number.
+
+        >>> MeanSquared().evaluate(np.array([[1e200]]), np.array([[0.0]]))
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: MeanSquared.per_example returned inf for example 0 of finite inputs (an overflow?): the loss is not finite
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            raw = self.per_example(y, t)
+        name = f"{type(self).__name__}.per_example"
+        if not isinstance(raw, np.ndarray) or raw.shape != (y.shape[0],):
+            got = f"shape {raw.shape}" if isinstance(raw, np.ndarray) else type(raw).__name__
+            raise ValidationError(
+                f"{name} must return a float array of shape ({y.shape[0]},), one value per "
+                f"example, got {got}"
+            )
+        if raw.dtype.kind not in "fiu" or raw.dtype == np.bool_:
+            raise ValidationError(f"{name} must return real numbers, got dtype {raw.dtype}")
+        values = raw.astype(np.float64, copy=False)
+        if not np.all(np.isfinite(values)):
+            bad = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise ValidationError(
+                f"{name} returned {float(values[bad])!r} for example {bad} of finite inputs "
+                "(an overflow?): the loss is not finite"
+            )
+        return values
 
     def prepare(self, y: ArrayLike, t: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Validate ``y`` and ``t`` and return them as float64 batches of shape ``(N, K)``.
@@ -143,6 +177,10 @@ class Loss(abc.ABC):
         if self.reduction == "none":
             return values
         total = float(np.sum(values))
+        if not np.isfinite(total):
+            raise ValidationError(
+                f"the {self.reduction} of {values.shape[0]} per-example losses overflows: {total}"
+            )
         return total / values.shape[0] if self.reduction == "mean" else total
 
     def weight(self, batch_size: int) -> float:
@@ -159,68 +197,6 @@ class Loss(abc.ABC):
                 "a scalar loss is needed here; use reduction='mean' or 'sum', got reduction='none'"
             )
         return 1.0 / batch_size if self.reduction == "mean" else 1.0
-
-    def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
-        """Return how each example's loss changes under each of several moves of its prediction.
-
-        ``y`` and ``t`` have shape ``(R, K)``; ``dy`` has shape ``(R, M, K)``: ``M`` moves of
-        each row's prediction. The result, shape ``(R, M)``, is
-        ``per_example(y[r] + dy[r, m], t[r]) - per_example(y[r], t[r])``.
-
-        Fast numerical gradients call this with the moves ``dy`` computed without cancellation.
-        The default evaluates :meth:`per_example` before and after, which is right for every
-        loss; a loss may override it with a form that keeps the precision of a tiny change (the
-        built-in losses do).
-
-        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
-        >>> dy = np.array([[[-0.1, 0.1], [0.1, -0.1]]])
-        >>> Loss.per_example_change(MeanSquared(), y, dy, t).round(12)
-        array([[-0.09,  0.11]])
-        """
-        r, m, k = dy.shape
-        moved = (y[:, None, :] + dy).reshape(r * m, k)
-        after = self.per_example(moved, np.repeat(t, m, axis=0)).reshape(r, m)
-        change: FloatArray = after - self.per_example(y, t)[:, None]
-        return change
-
-    def per_example_softmax_change(
-        self, y: FloatArray, e: FloatArray, s: FloatArray, t: FloatArray
-    ) -> FloatArray:
-        r"""Return the loss changes when softmax probabilities ``y`` see their scores shift.
-
-        For predictions that are a softmax of scores :math:`a`, shifting the scores by
-        :math:`\delta` gives new probabilities :math:`y' = y \odot (1 + e) / (1 + s)` with
-        :math:`e = \operatorname{expm1}(\delta)` and :math:`s = \sum_k y_k e_k`. Shapes: ``y``
-        and ``t`` are ``(R, K)``, ``e`` is ``(R, M, K)`` (``M`` shifts per row; it may be a
-        non-contiguous view), ``s`` is ``(R, M)``; the result is ``(R, M)``, as in
-        :meth:`per_example_change`, which the default calls with
-        :math:`y' - y = y \odot (e - s) / (1 + s)`. A loss may override this with a form that
-        reads only the classes it needs (cross-entropy does).
-
-        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
-        >>> e = np.expm1(np.array([[[0.0, 0.2]]]))
-        >>> s = np.einsum("rk,rmk->rm", y, e)
-        >>> change = Loss.per_example_softmax_change(MeanSquared(), y, e, s, t)
-        >>> bool(np.allclose(change, MeanSquared().per_example_softmax_change(y, e, s, t)))
-        True
-        """
-        dy = y[:, None, :] * (e - s[:, :, None]) / (1.0 + s[:, :, None])
-        return self.per_example_change(y, dy, t)
-
-    def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return :math:`\partial \ell(y_n, t_n) / \partial y_{nk}`, shape ``(N, K)`` (optional).
-
-        Needed only for analytic (backprop) gradients, which :func:`~minifw.gradcheck` compares
-        numerical gradients with. The default raises
-        :class:`~minifw.errors.NotSupportedError`; numerical gradients never need it.
-
-        >>> MeanSquared().per_example_grad(np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]]))
-        array([[ 0.5, -0.5]])
-        """
-        raise NotSupportedError(
-            f"{type(self).__name__} has no analytic per_example_grad; numerical gradients work "
-            "without it, backprop and gradcheck need it"
-        )
 
 
 @final
@@ -248,20 +224,6 @@ class MeanSquared(Loss):
         diff = y - t
         values: FloatArray = 0.5 * np.einsum("nk,nk->n", diff, diff)
         return values
-
-    def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return the changes of :math:`\frac12 \sum_k (y_k - t_k)^2` without cancellation.
-
-        :math:`\frac12 \sum_k \big((y_k + dy_k - t_k)^2 - (y_k - t_k)^2\big)
-        = \sum_k dy_k \big(y_k - t_k + \tfrac12 dy_k\big)`; shapes as in
-        :meth:`Loss.per_example_change`.
-
-        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
-        >>> MeanSquared().per_example_change(y, np.array([[[-0.1, 0.1]]]), t).round(15)
-        array([[-0.09]])
-        """
-        change: FloatArray = np.einsum("rmk,rmk->rm", dy, (y - t)[:, None, :] + 0.5 * dy)
-        return change
 
     def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
         r"""Return :math:`\partial \ell / \partial y_k = y_k - t_k`."""
@@ -296,7 +258,7 @@ class CrossEntropy(Loss):
     eps: float = attrs.field(default=1e-7, converter=to_float, validator=positive_float)
 
     def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
-        """Reject negative values in ``y`` or ``t``: both must be probabilities."""
+        """Reject negative values in ``y`` or ``t`` and rows of ``t`` without any target."""
         for name, arr in (("y", y), ("t", t)):
             if np.any(arr < 0):
                 row, col = (int(i) for i in np.argwhere(arr < 0)[0])
@@ -304,61 +266,18 @@ class CrossEntropy(Loss):
                     f"{name} must hold probabilities (>= 0) for cross-entropy, "
                     f"got {name}[{row}, {col}]={float(arr[row, col])!r}"
                 )
+        empty = ~np.any(t > 0, axis=1)
+        if np.any(empty):
+            row = int(np.flatnonzero(empty)[0])
+            raise ValidationError(
+                f"t must give each example a target (a one-hot row or probabilities), got an "
+                f"all-zero row t[{row}]: its cross-entropy would be 0 whatever y is"
+            )
 
     def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
         r"""Return :math:`-\sum_k t_k \log(y_k + \varepsilon)` for each row."""
         values: FloatArray = -np.einsum("nk,nk->n", t, np.log(y + self.eps))
         return values
-
-    def per_example_change(self, y: FloatArray, dy: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return the changes of the cross-entropy, each as the logarithm of one ratio.
-
-        :math:`-\sum_k t_k \log\frac{y_k + dy_k + \varepsilon}{y_k + \varepsilon}
-        = -\sum_k t_k\,\operatorname{log1p}\!\left(\frac{dy_k}{y_k + \varepsilon}\right)`,
-        which keeps full relative precision when the change is tiny. Only classes with
-        :math:`t_k \ne 0` are evaluated (one per row for one-hot targets). Shapes as in
-        :meth:`Loss.per_example_change`.
-
-        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
-        >>> round(float(CrossEntropy().per_example_change(y, np.array([[[-0.1, 0.1]]]), t)[0, 0]), 12)
-        -0.182321523461
-        """
-        rows, cols = np.nonzero(t)
-        terms = t[rows, cols, None] * np.log1p(dy[rows, :, cols] / (y[rows, cols, None] + self.eps))
-        change = np.zeros(dy.shape[:2])
-        if np.all(np.diff(rows) > 0):  # one target class per row (one-hot): no sums needed
-            change[rows] = -terms
-        else:
-            np.add.at(change, rows, -terms)
-        return change
-
-    def per_example_softmax_change(
-        self, y: FloatArray, e: FloatArray, s: FloatArray, t: FloatArray
-    ) -> FloatArray:
-        r"""Return the cross-entropy changes after a score shift, reading only target classes.
-
-        With :math:`y'_k - y_k = y_k (e_k - s) / (1 + s)` (see
-        :meth:`Loss.per_example_softmax_change`) each change is
-        :math:`-\sum_k t_k \operatorname{log1p}\big((y'_k - y_k) / (y_k + \varepsilon)\big)`,
-        evaluated only where :math:`t_k \ne 0`.
-
-        >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
-        >>> e = np.expm1(np.array([[[0.0, 0.2]]]))
-        >>> s = np.einsum("rk,rmk->rm", y, e)
-        >>> round(float(CrossEntropy().per_example_softmax_change(y, e, s, t)[0, 0]), 12)
-        -0.095008293051
-        """
-        rows, cols = np.nonzero(t)
-        y_target = y[rows, cols][:, None]
-        s_rows = s[rows]
-        moved = y_target * (e[rows, :, cols] - s_rows) / ((1.0 + s_rows) * (y_target + self.eps))
-        terms = t[rows, cols][:, None] * np.log1p(moved)
-        change = np.zeros(s.shape)
-        if np.all(np.diff(rows) > 0):
-            change[rows] = -terms
-        else:
-            np.add.at(change, rows, -terms)
-        return change
 
     def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
         r"""Return :math:`\partial \ell / \partial y_k = -t_k / (y_k + \varepsilon)`.

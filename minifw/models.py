@@ -1,10 +1,18 @@
-r"""Models: named parameter arrays and a prediction.
+r"""Models: named parameter arrays and a prediction; networks built from layers.
 
 A :class:`Model` holds its parameters in ``params`` (a dict of float64 arrays, updated in place by
 training) and maps inputs to predictions with :meth:`~Model.predict`. Numerical gradients reach a
-model through :meth:`~Model.objective`: the default perturbs parameters one coordinate at a time,
-and a model that knows its structure returns a faster :class:`~minifw.Objective` of its own, as
-:class:`TwoLayerNet` does.
+model through :meth:`~Model.objective`, the loss on a batch as an
+:class:`~minifw.objective.Objective`. For any model that is a
+:class:`~minifw.objective.Perturbation` (one full :meth:`~Model.predict` per coordinate and step,
+the book's method); for a model built from layers (:class:`Sequential`, :class:`MultiLayerNet`,
+:class:`TwoLayerNet`) it is a :class:`~minifw.layered.LayeredObjective`, which recomputes only
+what a coordinate changes. Register a faster objective for a model class of your own with
+``@model_objective.register``.
+
+Exact gradients are a capability: a model with a ``backprop(x, t, loss)`` method
+(:class:`HasBackprop`, as every layered model has) can be gradient-checked and trained with
+:class:`Backprop`.
 
 >>> import numpy as np
 >>> from minifw import CrossEntropy, TwoLayerNet
@@ -18,59 +26,65 @@ array([[0.4964, 0.5036]])
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
-from typing import final
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, TypeAlias, final, runtime_checkable
 
 import attrs
 import numpy as np
 
 from minifw._validation import positive_float, positive_int, to_float
-from minifw.differentiation import Objective, Perturbation
 from minifw.errors import NotSupportedError, ValidationError
+from minifw.layered import LayeredObjective
+from minifw.layers import Affine, Layer, ReLU, Sigmoid, Softmax, Tanh
+from minifw.loss_changes import loss_gradient
 from minifw.losses import Loss
-from minifw.typing import ArrayLike, FloatArray, IntArray
+from minifw.objective import Objective, Perturbation, check_params
+from minifw.typing import ArrayLike, FloatArray
 
-__all__ = ["Backprop", "Model", "TwoLayerNet", "TwoLayerNetObjective", "sigmoid", "softmax"]
+__all__ = [
+    "Backprop",
+    "HasBackprop",
+    "Layered",
+    "Model",
+    "MultiLayerNet",
+    "Sequential",
+    "TwoLayerNet",
+    "analytic_gradient",
+    "model_objective",
+]
 
-#: Largest number of float64 elements in one scratch array of the fast objective (8 MiB each).
-ELEMENT_BUDGET = 1 << 20
-#: Elements per piece of the innermost loop: small enough that its arrays stay in the CPU cache.
-PIECE = 1 << 18
+SeedLike: TypeAlias = int | np.random.Generator | None
+ActivationName: TypeAlias = Literal["relu", "sigmoid", "tanh"]
+OutputName: TypeAlias = Literal["softmax", "identity"]
+
+_ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
-def sigmoid(a: ArrayLike) -> FloatArray:
-    r"""Return :math:`\sigma(a) = 1 / (1 + e^{-a})`, elementwise, without overflow.
-
-    >>> sigmoid([-1000.0, 0.0, 1000.0])
-    array([0. , 0.5, 1. ])
-    """
-    arr = np.asarray(a, dtype=np.float64)
-    e = np.exp(-np.abs(arr))  # never overflows: the exponent is <= 0
-    result: FloatArray = np.where(arr >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return result
-
-
-def softmax(a: ArrayLike) -> FloatArray:
-    r"""Return :math:`y_k = e^{a_k} / \sum_m e^{a_m}` along the last axis, without overflow.
-
-    The largest score is subtracted first, which changes nothing mathematically.
-
-    >>> softmax([1010.0, 1000.0, 990.0]).round(6).tolist()
-    [0.999955, 4.5e-05, 0.0]
-    """
-    arr = np.asarray(a, dtype=np.float64)
-    e = np.exp(arr - arr.max(axis=-1, keepdims=True))
-    result: FloatArray = e / e.sum(axis=-1, keepdims=True)
-    return result
+def check_seed(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Attrs validator: ``None``, a non-negative integer below 2**128, or a numpy Generator."""
+    if value is None or isinstance(value, np.random.Generator):
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not 0 <= int(value) < 2**128
+    ):
+        name = attribute.alias or attribute.name
+        raise ValidationError(
+            f"{name} must be None, an integer in 0..2**128-1 or a numpy Generator, "
+            f"got {name}={value!r}"
+        )
 
 
 @attrs.define(eq=False)
 class Model(abc.ABC):
-    """Parameters by name and a prediction; subclass to define a network.
+    """Parameters by name and a prediction; subclass and implement :meth:`predict`.
 
     Subclasses fill ``params`` (float64 arrays, updated in place by training) and implement
-    :meth:`predict`. They may also provide :meth:`backprop` (the analytic gradient, for checking)
-    and a faster :meth:`objective`.
+    :meth:`predict`. Numerical gradients then work through :meth:`objective`; add a
+    ``backprop(x, t, loss)`` method for exact gradients (:class:`HasBackprop`).
 
     >>> import attrs, numpy as np
     >>> from typing import final
@@ -96,72 +110,390 @@ class Model(abc.ABC):
     def predict(self, x: ArrayLike) -> FloatArray:
         """Return the predictions for a batch of inputs ``x``."""
 
+    @final
     def loss(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> float:
         """Return the scalar ``loss(predict(x), t)``; ``loss`` must reduce to a scalar."""
-        loss.weight(1)  # raises for reduction="none"
+        loss.weight(1)  # a scalar is needed: refuses reduction="none"
         return float(loss(self.predict(x), t))
 
+    @final
     def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
-        """Return the loss on ``(x, t)`` as an :class:`~minifw.Objective` of ``params``.
+        """Return the loss on ``(x, t)`` as an :class:`~minifw.objective.Objective` of ``params``.
 
-        The default perturbs the parameter arrays in place, one coordinate at a time, and runs a
-        full :meth:`predict` for every step (the book's method). Override to answer faster.
+        Chosen by :func:`model_objective` for the model's class.
         """
-        x_arr = np.asarray(x)
-        loss.weight(1)  # a scalar loss is needed: raises for reduction="none"
-        t_batch = loss.prepare(self.predict(x_arr), t)[1]  # labels checked and expanded once
-        return Perturbation(lambda: self.loss(x_arr, t_batch, loss), self.params)
+        check_params(self.params, type(self).__name__)
+        return model_objective(self, x, t, loss)
 
-    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
-        """Return the analytic gradient of ``loss(predict(x), t)`` for each parameter (optional).
-
-        The default raises :class:`~minifw.errors.NotSupportedError`.
-        """
-        raise NotSupportedError(f"{type(self).__name__} has no analytic gradient (backprop)")
-
+    @final
     def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
         """Return the fraction of examples whose highest score is the answer.
 
         ``t`` holds class indices ``(N,)`` or one-hot rows ``(N, K)``.
+
+        >>> import numpy as np
+        >>> TwoLayerNet(input_size=2, hidden_size=2, output_size=3, seed=0).accuracy(
+        ...     np.ones((2, 2)), [0, 5])
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: t must hold class indices in 0..2 for 3 classes, got t[1]=5
         """
-        scores = self.predict(x)
-        t_arr = np.asarray(t)
-        labels = t_arr.argmax(axis=1) if t_arr.ndim == 2 else t_arr
-        if labels.shape != scores.shape[:1]:
+        scores = np.asarray(self.predict(x))
+        if scores.ndim != 2 or scores.shape[1] == 0:
             raise ValidationError(
-                f"t must hold one label per prediction ({scores.shape[0]}), got shape {t_arr.shape}"
+                f"{type(self).__name__}.predict must return scores of shape (batch, classes) to "
+                f"be scored, got shape {scores.shape}"
+            )
+        n, k = scores.shape
+        t_arr = np.asarray(t)
+        if t_arr.ndim == 2 and t_arr.shape == scores.shape and t_arr.dtype.kind in "fiub":
+            labels = t_arr.argmax(axis=1)
+        elif t_arr.ndim == 1 and t_arr.shape[0] == n:
+            if t_arr.dtype.kind not in "iu":
+                raise ValidationError(
+                    f"t must hold integer class indices or one-hot rows, got dtype {t_arr.dtype}"
+                )
+            labels = t_arr
+            bad = (labels < 0) | (labels >= k)
+            if np.any(bad):
+                i = int(np.flatnonzero(bad)[0])
+                raise ValidationError(
+                    f"t must hold class indices in 0..{k - 1} for {k} classes, "
+                    f"got t[{i}]={int(labels[i])}"
+                )
+        else:
+            raise ValidationError(
+                f"t must hold one label per prediction ({n},) or one-hot rows {scores.shape}, "
+                f"got shape {t_arr.shape}"
             )
         return float(np.mean(scores.argmax(axis=1) == labels))
+
+
+@functools.singledispatch
+def model_objective(model: Model, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
+    """Return the objective of ``loss`` on ``(x, t)`` for ``model``, chosen by its class.
+
+    The default perturbs the parameter arrays in place, one coordinate at a time, and runs a full
+    :meth:`~Model.predict` for every step (the book's method). Layered models register
+    :class:`~minifw.layered.LayeredObjective`; register your own with
+    ``@model_objective.register``.
+    """
+    x_arr = np.asarray(x)
+    loss.weight(1)  # a scalar loss is needed: raises for reduction="none"
+    t_batch = loss.prepare(model.predict(x_arr), t)[1]  # labels checked and expanded once
+    return Perturbation(lambda: model.loss(x_arr, t_batch, loss), model.params)
+
+
+@runtime_checkable
+class HasBackprop(Protocol):
+    """A model that computes the exact gradient of a loss (backpropagation)."""
+
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        """Return the exact gradient of ``loss(predict(x), t)`` for each parameter array."""
+        ...
+
+
+def analytic_gradient(model: Model, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+    """Return ``model.backprop(x, t, loss)``, checked against the model's parameters.
+
+    Raises :class:`~minifw.errors.NotSupportedError` for a model without ``backprop``.
+    """
+    if not isinstance(model, HasBackprop):
+        raise NotSupportedError(
+            f"{type(model).__name__} has no analytic gradient: give it a backprop(x, t, loss) "
+            "method, or build it from layers (Sequential)"
+        )
+    grads = model.backprop(x, t, loss)
+    for name, arr in model.params.items():
+        got = grads.get(name) if isinstance(grads, Mapping) else None
+        if not isinstance(got, np.ndarray) or got.shape != arr.shape:
+            shape = getattr(got, "shape", type(got).__name__)
+            raise NotSupportedError(
+                f"{type(model).__name__}.backprop must return an array of shape {arr.shape} "
+                f"for {name!r}, got {shape}"
+            )
+    return dict(grads)
 
 
 @final
 @attrs.frozen
 class Backprop:
-    """Analytic gradients from the model's :meth:`~Model.backprop`, where a Differentiator goes.
+    """Use the model's exact gradient (:meth:`HasBackprop.backprop`) where a scheme would go.
 
-    A :class:`~minifw.Trainer` asks its ``differentiator`` for ``model_gradients``; passing
-    ``Backprop()`` instead of a finite-difference scheme trains with the exact gradient, which is
-    how the book's chapter 5 trains, and a fair baseline for numerical training.
+    ``Trainer(..., differentiator=Backprop())`` trains with backpropagation, as the book's
+    chapter 5 does: a fair baseline for numerical training.
 
     >>> import numpy as np
     >>> from minifw import CrossEntropy, TwoLayerNet
     >>> net = TwoLayerNet(input_size=2, hidden_size=2, output_size=2, seed=0)
-    >>> grads = Backprop().model_gradients(net, np.ones((1, 2)), [1], CrossEntropy())
-    >>> sorted(grads)
+    >>> sorted(Backprop().gradients(net, np.ones((1, 2)), [1], CrossEntropy()))
     ['W1', 'W2', 'b1', 'b2']
     """
 
-    def model_gradients(
+    def gradients(
         self, model: Model, x: ArrayLike, t: ArrayLike, loss: Loss
     ) -> dict[str, FloatArray]:
-        """Return ``model.backprop(x, t, loss)``."""
-        return model.backprop(x, t, loss)
+        """Return :func:`analytic_gradient` of ``model``."""
+        return analytic_gradient(model, x, t, loss)
+
+
+@attrs.define(eq=False)
+class Layered(Model):
+    r"""A model that is a stack of :class:`~minifw.layers.Layer`\ s, applied in order.
+
+    Its parameters are the layers' own arrays, named after the layer's local name and the
+    position of the layer among those with parameters: the first Affine layer's ``W`` and ``b``
+    are ``W1`` and ``b1``, and so on (the book's names). Predictions, exact gradients
+    (backprop) and the fast objective follow from the layers' rules.
+    """
+
+    @property
+    @abc.abstractmethod
+    def layers(self) -> tuple[Layer, ...]:
+        """The layers, first to last."""
+
+    @final
+    def _name_params(self) -> None:
+        """Fill ``params`` with the layers' arrays under their model-wide names."""
+        self.params = {name: self.layers[k].params[local] for name, (k, local) in self._names().items()}
+
+    @final
+    def _names(self) -> dict[str, tuple[int, str]]:
+        names: dict[str, tuple[int, str]] = {}
+        position = 0
+        for k, layer in enumerate(self.layers):
+            if not layer.params:
+                continue
+            position += 1
+            for local in layer.params:
+                name = f"{local}{position}"
+                if name in names:
+                    raise ValidationError(f"two parameters of the model are both named {name!r}")
+                names[name] = (k, local)
+        return names
+
+    @final
+    def predict(self, x: ArrayLike) -> FloatArray:
+        """Return the last layer's output for inputs ``x`` of shape ``(batch, inputs)``."""
+        out: FloatArray = self.forward(x)[-1]
+        return out
+
+    @final
+    def forward(self, x: ArrayLike) -> tuple[FloatArray, ...]:
+        """Return the input and every layer's output: ``(x, y_1, ..., y_L)``."""
+        acts = [self._inputs(x)]
+        for layer in self.layers:
+            acts.append(np.asarray(layer.forward(acts[-1]), dtype=np.float64))
+        return tuple(acts)
+
+    @final
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        r"""Return the exact gradient of ``loss(predict(x), t)`` by backpropagation.
+
+        Starting from :math:`w\,\partial\ell/\partial y` (``w`` the reduction's weight), each
+        layer's :meth:`~minifw.layers.Layer.backward` gives the gradient of its input and its
+        parameters, last layer first.
+        """
+        acts = self.forward(x)
+        y, t_batch = loss.prepare(acts[-1], t)
+        grad = loss.weight(y.shape[0]) * loss_gradient(loss, y, t_batch)
+        by_layer: dict[int, dict[str, Any]] = {}
+        for k in range(len(self.layers) - 1, -1, -1):
+            grad, by_layer[k] = self.layers[k].backward(acts[k], acts[k + 1], grad)
+        return {name: np.asarray(by_layer[k][local]) for name, (k, local) in self._names().items()}
+
+    @final
+    def _expected_inputs(self) -> int | None:
+        """The number of inputs the first layer takes, when it says (an Affine layer does)."""
+        first = self.layers[0] if self.layers else None
+        return int(first.W.shape[0]) if isinstance(first, Affine) else None
+
+    def _inputs(self, x: ArrayLike) -> FloatArray:
+        arr = np.asarray(x)
+        if arr.dtype == np.bool_ or arr.dtype.kind not in "fiu":
+            raise ValidationError(
+                f"x must hold real numbers, got dtype {arr.dtype} and shape {arr.shape}"
+            )
+        arr = arr.astype(np.float64, copy=False)
+        size = self._expected_inputs()
+        if arr.ndim != 2 or (size is not None and arr.shape[1] != size):
+            expected = f"(batch, {size})" if size is not None else "(batch, inputs)"
+            raise ValidationError(
+                f"x must have shape {expected} for this {type(self).__name__}, got shape {arr.shape}"
+            )
+        if arr.shape[0] == 0:
+            raise ValidationError("x must hold at least one example, got shape (0, ...)")
+        if not np.all(np.isfinite(arr)):
+            raise ValidationError("x must be finite, got nan or inf in the batch")
+        return arr
+
+
+@model_objective.register
+def _(model: Layered, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
+    acts = model.forward(x)
+    _, t_batch = loss.prepare(acts[-1], t)
+    return LayeredObjective(
+        layers=model.layers, names=model._names(), loss=loss, t=t_batch, acts=acts
+    )
+
+
+def _as_layers(value: Sequence[Layer]) -> tuple[Layer, ...]:
+    layers = tuple(value)
+    for k, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            raise ValidationError(
+                f"layers must be Layer objects, got {type(layer).__name__} at position {k}"
+            )
+    if not layers:
+        raise ValidationError("layers must hold at least one layer, got none")
+    return layers
 
 
 @final
 @attrs.define(eq=False)
-class TwoLayerNet(Model):
-    r"""The book's network: affine, sigmoid, affine, softmax.
+class Sequential(Layered):
+    """A model from a sequence of layers.
+
+    >>> import numpy as np
+    >>> from minifw.layers import Affine, ReLU, Softmax
+    >>> rng = np.random.default_rng(0)
+    >>> net = Sequential([Affine.init(2, 3, std=1.0, rng=rng), ReLU(), Affine.init(3, 2, std=1.0, rng=rng), Softmax()])
+    >>> sorted(net.params)
+    ['W1', 'W2', 'b1', 'b2']
+    >>> net.predict(np.array([[1.0, -1.0]])).round(4)
+    array([[0.5122, 0.4878]])
+    """
+
+    layers: tuple[Layer, ...] = attrs.field(converter=_as_layers)  # type: ignore[assignment]
+
+    def __attrs_post_init__(self) -> None:
+        self._name_params()
+
+
+def _check_activation(_instance: object, _attribute: object, value: str) -> None:
+    if value not in _ACTIVATIONS:
+        raise ValidationError(
+            f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}, "
+            f"got activation={value!r}"
+        )
+
+
+def _check_output(_instance: object, _attribute: object, value: str) -> None:
+    if value not in ("softmax", "identity"):
+        raise ValidationError(
+            f"output must be 'softmax' or 'identity', got output={value!r}"
+        )
+
+
+def _check_weight_init(_instance: object, _attribute: object, value: object) -> None:
+    if value in ("he", "xavier"):
+        return
+    if isinstance(value, str) or not (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        and value > 0
+    ):
+        raise ValidationError(
+            f"weight_init must be 'he', 'xavier' or a positive standard deviation, "
+            f"got weight_init={value!r}"
+        )
+
+
+def _as_sizes(value: object) -> tuple[int, ...]:
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str):
+        raise ValidationError(
+            f"hidden_sizes must be a sequence of positive integers, got hidden_sizes={value!r}"
+        )
+    sizes = tuple(value)
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 0 < size <= 2**20:
+            raise ValidationError(
+                "hidden_sizes must be positive integers (at most 2**20 each), "
+                f"got hidden_sizes={value!r}"
+            )
+    return tuple(int(s) for s in sizes)
+
+
+def _check_size(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    positive_int(_instance, attribute, value)
+    if value > 2**20:
+        raise ValidationError(
+            f"{attribute.name} must be at most 2**20 = 1048576, got {attribute.name}={value!r}"
+        )
+
+
+#: Largest number of parameters a built-in network accepts (1 GiB of float64).
+MAX_PARAMETERS = 1 << 27
+
+
+def _check_total(sizes: Sequence[int]) -> None:
+    total = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    if total > MAX_PARAMETERS:
+        raise ValidationError(
+            f"layer sizes {tuple(sizes)} need {total:,} parameters, more than the "
+            f"{MAX_PARAMETERS:,} (1 GiB of float64) a built-in network accepts"
+        )
+
+
+@final
+@attrs.define(eq=False)
+class MultiLayerNet(Layered):
+    r"""A fully connected network as the book's ``MultiLayerNet``: affine and activation layers.
+
+    ``input_size -> hidden_sizes[0] -> ... -> output_size``, each hidden layer an
+    :class:`~minifw.layers.Affine` layer followed by ``activation`` (``"relu"``, ``"sigmoid"``
+    or ``"tanh"``), then an Affine output layer and ``output``: ``"softmax"`` (probabilities,
+    for :class:`~minifw.CrossEntropy`) or ``"identity"`` (scores, for
+    :class:`~minifw.MeanSquared`). Weights start as standard normal draws from
+    ``numpy.random.default_rng(seed)`` (layer by layer) times a scale: ``"he"``
+    :math:`\sqrt{2/n_\text{in}}`, ``"xavier"`` :math:`\sqrt{1/n_\text{in}}`, or a number; biases
+    at zero. Parameters are named ``W1, b1, W2, b2, ...``.
+
+    >>> net = MultiLayerNet(input_size=4, hidden_sizes=(3, 3), output_size=2, seed=0)
+    >>> sorted(net.params)
+    ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
+    >>> [type(layer).__name__ for layer in net.layers]
+    ['Affine', 'ReLU', 'Affine', 'ReLU', 'Affine', 'Softmax']
+    """
+
+    input_size: int = attrs.field(default=784, validator=_check_size)
+    hidden_sizes: tuple[int, ...] = attrs.field(default=(100, 100), converter=_as_sizes)
+    output_size: int = attrs.field(default=10, validator=_check_size)
+    activation: ActivationName = attrs.field(default="relu", validator=_check_activation)
+    weight_init: Literal["he", "xavier"] | float = attrs.field(
+        default="he", validator=_check_weight_init
+    )
+    output: OutputName = attrs.field(default="softmax", validator=_check_output)
+    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=check_seed)
+    layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)  # type: ignore[assignment]
+
+    def __attrs_post_init__(self) -> None:
+        rng = np.random.default_rng(self.seed)
+        sizes = (self.input_size, *self.hidden_sizes, self.output_size)
+        _check_total(sizes)
+        layers: list[Layer] = []
+        for k in range(1, len(sizes)):
+            layers.append(Affine.init(sizes[k - 1], sizes[k], std=self._scale(sizes[k - 1]), rng=rng))
+            if k < len(sizes) - 1:
+                layers.append(_ACTIVATIONS[self.activation]())
+        if self.output == "softmax":
+            layers.append(Softmax())
+        self.layers = tuple(layers)
+        self._name_params()
+
+    def _scale(self, n_in: int) -> float:
+        if self.weight_init == "he":
+            return math.sqrt(2.0 / n_in)
+        if self.weight_init == "xavier":
+            return math.sqrt(1.0 / n_in)
+        return float(self.weight_init)
+
+
+@final
+@attrs.define(eq=False)
+class TwoLayerNet(Layered):
+    r"""The book's network of chapter 4: affine, sigmoid, affine, softmax.
 
     .. math::
 
@@ -169,9 +501,7 @@ class TwoLayerNet(Model):
         y = \operatorname{softmax}(a_2)
 
     Weights start as ``weight_init_std`` times standard normal draws from
-    ``numpy.random.default_rng(seed)``, biases at zero. :meth:`backprop` gives the exact gradient
-    of the loss as computed; :meth:`objective` gives numerical gradients that touch only what a
-    coordinate changes (see :class:`TwoLayerNetObjective`).
+    ``numpy.random.default_rng(seed)`` (``W1`` first), biases at zero.
 
     >>> from minifw import CentralDiff, CrossEntropy
     >>> net = TwoLayerNet(input_size=3, hidden_size=4, output_size=2, seed=1)
@@ -182,275 +512,21 @@ class TwoLayerNet(Model):
     True
     """
 
-    input_size: int = attrs.field(default=784, validator=positive_int)
-    hidden_size: int = attrs.field(default=50, validator=positive_int)
-    output_size: int = attrs.field(default=10, validator=positive_int)
+    input_size: int = attrs.field(default=784, validator=_check_size)
+    hidden_size: int = attrs.field(default=50, validator=_check_size)
+    output_size: int = attrs.field(default=10, validator=_check_size)
     weight_init_std: float = attrs.field(default=0.01, converter=to_float, validator=positive_float)
-    seed: int | None = attrs.field(default=None, kw_only=True)
+    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=check_seed)
+    layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)  # type: ignore[assignment]
 
     def __attrs_post_init__(self) -> None:
+        _check_total((self.input_size, self.hidden_size, self.output_size))
         rng = np.random.default_rng(self.seed)
         std = float(self.weight_init_std)
-        self.params = {
-            "W1": std * rng.standard_normal((self.input_size, self.hidden_size)),
-            "b1": np.zeros(self.hidden_size),
-            "W2": std * rng.standard_normal((self.hidden_size, self.output_size)),
-            "b2": np.zeros(self.output_size),
-        }
-
-    def predict(self, x: ArrayLike) -> FloatArray:
-        """Return softmax probabilities ``(N, output_size)`` for inputs ``(N, input_size)``."""
-        return self.forward(x)[-1]
-
-    def forward(self, x: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Return every intermediate of a forward pass: ``(a1, z, a2, y)``."""
-        x_arr = self._inputs(x)
-        p = self.params
-        a1 = x_arr @ p["W1"] + p["b1"]
-        z = sigmoid(a1)
-        a2 = z @ p["W2"] + p["b2"]
-        return a1, z, a2, softmax(a2)
-
-    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
-        r"""Return the exact gradient of ``loss(predict(x), t)`` by backpropagation.
-
-        With :math:`G = w\,\partial\ell/\partial y` (``w`` the reduction's weight),
-        :math:`\delta_2 = y \odot (G - \langle G, y\rangle)` (softmax),
-        :math:`\nabla W_2 = z^\top \delta_2`, :math:`\delta_1 = (\delta_2 W_2^\top) \odot
-        z(1 - z)`, :math:`\nabla W_1 = x^\top \delta_1`; biases take column sums.
-        """
-        x_arr = self._inputs(x)
-        _, z, _, y = self.forward(x_arr)
-        y_batch, t_batch = loss.prepare(y, t)
-        g = loss.weight(y_batch.shape[0]) * loss.per_example_grad(y_batch, t_batch)
-        d2 = y * (g - np.sum(g * y, axis=1, keepdims=True))
-        d1 = (d2 @ self.params["W2"].T) * z * (1.0 - z)
-        return {"W1": x_arr.T @ d1, "b1": d1.sum(axis=0), "W2": z.T @ d2, "b2": d2.sum(axis=0)}
-
-    def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> TwoLayerNetObjective:
-        """Return the fast :class:`TwoLayerNetObjective` of the loss on ``(x, t)``."""
-        x_arr = self._inputs(x)
-        a1, z, _, y = self.forward(x_arr)
-        y_batch, t_batch = loss.prepare(y, t)
-        return TwoLayerNetObjective(net=self, loss=loss, x=x_arr, t=t_batch, a1=a1, z=z, y=y_batch)
-
-    def _inputs(self, x: ArrayLike) -> FloatArray:
-        arr = np.asarray(x, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] != self.input_size:
-            raise ValidationError(
-                f"x must have shape (batch, {self.input_size}) for this TwoLayerNet, "
-                f"got shape {arr.shape}"
-            )
-        if arr.shape[0] == 0:
-            raise ValidationError("x must hold at least one example, got shape (0, ...)")
-        return arr
-
-
-def _sigmoid_change(a: FloatArray, z: FloatArray, d: FloatArray) -> FloatArray:
-    r"""Return :math:`\sigma(a + d) - \sigma(a)` without cancellation.
-
-    :math:`\sigma(a+d) - \sigma(a) = \sigma(a+d)\,(1 - \sigma(a))\,(1 - e^{-d})`, with
-    ``z = sigmoid(a)`` given.
-    """
-    result: FloatArray = sigmoid(a + d) * (1.0 - z) * -np.expm1(-d)
-    return result
-
-
-#: Score shifts up to this size take the precise expm1 route; larger ones the overflow-safe one.
-_SMALL_SHIFT = 30.0
-
-
-def _softmax_loss_change(
-    loss: Loss, y: FloatArray, t: FloatArray, shift: FloatArray, bound: float
-) -> FloatArray:
-    r"""Return each example's loss change when its softmax scores shift.
-
-    ``y`` and ``t`` are ``(R, K)``; ``shift`` holds ``M`` score shifts per row laid out as
-    ``(R, K, M)`` (so that the innermost loops run over ``M``) and is overwritten; ``bound`` is
-    at least ``max(abs(shift))``. Returns ``(R, M)``. Small shifts go through
-    :meth:`~minifw.Loss.per_example_softmax_change` with :math:`e = \operatorname{expm1}(\delta)`,
-    which keeps the relative precision of tiny changes; large ones through
-    :meth:`~minifw.Loss.per_example_change` with probabilities from a shifted exponential.
-    """
-    if bound <= _SMALL_SHIFT:
-        e = np.expm1(shift, out=shift)
-        s = np.matmul(y[:, None, :], e)[:, 0, :]
-        return loss.per_example_softmax_change(y, e.transpose(0, 2, 1), s, t)
-    moved = shift.transpose(0, 2, 1)
-    w = y[:, None, :] * np.exp(moved - moved.max(axis=2, keepdims=True))
-    dy = w / w.sum(axis=2, keepdims=True) - y[:, None, :]
-    return loss.per_example_change(y, dy, t)
-
-
-@final
-@attrs.define(eq=False)
-class TwoLayerNetObjective:
-    r"""The loss of a :class:`TwoLayerNet` on one batch, answering loss changes in bulk.
-
-    Moving one parameter changes little of the forward pass, and only that part is recomputed:
-
-    - ``b2[k]`` or ``W2[j, k]`` shifts the score :math:`a_{2,nk}` by :math:`s` or
-      :math:`s\,z_{nj}`;
-    - ``b1[j]`` or ``W1[i, j]`` shifts :math:`a_{1,nj}` by :math:`s` or :math:`s\,x_{ni}`, hence
-      :math:`z_{nj}` by :math:`\Delta z` and the scores by :math:`\Delta z\,W_{2,j\cdot}`. Only
-      examples with :math:`x_{ni} \ne 0` move at all (most MNIST pixels are zero), and examples
-      whose pixel ``i`` has the same value move the same way for a given ``j``, so the work is
-      done once per distinct (example, pixel value).
-
-    Each affected example's new probabilities are formed from the score shift
-    (see ``_softmax_loss_change``), and the loss's own
-    :meth:`~minifw.Loss.per_example_change` turns them into the change of its loss. The changes
-    are summed per coordinate and weighted by the reduction. Work is split into pieces of at
-    most ``ELEMENT_BUDGET`` elements, so scratch memory stays bounded whatever the model size.
-    """
-
-    net: TwoLayerNet
-    loss: Loss
-    x: FloatArray
-    t: FloatArray
-    a1: FloatArray
-    z: FloatArray
-    y: FloatArray
-    weight: float = attrs.field(init=False)
-    _csc: tuple[IntArray, IntArray] | None = attrs.field(default=None, init=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.weight = self.loss.weight(self.x.shape[0])
-
-    @property
-    def params(self) -> Mapping[str, FloatArray]:
-        """The network's parameter arrays."""
-        return self.net.params
-
-    def value(self) -> float:
-        """Return the loss at the unperturbed parameters."""
-        return float(self.weight * np.sum(self.loss.per_example(self.y, self.t)))
-
-    def loss_changes(self, name: str, index: IntArray, steps: FloatArray) -> FloatArray:
-        """Return ``L(params + s e_i) - L(params)`` for flat indices of ``params[name]``."""
-        handlers: dict[str, Callable[[IntArray, float], FloatArray]] = {
-            "b2": self._b2,
-            "W2": self._w2,
-            "b1": self._b1,
-            "W1": self._w1,
-        }
-        if name not in handlers:
-            raise ValidationError(f"name must be one of {sorted(handlers)}, got name={name!r}")
-        out = np.empty((index.size, steps.size))
-        for m, step in enumerate(steps):
-            out[:, m] = self.weight * handlers[name](index, float(step))
-        return out
-
-    # Each handler returns the summed per-example loss change of every coordinate in `index`.
-    # Score shifts are laid out (examples, classes, coordinates).
-
-    def _b2(self, index: IntArray, step: float) -> FloatArray:
-        def shift(coords: IntArray) -> FloatArray:
-            out = np.zeros((self.y.shape[0], self.y.shape[1], coords.size))
-            out[:, coords, np.arange(coords.size)] = step
-            return out
-
-        return self._every_example(index, shift)
-
-    def _w2(self, index: IntArray, step: float) -> FloatArray:
-        def shift(coords: IntArray) -> FloatArray:
-            hidden, col = np.divmod(coords, self.y.shape[1])
-            out = np.zeros((self.y.shape[0], self.y.shape[1], coords.size))
-            out[:, col, np.arange(coords.size)] = step * self.z[:, hidden]
-            return out
-
-        return self._every_example(index, shift)
-
-    def _b1(self, index: IntArray, step: float) -> FloatArray:
-        w2 = self.net.params["W2"]
-
-        def shift(coords: IntArray) -> FloatArray:
-            dz = _sigmoid_change(self.a1[:, coords], self.z[:, coords], np.asarray(step))
-            result: FloatArray = dz[:, None, :] * w2[coords].T[None, :, :]
-            return result
-
-        return self._every_example(index, shift)
-
-    def _every_example(
-        self, index: IntArray, shift: Callable[[IntArray], FloatArray]
-    ) -> FloatArray:
-        """Sum the changes of all examples for coordinates whose shift reaches every example.
-
-        ``shift(coords)`` returns the score shifts, shape ``(examples, classes, coords)``.
-        """
-        n, k = self.y.shape
-        per_block = max(1, PIECE // (n * k))
-        total = np.empty(index.size)
-        for start in range(0, index.size, per_block):
-            coords = index[start : start + per_block]
-            moves = shift(coords)
-            bound = float(np.max(np.abs(moves), initial=0.0))
-            changes = _softmax_loss_change(self.loss, self.y, self.t, moves, bound)
-            total[start : start + coords.size] = changes.sum(axis=0)
-        return total
-
-    def _w1(self, index: IntArray, step: float) -> FloatArray:
-        hidden_size = self.net.hidden_size
-        pixel, hidden = np.divmod(index, hidden_size)
-        pixels = np.unique(pixel)
-        ptr, examples = self._nonzero_by_pixel()
-        counts = ptr[pixels + 1] - ptr[pixels]
-        per_pixel = np.zeros((pixels.size, hidden_size))
-        # Blocks of pixels with a bounded number of (pixel, example) pairs between them.
-        budget = max(1, ELEMENT_BUDGET // hidden_size)
-        start = 0
-        while start < pixels.size:
-            stop = start + max(1, int(np.searchsorted(np.cumsum(counts[start:]), budget, "right")))
-            per_pixel[start:stop] = self._w1_block(pixels[start:stop], step, ptr, examples)
-            start = stop
-        return per_pixel[np.searchsorted(pixels, pixel), hidden]
-
-    def _w1_block(
-        self, pixels: IntArray, step: float, ptr: IntArray, examples: IntArray
-    ) -> FloatArray:
-        """Return the summed loss changes of ``W1[i, :]`` for each pixel in ``pixels``: (P, H)."""
-        hidden_size = self.net.hidden_size
-        counts = ptr[pixels + 1] - ptr[pixels]
-        out = np.zeros((pixels.size, hidden_size))
-        if counts.sum() == 0:
-            return out  # pixels that are zero in every example: the loss cannot move
-        pix_pos = np.repeat(np.arange(pixels.size), counts)
-        offsets = np.arange(pix_pos.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        example = examples[np.repeat(ptr[pixels], counts) + offsets]
-        values = self.x[example, pixels[pix_pos]]
-        # Within one example, pixels of equal value move the hidden layer identically: work once
-        # per distinct (example, value) group.
-        _, value_code = np.unique(values, return_inverse=True)
-        key = example * (int(value_code.max()) + 1) + value_code
-        _, first, group_of = np.unique(key, return_index=True, return_inverse=True)
-        g_example, g_value = example[first], values[first]
-        table = np.empty((first.size, hidden_size))
-        w2_t = np.ascontiguousarray(self.net.params["W2"].T)
-        w2_max = float(np.max(np.abs(w2_t), initial=0.0))
-        per_piece = max(1, PIECE // w2_t.size)
-        buffer = np.empty((min(per_piece, first.size), *w2_t.shape))
-        for lo in range(0, first.size, per_piece):
-            ex = g_example[lo : lo + per_piece]
-            moved = (step * g_value[lo : lo + per_piece])[:, None]
-            dz = _sigmoid_change(self.a1[ex], self.z[ex], moved)
-            shift = np.multiply(dz[:, None, :], w2_t[None, :, :], out=buffer[: ex.size])
-            bound = float(np.max(np.abs(dz), initial=0.0)) * w2_max
-            table[lo : lo + ex.size] = _softmax_loss_change(
-                self.loss, self.y[ex], self.t[ex], shift, bound
-            )
-        # Pairs are sorted by pixel: sum each pixel's run of rows.
-        nonempty = counts > 0
-        run_starts = (np.cumsum(counts) - counts)[nonempty]
-        out[nonempty] = np.add.reduceat(table[group_of], run_starts, axis=0)
-        return out
-
-    def _nonzero_by_pixel(self) -> tuple[IntArray, IntArray]:
-        """Return ``(ptr, examples)``: pixel ``i`` is nonzero in ``examples[ptr[i]:ptr[i + 1]]``.
-
-        Computed once per objective.
-        """
-        if self._csc is None:
-            pixel, example = np.nonzero(self.x.T)
-            ptr = np.searchsorted(pixel, np.arange(self.x.shape[1] + 1)).astype(np.intp)
-            self._csc = (ptr, example.astype(np.intp))
-        return self._csc
+        self.layers = (
+            Affine.init(self.input_size, self.hidden_size, std=std, rng=rng),
+            Sigmoid(),
+            Affine.init(self.hidden_size, self.output_size, std=std, rng=rng),
+            Softmax(),
+        )
+        self._name_params()

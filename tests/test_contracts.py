@@ -15,6 +15,7 @@ import pytest
 
 import minifw
 from minifw import BatchSampler, Differentiator, Loss
+from minifw.loss_changes import loss_change, loss_series
 
 LOSSES: list[Loss] = [minifw.MeanSquared(), minifw.CrossEntropy()]
 DIFFERENTIATORS: list[Differentiator] = [
@@ -101,7 +102,7 @@ def test_loss_does_not_modify_inputs(loss: Loss) -> None:
     y, t = Y.copy(), np.eye(10)[LABELS]
     t_copy = t.copy()
     loss.per_example(y, t)
-    loss.per_example_change(y, 0.01 * y[:, None, :], t)
+    loss_change(loss, y, 0.01 * y, t)
     loss(y, t)
     np.testing.assert_array_equal(y, Y)
     np.testing.assert_array_equal(t, t_copy)
@@ -109,30 +110,35 @@ def test_loss_does_not_modify_inputs(loss: Loss) -> None:
 
 def test_loss_change_agrees_with_two_evaluations(loss: Loss) -> None:
     y, t = loss.prepare(Y, LABELS)
-    dy = 1e-3 * (RNG.dirichlet(np.ones(10), size=(6, 3)) - y[:, None, :])
-    expected = np.stack(
-        [loss.per_example(y + dy[:, m], t) - loss.per_example(y, t) for m in range(3)], axis=1
-    )
-    np.testing.assert_allclose(loss.per_example_change(y, dy, t), expected, rtol=1e-9, atol=1e-15)
+    dy = 1e-3 * (RNG.dirichlet(np.ones(10), size=6) - y)
+    expected = loss.per_example(y + dy, t) - loss.per_example(y, t)
+    np.testing.assert_allclose(loss_change(loss, y, dy, t), expected, rtol=1e-9, atol=1e-15)
+    # The precise rule and the generic two evaluations agree.
+    generic = loss_change.dispatch(Loss)(loss, y, dy, t)
+    np.testing.assert_allclose(loss_change(loss, y, dy, t), generic, rtol=1e-9, atol=1e-15)
 
 
-@pytest.mark.parametrize("scale", [1e-6, 1e-2, 1.0])
-def test_loss_softmax_change_agrees_with_new_probabilities(loss: Loss, scale: float) -> None:
-    scores = RNG.normal(size=(6, 10))
-    shift = scale * RNG.normal(size=(6, 4, 10))
-    y, t = loss.prepare(minifw.softmax(scores), LABELS)
-    y_new = minifw.softmax(scores[:, None, :] + shift)
-    e = np.expm1(shift)
-    s = np.einsum("rk,rmk->rm", y, e)
-    expected = np.stack(
-        [loss.per_example(y_new[:, m], t) - loss.per_example(y, t) for m in range(4)], axis=1
-    )
-    change = loss.per_example_softmax_change(y, e, s, t)
-    np.testing.assert_allclose(change, expected, rtol=1e-6, atol=1e-14)
-    # The base class's generic route gives the same.
-    np.testing.assert_allclose(
-        Loss.per_example_softmax_change(loss, y, e, s, t), change, rtol=1e-9, atol=1e-16
-    )
+@pytest.mark.parametrize("scale", [1e-6, 1e-3, 1e-2])
+def test_loss_series_agrees_with_precise_changes(loss: Loss, scale: float) -> None:
+    # Predictions move along a smooth path y(u); the series of the loss change, evaluated at u,
+    # matches the precise change of the moved prediction.
+    y, t = loss.prepare(Y, LABELS)
+    direction = RNG.normal(size=y.shape)
+    order = 8
+    dy = np.zeros((order, *y.shape))
+    dy[0] = direction
+    dy[1] = 0.5 * direction**2
+    reach = np.full(y.shape[0], scale)
+    found = loss_series(loss, y, t, dy, reach)
+    assert found is not None
+    series, ok = found
+    assert ok.all() if scale <= 1e-6 else ok.any()  # trusted only where it converges fast
+    u = scale
+    moved = u * direction + 0.5 * (u * direction) ** 2
+    expected = loss_change(loss, y, moved, t)
+    powers = np.array([u**p for p in range(1, order + 1)])
+    value = np.einsum("p,pr->r", powers, series)
+    np.testing.assert_allclose(value[ok], expected[ok], rtol=1e-12)
 
 
 def test_loss_is_immutable_and_has_a_repr(loss: Loss) -> None:

@@ -1,0 +1,166 @@
+r"""Truncated power series of *changes*, for the fast path of layered objectives.
+
+A change :math:`\Delta(u) = f(a + \ldots) - f(a)` that vanishes at :math:`u = 0` is stored as its
+Taylor coefficients in :math:`u`: an array ``c`` of shape ``(P, ...)`` with ``c[p - 1]`` the
+coefficient of :math:`u^p`, for :math:`p = 1, \ldots, P`. The trailing axes hold many such
+series side by side (one per example and hidden unit, say); every operation acts on all of them
+at once and truncates at order ``P``. The constant term is always zero, which is what lets a
+change be represented without cancellation: the series of :math:`\sigma(a + u) - \sigma(a)`
+starts at :math:`\sigma'(a)\,u`, and evaluating it for a tiny :math:`u` keeps full relative
+precision, where subtracting two values of :math:`\sigma` would not.
+
+>>> import numpy as np
+>>> u = np.array([[1.0], [0.0], [0.0]])          # the series of u itself, to order 3
+>>> e = exp_change(u)                             # exp(u) - 1 = u + u^2/2 + u^3/6
+>>> e[:, 0].tolist()
+[1.0, 0.5, 0.16666666666666666]
+>>> six = exp_change(np.array([[1.0]] + [[0.0]] * 5))   # to order 6: the error is ~u^7/7!
+>>> bool(abs(evaluate(six, 1e-3)[0] - np.expm1(1e-3)) < 1e-18)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "compose",
+    "evaluate",
+    "exp_change",
+    "log1p",
+    "magnitude",
+    "multiply",
+    "reciprocal_change",
+]
+
+Series = NDArray[Any]
+
+
+def multiply(a: Series, b: Series, low_a: int = 1, low_b: int = 1) -> Series:
+    r"""Return the series of :math:`a(u)\,b(u)` (both without constant term), truncated.
+
+    :math:`(ab)_p = \sum_q a_q\,b_{p-q}`. ``low_a`` and ``low_b`` are the lowest orders that
+    can be non-zero in ``a`` and ``b`` (1 unless known higher, as for a power :math:`d^r`); terms
+    below them are skipped.
+
+    >>> multiply(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0])).tolist()
+    [0.0, 1.0, 2.0]
+    """
+    order = a.shape[0]
+    out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
+    for p in range(low_a + low_b, order + 1):
+        for q in range(low_a, p - low_b + 1):
+            out[p - 1] += a[q - 1] * b[p - q - 1]
+    return out
+
+
+def compose(outer: Series, inner: Series) -> Series:
+    r"""Return the series of :math:`g(d(u)) = \sum_r g_r\,d(u)^r` for inner series :math:`d`.
+
+    ``outer[r - 1]`` is :math:`g_r`, the Taylor coefficient of the outer change (say
+    :math:`f(a + v) - f(a)` in :math:`v`), broadcast against ``inner[0]``. Orders whose
+    coefficients are all zero (all but the first, for a piecewise linear function) cost nothing.
+
+    >>> d = np.array([1.0, 1.0, 0.0])                 # d(u) = u + u^2
+    >>> compose(np.array([1.0, 1.0, 0.0]), d).tolist()  # d + d^2 = u + 2u^2 + 2u^3
+    [1.0, 2.0, 2.0]
+    """
+    order = inner.shape[0]
+    used = [r for r in range(2, order + 1) if np.any(outer[r - 1])]
+    out = outer[0] * inner
+    power = inner
+    for r in range(2, (used[-1] if used else 1) + 1):
+        power = multiply(power, inner, low_a=r - 1)  # d^r: zero below order r
+        if r in used:
+            out = out + outer[r - 1] * power
+    return out
+
+
+def exp_change(d: Series) -> Series:
+    r"""Return the series of :math:`e^{d(u)} - 1`.
+
+    With :math:`E = e^{d}`, :math:`E' = E\,d'` gives
+    :math:`p\,e_p = \sum_{q=1}^{p} q\,d_q\,e_{p-q}` with :math:`e_0 = 1`.
+
+    >>> exp_change(np.array([2.0, 0.0, 0.0])).tolist()   # e^{2u} - 1 = 2u + 2u^2 + 4u^3/3
+    [2.0, 2.0, 1.3333333333333333]
+    """
+    order = d.shape[0]
+    out = np.zeros_like(d)
+    for p in range(1, order + 1):
+        acc = p * d[p - 1]
+        for q in range(1, p):
+            acc = acc + q * d[q - 1] * out[p - q - 1]
+        out[p - 1] = acc / p
+    return out
+
+
+def reciprocal_change(s: Series) -> Series:
+    r"""Return the series of :math:`1 / (1 + s(u)) - 1`.
+
+    With :math:`(1 + s)(1 + r) = 1`: :math:`r_p = -s_p - \sum_{q=1}^{p-1} s_q\,r_{p-q}`.
+
+    >>> reciprocal_change(np.array([1.0, 0.0, 0.0])).tolist()  # 1/(1+u) - 1 = -u + u^2 - u^3
+    [-1.0, 1.0, -1.0]
+    """
+    order = s.shape[0]
+    out = np.zeros_like(s)
+    for p in range(1, order + 1):
+        acc = -s[p - 1]
+        for q in range(1, p):
+            acc = acc - s[q - 1] * out[p - q - 1]
+        out[p - 1] = acc
+    return out
+
+
+def log1p(x: Series) -> Series:
+    r"""Return the series of :math:`\log(1 + x(u))`.
+
+    With :math:`L = \log(1 + x)`, :math:`(1 + x) L' = x'` gives
+    :math:`p\,l_p = p\,x_p - \sum_{q=1}^{p-1} q\,l_q\,x_{p-q}`.
+
+    >>> log1p(np.array([1.0, 0.0, 0.0])).tolist()  # u - u^2/2 + u^3/3
+    [1.0, -0.5, 0.3333333333333333]
+    """
+    order = x.shape[0]
+    out = np.zeros_like(x)
+    for p in range(1, order + 1):
+        acc = p * x[p - 1]
+        for q in range(1, p):
+            acc = acc - q * out[q - 1] * x[p - q - 1]
+        out[p - 1] = acc / p
+    return out
+
+
+def magnitude(c: Series, radius: NDArray[Any] | float) -> NDArray[np.float64]:
+    r"""Return :math:`\sum_p |c_p|\,U^p`, a bound on :math:`|c(u)|` for :math:`|u| \le U`.
+
+    ``radius`` (:math:`U`) broadcasts against ``c[0]``.
+
+    >>> float(magnitude(np.array([1.0, -2.0]), 0.5))
+    1.0
+    """
+    out = np.zeros(c.shape[1:])
+    scale = np.ones_like(out) * radius
+    power = np.array(scale)
+    for p in range(c.shape[0]):
+        out = out + np.abs(c[p]) * power
+        power = power * scale
+    result: NDArray[np.float64] = out
+    return result
+
+
+def evaluate(c: Series, u: Any) -> NDArray[Any]:
+    r"""Return :math:`\sum_p c_p\,u^p` by Horner's rule (``u`` broadcasts against ``c[0]``).
+
+    >>> float(evaluate(np.array([1.0, 1.0]), 2.0))  # u + u^2 at 2
+    6.0
+    """
+    out = c[-1] * u
+    for p in range(c.shape[0] - 2, -1, -1):
+        out = (out + c[p]) * u
+    result: NDArray[Any] = np.asarray(out)
+    return result

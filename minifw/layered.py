@@ -1,0 +1,465 @@
+r"""The loss of a layered model on one batch, as an objective that answers changes in bulk.
+
+Moving one parameter of layer :math:`k` changes nothing before that layer, so only layers
+:math:`k, k+1, \ldots` are recomputed, and only for the examples the move reaches. For an
+:class:`~minifw.layers.Affine` layer :math:`a = xW + b` the structure is simplest: a step
+:math:`s` of :math:`W_{ij}` moves only output unit :math:`j`, by :math:`u_n = s\,x_{ni}`, and only
+in examples with :math:`x_{ni} \ne 0` (most MNIST pixels are zero); :math:`b_j` moves unit
+:math:`j` by :math:`s` in every example. Writing :math:`G_{nj}(u)` for the change of example
+:math:`n`'s loss when unit :math:`j` of layer :math:`k`'s output moves by :math:`u`,
+
+.. math::
+
+    L(\theta + s\,e_{W_{ij}}) - L(\theta) = w \sum_n G_{nj}(s\,x_{ni}),
+
+with :math:`w` the reduction's weight (:math:`1/N` for a mean). Two routes evaluate it:
+
+- **exact**: each distinct move :math:`(n, j, u)` is pushed through the layers after :math:`k`
+  with their :meth:`~minifw.layers.Layer.change` rules (no cancellation), and the loss change
+  is taken with :func:`~minifw.loss_changes.loss_change`. Moves that are equal are computed
+  once (in an example, pixels of equal value move a hidden unit identically).
+- **series**, for small steps: the Taylor coefficients :math:`G_{nj}(u) = \sum_{p \le P}
+  g_{njp} u^p` are propagated through the same layers
+  (:class:`~minifw.layers.SeriesLayer`), and then
+  :math:`\sum_n G_{nj}(s\,x_{ni}) = \sum_p s^p \sum_n x_{ni}^p\,g_{njp}`: a few matrix products
+  give every :math:`W_{ij}` at once. The order :math:`P` is chosen from the largest move so that
+  the neglected terms are below the last bit (checked for every example and unit: where a kink,
+  a pole or a slowly decaying series is within reach, that example and unit take the exact
+  route). These are the values of the finite differences themselves, truncation error of the
+  stencil included, evaluated without the rounding error of subtracting two losses.
+
+Work is split into pieces of bounded size, so scratch memory stays bounded whatever the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, final
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from minifw import _series
+from minifw.errors import DifferentiationError
+from minifw.layers import Activation, Affine, Layer, SeriesLayer, Softmax
+from minifw.loss_changes import loss_change, loss_series, single_targets
+from minifw.losses import CrossEntropy, Loss
+from minifw.typing import FloatArray, IntArray
+
+__all__ = ["LayeredObjective"]
+
+Array = NDArray[Any]
+
+#: Largest number of elements in one scratch array (8 MiB of float64).
+ELEMENT_BUDGET = 1 << 20
+#: Highest series order tried; larger moves take the exact route.
+MAX_ORDER = 12
+#: A series is trusted when its last terms are below this fraction of its size.
+SERIES_TOLERANCE = 2.0**-56
+#: Assumed convergence radius of a change's series in u, when choosing the order and judging
+#: the neglected terms (the book's networks measure about 1; the check decides per pair).
+_ORDER_RADIUS = 0.5
+
+
+@final
+@attrs.define(eq=False)
+class LayeredObjective:
+    """The loss of a stack of layers on one batch; see the module text for how it answers.
+
+    ``acts[0]`` is the batch's input and ``acts[k + 1]`` the output of ``layers[k]`` at the
+    current parameters; ``names`` maps each parameter's name to ``(layer index, local name)``;
+    ``t`` holds the prepared ``(N, K)`` targets.
+    """
+
+    layers: tuple[Layer, ...]
+    names: Mapping[str, tuple[int, str]]
+    loss: Loss
+    t: FloatArray
+    acts: tuple[FloatArray, ...]
+    weight: float = attrs.field(init=False)
+    _series_cache: dict[tuple[int, float], tuple[Array, NDArray[np.bool_], int]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    _sum_cache: dict[tuple[int, str, float], list[Array]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        self.weight = self.loss.weight(self.t.shape[0])
+
+    @property
+    def params(self) -> Mapping[str, FloatArray]:
+        """The model's parameter arrays, by name."""
+        return {name: self.layers[k].params[local] for name, (k, local) in self.names.items()}
+
+    def value(self) -> float:
+        """Return the loss at the current parameters."""
+        return float(self.weight * np.sum(self.loss.evaluate(self.acts[-1], self.t)))
+
+    def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
+        """Return ``L(params + s e_i) - L(params)`` for flat indices of ``params[name]``."""
+        k, local = self.names[name]
+        layer = self.layers[k]
+        if isinstance(layer, Affine):
+            return self._affine(k, local, index, steps)
+        return self._generic(k, local, index, steps)
+
+    # --- Affine parameters ------------------------------------------------------------------
+
+    def _affine(self, k: int, local: str, index: IntArray, steps: Array) -> Array:
+        layer = self.layers[k]
+        assert isinstance(layer, Affine)
+        x = self.acts[k]
+        width = layer.W.shape[1]
+        if local == "W":
+            pixel, unit = np.divmod(index, width)
+        else:
+            pixel, unit = np.zeros_like(index), index
+        dtype = np.result_type(steps, np.float64)
+        out = np.zeros((index.size, steps.size), dtype=dtype)
+        max_step = float(np.max(np.abs(steps), initial=0.0))
+        series = self._unit_series(k, max_step)
+        if series is None:
+            exact = np.ones((x.shape[0], width), dtype=bool)
+        else:
+            _, ok, order = series
+            exact = ~ok
+            sums = self._series_sums(k, local, max_step)
+            flat = pixel * width + unit if local == "W" else unit
+            # sum_p s^p S_p[i, j] by Horner's rule, one column per step.
+            for m, step in enumerate(steps.tolist()):
+                acc = np.zeros(index.size, dtype=dtype)
+                for p in range(order, 0, -1):
+                    acc = (acc + sums[p - 1].reshape(-1)[flat]) * step
+                out[:, m] = acc
+        if np.any(exact):
+            out += self._exact_unit_changes(k, local, pixel, unit, exact, steps)
+        result: Array = self.weight * out
+        return result
+
+    def _series_sums(self, k: int, local: str, max_step: float) -> list[Array]:
+        """Return ``S_p = sum_n x_ni^p g_njp`` (W) or ``sum_n g_njp`` (b), p = 1..P."""
+        key = (k, local, max_step)
+        if key not in self._sum_cache:
+            series = self._unit_series(k, max_step)
+            assert series is not None
+            g, ok, order = series
+            trusted = np.where(ok, g, 0.0)
+            if local == "W":
+                x = self.acts[k]
+                power = np.ones_like(x)
+                sums = []
+                for p in range(order):
+                    power = power * x
+                    sums.append(power.T @ trusted[p])
+            else:
+                sums = [trusted[p].sum(axis=0) for p in range(order)]
+            self._sum_cache[key] = sums
+        return self._sum_cache[key]
+
+    def _unit_series(self, k: int, max_step: float) -> tuple[Array, NDArray[np.bool_], int] | None:
+        """Return ``(g, ok, P)``: the series of every ``G_nj`` to order ``P``, or ``None``.
+
+        ``g`` is ``(P, N, width)``; ``ok`` marks the ``(n, j)`` whose series is trusted for
+        moves up to ``max_step * max(1, max_i |x_ni|)``. ``None`` when no series applies (a
+        layer or the loss without one, or steps too large).
+        """
+        key = (k, max_step)
+        if key in self._series_cache:
+            return self._series_cache[key]
+        x = self.acts[k]
+        reach = max_step * np.maximum(1.0, np.max(np.abs(x), axis=1))
+        order = _order_for(float(np.max(reach, initial=0.0)))
+        result = None
+        if order is not None and self._has_series(k):
+            result = self._propagate_series(k, reach, order)
+        self._series_cache[key] = result  # type: ignore[assignment]
+        return result
+
+    def _has_series(self, k: int) -> bool:
+        later = self.layers[k + 1 :]
+        if not all(isinstance(layer, SeriesLayer) for layer in later):
+            return False
+        probe = np.zeros((1, 1, self.t.shape[1]))
+        return loss_series(self.loss, self.acts[-1][:1], self.t[:1], probe, np.zeros(1)) is not None
+
+    def _propagate_series(
+        self, k: int, reach: FloatArray, order: int
+    ) -> tuple[Array, NDArray[np.bool_], int]:
+        n, width = self.acts[k + 1].shape
+        widest = max(a.shape[1] for a in self.acts[k + 1 :])
+        per_piece = max(1, ELEMENT_BUDGET // (order * n * widest))
+        g = np.zeros((order, n, width))
+        ok = np.zeros((n, width), dtype=bool)
+        for start in range(0, width, per_piece):
+            units = np.arange(start, min(start + per_piece, width))
+            g_piece, ok_piece = self._series_piece(k, units, reach, order)
+            g[:, :, units] = g_piece
+            ok[:, units] = ok_piece
+        return g, ok, order
+
+    def _series_piece(
+        self, k: int, units: IntArray, reach: FloatArray, order: int
+    ) -> tuple[Array, NDArray[np.bool_]]:
+        """The series of ``G_nj`` for all examples ``n`` and the given units ``j``."""
+        n = self.acts[0].shape[0]
+        rows = np.repeat(np.arange(n), units.size)
+        cols = np.tile(units, n)
+        pair_reach = reach[rows]
+        # The move of unit j itself: the series u (coefficient 1, then zeros). It stays a move
+        # of one unit through elementwise layers; an Affine layer turns it into d(u) * w, a
+        # scalar series times a fixed vector ("rank one"), which further Affine layers keep.
+        d: Array = np.zeros((order, rows.size))
+        d[0] = 1.0
+        stage = "unit"
+        w: Array = np.zeros(0)
+        dense: Array = np.zeros(0)
+        ok = np.ones(rows.size, dtype=bool)
+        last = len(self.layers) - 1
+        for m in range(k + 1, len(self.layers)):
+            layer = self.layers[m]
+            x_m, y_m = self.acts[m], self.acts[m + 1]
+            if stage == "unit":
+                if isinstance(layer, Activation):
+                    d, ok_m = layer.series_change(x_m[rows, cols], y_m[rows, cols], d, pair_reach)
+                    ok &= ok_m
+                    continue
+                if isinstance(layer, Affine):
+                    stage, w = "rank one", layer.W[units]  # one vector per unit, (J, width)
+                    continue
+                stage, dense = "dense", _unit_to_dense(d, cols, x_m.shape[1], None)
+            elif stage == "rank one":
+                if isinstance(layer, Affine):
+                    w = w @ layer.W
+                    continue
+                if m == last and isinstance(layer, Softmax):
+                    head = _softmax_head(self.loss, y_m, self.t, d, w, pair_reach)
+                    if head is not None:
+                        series, ok_head = head
+                        ok &= ok_head & _converged(series, pair_reach)
+                        return series.reshape(order, n, units.size), ok.reshape(n, units.size)
+                stage, dense = "dense", d[..., None] * np.tile(w, (n, 1))
+            assert isinstance(layer, SeriesLayer)
+            dense, ok_m = layer.series_change(x_m[rows], y_m[rows], dense, pair_reach)
+            ok &= ok_m
+        if stage == "unit":
+            dense = _unit_to_dense(d, cols, self.acts[-1].shape[1], None)
+        elif stage == "rank one":
+            dense = d[..., None] * np.tile(w, (n, 1))
+        found = loss_series(self.loss, self.acts[-1][rows], self.t[rows], dense, pair_reach)
+        assert found is not None
+        series, ok_loss = found
+        ok &= ok_loss & _converged(series, pair_reach)
+        return series.reshape(order, n, units.size), ok.reshape(n, units.size)
+
+    def _exact_unit_changes(
+        self,
+        k: int,
+        local: str,
+        pixel: IntArray,
+        unit: IntArray,
+        exact: NDArray[np.bool_],
+        steps: Array,
+    ) -> Array:
+        """Sum, per coordinate and step, the exact loss changes of the moves in ``exact``.
+
+        Coordinate ``c`` moves unit ``unit[c]`` of example ``n`` by ``s x[n, pixel[c]]`` (W) or
+        ``s`` (b); only examples with ``exact[n, unit[c]]`` (and a non-zero input) are computed.
+        """
+        x = self.acts[k]
+        dtype = np.result_type(steps, np.float64)
+        out = np.zeros((unit.size, steps.size), dtype=dtype)
+        # Only coordinates whose unit has an example on the exact route.
+        needed = np.flatnonzero(np.any(exact, axis=0)[unit])
+        if needed.size == 0:
+            return out
+        if local == "W":
+            factor = x[:, pixel[needed]]  # (N, C)
+            reached = exact[:, unit[needed]] & (factor != 0)
+        else:
+            factor = np.ones((x.shape[0], needed.size))
+            reached = exact[:, unit[needed]]
+        example, coord = np.nonzero(reached)
+        values = factor[example, coord]
+        # Equal moves are computed once: key (example, unit, input value).
+        _, value_code = np.unique(values, return_inverse=True)
+        width = self.acts[k + 1].shape[1]
+        key = (example * width + unit[needed[coord]]) * (int(value_code.max(initial=0)) + 1) + value_code
+        _, first, group = np.unique(key, return_index=True, return_inverse=True)
+        g_example, g_unit, g_value = example[first], unit[needed[coord[first]]], values[first]
+        for m, step in enumerate(steps.tolist()):
+            change = self._exact_moves(k, g_example, g_unit, step * g_value)
+            out[needed, m] = _sum_by(coord, change[group], needed.size)
+        return out
+
+    def _exact_moves(self, k: int, rows: IntArray, units: IntArray, amounts: Array) -> Array:
+        """Return each example's exact loss change when unit ``units`` of layer k moves."""
+        widest = max(a.shape[1] for a in self.acts[k + 1 :])
+        per_piece = max(1, ELEMENT_BUDGET // widest)
+        out = np.zeros(rows.size, dtype=np.result_type(amounts, np.float64))
+        for start in range(0, rows.size, per_piece):
+            piece = slice(start, start + per_piece)
+            out[piece] = self._propagate_exact(k, rows[piece], units[piece], amounts[piece])
+        return out
+
+    def _propagate_exact(self, k: int, rows: IntArray, units: IntArray, amounts: Array) -> Array:
+        scalar: Array | None = amounts
+        dense: Array = np.zeros(0)
+        for m in range(k + 1, len(self.layers)):
+            layer = self.layers[m]
+            x_m, y_m = self.acts[m], self.acts[m + 1]
+            if scalar is not None and isinstance(layer, Activation):
+                scalar = layer.change(x_m[rows, units], y_m[rows, units], scalar)
+                continue
+            if scalar is not None:
+                dense = _unit_to_dense(scalar[None], units, x_m.shape[1], layer)[0]
+                scalar = None
+                if isinstance(layer, Affine):
+                    continue
+            dense = layer.change(x_m[rows], y_m[rows], dense)
+        if scalar is not None:
+            dense = _unit_to_dense(scalar[None], units, self.acts[-1].shape[1], None)[0]
+        return _checked_loss_change(self.loss, self.acts[-1][rows], dense, self.t[rows])
+
+    # --- parameters of other layers ---------------------------------------------------------
+
+    def _generic(self, k: int, local: str, index: IntArray, steps: Array) -> Array:
+        """Perturb a parameter of a layer that is not Affine, recompute from that layer on."""
+        if np.iscomplexobj(steps):
+            raise DifferentiationError(
+                f"{type(self.layers[k]).__name__} parameters are perturbed in place, which a "
+                "complex step cannot do; use a real scheme such as CentralDiff"
+            )
+        layer = self.layers[k]
+        arr = layer.params[local]
+        flat = arr.reshape(-1)
+        x_k, y_k = self.acts[k], self.acts[k + 1]
+        rows = np.arange(x_k.shape[0])
+        out = np.zeros((index.size, steps.size))
+        for c, i in enumerate(index.tolist()):
+            original = float(flat[i])
+            try:
+                for m, step in enumerate(steps.tolist()):
+                    flat[i] = original + step
+                    moved = layer.forward(x_k) - y_k
+                    flat[i] = original
+                    out[c, m] = np.sum(self._propagate_dense(k + 1, rows, moved))
+            finally:
+                flat[i] = original
+        result: Array = self.weight * out
+        return result
+
+    def _propagate_dense(self, start: int, rows: IntArray, dense: Array) -> Array:
+        for m in range(start, len(self.layers)):
+            dense = self.layers[m].change(self.acts[m][rows], self.acts[m + 1][rows], dense)
+        return _checked_loss_change(self.loss, self.acts[-1][rows], dense, self.t[rows])
+
+
+def _unit_to_dense(scalar: Array, cols: IntArray, width: int, layer: Layer | None) -> Array:
+    """Turn moves of single units into full rows (through ``layer`` when it is Affine).
+
+    ``scalar`` is ``(P, R)`` (series coefficients or, with ``P = 1``, plain amounts); an Affine
+    layer maps a move of input unit ``j`` to ``scalar * W[j, :]`` directly.
+    """
+    if isinstance(layer, Affine):
+        result: Array = scalar[..., None] * layer.W[cols]
+        return result
+    dense = np.zeros((*scalar.shape, width), dtype=scalar.dtype)
+    dense[:, np.arange(cols.size), cols] = scalar
+    return dense
+
+
+def _softmax_head(
+    loss: Loss, y: FloatArray, t: FloatArray, d: Array, w: Array, reach: FloatArray
+) -> tuple[Array, NDArray[np.bool_]] | None:
+    r"""The cross-entropy change of softmax outputs whose scores move by :math:`d(u)\,w`.
+
+    With :math:`D_m = d^m` (series), :math:`e^{d w_k} - 1 = \sum_m w_k^m D_m / m!`, so
+    :math:`s = \sum_k y_k (e^{d w_k} - 1) = \sum_m M_m D_m` with the moments
+    :math:`M_m = \sum_k y_k w_k^m / m!`: a handful of multiply-adds per example instead of one
+    exponential per class. Then
+    :math:`y'_c / y_c - 1 = (e_c - s)/(1 + s)` for the target class :math:`c`, and the change is
+    :math:`-t_c \operatorname{log1p}ig(	frac{y_c}{y_c + arepsilon}(y'_c/y_c - 1)ig)`.
+    ``None`` where this does not apply (another loss, or targets with several classes).
+    """
+    if not isinstance(loss, CrossEntropy):
+        return None
+    target = single_targets(t)
+    if target is None:
+        return None
+    # Pair b = n * J + j (example n, unit j); w holds one vector per unit, (J, K).
+    n, units = y.shape[0], w.shape[0]
+    order = d.shape[0]
+    w_target = w.T[target].reshape(-1)  # (N * J,): w[j, c_n]
+    power = np.ones_like(w)
+    d_power = d
+    s = np.zeros_like(d)
+    e = np.zeros_like(d)
+    factorial = 1.0
+    for m in range(1, order + 1):
+        if m > 1:
+            d_power = _series.multiply(d_power, d)
+        factorial *= m
+        power = power * w
+        moments = (y @ power.T).reshape(-1) / factorial  # sum_k y_nk w_jk^m / m!
+        s += moments * d_power
+        e += (w_target**m / factorial) * d_power
+    diff = e - s
+    rows = np.arange(n)
+    y_target = np.repeat(y[rows, target], units)
+    t_target = np.repeat(t[rows, target], units)
+    inverse = _series.reciprocal_change(s)
+    ratio = (y_target / (y_target + loss.eps)) * (diff + _series.multiply(diff, inverse))
+    series = -t_target * _series.log1p(ratio)
+    ok = (_series.magnitude(s, reach) <= 0.5) & (_series.magnitude(ratio, reach) <= 0.5)
+    return series, ok
+
+
+def _order_for(reach: float) -> int | None:
+    """The series order whose first neglected term is below the last bit, or ``None``."""
+    if reach == 0.0:
+        return 1
+    ratio = reach / _ORDER_RADIUS
+    if ratio >= 0.25:
+        return None
+    order = 1 + math.ceil(math.log(SERIES_TOLERANCE) / math.log(ratio))
+    return order if order <= MAX_ORDER else None
+
+
+def _converged(series: Array, reach: FloatArray) -> NDArray[np.bool_]:
+    """Whether the last two terms are negligible against the whole, at the largest move."""
+    order = series.shape[0]
+    size = _series.magnitude(series, reach)
+    # The first neglected term, estimated from the last two (both, against a pattern of zeros).
+    tail = np.abs(series[-1]) * reach**order
+    if order > 1:
+        tail = tail + np.abs(series[-2]) * reach ** (order - 1)
+    tail = tail * (reach / _ORDER_RADIUS)
+    # Against the pair's own size, or a thousandth of the largest in the piece: a pair whose
+    # change is tiny next to the others' does not need more relative precision than they do.
+    scale = np.maximum(size, 1e-3 * float(np.max(size, initial=0.0)))
+    result: NDArray[np.bool_] = tail <= SERIES_TOLERANCE * scale
+    return result
+
+
+def _sum_by(group: IntArray, values: Array, size: int) -> Array:
+    """Sum ``values`` per ``group`` (in order, so the result does not depend on chunking)."""
+    if np.iscomplexobj(values):
+        real = np.bincount(group, weights=values.real, minlength=size)
+        imag = np.bincount(group, weights=values.imag, minlength=size)
+        complex_sum: Array = real + 1j * imag
+        return complex_sum
+    result: Array = np.bincount(group, weights=values, minlength=size)
+    return result
+
+
+def _checked_loss_change(loss: Loss, y: Array, dy: Array, t: FloatArray) -> Array:
+    change = np.asarray(loss_change(loss, y, dy, t))
+    if change.shape != (y.shape[0],):
+        raise DifferentiationError(
+            f"loss_change for {type(loss).__name__} must return one value per row "
+            f"({y.shape[0]},), got shape {change.shape}"
+        )
+    return change
