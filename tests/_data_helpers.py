@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -113,12 +115,19 @@ def write_folder(folder: Path, *, splits: tuple[str, ...] = ("train", "test"), g
 
 @attrs.frozen
 class Reply:
-    """What the test server answers for one path."""
+    """What the test server answers for one path.
+
+    With ``forever``, the body is followed by ``forever`` again and again (each piece after
+    ``delay`` seconds) until the client hangs up or the server stops; no Content-Length is sent
+    unless ``content_length`` is given. A long ``delay`` makes a server that stalls.
+    """
 
     body: bytes
     status: int = 200
     content_type: str = "application/octet-stream"
     content_length: int | None = None  # sent as Content-Length; more than len(body) cuts the transfer
+    forever: bytes = b""
+    delay: float = 0.0
 
 
 @attrs.define
@@ -128,6 +137,8 @@ class LocalServer:
     port: int
     routes: dict[str, Reply] = attrs.field(factory=dict)
     requests: list[str] = attrs.field(factory=list)
+    stopping: threading.Event = attrs.field(factory=threading.Event)
+    sent: dict[str, int] = attrs.field(factory=dict)  # bytes of `forever` sent, by path
 
     def mirror(self, name: str) -> str:
         """A mirror base URL whose files are ``routes[f"/{name}/<file>"]``."""
@@ -155,10 +166,19 @@ def local_server() -> Iterator[LocalServer]:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             length = len(reply.body) if reply.content_length is None else reply.content_length
-            self.send_header("Content-Length", str(length))
+            if reply.content_length is not None or not reply.forever:
+                self.send_header("Content-Length", str(length))
             self.end_headers()
-            self.wfile.write(reply.body)
             self.close_connection = True
+            try:
+                self.wfile.write(reply.body)
+                while reply.forever and not state.stopping.is_set():
+                    if reply.delay and state.stopping.wait(reply.delay):
+                        break
+                    self.wfile.write(reply.forever)
+                    state.sent[self.path] = state.sent.get(self.path, 0) + len(reply.forever)
+            except OSError:  # the client hung up, as it should on an endless body
+                pass
 
         def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
             pass
@@ -171,6 +191,7 @@ def local_server() -> Iterator[LocalServer]:
     try:
         yield state
     finally:
+        state.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join()
@@ -187,3 +208,47 @@ def refused_mirror() -> str:
 def listing(folder: Path) -> list[str]:
     """Every entry of ``folder`` (hidden temporary files included), sorted; [] if absent."""
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+MIB = 1 << 20
+_GZIP_HEADER = bytes.fromhex("1f8b 0800 00000000 02ff")  # deflate, no name, mtime 0, level 9
+
+
+def deflate_zeros(prefix: bytes) -> tuple[bytes, bytes]:
+    """The start of a gzip stream holding ``prefix`` and a block that inflates to 1 MiB of zeros.
+
+    Each piece ends in a full flush, so the block can be repeated any number of times (a server
+    may send it forever): a "gzip bomb" made in milliseconds, without compressing the zeros.
+    """
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = _GZIP_HEADER + packer.compress(prefix) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH)
+    return start, block
+
+
+def gzip_bomb(prefix: bytes, zeros_mib: int) -> bytes:
+    """A complete, valid gzip file of ``prefix`` then ``zeros_mib`` MiB of zeros (about 1 KB each)."""
+    start, block = deflate_zeros(prefix)
+    crc = zlib.crc32(prefix)
+    zeros = bytes(MIB)
+    for _ in range(zeros_mib):
+        crc = zlib.crc32(zeros, crc)
+    size = (len(prefix) + zeros_mib * MIB) & 0xFFFFFFFF
+    final = zlib.compressobj(9, zlib.DEFLATED, -15).flush()  # an empty last block
+    return start + block * zeros_mib + final + struct.pack("<II", crc, size)
+
+
+def idx_header(code: int, *shape: int) -> bytes:
+    """The header of an IDX file with element type ``code`` (0x08 is uint8) and ``shape``."""
+    return struct.pack(f">2xBB{len(shape)}I", code, len(shape), *shape)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones included) and its bytes; {} if absent."""
+    if not folder.exists():
+        return {}
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }

@@ -204,10 +204,20 @@ def test_default_cache_is_under_the_home_folder(
     assert cache_folder(MNIST.spec()) == tmp_path / ".cache" / "minifw" / "mnist"
 
 
-@pytest.mark.parametrize("mirrors", ["http://127.0.0.1/mnist/", [""], [None]])
-def test_mirrors_must_be_a_list_of_urls(tmp_path: Path, mirrors: object) -> None:
-    with pytest.raises(ValidationError, match="mirrors must be a list of base URLs"):
+@pytest.mark.parametrize(
+    ("mirrors", "problem"),
+    [
+        ("http://127.0.0.1/mnist/", "mirrors must be a list of base URLs"),
+        (3, "mirrors must be a list of base URLs"),
+        ([""], r"mirrors\[0\] must be a non-empty URL string .*, got mirrors\[0\]=''"),
+        ([None], r"mirrors\[0\] must be a non-empty URL string .*, got mirrors\[0\]=None"),
+        (["127.0.0.1/mnist/"], r"got mirrors\[0\]='127.0.0.1/mnist/' \(no scheme"),
+    ],
+)
+def test_mirrors_must_be_a_list_of_urls(tmp_path: Path, mirrors: object, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
         Tiny.download(tmp_path, mirrors, progress=False)  # type: ignore[arg-type]
+    assert listing(tmp_path) == []
 
 
 def test_a_mirror_without_trailing_slash_works(server: LocalServer, tmp_path: Path) -> None:

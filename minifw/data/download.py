@@ -184,7 +184,7 @@ class _Deadline:
 def _check_mirrors(mirrors: Sequence[str]) -> list[str]:
     # A bare string is a sequence of characters: refuse it rather than try "h", "t", "t", ...
     bases = _as_list(mirrors)
-    if bases is None or not all(isinstance(m, str) and m for m in bases):
+    if bases is None:
         raise ValidationError(
             "mirrors must be a list of base URLs (non-empty strings) such as "
             f"['https://example.org/mnist/'], got mirrors={mirrors!r}"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Callable
@@ -81,6 +82,8 @@ GZIP_LEVEL: Final = 9
 _INFLATE_STEP: Final = 1 << 16  # decompressed bytes produced at a time, a bounded step
 _READ_STEP: Final = 1 << 20  # bytes read from a file at a time
 _SNIFF: Final = 512  # bytes of a non-IDX file looked at to say what it is instead
+# Deflate's best case is 258 bytes from about 2 bits: no gzip stream inflates more than this.
+_MAX_INFLATION: Final = 1032
 # Extra bytes after the declared data are counted up to this many, so the message can say how
 # many there are; beyond it reading stops, however much more a bomb would inflate to.
 _EXTRA_COUNTED: Final = 1 << 20
@@ -167,9 +170,12 @@ def read_idx(
 
     """
     file = as_path(path, "path")
-    decoder = IDXDecoder(str(file), max_bytes=check_limit(max_bytes, "max_bytes"), check=check)
+    limit = check_limit(max_bytes, "max_bytes")
     try:
         with file.open("rb") as handle:
+            status = os.fstat(handle.fileno())
+            size = status.st_size if stat.S_ISREG(status.st_mode) else None
+            decoder = IDXDecoder(str(file), max_bytes=limit, check=check, size=size)
             while chunk := handle.read(_READ_STEP):
                 decoder.feed(chunk)
     except FileNotFoundError:
@@ -211,8 +217,11 @@ def decode_idx(
         raise ValidationError(
             f"data must be the bytes of an IDX file, got {type(data).__name__} (from {source})"
         )
-    decoder = IDXDecoder(source, max_bytes=check_limit(max_bytes, "max_bytes"), check=check)
-    decoder.feed(data if not isinstance(data, memoryview) else data.tobytes())
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    limit = check_limit(max_bytes, "max_bytes")
+    decoder = IDXDecoder(source, max_bytes=limit, check=check, size=len(data))
+    decoder.feed(data)
     decoder.finish()
     return decoder.array()
 
@@ -304,7 +313,9 @@ class IDXDecoder:
     validate a file while it streams past.
 
     Errors are raised as early as the bytes allow: a wrong header before any data is read, extra
-    data as soon as a little of it has inflated.
+    data as soon as a little of it has inflated. When the input's total length is known, pass it
+    as ``size``: a header that length cannot satisfy is then refused before anything is
+    allocated (exactly, for uncompressed input; by deflate's 1032-fold limit, for gzip).
 
     >>> data = gzip_bytes(encode_idx(np.array([7, 2, 1], dtype=np.uint8)))
     >>> decoder = IDXDecoder("labels.gz")
@@ -323,8 +334,10 @@ class IDXDecoder:
         max_bytes: int = DEFAULT_MAX_BYTES,
         check: HeaderCheck | None = None,
         keep: bool = True,
+        size: int | None = None,
     ) -> None:
         self._source = source
+        self._size = size
         self._max_bytes = max_bytes
         self._check = check
         self._keep = keep
@@ -491,12 +504,29 @@ class IDXDecoder:
                 f"{header.nbytes} bytes of data, more than the {self._max_bytes} allowed "
                 f"(max_bytes={self._max_bytes}); nothing was read past the header"
             )
+        self._check_size(header)
         self._header, self._wire = header, wire
         if self._keep:
             # Exactly the declared size, known to be within the limits: the only big allocation.
             self._data = np.empty(math.prod(shape), dtype=header.dtype)
             self._buffer = self._data.data.cast("B")
         return header
+
+    def _check_size(self, header: IDXHeader) -> None:
+        """Refuse, before allocating, a header the input's known length cannot satisfy."""
+        if self._size is None:
+            return
+        if not self._gzip:
+            actual = self._size - header.header_bytes
+            if actual != header.nbytes:
+                raise self._size_mismatch(header, actual)
+        elif header.nbytes > self._size * _MAX_INFLATION:
+            raise IDXFormatError(
+                f"{self._source}: the header announces {header.describe()}, that is "
+                f"{header.nbytes} bytes of data, but {self._size} bytes of gzip cannot hold "
+                f"that much (deflate inflates at most {_MAX_INFLATION}-fold); the file is "
+                "truncated or its header damaged"
+            )
 
     def _fill(self, header: IDXHeader, view: memoryview) -> None:
         room = header.nbytes - self._filled
@@ -509,15 +539,19 @@ class IDXDecoder:
         if self._extra > _EXTRA_COUNTED:
             raise self._size_mismatch(header)
 
-    def _size_mismatch(self, header: IDXHeader) -> IDXFormatError:
-        expected, actual = header.nbytes, self._filled + self._extra
-        if self._extra > _EXTRA_COUNTED:
-            follow = f"more than {actual} bytes follow the header"
-            problem = f"at least {self._extra} extra; reading stopped there"
+    def _size_mismatch(self, header: IDXHeader, actual: int | None = None) -> IDXFormatError:
+        """Say how the data after the header (``actual`` bytes, else those seen) is off."""
+        expected = header.nbytes
+        if actual is None and self._extra > _EXTRA_COUNTED:
+            follow = f"more than {expected + _EXTRA_COUNTED} bytes follow the header"
+            problem = f"over {_EXTRA_COUNTED} extra; reading stopped there"
         else:
+            actual = self._filled + self._extra if actual is None else actual
             follow = f"{actual} bytes follow the header"
             problem = (
-                f"{expected - actual} missing" if actual < expected else f"{self._extra} extra"
+                f"{expected - actual} missing"
+                if actual < expected
+                else f"{actual - expected} extra"
             )
         return IDXFormatError(
             f"{self._source}: the header announces {header.describe()}, that is {expected} "

@@ -256,10 +256,12 @@ def _url_problem(url: str) -> str:
     except ValueError as err:
         return f"not a valid URL: {err}"
     scheme = parts.scheme.lower()
-    if not scheme or "://" not in url:
+    if not scheme:
         return "no scheme; a local folder is written file:///path/to/folder/"
     if scheme not in _SCHEMES:
         return f"unsupported scheme {parts.scheme!r}"
+    if "://" not in url:
+        return f"expected '//' after '{parts.scheme}:'"
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             return f"a file URL names a local path, not the host {parts.netloc!r}"
