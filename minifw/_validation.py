@@ -1,49 +1,210 @@
-"""Shared checks of user-supplied numbers, as attrs validators and converters.
+"""One vocabulary of checks for user-supplied values: the attrs classes, the config and the CLI.
 
-Each names the argument, what was expected and what arrived, and treats ``bool`` as neither a
-count nor a number.
+A :class:`Check` is a test and the words for what it expects. The same object is an attrs
+validator (``attrs.field(validator=COUNT)``), is what :mod:`minifw.config` applies to a TOML value
+and what :mod:`minifw.cli` applies to a flag, so the three accept and refuse the same values and
+say so in the same words. ``bool`` is neither a count nor a number.
+
+>>> COUNT.accepts(3), COUNT.accepts(True), COUNT.accepts(-1)
+(True, False, False)
+>>> COUNT.message("steps", -1)
+'steps must be a non-negative integer, got steps=-1'
+>>> POSITIVE_INT.at_most(2**31, "2**31").message("batch_size", 2**70)
+'batch_size must be at most 2**31, got batch_size=1180591620717411303424'
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, final
 
 import attrs
 import numpy as np
 
-from minifw.errors import ValidationError
+from minifw.errors import MinifwError, ValidationError
 
-__all__ = ["is_positive_float", "is_positive_int", "positive_float", "positive_int", "to_float"]
+__all__ = [
+    "BOOL",
+    "COUNT",
+    "POSITIVE_FLOAT",
+    "POSITIVE_INT",
+    "SEED",
+    "SEED_NUMBER",
+    "TEXT",
+    "Check",
+    "is_int",
+    "is_positive_float",
+    "is_positive_int",
+    "is_real",
+    "one_of",
+    "positive_float",
+    "positive_int",
+    "to_float",
+]
+
+#: Seeds are what ``numpy.random.SeedSequence`` takes: non-negative integers, here below 2**128.
+SEED_LIMIT = 2**128
+
+
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (Python or numpy), not a bool."""
+    return not isinstance(value, bool | np.bool_) and isinstance(value, int | np.integer)
+
+
+def is_real(value: object) -> bool:
+    """Whether ``value`` is a real number (Python or numpy int or float), not a bool."""
+    return is_int(value) or isinstance(value, float | np.floating)
 
 
 def is_positive_float(value: object) -> bool:
     """Whether ``value`` is a real number (not a bool) that is finite and > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    if not is_real(value):
         return False
     try:
-        return bool(math.isfinite(value) and value > 0)
+        return bool(math.isfinite(value) and value > 0)  # type: ignore[arg-type,operator]
     except OverflowError:  # an int beyond float range
         return False
 
 
 def is_positive_int(value: object) -> bool:
     """Whether ``value`` is an integer (not a bool) that is > 0."""
-    return bool(not isinstance(value, bool) and isinstance(value, int | np.integer) and value > 0)
+    return is_int(value) and int(value) > 0  # type: ignore[call-overload]
 
 
-def positive_float(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    """Attrs validator: a positive finite float, named after the field."""
-    if not is_positive_float(value):
-        name = attribute.alias or attribute.name
-        raise ValidationError(f"{name} must be a positive finite float, got {name}={value!r}")
+def _is_count(value: object) -> bool:
+    return is_int(value) and int(value) >= 0  # type: ignore[call-overload]
 
 
-def positive_int(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    """Attrs validator: a positive integer, named after the field."""
-    if not is_positive_int(value):
-        name = attribute.alias or attribute.name
-        raise ValidationError(f"{name} must be a positive integer, got {name}={value!r}")
+def _is_seed_number(value: object) -> bool:
+    return is_int(value) and 0 <= int(value) < SEED_LIMIT  # type: ignore[call-overload]
+
+
+def _is_seed(value: object) -> bool:
+    return value is None or isinstance(value, np.random.Generator) or _is_seed_number(value)
+
+
+@final
+@attrs.frozen
+class Check:
+    """A test of a value and the words for what it expects; also an attrs validator.
+
+    ``limit`` is an upper bound on values that pass ``test`` (numbers), with its own words in
+    the message. ``error`` is the exception raised by :meth:`require` and when used as a
+    validator, and ``subject`` prefixes the name in its message (the Trainer says
+    ``"Trainer field "``).
+
+    >>> import attrs
+    >>> @attrs.frozen
+    ... class Run:
+    ...     steps: int = attrs.field(validator=COUNT)
+    >>> Run(steps=2.5)
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: steps must be a non-negative integer, got steps=2.5
+    """
+
+    expected: str
+    test: Callable[[object], bool] = attrs.field(repr=False)
+    limit: int | None = attrs.field(default=None, kw_only=True)
+    limit_words: str = attrs.field(default="", kw_only=True, repr=False)
+    error: type[MinifwError] = attrs.field(default=ValidationError, kw_only=True, repr=False)
+    subject: str = attrs.field(default="", kw_only=True, repr=False)
+
+    def accepts(self, value: object) -> bool:
+        """Whether the value passes (never raises)."""
+        return self._passes_test(value) and not self._too_large(value)
+
+    def expectation(self, value: object) -> str:
+        """Return what was expected of this value: :attr:`expected`, or the limit it goes beyond.
+
+        >>> POSITIVE_INT.at_most(2**31, "2**31").expectation(0)
+        'a positive integer'
+        >>> POSITIVE_INT.at_most(2**31, "2**31").expectation(2**70)
+        'at most 2**31'
+        """
+        if self._passes_test(value) and self._too_large(value):
+            return f"at most {self.limit_words}"
+        return self.expected
+
+    def message(self, name: str, value: object) -> str:
+        """Return the refusal: ``"<name> must be <expectation>, got <name>=<value>"``."""
+        return f"{self.subject}{name} must be {self.expectation(value)}, got {name}={value!r}"
+
+    def require(self, name: str, value: object) -> None:
+        """Raise :attr:`error` with :meth:`message` unless the value passes."""
+        if not self.accepts(value):
+            raise self.error(self.message(name, value))
+
+    def __call__(self, _instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        """Attrs validator: :meth:`require`, named after the field's keyword."""
+        self.require(attribute.alias or attribute.name, value)
+
+    def raising(self, error: type[MinifwError], subject: str = "") -> Check:
+        """Return the same check, raising ``error`` and naming the value ``subject + name``.
+
+        >>> from minifw.errors import ConfigError
+        >>> COUNT.raising(ConfigError, "Trainer field ").require("eval_every", True)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ConfigError: Trainer field eval_every must be a non-negative integer, got eval_every=True
+        """
+        return attrs.evolve(self, error=error, subject=subject)
+
+    def or_none(self) -> Check:
+        """Return the same check, also accepting ``None``.
+
+        >>> POSITIVE_INT.or_none().expected
+        'None or a positive integer'
+        """
+        test = self.test
+        return attrs.evolve(
+            self, expected=f"None or {self.expected}", test=lambda v: v is None or test(v)
+        )
+
+    def at_most(self, limit: int, words: str) -> Check:
+        """Return the same check on numbers no larger than ``limit`` (written ``words`` in messages)."""
+        return attrs.evolve(self, limit=limit, limit_words=words)
+
+    @property
+    def optional(self) -> bool:
+        """Whether ``None`` passes (TOML, which has no null, writes such a field's None as 0)."""
+        return self.accepts(None)
+
+    def _passes_test(self, value: object) -> bool:
+        try:
+            return bool(self.test(value))
+        except (TypeError, ValueError, OverflowError):
+            return False
+
+    def _too_large(self, value: object) -> bool:
+        return self.limit is not None and value is not None and value > self.limit  # type: ignore[operator]
+
+
+def one_of(*choices: object) -> Check:
+    """Return a check that the value is one of ``choices`` (compared with ``==``, types matter).
+
+    >>> one_of("sample", "download").message("source", "web")
+    "source must be one of 'sample', 'download', got source='web'"
+    """
+    return Check(
+        "one of " + ", ".join(map(repr, choices)),
+        lambda v: any(type(v) is type(c) and v == c for c in choices),
+    )
+
+
+POSITIVE_FLOAT = Check("a positive finite float", is_positive_float)
+POSITIVE_INT = Check("a positive integer", is_positive_int)
+COUNT = Check("a non-negative integer", _is_count)
+BOOL = Check("True or False", lambda v: isinstance(v, bool))
+TEXT = Check("a string", lambda v: isinstance(v, str))
+SEED = Check("None, an integer in 0..2**128-1 or a numpy Generator", _is_seed)
+#: A seed written down as a number (in a file or on the command line).
+SEED_NUMBER = Check("an integer in 0..2**128-1", _is_seed_number)
+
+#: The attrs validators of positive floats and integers, under the names the modules import.
+positive_float = POSITIVE_FLOAT
+positive_int = POSITIVE_INT
 
 
 def to_float(value: float) -> float:

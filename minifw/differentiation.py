@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Iterable
 from typing import Any, final
 
 import attrs
@@ -39,7 +40,18 @@ ENGINE_CHUNK = 1 << 16
 
 
 def _as_offsets(values: object) -> tuple[float, ...]:
-    return tuple(float(v) for v in values)  # type: ignore[attr-defined]
+    # Numbers only: float("12") would quietly turn text into digits.
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ValidationError(
+            f"stencil offsets and weights must be sequences of numbers, got {values!r}"
+        )
+    items = tuple(values)
+    for v in items:
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Number):
+            raise ValidationError(
+                f"stencil offsets and weights must be numbers, got {v!r} in {values!r}"
+            )
+    return tuple(float(v) for v in items)
 
 
 @attrs.frozen

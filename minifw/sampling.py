@@ -24,7 +24,7 @@ from typing import Any, TypeAlias, final
 import attrs
 import numpy as np
 
-from minifw._validation import positive_int
+from minifw._validation import BOOL, POSITIVE_INT, SEED
 from minifw.errors import ValidationError
 from minifw.typing import AnyArray, ArrayLike, IntArray
 
@@ -36,13 +36,8 @@ SamplerState: TypeAlias = dict[str, AnyArray]
 SeedLike: TypeAlias = int | np.random.Generator | None
 
 
-def _check_seed(_instance: object, _attribute: object, value: SeedLike) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ValidationError(
-            f"seed must be None, a non-negative integer or a numpy Generator, got seed={value!r}"
-        )
+#: Largest minibatch a built-in sampler draws (numpy's index arithmetic stays in int64 far below).
+MAX_BATCH_SIZE = 2**31
 
 
 def _check_n(n: object) -> int:
@@ -70,8 +65,8 @@ class BatchSampler(abc.ABC):
     array([0, 1])
     """
 
-    batch_size: int = attrs.field(validator=positive_int)
-    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=_check_seed)
+    batch_size: int = attrs.field(validator=POSITIVE_INT.at_most(MAX_BATCH_SIZE, "2**31"))
+    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=SEED)
     rng: np.random.Generator = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -144,9 +139,7 @@ class RandomChoiceSampler(BatchSampler):
     minifw.errors.ValidationError: batch_size=4 exceeds n=3: cannot draw without replacement
     """
 
-    replace: bool = attrs.field(
-        default=True, kw_only=True, validator=attrs.validators.instance_of(bool)
-    )
+    replace: bool = attrs.field(default=True, kw_only=True, validator=BOOL)
 
     def sample(self, n: int) -> IntArray:
         """Return ``batch_size`` indices drawn uniformly from ``range(n)``."""
@@ -174,9 +167,7 @@ class ShuffleSampler(BatchSampler):
     1
     """
 
-    drop_last: bool = attrs.field(
-        default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
-    )
+    drop_last: bool = attrs.field(default=False, kw_only=True, validator=BOOL)
     epoch: int = attrs.field(default=0, init=False)
     _order: IntArray = attrs.field(
         factory=lambda: np.empty(0, np.intp), init=False, repr=False, eq=False
@@ -212,13 +203,53 @@ class ShuffleSampler(BatchSampler):
         }
 
     def load_state(self, state: SamplerState) -> None:
-        """Restore a state returned by :meth:`state`."""
+        """Restore a state returned by :meth:`state`; a malformed one changes nothing.
+
+        The order must be a permutation of ``range(n)`` (empty before the first batch), the
+        position in ``0..n`` and the epoch a non-negative integer.
+
+        >>> s = ShuffleSampler(batch_size=2, seed=0)
+        >>> s.load_state({**s.state(), "order": np.array([0, 2, 2])})
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: ShuffleSampler state: order must be a permutation of 0..2, got [0, 2, 2]
+        """
+        order, position, epoch = _shuffle_state(state)
         super().load_state(state)
-        try:
-            self._order = np.asarray(state["order"], dtype=np.intp).copy()
-            self._position = int(state["position"])
-            self.epoch = int(state["epoch"])
-        except (KeyError, TypeError, ValueError) as err:
+        self._order, self._position, self.epoch = order, position, epoch
+
+
+def _shuffle_state(state: SamplerState) -> tuple[IntArray, int, int]:
+    """Read and check the order, position and epoch of a ShuffleSampler state."""
+    try:
+        order, position, epoch = (np.asarray(state[k]) for k in ("order", "position", "epoch"))
+    except (KeyError, TypeError) as err:
+        keys = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValidationError(
+            f"state must be a sampler state from ShuffleSampler.state(), got keys {keys}"
+        ) from err
+    if order.ndim != 1 or (order.size and order.dtype.kind not in "iu"):
+        raise ValidationError(
+            "ShuffleSampler state: order must be a 1-D array of integers, got dtype "
+            f"{order.dtype} and shape {order.shape}"
+        )
+    n = order.size
+    if n and not np.array_equal(np.sort(order), np.arange(n)):
+        shown = order.tolist() if n <= 10 else f"values from {order.min()} to {order.max()}"
+        raise ValidationError(
+            f"ShuffleSampler state: order must be a permutation of 0..{n - 1}, got {shown}"
+        )
+    for name, value, limit in (("position", position, n), ("epoch", epoch, None)):
+        if (
+            value.ndim != 0
+            or value.dtype.kind not in "iu"
+            or int(value) < 0
+            or (limit is not None and int(value) > limit)
+        ):
+            expected = (
+                f"an integer in 0..{limit}" if limit is not None else "a non-negative integer"
+            )
             raise ValidationError(
-                f"state must be a sampler state from ShuffleSampler.state(), got keys {sorted(state)}"
-            ) from err
+                f"ShuffleSampler state: {name} must be {expected}, got {value.tolist()!r}"
+            )
+    return order.astype(np.intp), int(position), int(epoch)
