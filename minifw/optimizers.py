@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeAlias, final
 import attrs
 import numpy as np
 
-from minifw._validation import positive_float, to_float
+from minifw._validation import POSITIVE_FLOAT, Check, is_real, to_float
 from minifw.errors import TrainingError, ValidationError
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
@@ -57,16 +57,8 @@ _STEP = "step"
 _MAX_STEP = 2**62
 
 
-def _unit_interval(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    """Attrs validator: a float in [0, 1), named after the field."""
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, int | float | np.integer | np.floating)
-        and 0.0 <= value < 1.0
-    )
-    if not ok:
-        name = attribute.alias or attribute.name
-        raise ValidationError(f"{name} must be a float in [0, 1), got {name}={value!r}")
+#: Decay rates and momenta: a fraction of the old value kept each step.
+UNIT_INTERVAL = Check("a float in [0, 1)", lambda v: is_real(v) and 0.0 <= v < 1.0)  # type: ignore[operator]
 
 
 def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
@@ -222,8 +214,8 @@ class Optimizer(abc.ABC):
                 if not np.all(np.isfinite(value)):
                     where = f"the {key!r} state of {name}" if key else name
                     raise TrainingError(
-                        f"{type(self).__name__}'s update of {where} is not finite; "
-                        "parameters and optimizer state are unchanged"
+                        f"{type(self).__name__}'s update of {where} is not finite "
+                        "(nothing was changed)"
                     )
             new_params[name] = new_param
             new_state[name] = slots
@@ -364,15 +356,15 @@ def _check_against_params(
 
 
 def _learning_rate_field(default: float) -> Any:
-    return attrs.field(default=default, converter=to_float, validator=positive_float)
+    return attrs.field(default=default, converter=to_float, validator=POSITIVE_FLOAT)
 
 
 def _rate_field(default: float) -> Any:
-    return attrs.field(default=default, converter=to_float, validator=_unit_interval, kw_only=True)
+    return attrs.field(default=default, converter=to_float, validator=UNIT_INTERVAL, kw_only=True)
 
 
 def _eps_field() -> Any:
-    return attrs.field(default=1e-7, converter=to_float, validator=positive_float, kw_only=True)
+    return attrs.field(default=1e-7, converter=to_float, validator=POSITIVE_FLOAT, kw_only=True)
 
 
 @final

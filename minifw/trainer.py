@@ -1,7 +1,8 @@
-r"""The Trainer: a model, a data set, a sampler, a loss and a differentiator, composed.
+r"""The Trainer: a model, a data set, a sampler, a loss, a differentiator and an optimizer, composed.
 
 One training step draws a minibatch with the sampler, evaluates the loss, asks the
-differentiator for the gradient of every parameter array, and moves each parameter against it:
+differentiator for the gradient of every parameter array, and hands parameters and gradients to
+the optimizer, which moves each parameter against its gradient; for plain SGD
 
 .. math::
 
@@ -22,49 +23,45 @@ differentiator for the gradient of every parameter array, and moves each paramet
 2.304277
 >>> sorted(trainer.gradient(x, t))
 ['W1', 'W2', 'b1', 'b2']
+>>> trainer.optimizer                  # learning_rate=0.1 means plain SGD with that step size
+SGD(learning_rate=0.1)
+>>> from minifw import Adam
+>>> Trainer(model=TwoLayerNet(hidden_size=10), dataset=MNIST.sample(), optimizer=Adam()).optimizer
+Adam(learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-07)
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, final
+from typing import Any, TypeAlias, final
 
 import attrs
 import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from minifw._atomic import atomic_write
-from minifw._validation import is_positive_float
+from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check
+from minifw.checkpoint import CHECKPOINT_FORMAT, check_writable, read_checkpoint, write_checkpoint
 from minifw.data.dataset import Dataset
-from minifw.differentiation import CentralDiff
-from minifw.errors import CheckpointError, ConfigError, TrainingError
+from minifw.differentiation import CentralDiff, Differentiator
+from minifw.errors import CheckpointError, ConfigError, TrainingError, ValidationError
 from minifw.losses import CrossEntropy, Loss
-from minifw.models import Model
+from minifw.models import Backprop, Model
+from minifw.optimizers import SGD, Optimizer, check_params
 from minifw.sampling import BatchSampler, RandomChoiceSampler
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
 __all__ = ["CHECKPOINT_FORMAT", "Evaluation", "GradientMethod", "History", "Trainer"]
 
-CHECKPOINT_FORMAT = "minifw-checkpoint-1"
+#: The step size of the SGD a Trainer uses when given neither an optimizer nor a learning rate.
+DEFAULT_LEARNING_RATE = 0.1
 
 
-class GradientMethod(Protocol):
-    """What a Trainer needs of its ``differentiator``: gradients of a model's loss on a batch.
-
-    Every :class:`~minifw.Differentiator` (numerical) and :class:`~minifw.Backprop` (analytic)
-    provide it.
-    """
-
-    def model_gradients(
-        self, model: Model, x: ArrayLike, t: ArrayLike, loss: Loss
-    ) -> dict[str, FloatArray]:
-        """Return the gradient of ``loss`` on ``(x, t)`` for each of ``model``'s parameters."""
-        ...
+#: Where a Trainer's gradients come from: a finite-difference scheme, or the model's backprop.
+GradientMethod: TypeAlias = Differentiator | Backprop
 
 
 @final
@@ -133,24 +130,22 @@ class History:
         return cls(loss=[float(v) for v in arrays["loss"]], evaluations=evaluations)
 
 
-def _check_field(check: Any, expected: str) -> Any:
-    """Return an attrs validator that raises ConfigError naming the field."""
-
-    def validator(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not check(value):
-            raise ConfigError(
-                f"Trainer field {attribute.alias} must be {expected}, got {attribute.alias}={value!r}"
-            )
-
-    return validator
+def _field(check: Check) -> Check:
+    """Return ``check`` as a Trainer field's validator: a ConfigError naming the field."""
+    return check.raising(ConfigError, "Trainer field ")
 
 
-def _is_count(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+def _check_field(test: Callable[[object], bool], expected: str) -> Check:
+    """Return a Trainer field's validator from a test and the words for what it expects."""
+    return _field(Check(expected, test))
+
+
+#: More BLAS threads than any machine minifw runs on has cores.
+MAX_BLAS_THREADS = 1024
 
 
 def _has_gradients(value: object) -> bool:
-    return callable(getattr(value, "model_gradients", None))
+    return isinstance(value, Differentiator | Backprop)
 
 
 def _scalar_loss(value: object) -> bool:
@@ -160,20 +155,24 @@ def _scalar_loss(value: object) -> bool:
 @final
 @attrs.define(eq=False)
 class Trainer:
-    """Trains a model on a data set with minibatches and (numerical) gradients.
+    """Trains a model on a data set with minibatches, (numerical) gradients and an optimizer.
 
     Every part is an object and can be swapped for another: ``model`` (a
     :class:`~minifw.Model`), ``dataset`` (a :class:`~minifw.Dataset`), ``sampler`` (a
     :class:`~minifw.BatchSampler`, default ``RandomChoiceSampler(100)``), ``loss`` (a
     :class:`~minifw.Loss` that reduces to a scalar, default ``CrossEntropy()``),
     ``differentiator`` (any :class:`~minifw.Differentiator`, default ``CentralDiff()``, or
-    :class:`~minifw.Backprop` for analytic gradients). ``learning_rate`` is the SGD step size;
+    :class:`~minifw.Backprop` for analytic gradients) and ``optimizer`` (an
+    :class:`~minifw.Optimizer`, such as ``Adam()``). ``learning_rate=r`` is short for
+    ``optimizer=SGD(learning_rate=r)``; give one or the other (neither: ``SGD(learning_rate=0.1)``).
+
     ``eval_every`` evaluates accuracy every so many steps during :meth:`fit` (0: only at the
-    end); ``progress`` shows a progress bar. ``blas_threads`` caps the BLAS threads numpy uses
-    during :meth:`fit` (``None`` leaves numpy's setting): minibatch-sized matrix products are
-    fastest on one thread, and much faster than on two when the machine is busy (measured on a
-    shared 2-core machine: 30 ms per step against 70 to 86 ms). A field of the wrong kind is rejected when the
-    Trainer is built, with a :class:`~minifw.errors.ConfigError` naming the field.
+    end). ``progress`` says how :meth:`fit` reports: ``True`` (the default) draws a bar on a
+    terminal and writes a plain line every few seconds when stderr is a file or a pipe,
+    ``False`` is quiet (see :mod:`minifw.progress`). ``blas_threads`` caps the BLAS threads
+    numpy uses during :meth:`fit` (``None`` leaves numpy's setting): minibatch-sized matrix
+    products are fastest on one thread. A field of the wrong kind is rejected when the Trainer
+    is built, with a :class:`~minifw.errors.ConfigError` naming the field.
 
     The configured loss is :attr:`loss_function`; :meth:`loss` evaluates it on a batch.
     """
@@ -194,26 +193,52 @@ class Trainer:
     differentiator: GradientMethod = attrs.field(
         factory=CentralDiff,
         validator=_check_field(
-            _has_gradients, "a Differentiator or Backprop (anything with model_gradients)"
+            _has_gradients, "a Differentiator or Backprop()"
         ),
     )
-    learning_rate: float = attrs.field(
-        default=0.1, validator=_check_field(is_positive_float, "a positive finite number")
+    _requested_optimizer: Optimizer | None = attrs.field(
+        default=None,
+        alias="optimizer",
+        repr=False,
+        validator=_check_field(lambda v: v is None or isinstance(v, Optimizer), "an Optimizer"),
     )
-    eval_every: int = attrs.field(
-        default=100, validator=_check_field(_is_count, "a non-negative integer")
+    _requested_learning_rate: float | None = attrs.field(
+        default=None,
+        alias="learning_rate",
+        repr=False,
+        # None means "not given" (then the optimizer decides); say what a given one must be.
+        validator=_check_field(
+            lambda v: v is None or POSITIVE_FLOAT.accepts(v), POSITIVE_FLOAT.expected
+        ),
     )
-    progress: bool = attrs.field(
-        default=True, validator=_check_field(lambda v: isinstance(v, bool), "True or False")
-    )
+    eval_every: int = attrs.field(default=100, validator=_field(COUNT))
+    progress: bool = attrs.field(default=True, validator=_field(BOOL))
     blas_threads: int | None = attrs.field(
         default=1,
-        validator=_check_field(
-            lambda v: v is None or (_is_count(v) and v > 0), "None or a positive integer"
-        ),
+        validator=_field(POSITIVE_INT.at_most(MAX_BLAS_THREADS, "1024").or_none()),
+    )
+    optimizer: Optimizer = attrs.field(
+        init=False, validator=_check_field(lambda v: isinstance(v, Optimizer), "an Optimizer")
     )
     history: History = attrs.field(factory=History, init=False)
     step_count: int = attrs.field(default=0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        optimizer, rate = self._requested_optimizer, self._requested_learning_rate
+        if optimizer is not None and rate is not None:
+            raise ConfigError(
+                "Trainer takes optimizer or learning_rate, not both: got "
+                f"optimizer={optimizer!r} and learning_rate={rate!r} (the step size is the "
+                f"optimizer's own: {type(optimizer).__name__}(learning_rate={rate!r}))"
+            )
+        self.optimizer = optimizer or SGD(
+            learning_rate=DEFAULT_LEARNING_RATE if rate is None else float(rate)
+        )
+
+    @property
+    def learning_rate(self) -> float:
+        """The optimizer's step size (``optimizer.learning_rate``)."""
+        return self.optimizer.learning_rate
 
     @property
     def loss_function(self) -> Loss:
@@ -235,36 +260,55 @@ class Trainer:
         Computed by the configured ``differentiator`` (numerically, for a finite-difference
         scheme).
         """
-        return self.differentiator.model_gradients(self.model, x, t, self._loss)
+        if isinstance(self.differentiator, Backprop):
+            return self.differentiator.gradients(self.model, x, t, self._loss)
+        return self.differentiator.gradients(self.model.objective(x, t, self._loss))
 
     def step(self) -> float:
-        """Take one SGD step on a fresh minibatch and return its loss (before the update).
+        """Take one optimizer step on a fresh minibatch and return its loss (before the update).
 
-        Raises :class:`~minifw.errors.TrainingError` and leaves the parameters untouched when
-        the loss, a gradient or an updated parameter is not finite.
+        All or nothing: when the parameters cannot be updated in place (read-only, not float64),
+        the loss is not finite, the gradient does not fit the parameters or the update would
+        not be finite, :class:`~minifw.errors.TrainingError` is raised and the parameters, the
+        optimizer's state, the sampler (it draws the same batch next time), the history and the
+        step count are as they were.
         """
+        step = self.step_count + 1
+        try:
+            params = check_params(self.model.params)
+        except ValidationError as err:
+            raise TrainingError(f"cannot take step {step}: the model's {err}") from err
+        saved = self.sampler.state()
+        try:
+            value = self._update(params, step)
+        except BaseException:
+            self.sampler.load_state(saved)
+            raise
+        self.step_count = step
+        self.history.loss.append(value)
+        return value
+
+    def _update(self, params: dict[str, FloatArray], step: int) -> float:
+        """Draw a batch, evaluate, differentiate and update; return the batch's loss."""
         x, t = self.minibatch()
         value = self.loss(x, t)
-        step = self.step_count + 1
         if not math.isfinite(value):
             raise TrainingError(
                 f"loss became {value} at step {step}; stopped with the parameters of step "
                 f"{self.step_count} (lower learning_rate={self.learning_rate}?)"
             )
         grads = self.gradient(x, t)
-        updated = {}
-        for name, param in self.model.params.items():
-            new = param - self.learning_rate * grads[name]
-            if not np.all(np.isfinite(new)):
-                raise TrainingError(
-                    f"the update of {name} is not finite at step {step} (loss {value:.6g}); "
-                    f"stopped with the parameters of step {self.step_count}"
-                )
-            updated[name] = new
-        for name, new in updated.items():
-            self.model.params[name][...] = new
-        self.step_count = step
-        self.history.loss.append(value)
+        try:
+            self.optimizer.update(params, grads)
+        except ValidationError as err:
+            raise TrainingError(
+                f"the gradient at step {step} does not fit the parameters: {err}"
+            ) from err
+        except TrainingError as err:
+            raise TrainingError(
+                f"step {step} (loss {value:.6g}): {err}; training stopped with the parameters "
+                f"of step {self.step_count}"
+            ) from err
         return value
 
     def evaluate(self) -> Evaluation:
@@ -287,14 +331,13 @@ class Trainer:
 
         Evaluates every ``eval_every`` steps and after the last one. With ``checkpoint``, saves
         there every ``checkpoint_every`` steps (0: only at the end), each time atomically, so a
-        failure never leaves a damaged or non-finite checkpoint behind.
+        failure never leaves a damaged or non-finite checkpoint behind; that the path can be
+        written is checked before the first step.
         """
-        if not _is_count(steps):
-            raise ConfigError(f"steps must be a non-negative integer, got steps={steps!r}")
-        if not _is_count(checkpoint_every):
-            raise ConfigError(
-                f"checkpoint_every must be a non-negative integer, got {checkpoint_every!r}"
-            )
+        COUNT.raising(ConfigError).require("steps", steps)
+        COUNT.raising(ConfigError).require("checkpoint_every", checkpoint_every)
+        if checkpoint is not None:
+            check_writable(checkpoint)
         bar = tqdm(
             total=steps, disable=not self.progress, unit="step", dynamic_ncols=True, leave=True
         )
@@ -330,93 +373,52 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
-        """Save parameters, history, step count and sampler state to one ``.npz`` file.
+        """Save parameters, optimizer and sampler state, history and step count to one ``.npz``.
 
-        The file is written to a temporary name in the same folder and renamed into place, so
-        the previous checkpoint survives any failure. No pickle is used.
+        The format is :mod:`minifw.checkpoint`'s. The file is written to a temporary name in the
+        same folder and renamed into place, so the previous checkpoint survives any failure. No
+        pickle is used.
         """
-        target = Path(path)
-        arrays: dict[str, AnyArray] = {
-            "format": np.array(CHECKPOINT_FORMAT),
-            "meta": np.array(json.dumps(self._meta())),
-            "step": np.array(self.step_count, dtype=np.int64),
-        }
-        arrays.update({f"param.{k}": v for k, v in self.model.params.items()})
-        arrays.update({f"history.{k}": v for k, v in self.history.to_arrays().items()})
-        arrays.update({f"sampler.{k}": v for k, v in self.sampler.state().items()})
-        for name, value in arrays.items():
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                raise CheckpointError(f"refusing to save non-finite values in {name} to {target}")
-        with atomic_write(target, error=CheckpointError, what="checkpoint") as handle:
-            np.savez(handle, allow_pickle=False, **arrays)
-        return target
+        return write_checkpoint(
+            path,
+            step=self.step_count,
+            model=self.model,
+            history=self.history.to_arrays(),
+            sampler=self.sampler,
+            optimizer=self.optimizer,
+        )
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Restore a checkpoint saved by :meth:`save_checkpoint` into this trainer.
 
-        The model must have parameters of the same names and shapes, and the sampler the same
-        type. Everything is read and checked before anything changes, so a bad file leaves the
-        trainer as it was.
+        The model must have parameters of the same names and shapes, the sampler and the
+        optimizer the same types (a ``minifw-checkpoint-1`` file, which has no optimizer state,
+        resumes only :class:`~minifw.SGD`). The whole file is read and checked before anything
+        changes (:func:`~minifw.checkpoint.read_checkpoint`), so a damaged or mismatched file
+        raises :class:`~minifw.errors.CheckpointError` and leaves the trainer as it was.
         """
-        source = Path(path)
-        try:
-            with np.load(source, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except FileNotFoundError as err:
-            raise CheckpointError(f"checkpoint {source} does not exist") from err
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"{source} is not a minifw checkpoint (.npz): {err}") from err
-        if str(arrays.get("format", "")) != CHECKPOINT_FORMAT:
-            raise CheckpointError(
-                f"{source} is not a {CHECKPOINT_FORMAT} file "
-                f"(format={str(arrays.get('format', 'missing'))!r})"
-            )
-        meta = json.loads(str(arrays["meta"]))
-        params = {k[6:]: v for k, v in arrays.items() if k.startswith("param.")}
-        self._check_compatible(source, meta, params)
-        sampler_state = {k[8:]: v for k, v in arrays.items() if k.startswith("sampler.")}
-        history = History.from_arrays(
-            {k[8:]: v for k, v in arrays.items() if k.startswith("history.")}
+        checkpoint = read_checkpoint(
+            path,
+            model=self.model,
+            sampler=self.sampler,
+            optimizer=self.optimizer,
+            train_size=len(self.dataset.train),
         )
+        history = History.from_arrays(checkpoint.history)
         previous = self.sampler.state()
         try:
-            self.sampler.load_state(sampler_state)
+            self.sampler.load_state(checkpoint.sampler)
+            # Checked by read_checkpoint against these parameters: it cannot fail here.
+            self.optimizer.load_state(checkpoint.optimizer, params=self.model.params)
         except Exception as err:
             self.sampler.load_state(previous)
             raise CheckpointError(
-                f"{source} holds a sampler state this sampler rejects: {err}"
+                f"{path} holds a sampler state this sampler rejects: {err}"
             ) from err
-        for name, value in params.items():
+        for name, value in checkpoint.params.items():
             self.model.params[name][...] = value
         self.history = history
-        self.step_count = int(arrays["step"])
-
-    def _meta(self) -> dict[str, Any]:
-        return {
-            "model": type(self.model).__name__,
-            "sampler": type(self.sampler).__name__,
-            "shapes": {k: list(v.shape) for k, v in self.model.params.items()},
-            "learning_rate": self.learning_rate,
-        }
-
-    def _check_compatible(
-        self, source: Path, meta: Mapping[str, Any], params: Mapping[str, AnyArray]
-    ) -> None:
-        ours = {k: v.shape for k, v in self.model.params.items()}
-        theirs = {k: v.shape for k, v in params.items()}
-        if ours != theirs:
-            raise CheckpointError(
-                f"{source} holds parameters {theirs} but the model has {ours} "
-                f"(checkpoint of a {meta.get('model')}, this is a {type(self.model).__name__})"
-            )
-        if meta.get("sampler") != type(self.sampler).__name__:
-            raise CheckpointError(
-                f"{source} was saved with a {meta.get('sampler')} but this trainer uses a "
-                f"{type(self.sampler).__name__}; the batches could not continue where they stopped"
-            )
-        for name, value in params.items():
-            if not np.all(np.isfinite(value)):
-                raise CheckpointError(f"{source} holds non-finite values in {name}")
+        self.step_count = checkpoint.step
 
     # --- configuration --------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from minifw import (
     TwoLayerNet,
     gradcheck,
 )
-from minifw.errors import CheckpointError, ConfigError, TrainingError
+from minifw.errors import CheckpointError, ConfigError, MinifwError, TrainingError, ValidationError
 from minifw.typing import ArrayLike, FloatArray, IntArray
 
 
@@ -86,7 +86,7 @@ def test_minibatch_loss_and_gradient(sample: MNIST) -> None:
     assert t.shape == (50,)
     assert trainer.loss(x, t) == pytest.approx(CrossEntropy()(trainer.model.predict(x), t))
     grads = trainer.gradient(x, t)
-    exact = trainer.model.backprop(x, t, CrossEntropy())
+    exact = Backprop().gradients(trainer.model, x, t, CrossEntropy())
     for name, g in grads.items():
         np.testing.assert_allclose(g, exact[name], rtol=0, atol=1e-7 * np.abs(exact[name]).max())
 
@@ -157,40 +157,177 @@ class PoisonedLoss(Loss):
         return values * np.nan if self.poison["armed"] else values
 
 
+def everything(trainer: Trainer) -> dict[str, Any]:
+    """What a failed step must leave as it was, as bytes and plain values."""
+    return {
+        "params": {k: v.tobytes() for k, v in trainer.model.params.items()},
+        "optimizer": {k: v.tobytes() for k, v in trainer.optimizer.state().items()},
+        "sampler": {k: v.tobytes() for k, v in trainer.sampler.state().items()},
+        "loss": list(trainer.history.loss),
+        "step": trainer.step_count,
+    }
+
+
 def test_a_nan_loss_stops_training_without_damage(sample: MNIST, tmp_path: Path) -> None:
     loss = PoisonedLoss()
-    trainer = small_trainer(sample, loss=loss)
+    trainer = small_trainer(sample, loss=loss, optimizer=minifw.Momentum())
     target = tmp_path / "ck.npz"
     trainer.fit(3, checkpoint=target, checkpoint_every=1)
     saved = target.read_bytes()
-    params = {k: v.copy() for k, v in trainer.model.params.items()}
+    before = everything(trainer)
     loss.poison["armed"] = True
-    with pytest.raises(
-        TrainingError, match="loss became nan at step 4; stopped with the parameters of step 3"
-    ):
+    # The loss refuses its own nan; the step is undone (the sampler draws the same batch again).
+    with pytest.raises(ValidationError, match=r"PoisonedLoss\.per_example returned nan"):
         trainer.fit(5, checkpoint=target, checkpoint_every=1)
-    assert trainer.step_count == 3
-    for name, value in params.items():
-        assert trainer.model.params[name].tobytes() == value.tobytes()
+    assert everything(trainer) == before
     assert target.read_bytes() == saved
+    loss.poison["armed"] = False
+    trainer.fit(1)  # carries on as if nothing had happened
+    reference = small_trainer(sample, loss=PoisonedLoss(), optimizer=minifw.Momentum())
+    reference.fit(4)
+    assert trainer.history.loss == reference.history.loss
 
 
 @final
-class InfiniteGradient:
-    """A gradient method of a user's, gone wrong: every entry is inf."""
+@attrs.define(eq=False)
+class ExplodingNet(Model):
+    """A user's model whose exact gradient has gone wrong: every entry is inf after ``armed``."""
 
-    def model_gradients(
-        self, model: Model, x: ArrayLike, t: ArrayLike, loss: Loss
-    ) -> dict[str, FloatArray]:
-        return {name: np.full(p.shape, np.inf) for name, p in model.params.items()}
+    armed: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.params = {"W": np.zeros((784, 10)), "b": np.zeros(10)}
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        return minifw.softmax(np.asarray(x, dtype=np.float64) @ self.params["W"] + self.params["b"])
+
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        fill = np.inf if self.armed else 0.5
+        return {name: np.full(p.shape, fill) for name, p in self.params.items()}
 
 
 def test_an_exploding_update_is_refused(sample: MNIST) -> None:
-    trainer = small_trainer(sample, differentiator=InfiniteGradient())
-    before = trainer.model.params["W2"].copy()
-    with pytest.raises(TrainingError, match="not finite at step 1"):
+    net = ExplodingNet()
+    trainer = small_trainer(sample, model=net, differentiator=Backprop(), optimizer=minifw.Adam())
+    trainer.step()
+    before = everything(trainer)
+    net.armed = True
+    with pytest.raises(
+        TrainingError,
+        match=r"step 2 \(loss 2.3\d+\): Adam's update of W is not finite \(nothing was changed\); "
+        "training stopped with the parameters of step 1",
+    ):
         trainer.step()
-    np.testing.assert_array_equal(trainer.model.params["W2"], before)
+    assert everything(trainer) == before
+
+
+def test_the_same_batch_is_drawn_after_a_failed_step(sample: MNIST) -> None:
+    net = ExplodingNet(armed=True)
+    trainer = small_trainer(sample, model=net, differentiator=Backprop())
+    expected = trainer.sampler.state()
+    with pytest.raises(TrainingError):
+        trainer.step()
+    for key, value in trainer.sampler.state().items():
+        assert value.tobytes() == expected[key].tobytes()
+
+
+def read_only_params(trainer: Trainer) -> None:
+    trainer.model.params["b2"].flags.writeable = False
+
+
+def float32_params(trainer: Trainer) -> None:
+    trainer.model.params["b1"] = trainer.model.params["b1"].astype(np.float32)
+
+
+def int_params(trainer: Trainer) -> None:
+    trainer.model.params["b1"] = np.zeros(10, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "fragment"),
+    [
+        (read_only_params, r"params\['b2'\] must be a writeable array .*got a read-only array"),
+        (float32_params, r"params\['b1'\] must be a float64 array .*got dtype float32"),
+        (int_params, r"params\['b1'\] must be a float64 array .*got dtype int64"),
+    ],
+    ids=["read-only", "float32", "int64"],
+)
+def test_parameters_that_cannot_be_updated_stop_before_anything_changes(
+    sample: MNIST, spoil: Any, fragment: str
+) -> None:
+    trainer = small_trainer(sample, optimizer=minifw.Momentum())
+    trainer.fit(1)
+    spoil(trainer)
+    before = everything(trainer)
+    with pytest.raises(TrainingError, match="cannot take step 2: the model's " + fragment):
+        trainer.step()
+    assert everything(trainer) == before
+
+
+@final
+@attrs.define(eq=False)
+class WrongShapeNet(Model):
+    """A user's model whose backprop returns a gradient of the wrong shape."""
+
+    def __attrs_post_init__(self) -> None:
+        self.params = {"W": np.zeros((784, 10))}
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        return minifw.softmax(np.asarray(x, dtype=np.float64) @ self.params["W"])
+
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        return {"W": np.zeros((10, 784))}
+
+
+def test_a_gradient_of_the_wrong_shape_changes_nothing(sample: MNIST) -> None:
+    trainer = small_trainer(sample, model=WrongShapeNet(), differentiator=Backprop())
+    before = everything(trainer)
+    with pytest.raises(MinifwError, match=r"\(784, 10\)"):
+        trainer.step()
+    assert everything(trainer) == before
+
+
+# --- the optimizer -------------------------------------------------------------------------------
+
+
+def test_the_optimizer_defaults_to_sgd_with_the_learning_rate(sample: MNIST) -> None:
+    assert small_trainer(sample).optimizer == minifw.SGD(learning_rate=0.1)
+    assert small_trainer(sample, learning_rate=0.2).optimizer == minifw.SGD(learning_rate=0.2)
+    assert small_trainer(sample, learning_rate=1).optimizer == minifw.SGD(learning_rate=1.0)
+    trainer = small_trainer(sample, optimizer=minifw.Adam())
+    assert trainer.optimizer == minifw.Adam()
+    assert trainer.learning_rate == 0.001
+    assert "optimizer=Adam(learning_rate=0.001" in repr(trainer)
+
+
+def test_an_optimizer_and_a_learning_rate_are_refused_together(sample: MNIST) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"Trainer takes optimizer or learning_rate, not both: got optimizer=Adam\(.*\) "
+        r"and learning_rate=0.1 \(the step size is the optimizer's own: Adam\(learning_rate=0.1\)\)",
+    ):
+        small_trainer(sample, optimizer=minifw.Adam(), learning_rate=0.1)
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        minifw.SGD(1.0),
+        minifw.Momentum(0.1),
+        minifw.Nesterov(0.1),
+        minifw.AdaGrad(0.1),
+        minifw.RMSprop(0.01),
+        minifw.Adam(0.01),
+    ],
+    ids=lambda o: type(o).__name__,
+)
+def test_training_with_each_optimizer_lowers_the_loss(
+    sample: MNIST, optimizer: minifw.Optimizer
+) -> None:
+    # The same 60 analytic steps from the same start (measured drops: 0.19 to 1.15).
+    trainer = small_trainer(sample, optimizer=optimizer, differentiator=Backprop())
+    loss = trainer.fit(60).loss
+    assert np.mean(loss[-5:]) < np.mean(loss[:5]) - 0.15
 
 
 def test_loading_a_mismatched_checkpoint_changes_nothing(sample: MNIST, tmp_path: Path) -> None:
@@ -220,9 +357,11 @@ def test_loading_a_mismatched_checkpoint_changes_nothing(sample: MNIST, tmp_path
         ("differentiator", "central", "Trainer field differentiator must be"),
         ("learning_rate", -0.1, "Trainer field learning_rate must be a positive"),
         ("learning_rate", float("nan"), "learning_rate"),
+        ("optimizer", "adam", "Trainer field optimizer must be an Optimizer, got optimizer='adam'"),
         ("eval_every", True, "Trainer field eval_every must be a non-negative integer"),
         ("progress", "yes", "Trainer field progress must be True or False"),
-        ("blas_threads", 0, "Trainer field blas_threads"),
+        ("blas_threads", 0, "Trainer field blas_threads must be None or a positive integer"),
+        ("blas_threads", 2**70, "Trainer field blas_threads must be at most 1024"),
     ],
 )
 def test_invalid_configuration_names_the_field(
@@ -415,3 +554,20 @@ def test_written_files_get_the_usual_mode(sample: MNIST, tmp_path: Path) -> None
     os.umask(umask)
     path = small_trainer(sample).save_checkpoint(tmp_path / "ck.npz")
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"steps": -1}, "steps must be a non-negative integer, got steps=-1"),
+        ({"steps": True}, "got steps=True"),
+        ({"steps": 1, "checkpoint_every": 2.5}, "checkpoint_every must be a non-negative integer"),
+    ],
+)
+def test_fit_arguments_are_checked_first(
+    sample: MNIST, arguments: dict[str, Any], fragment: str
+) -> None:
+    trainer = small_trainer(sample)
+    with pytest.raises(ConfigError, match=fragment):
+        trainer.fit(**arguments)
+    assert trainer.step_count == 0

@@ -1,0 +1,536 @@
+r"""The checkpoint format: one ``.npz`` file, written atomically, read and checked completely.
+
+A checkpoint holds everything a :class:`~minifw.Trainer` needs to carry on as if it had never
+stopped: the step count, the parameters, the optimizer's state, the sampler's state and the
+history. It is a plain ``.npz`` archive (``np.savez``, members stored uncompressed, no pickle),
+one member per array:
+
+- ``format``: ``"minifw-checkpoint-2"``;
+- ``meta``: JSON naming the model, sampler and optimizer types and the parameter shapes;
+- ``step``: the number of training steps (int64);
+- ``param.<name>``: each parameter array (float64);
+- ``optimizer.step`` and ``optimizer.<slot>.<name>``: the optimizer's update count and each of
+  its state arrays, e.g. ``optimizer.m.W1`` for Adam;
+- ``sampler.<key>``: the sampler's state (``rng``, and e.g. ``order`` for shuffling);
+- ``history.<key>``: ``loss``, ``eval_step``, ``train_accuracy``, ``test_accuracy``.
+
+:func:`read_checkpoint` checks a file against the parts it is meant for: the zip structure,
+the members present (none missing, none unknown, none compressed), and for each member, before
+its data is read, the declared size and the ``.npy`` header (dtype and shape) against what the
+model's parameter shapes, the optimizer, the sampler and the step count lead to expect. Only
+then is the member read (its CRC checked) and its values checked (finite, in range). So a
+truncated or damaged file, a member that declares a terabyte, a compressed member that could
+inflate to hundreds of MiB, or parameters stored as strings raise
+:class:`~minifw.errors.CheckpointError` naming the file and the member, and nothing is allocated
+for them. Nothing changes either: the caller restores the returned :class:`Checkpoint`. Files of the earlier format ``minifw-checkpoint-1`` (no optimizer state)
+are read too; they can resume only a trainer with :class:`~minifw.SGD`, which keeps no state.
+
+>>> import pathlib, tempfile
+>>> import numpy as np
+>>> from minifw import SGD, RandomChoiceSampler, TwoLayerNet
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "run.npz"
+>>> net, sampler, optimizer = TwoLayerNet(hidden_size=3, seed=0), RandomChoiceSampler(5), SGD()
+>>> history = {"loss": np.array([2.3]), "eval_step": np.array([1]),
+...            "train_accuracy": np.array([0.1]), "test_accuracy": np.array([0.12])}
+>>> _ = write_checkpoint(path, step=1, model=net, history=history, sampler=sampler,
+...                      optimizer=optimizer)
+>>> checkpoint = read_checkpoint(path, model=net, sampler=sampler, optimizer=optimizer,
+...                              train_size=100)
+>>> checkpoint.step, sorted(checkpoint.params), checkpoint.history["loss"]
+(1, ['W1', 'W2', 'b1', 'b2'], array([2.3]))
+>>> read_checkpoint(path, model=TwoLayerNet(hidden_size=4), sampler=sampler,
+...                 optimizer=optimizer, train_size=100)
+Traceback (most recent call last):
+...
+minifw.errors.CheckpointError: .../run.npz holds parameters {'W1': (784, 3), 'b1': (3,), 'W2': (3, 10), 'b2': (10,)} but the model has {'W1': (784, 4), 'b1': (4,), 'W2': (4, 10), 'b2': (10,)} (checkpoint of a TwoLayerNet, this is a TwoLayerNet)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, final
+
+import attrs
+import numpy as np
+
+from minifw._atomic import atomic_write
+from minifw.errors import CheckpointError, MinifwError
+from minifw.models import Model
+from minifw.optimizers import SGD, Optimizer, check_params
+from minifw.sampling import BatchSampler
+from minifw.typing import AnyArray, FloatArray
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "LEGACY_FORMAT",
+    "Checkpoint",
+    "check_writable",
+    "read_checkpoint",
+    "write_checkpoint",
+]
+
+#: The format minifw writes.
+CHECKPOINT_FORMAT = "minifw-checkpoint-2"
+#: The earlier format, still read: no optimizer state (it resumes SGD only).
+LEGACY_FORMAT = "minifw-checkpoint-1"
+
+HISTORY_KEYS = ("loss", "eval_step", "train_accuracy", "test_accuracy")
+#: numpy's own limit on the size of a ``.npy`` header.
+_MAX_HEADER = 10_000
+#: The longest ``format`` and ``meta`` strings accepted (characters).
+_MAX_FORMAT_CHARS = 64
+_MAX_META_CHARS = 1 << 20
+#: The largest step count a checkpoint may hold.
+_MAX_STEP = 2**62
+_FLOAT64 = np.dtype("<f8")
+_INT64 = np.dtype("<i8")
+
+#: A check of a member's ``.npy`` header: (dtype, shape) -> what is wrong, or None.
+HeaderCheck = Callable[[np.dtype[Any], tuple[int, ...]], "str | None"]
+
+
+@final
+@attrs.frozen
+class Checkpoint:
+    """The validated content of a checkpoint file, ready to be restored.
+
+    ``params`` has the model's names and shapes; ``optimizer`` and ``sampler`` are states for
+    :meth:`Optimizer.load_state <minifw.optimizers.Optimizer.load_state>` and
+    :meth:`BatchSampler.load_state <minifw.sampling.BatchSampler.load_state>`; ``history`` holds
+    the arrays of :meth:`History.to_arrays <minifw.trainer.History.to_arrays>`; ``format`` is
+    the format the file was written in.
+
+    >>> Checkpoint(format=CHECKPOINT_FORMAT, step=0, params={}, optimizer={}, sampler={},
+    ...            history={}, meta={}).step
+    0
+    """
+
+    format: str
+    step: int
+    params: dict[str, FloatArray] = attrs.field(eq=False)
+    optimizer: dict[str, AnyArray] = attrs.field(eq=False)
+    sampler: dict[str, AnyArray] = attrs.field(eq=False)
+    history: dict[str, AnyArray] = attrs.field(eq=False)
+    meta: dict[str, Any]
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Check that a checkpoint can be written at ``path`` now, before long work; return the path.
+
+    Creates the folder if needed (as saving would) and a temporary file in it, which it
+    removes. Raises :class:`~minifw.errors.CheckpointError` naming the path otherwise.
+
+    >>> check_writable("/proc/no/such/folder/run.npz")
+    Traceback (most recent call last):
+    ...
+    minifw.errors.CheckpointError: cannot write checkpoint /proc/no/such/folder/run.npz: ...
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise CheckpointError(f"cannot write checkpoint {target}: it is a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=target.parent)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise CheckpointError(f"cannot write checkpoint {target}: {err.strerror or err}") from err
+    return target
+
+
+def write_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    step: int,
+    model: Model,
+    history: Mapping[str, AnyArray],
+    sampler: BatchSampler,
+    optimizer: Optimizer,
+) -> Path:
+    """Write a ``minifw-checkpoint-2`` file atomically and return its path.
+
+    The file is written to a temporary name in the same folder and renamed into place, so the
+    previous checkpoint survives any failure. Non-finite values are refused before anything is
+    written.
+    """
+    target = Path(path)
+    meta = {
+        "model": type(model).__name__,
+        "sampler": type(sampler).__name__,
+        "optimizer": {"type": type(optimizer).__name__, "repr": repr(optimizer)},
+        "shapes": {k: list(v.shape) for k, v in model.params.items()},
+    }
+    arrays: dict[str, AnyArray] = {
+        "format": np.array(CHECKPOINT_FORMAT),
+        "meta": np.array(json.dumps(meta)),
+        "step": np.array(step, dtype=np.int64),
+    }
+    arrays.update({f"param.{k}": np.asarray(v) for k, v in model.params.items()})
+    arrays.update({f"optimizer.{k}": np.asarray(v) for k, v in optimizer.state().items()})
+    arrays.update({f"sampler.{k}": np.asarray(v) for k, v in sampler.state().items()})
+    arrays.update({f"history.{k}": np.asarray(v) for k, v in history.items()})
+    for name, value in arrays.items():
+        if value.dtype.hasobject:
+            raise CheckpointError(f"refusing to save Python objects in {name} to {target}")
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            raise CheckpointError(f"refusing to save non-finite values in {name} to {target}")
+    with atomic_write(target, error=CheckpointError, what="checkpoint") as handle:
+        np.savez(handle, allow_pickle=False, **arrays)
+    return target
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    model: Model,
+    sampler: BatchSampler,
+    optimizer: Optimizer,
+    train_size: int,
+) -> Checkpoint:
+    """Read and check a checkpoint for these parts; change nothing.
+
+    ``train_size`` (the number of training examples) bounds the sampler's state arrays. Every
+    problem raises :class:`~minifw.errors.CheckpointError` naming the file and, where there is
+    one, the member.
+    """
+    return _Reader(Path(path), model, sampler, optimizer, train_size).read()
+
+
+@attrs.define
+class _Reader:
+    """One reading of one file: the open archive and what the parts lead to expect."""
+
+    source: Path
+    model: Model
+    sampler: BatchSampler
+    optimizer: Optimizer
+    train_size: int
+    members: dict[str, zipfile.ZipInfo] = attrs.field(factory=dict)
+
+    def fail(self, member: str | None, text: str) -> CheckpointError:
+        where = f"{self.source}" if member is None else f"{self.source}, member {member!r},"
+        return CheckpointError(f"{where} {text}")
+
+    def read(self) -> Checkpoint:
+        try:
+            params = check_params(self.model.params)
+        except MinifwError as err:
+            raise CheckpointError(f"cannot restore {self.source} into this model: {err}") from err
+        with self._open() as archive:
+            self._list_members(archive)
+            fmt = self._read_format(archive)
+            meta = self._read_meta(archive, fmt)
+            self._check_parts(meta, fmt)
+            self._check_param_headers(archive, meta, params)
+            self._check_member_names(fmt, params)
+            step = self._read_step(archive)
+            loaded = {
+                name: self._read_floats(archive, f"param.{name}", value.shape)
+                for name, value in params.items()
+            }
+            optimizer_state = self._read_optimizer(archive, fmt, params, step)
+            sampler_state = self._read_sampler(archive)
+            history = self._read_history(archive, step)
+        return Checkpoint(
+            format=fmt,
+            step=step,
+            params=loaded,
+            optimizer=optimizer_state,
+            sampler=sampler_state,
+            history=history,
+            meta=meta,
+        )
+
+    # -- the archive --
+
+    def _open(self) -> zipfile.ZipFile:
+        source = self.source
+        if not source.exists():
+            raise CheckpointError(f"checkpoint {source} does not exist")
+        if source.is_dir():
+            raise CheckpointError(f"checkpoint {source} is a folder, not a .npz file")
+        start = b""
+        try:
+            with source.open("rb") as handle:
+                start = handle.read(6)
+            return zipfile.ZipFile(source)
+        except Exception as err:  # a damaged directory makes zipfile raise almost anything
+            if start == b"\x93NUMPY":
+                raise CheckpointError(
+                    f"{source} is a single .npy array, not a minifw checkpoint (.npz archive)"
+                ) from err
+            raise CheckpointError(
+                f"{source} is not a minifw checkpoint (.npz archive): {err}"
+            ) from err
+
+    def _list_members(self, archive: zipfile.ZipFile) -> None:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if not info.filename.endswith(".npy") or not name:
+                raise self.fail(info.filename, "is not an .npy array (unknown member)")
+            if name in self.members:
+                raise self.fail(name, "appears twice in the archive")
+            if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+                raise self.fail(
+                    name,
+                    f"is compressed (method {info.compress_type}, {info.compress_size} bytes "
+                    f"declaring {info.file_size}); minifw checkpoints store members "
+                    "uncompressed (np.savez)",
+                )
+            self.members[name] = info
+
+    def _member(self, name: str) -> zipfile.ZipInfo:
+        info = self.members.get(name)
+        if info is None:
+            raise self.fail(name, "is missing")
+        return info
+
+    def _header(
+        self, archive: zipfile.ZipFile, name: str
+    ) -> tuple[np.dtype[Any], tuple[int, ...], int]:
+        """Return (dtype, shape, data offset) of a member, reading only its header."""
+        info = self._member(name)
+        try:
+            with archive.open(info) as stream:
+                version = np.lib.format.read_magic(stream)
+                if version == (1, 0):
+                    header = np.lib.format.read_array_header_1_0(stream, _MAX_HEADER)
+                elif version == (2, 0):
+                    header = np.lib.format.read_array_header_2_0(stream, _MAX_HEADER)
+                else:
+                    raise ValueError(f".npy format version {version} is not supported")
+                offset = stream.tell()
+        except Exception as err:  # a damaged header makes numpy's parser raise almost anything
+            raise self.fail(name, f"is damaged or not an .npy array ({err!r})") from err
+        shape, _fortran, dtype = header
+        if dtype.hasobject:
+            raise self.fail(name, "holds Python objects (pickled), which minifw never loads")
+        return dtype, tuple(shape), offset
+
+    def _read(self, archive: zipfile.ZipFile, name: str, check: HeaderCheck) -> AnyArray:
+        """Check a member's header and declared size, then read it (CRC checked)."""
+        dtype, shape, offset = self._header(archive, name)
+        problem = check(dtype, shape)
+        if problem:
+            raise self.fail(name, problem)
+        info = self.members[name]
+        expected = offset + math.prod(shape) * dtype.itemsize
+        if info.file_size != expected:
+            raise self.fail(
+                name,
+                f"declares {info.file_size} bytes but its header ({dtype}, shape {shape}) "
+                f"means {expected}",
+            )
+        try:
+            raw = archive.read(info)
+            array: AnyArray = np.lib.format.read_array(
+                io.BytesIO(raw), allow_pickle=False, max_header_size=_MAX_HEADER
+            )
+        except Exception as err:  # CRC mismatch, truncation, or whatever numpy's reader raises
+            raise self.fail(name, f"is damaged ({err!r})") from err
+        return array
+
+    # -- members --
+
+    def _read_string(self, archive: zipfile.ZipFile, name: str, max_chars: int) -> str:
+        def check(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
+            if dtype.kind != "U" or shape != ():
+                return f"must be a text scalar, got {dtype} of shape {shape}"
+            if dtype.itemsize > 4 * max_chars:
+                return f"declares {dtype.itemsize // 4} characters, more than {max_chars}"
+            return None
+
+        return str(self._read(archive, name, check))
+
+    def _read_format(self, archive: zipfile.ZipFile) -> str:
+        fmt = self._read_string(archive, "format", _MAX_FORMAT_CHARS)
+        if fmt not in (CHECKPOINT_FORMAT, LEGACY_FORMAT):
+            raise self.fail(
+                "format",
+                f"is {fmt!r}; this minifw reads {CHECKPOINT_FORMAT!r} and {LEGACY_FORMAT!r}",
+            )
+        return fmt
+
+    def _read_meta(self, archive: zipfile.ZipFile, fmt: str) -> dict[str, Any]:
+        text = self._read_string(archive, "meta", _MAX_META_CHARS)
+        try:
+            meta = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise self.fail("meta", f"is not JSON ({err})") from err
+        if not isinstance(meta, dict):
+            raise self.fail("meta", f"must be a JSON object, got {type(meta).__name__}")
+        required = (
+            ("model", "sampler", "optimizer") if fmt == CHECKPOINT_FORMAT else ("model", "sampler")
+        )
+        for key in required:
+            if key not in meta:
+                raise self.fail("meta", f"lacks {key!r}")
+        if fmt == CHECKPOINT_FORMAT and not (
+            isinstance(meta["optimizer"], dict) and isinstance(meta["optimizer"].get("type"), str)
+        ):
+            raise self.fail("meta", "must name the optimizer type ({'optimizer': {'type': ...}})")
+        return meta
+
+    def _check_parts(self, meta: Mapping[str, Any], fmt: str) -> None:
+        sampler = type(self.sampler).__name__
+        if meta["sampler"] != sampler:
+            raise CheckpointError(
+                f"{self.source} was saved with a {meta['sampler']} but this trainer uses a "
+                f"{sampler}; the batches could not continue where they stopped"
+            )
+        optimizer = type(self.optimizer).__name__
+        if fmt == LEGACY_FORMAT:
+            if not isinstance(self.optimizer, SGD):
+                raise CheckpointError(
+                    f"{self.source} is a {LEGACY_FORMAT} file, which holds no optimizer state: "
+                    f"it can resume a trainer with SGD, not one with {optimizer}"
+                )
+        elif meta["optimizer"]["type"] != optimizer:
+            raise CheckpointError(
+                f"{self.source} was saved with the optimizer {meta['optimizer']['type']} but "
+                f"this trainer uses {optimizer}; its state could not continue"
+            )
+
+    def _check_param_headers(
+        self, archive: zipfile.ZipFile, meta: Mapping[str, Any], params: Mapping[str, FloatArray]
+    ) -> None:
+        ours = {k: v.shape for k, v in params.items()}
+        theirs = {
+            name[len("param.") :]: self._header(archive, name)[1]
+            for name in self.members
+            if name.startswith("param.")
+        }
+        if ours != theirs:
+            raise CheckpointError(
+                f"{self.source} holds parameters {theirs} but the model has {ours} "
+                f"(checkpoint of a {meta.get('model')}, this is a {type(self.model).__name__})"
+            )
+
+    def _check_member_names(self, fmt: str, params: Mapping[str, FloatArray]) -> None:
+        expected = {"format", "meta", "step"}
+        expected |= {f"param.{k}" for k in params}
+        expected |= {f"history.{k}" for k in HISTORY_KEYS}
+        expected |= {f"sampler.{k}" for k in self.sampler.state()}
+        required = set(expected)
+        if fmt == CHECKPOINT_FORMAT:
+            required.add("optimizer.step")
+            slots = type(self.optimizer).slots
+            expected |= {"optimizer.step"}
+            expected |= {f"optimizer.{s}.{k}" for s in slots for k in params}
+        for name in sorted(required - set(self.members)):
+            raise self.fail(name, "is missing")
+        for name in sorted(set(self.members) - expected):
+            raise self.fail(name, f"is not part of a {fmt} file for this trainer (unknown member)")
+
+    def _read_step(self, archive: zipfile.ZipFile, name: str = "step") -> int:
+        def check(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
+            if dtype != _INT64 or shape != ():
+                return f"must be an int64 scalar, got {dtype} of shape {shape}"
+            return None
+
+        step = int(self._read(archive, name, check))
+        if not 0 <= step <= _MAX_STEP:
+            raise self.fail(name, f"must be between 0 and 2**62, got {step}")
+        return step
+
+    def _read_floats(
+        self, archive: zipfile.ZipFile, name: str, shape: tuple[int, ...]
+    ) -> FloatArray:
+        def check(dtype: np.dtype[Any], found: tuple[int, ...]) -> str | None:
+            if dtype != _FLOAT64:
+                return f"must hold float64 numbers, got {dtype}"
+            if found != shape:
+                return f"declares shape {found}, expected {shape}"
+            return None
+
+        array: FloatArray = self._read(archive, name, check)
+        if not np.all(np.isfinite(array)):
+            raise self.fail(name, "holds non-finite values")
+        return array
+
+    def _read_optimizer(
+        self, archive: zipfile.ZipFile, fmt: str, params: Mapping[str, FloatArray], step: int
+    ) -> dict[str, AnyArray]:
+        if fmt == LEGACY_FORMAT:  # SGD (checked above): its state is its step count
+            return {"step": np.array(step, dtype=np.int64)}
+        state: dict[str, AnyArray] = {"step": np.array(self._read_step(archive, "optimizer.step"))}
+        for name in sorted(self.members):
+            slot, _, param = name.removeprefix("optimizer.").partition(".")
+            if name.startswith("optimizer.") and param:
+                state[f"{slot}.{param}"] = self._read_floats(archive, name, params[param].shape)
+        try:  # the optimizer's own checks, on a copy: nothing changes here
+            attrs.evolve(self.optimizer).load_state(state, params=params)
+        except MinifwError as err:
+            raise self.fail("optimizer.*", f"is not a state this optimizer accepts: {err}") from err
+        return state
+
+    def _read_sampler(self, archive: zipfile.ZipFile) -> dict[str, AnyArray]:
+        state: dict[str, AnyArray] = {}
+        for key, current in self.sampler.state().items():
+            # A sampler's state is about indices into the training set: bound it by that.
+            limit = max(2 * current.size, self.train_size, 16)
+            chars = max(2 * current.itemsize // 4, 1 << 16)
+
+            def check(
+                dtype: np.dtype[Any],
+                shape: tuple[int, ...],
+                current: AnyArray = current,
+                limit: int = limit,
+                chars: int = chars,
+            ) -> str | None:
+                if dtype.kind != current.dtype.kind or len(shape) != current.ndim:
+                    return (
+                        f"must be like this sampler's state ({current.dtype}, {current.ndim} "
+                        f"dimensions), got {dtype} of shape {shape}"
+                    )
+                if math.prod(shape) > limit:
+                    return f"declares shape {shape}, more than {limit} entries"
+                if dtype.kind == "U" and dtype.itemsize > 4 * chars:
+                    return f"declares {dtype.itemsize // 4} characters, more than {chars}"
+                return None
+
+            state[key] = self._read(archive, f"sampler.{key}", check)
+        return state
+
+    def _read_history(self, archive: zipfile.ZipFile, step: int) -> dict[str, AnyArray]:
+        loss = self._read_floats(archive, "history.loss", (step,))
+
+        def evaluations(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
+            if len(shape) != 1 or shape[0] > step + 1:
+                return f"declares shape {shape}, expected at most {step + 1} evaluations"
+            return None
+
+        def check_int(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
+            return (
+                f"must hold int64 steps, got {dtype}"
+                if dtype != _INT64
+                else evaluations(dtype, shape)
+            )
+
+        eval_step = self._read(archive, "history.eval_step", check_int)
+        if np.any(eval_step < 0) or np.any(eval_step > step):
+            raise self.fail("history.eval_step", f"holds steps outside 0..{step}")
+        if np.any(np.diff(eval_step) <= 0):
+            raise self.fail("history.eval_step", "must increase (one evaluation per step)")
+        count = eval_step.shape[0]
+        accuracies = {
+            key: self._read_floats(archive, f"history.{key}", (count,))
+            for key in ("train_accuracy", "test_accuracy")
+        }
+        for key, values in accuracies.items():
+            if np.any((values < 0) | (values > 1)):
+                raise self.fail(f"history.{key}", "holds accuracies outside [0, 1]")
+        return {"loss": loss, "eval_step": eval_step, **accuracies}
