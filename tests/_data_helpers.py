@@ -214,16 +214,34 @@ MIB = 1 << 20
 _GZIP_HEADER = bytes.fromhex("1f8b 0800 00000000 02ff")  # deflate, no name, mtime 0, level 9
 
 
-def deflate_zeros(prefix: bytes) -> tuple[bytes, bytes]:
-    """The start of a gzip stream holding ``prefix`` and a block that inflates to 1 MiB of zeros.
+def idx_header(code: int, *shape: int) -> bytes:
+    """The header of an IDX file with element type ``code`` (0x08 is uint8) and ``shape``."""
+    return struct.pack(f">2xBB{len(shape)}I", code, len(shape), *shape)
+
+
+def gzip_stream(prefix: bytes, fill: bytes, *, level: int = 9) -> tuple[bytes, bytes]:
+    """The start of a gzip stream holding ``prefix``, and a block that inflates to ``fill``.
 
     Each piece ends in a full flush, so the block can be repeated any number of times (a server
-    may send it forever): a "gzip bomb" made in milliseconds, without compressing the zeros.
+    may send it forever). With ``fill`` zeros it is a "gzip bomb" made in milliseconds; with
+    random ``fill`` and ``level=0``, a stream that looks like real data for as long as it goes.
     """
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packer = zlib.compressobj(level, zlib.DEFLATED, -15)
     start = _GZIP_HEADER + packer.compress(prefix) + packer.flush(zlib.Z_FULL_FLUSH)
-    block = packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(fill) + packer.flush(zlib.Z_FULL_FLUSH)
     return start, block
+
+
+def deflate_zeros(prefix: bytes) -> tuple[bytes, bytes]:
+    """:func:`gzip_stream` of ``prefix`` then blocks of 1 MiB of zeros (about 1 KB each)."""
+    return gzip_stream(prefix, bytes(MIB))
+
+
+def endless_images(*shape: int) -> Reply:
+    """A reply that looks like a real image file (IDX header, random pixels) and never ends."""
+    pixels = np.random.default_rng(0).integers(0, 256, 1 << 16, dtype=np.uint8).tobytes()
+    start, block = gzip_stream(idx_header(0x08, *shape), pixels, level=0)
+    return Reply(start, forever=block)
 
 
 def gzip_bomb(prefix: bytes, zeros_mib: int) -> bytes:
@@ -236,11 +254,6 @@ def gzip_bomb(prefix: bytes, zeros_mib: int) -> bytes:
     size = (len(prefix) + zeros_mib * MIB) & 0xFFFFFFFF
     final = zlib.compressobj(9, zlib.DEFLATED, -15).flush()  # an empty last block
     return start + block * zeros_mib + final + struct.pack("<II", crc, size)
-
-
-def idx_header(code: int, *shape: int) -> bytes:
-    """The header of an IDX file with element type ``code`` (0x08 is uint8) and ``shape``."""
-    return struct.pack(f">2xBB{len(shape)}I", code, len(shape), *shape)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

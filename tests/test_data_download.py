@@ -252,3 +252,22 @@ def test_an_interrupt_after_the_transfer_still_removes_the_temporary_file(
     with pytest.raises(KeyboardInterrupt):
         Tiny.download(tmp_path, [server.serve("good", SERVED)], progress=False)
     assert listing(tmp_path / "tiny") == []
+
+
+@pytest.mark.parametrize("deadline", [None, 60, 0.5e3])
+def test_a_deadline_that_is_not_reached_changes_nothing(
+    server: LocalServer, tmp_path: Path, deadline: float | None
+) -> None:
+    ds = Tiny.download(tmp_path, [server.serve("good", SERVED)], progress=False, deadline=deadline)
+    assert len(ds.train) == 30
+    assert listing(tmp_path / "tiny") == GZ_NAMES
+
+
+def test_a_failing_mirror_is_cut_off_and_the_next_one_used(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.routes["/endless/" + TRAIN_IMAGES] = Reply(b"", forever=bytes(1 << 16))
+    good = server.serve("good", SERVED)
+    ds = Tiny.download(tmp_path, [server.mirror("endless"), good], progress=False)
+    assert len(ds.train) == 30
+    assert listing(tmp_path / "tiny") == GZ_NAMES

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minifw.data import decode_idx, encode_idx, read_idx, write_idx
-from minifw.data.idx import gzip_bytes
+from minifw.data.idx import IDXDecoder, IDXHeader, gzip_bytes
 from minifw.errors import (
     DataError,
     DatasetNotFoundError,
@@ -182,3 +182,55 @@ def test_random_corruption_never_escapes_as_anything_but_minifw_error(
 def damaged_ndim(data: bytes) -> int:
     raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
     return int(struct.unpack(">B", raw[3:4])[0])
+
+
+@given(idx_arrays(), st.booleans(), st.integers(1, 40))
+def test_feeding_any_pieces_decodes_the_same(array: AnyArray, compress: bool, step: int) -> None:
+    data = encode_idx(array)
+    data = gzip_bytes(data) if compress else data
+    decoder = IDXDecoder("pieces")
+    for start in range(0, len(data), step):
+        decoder.feed(data[start : start + step])
+    header = decoder.finish()
+    assert (header.shape, header.dtype) == (array.shape, array.dtype)
+    np.testing.assert_array_equal(decoder.array(), array)
+
+
+def test_a_file_split_across_gzip_members_reads_whole() -> None:
+    # `cat a.gz b.gz` is one valid gzip file holding both contents, as gunzip reads it.
+    assert decode_idx(gzip_bytes(VALID[:6]) + gzip_bytes(VALID[6:])).tolist() == LABELS.tolist()
+
+
+def test_max_bytes_is_inclusive(tmp_path: Path) -> None:
+    write_idx(tmp_path / "x.gz", LABELS)
+    assert read_idx(tmp_path / "x.gz", max_bytes=5).tolist() == LABELS.tolist()
+    with pytest.raises(IDXFormatError, match=r"that is 5 bytes of data, more than the 4 allowed"):
+        read_idx(tmp_path / "x.gz", max_bytes=4)
+
+
+def test_the_header_check_runs_before_any_data_is_read() -> None:
+    seen: list[IDXHeader] = []
+
+    def refuse(header: IDXHeader, source: str) -> None:
+        seen.append(header)
+        raise DataError(f"{source}: no, thanks")
+
+    with pytest.raises(DataError, match="labels: no, thanks"):
+        decode_idx(VALID[:8], source="labels", check=refuse)  # the header alone: data is missing
+    assert seen == [IDXHeader(np.dtype(np.uint8), (5,))]
+
+
+def test_a_decoder_that_keeps_nothing_still_checks_everything() -> None:
+    decoder = IDXDecoder("labels", keep=False)
+    decoder.feed(VALID + b"\x00")
+    with pytest.raises(IDXFormatError, match=r"\(1 extra\)"):
+        decoder.finish()
+    with pytest.raises(ValidationError, match="built with keep=False"):
+        decoder.array()
+
+
+def test_finish_twice_gives_the_same_array() -> None:
+    decoder = IDXDecoder("twice")
+    decoder.feed(encode_idx(np.array([1, -2], dtype=np.int16)))
+    assert decoder.finish() == decoder.finish()
+    assert decoder.array().tolist() == [1, -2]

@@ -14,6 +14,7 @@ from minifw.data import (
     MNIST,
     SAMPLE_SPEC,
     Dataset,
+    DatasetSpec,
     FashionMNIST,
     IDXDataset,
     LoadOptions,
@@ -317,3 +318,30 @@ def test_real_files_decompressed_by_hand_still_load(tmp_path: Path) -> None:
     (tmp_path / "t10k-images-idx3-ubyte.gz").symlink_to(T10K / "t10k-images-idx3-ubyte.gz")
     ds = MNIST.from_directory(tmp_path, normalize=False)
     assert ds.test.t.tolist()[:3] == [7, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("spec", "sizes"),
+    [
+        (MNIST.spec(), [9912422, 28881, 1648877, 4542]),
+        (FashionMNIST.spec(), [26421880, 29515, 4422102, 5148]),
+        (SAMPLE_SPEC, [650371, 58, 163695, 46]),
+    ],
+)
+def test_specs_record_the_published_sizes_and_counts(spec: DatasetSpec, sizes: list[int]) -> None:
+    assert [f.size for f in spec.all_files] == sizes
+    counts = [4000, 4000, 1000, 1000] if spec is SAMPLE_SPEC else [60000, 60000, 10000, 10000]
+    assert [f.count for f in spec.all_files] == counts
+    assert spec.max_payload(spec.train_images) == counts[0] * 784
+    assert spec.max_payload(spec.train_labels) == counts[1] * 4
+
+
+def test_the_bundled_files_have_the_recorded_sizes() -> None:
+    sizes = [(SAMPLE_FOLDER / f.gz_name).stat().st_size for f in SAMPLE_SPEC.all_files]
+    assert sizes == [f.size for f in SAMPLE_SPEC.all_files]
+
+
+def test_a_subset_of_mnist_in_a_folder_loads(tmp_path: Path) -> None:
+    # Counts bound what is accepted; fewer examples than published are fine.
+    ds = MNIST.from_directory(write_folder(tmp_path, splits=("test",)), normalize=False)
+    assert len(ds.test) == 20

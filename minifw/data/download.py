@@ -53,6 +53,7 @@ DEFAULT_DEADLINE: Final = 600.0
 
 _TIMEOUT: Final = 30.0  # seconds without data before a mirror counts as failed
 _CHUNK: Final = 1 << 16
+_GRACE: Final = 1 << 20  # bytes a checksummed file may go on after it stops being valid IDX
 _USER_AGENT: Final = "minifw (+https://pypi.org/project/minifw/)"
 
 
@@ -172,13 +173,11 @@ class _Deadline:
 
     def check(self, received: int) -> None:
         if self.expired():
-            raise _MirrorError(f"{self} after {received} bytes")
-
-    def __str__(self) -> str:
-        return (
-            f"the download deadline of {self.seconds:g} s passed (deadline={self.seconds:g}; "
-            "pass a larger number of seconds, or None for no limit)"
-        )
+            raise _MirrorError(
+                f"the download deadline of {self.seconds:g} s passed (deadline={self.seconds:g}) "
+                f"after {received} bytes of this file; pass a larger deadline in seconds, or "
+                "deadline=None for no limit"
+            )
 
 
 def _check_mirrors(mirrors: Sequence[str]) -> list[str]:
@@ -273,7 +272,7 @@ def _stream(
 
 
 class _Transfer:
-    """What one mirror sent for one file so far: its size, first bytes, digest or IDX check."""
+    """What one mirror sent for one file so far: its size, first bytes, digest and IDX check."""
 
     def __init__(self, spec: DatasetSpec, file: IDXFile, content_type: str) -> None:
         self.file = file
@@ -283,18 +282,16 @@ class _Transfer:
         self.received = 0
         self.head = b""
         self._digest = file.checksum.new_hash() if file.checksum is not None else None
-        # Without a checksum the file must at least be well-formed IDX that fits the data set;
-        # it is checked as it streams past, so a bad file is cut off early, and nothing is kept.
-        self._decoder = (
-            None
-            if file.checksum is not None
-            else IDXDecoder(
-                file.gz_name,
-                max_bytes=spec.max_payload(file),
-                check=functools.partial(spec.check_header, file),
-                keep=False,
-            )
+        # The bytes are also decoded as IDX while they stream past (nothing is kept), so a mirror
+        # sending garbage or a bomb is cut off early, long before the size limit.
+        self._decoder = IDXDecoder(
+            file.gz_name,
+            max_bytes=spec.max_payload(file),
+            check=functools.partial(spec.check_header, file),
+            keep=False,
         )
+        self._invalid = ""  # why the bytes are not a valid IDX file, once the decoder says so
+        self._invalid_at = 0
 
     def add(self, chunk: bytes) -> None:
         if self.received + len(chunk) > self.limit:
@@ -308,11 +305,16 @@ class _Transfer:
         self.received += len(chunk)
         if self._digest is not None:
             self._digest.update(chunk)
-        if self._decoder is not None:
+        if not self._invalid:
             try:
                 self._decoder.feed(chunk)
             except MinifwError as err:
-                raise _MirrorError(f"not a valid IDX file ({err}); got {self.describe()}") from None
+                self._invalid, self._invalid_at = str(err), self.received
+        # With a checksum, a damaged file is reported by its checksum once it ends (the clearer
+        # message); a mirror that goes on sending after its bytes stopped being IDX is cut off.
+        grace = 0 if self._digest is None else _GRACE
+        if self._invalid and self.received - self._invalid_at >= grace:
+            raise _MirrorError(f"not a valid IDX file ({self._invalid}); got {self.describe()}")
 
     def finish(self, length: int | None) -> None:
         if length is not None and self.received != length:
@@ -328,11 +330,10 @@ class _Transfer:
                     f"got {self._digest.hexdigest()} for {self.describe()}"
                 )
             return
-        if self._decoder is not None:
-            try:
-                self._decoder.finish()
-            except MinifwError as err:
-                raise _MirrorError(f"not a valid IDX file ({err}); got {self.describe()}") from None
+        try:
+            self._decoder.finish()
+        except MinifwError as err:
+            raise _MirrorError(f"not a valid IDX file ({err}); got {self.describe()}") from None
 
     def describe(self) -> str:
         return f"{self.received} bytes of {self._kind()} (Content-Type: {self.content_type})"

@@ -346,7 +346,6 @@ class IDXDecoder:
         self._gzip: bool | None = None
         self._member: Any = None  # the zlib decompressor of the gzip member being read
         self._between = bytearray()  # bytes after a finished gzip member, until they say what
-        self._members = 0
         self._inflated = 0  # IDX bytes (decompressed, if gzip) seen so far
         self._head = bytearray()
         self._header: IDXHeader | None = None
@@ -375,6 +374,8 @@ class IDXDecoder:
 
     def finish(self) -> IDXHeader:
         """Check that the file ended exactly where its header says, and return the header."""
+        if self._result is not None:  # finished already: the data is in native order
+            return IDXHeader(self._result.dtype, self._result.shape)
         if self._gzip is None:  # fewer than two bytes: not gzip
             if self._fed == 0:
                 raise IDXFormatError(f"{self._source} is empty (0 bytes); expected an IDX file")
@@ -422,7 +423,6 @@ class IDXDecoder:
                     raise self._garbage()
                 data, self._between = bytes(self._between), bytearray()
                 self._member = zlib.decompressobj(wbits=31)
-                self._members += 1
             data = self._inflate_member(data)
 
     def _inflate_member(self, data: bytes | bytearray | memoryview) -> bytes:
