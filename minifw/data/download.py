@@ -3,8 +3,11 @@
 Each missing file is fetched from the mirrors in order, streamed into a temporary file next to its
 final place (never held in memory), checked (complete transfer, published checksum, or a
 well-formed IDX file that fits the data set when no checksum is recorded), flushed to disk, and
-only then renamed into place by :func:`~minifw._atomic.atomic_write`. Three limits keep a bad
-mirror from costing more than the file is worth:
+only then renamed into place by :func:`~minifw._atomic.atomic_write`. The bytes are decoded as
+IDX while they arrive (and dropped), so a mirror sending something else (zeros, an HTML page, a
+gzip bomb) is cut off soon after: at once without a checksum, 1 MiB later with one (a file that
+merely ends damaged is then still reported by its checksum, the clearer message).
+Three more limits keep a bad mirror from costing more than the file is worth:
 
 - **size**: a mirror may send at most the file's published size (``IDXFile.size``), or, when none
   is recorded, what the format allows for the data set (:meth:`DatasetSpec.max_download`); one
