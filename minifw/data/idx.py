@@ -362,11 +362,12 @@ class IDXDecoder:
             return
         self._fed += len(data)
         if self._gzip is None:
-            self._start += data
-            if len(self._start) < 2:
-                return
-            data, self._start = bytes(self._start), bytearray()
-            self._gzip = data[:2] == GZIP_MAGIC
+            if self._start or len(data) < 2:  # the first two bytes arrive in pieces
+                self._start += data
+                if len(self._start) < 2:
+                    return
+                data, self._start = bytes(self._start), bytearray()
+            self._gzip = bytes(data[:2]) == GZIP_MAGIC
         if self._gzip:
             self._inflate(data)
         else:
