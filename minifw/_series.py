@@ -76,7 +76,8 @@ def compose(outer: Series, inner: Series) -> Series:
         power = multiply(power, inner, low_a=r - 1)  # d^r: zero below order r
         if r in used:
             out = out + outer[r - 1] * power
-    return out
+    result: Series = out
+    return result
 
 
 def exp_change(d: Series) -> Series:

@@ -203,7 +203,7 @@ class LayeredObjective:
     def _series_piece(
         self, k: int, units: IntArray, reach: FloatArray, order: int
     ) -> tuple[Array, NDArray[np.bool_]]:
-        """The series of ``G_nj`` for all examples ``n`` and the given units ``j``."""
+        """Return the series of ``G_nj`` for all examples ``n`` and the given units ``j``."""
         n = self.acts[0].shape[0]
         rows = np.repeat(np.arange(n), units.size)
         cols = np.tile(units, n)
@@ -374,7 +374,7 @@ def _unit_to_dense(scalar: Array, cols: IntArray, width: int, layer: Layer | Non
 def _softmax_head(
     loss: Loss, y: FloatArray, t: FloatArray, d: Array, w: Array, reach: FloatArray
 ) -> tuple[Array, NDArray[np.bool_]] | None:
-    r"""The cross-entropy change of softmax outputs whose scores move by :math:`d(u)\,w`.
+    r"""Return the cross-entropy change of softmax outputs whose scores move by :math:`d(u)\,w`.
 
     With :math:`D_m = d^m` (series), :math:`e^{d w_k} - 1 = \sum_m w_k^m D_m / m!`, so
     :math:`s = \sum_k y_k (e^{d w_k} - 1) = \sum_m M_m D_m` with the moments
@@ -418,7 +418,7 @@ def _softmax_head(
 
 
 def _order_for(reach: float) -> int | None:
-    """The series order whose first neglected term is below the last bit, or ``None``."""
+    """Return the series order whose first neglected term is below the last bit, or ``None``."""
     if reach == 0.0:
         return 1
     ratio = reach / _ORDER_RADIUS

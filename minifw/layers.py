@@ -55,7 +55,7 @@ __all__ = [
 Array = NDArray[Any]
 
 #: Score moves up to this size take the precise expm1 route in Softmax.change.
-_SMALL_SHIFT = 30.0
+_SMALL_SHIFT = 0.5
 
 
 def sigmoid(a: ArrayLike) -> Array:
@@ -196,8 +196,8 @@ class Activation(Layer):
         coeffs, radius = self.taylor(x, y, dx.shape[0])
         moved = _series.magnitude(dx, _expand(reach, dx.ndim - 1))
         # Trust the series where the input moves by at most half the convergence radius.
-        inside = moved <= 0.5 * radius
-        ok = inside.reshape(inside.shape[0], -1).all(axis=1) if inside.ndim > 1 else inside
+        inside: NDArray[np.bool_] = np.asarray(moved <= 0.5 * radius, dtype=bool)
+        ok: NDArray[np.bool_] = np.all(inside.reshape(inside.shape[0], -1), axis=1)
         return _series.compose(coeffs, dx), ok
 
 
@@ -212,7 +212,7 @@ class Sigmoid(Activation):
     r"""The logistic function :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
     Change without cancellation:
-    :math:`\sigma(x + d) - \sigma(x) = \sigma(x + d)\,(1 - \sigma(x))\,(1 - e^{-d})`.
+    :math:`\sigma(x + d) - \sigma(x) = \sigma(x + d)\,\sigma(-x)\,(1 - e^{-d})`.
 
     >>> import numpy as np
     >>> Sigmoid().forward(np.array([[0.0, 1.0]])).round(6)
@@ -220,17 +220,24 @@ class Sigmoid(Activation):
     """
 
     def forward(self, x: Array) -> Array:
-        """Return :math:`\\sigma(x)`."""
+        r"""Return :math:`\sigma(x)`."""
         return sigmoid(x)
 
     def slope(self, x: Array, y: Array) -> Array:
-        r""":math:`\sigma'(x) = \sigma(x)(1 - \sigma(x))`."""
-        result: Array = y * (1.0 - y)
+        r""":math:`\sigma'(x) = \sigma(x)(1 - \sigma(x)) = \sigma(x)\,\sigma(-x)`."""
+        result: Array = y * sigmoid(-x)
         return result
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r""":math:`\sigma(x + d)\,(1 - \sigma(x))\,(1 - e^{-d})`."""
-        result: Array = sigmoid(x + dx) * (1.0 - y) * -np.expm1(-dx)
+        r""":math:`\sigma(x + d)\,\sigma(-x)\,(1 - e^{-d})` for moves below 1/2, else a difference.
+
+        (:math:`1 - \sigma(x) = \sigma(-x)`.) A large move changes the output by much more than
+        its rounding, so there the plain difference is as precise and avoids huge exponentials.
+        """
+        after = sigmoid(x + dx)
+        with np.errstate(over="ignore", invalid="ignore"):
+            precise = after * sigmoid(-x) * -np.expm1(-dx)
+        result: Array = np.where(np.abs(dx) > 0.5, after - y, precise)
         return result
 
     def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
@@ -239,8 +246,9 @@ class Sigmoid(Activation):
         With :math:`\sigma(x + v) = \sum_r s_r v^r`:
         :math:`(r + 1)\,s_{r+1} = s_r - \sum_{q=0}^{r} s_q s_{r-q}`, :math:`s_0 = \sigma(x)`.
         """
-        s = [np.asarray(y)]
-        for r in range(order):
+        # s_1 = sigma(x) sigma(-x) directly: y (1 - y) would lose digits where y is near 1.
+        s = [np.asarray(y), self.slope(x, y)]
+        for r in range(1, order):
             acc = s[r] - sum(s[q] * s[r - q] for q in range(r + 1))
             s.append(acc / (r + 1))
         reach: FloatArray = np.hypot(np.real(x), math.pi)
@@ -253,7 +261,7 @@ class Tanh(Activation):
     r"""The hyperbolic tangent.
 
     Change without cancellation:
-    :math:`\tanh(x + d) - \tanh(x) = \tanh(d)\,(1 - \tanh(x)\tanh(x + d))`.
+    :math:`\tanh(x + d) - \tanh(x) = \sinh(d) / (\cosh(x)\cosh(x + d))`.
 
     >>> import numpy as np
     >>> Tanh().forward(np.array([[0.0, 1.0]])).round(6)
@@ -261,18 +269,28 @@ class Tanh(Activation):
     """
 
     def forward(self, x: Array) -> Array:
-        """Return :math:`\\tanh(x)`."""
+        r"""Return :math:`\tanh(x)`."""
         result: Array = np.tanh(x)
         return result
 
     def slope(self, x: Array, y: Array) -> Array:
-        r""":math:`\tanh'(x) = 1 - \tanh^2(x)`."""
-        result: Array = 1.0 - y * y
+        r""":math:`\tanh'(x) = 1 - \tanh^2(x) = 1/\cosh^2(x)` (the latter keeps its digits)."""
+        with np.errstate(over="ignore"):
+            result: Array = 1.0 / np.cosh(x) ** 2
         return result
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r""":math:`\tanh(d)\,(1 - \tanh(x)\tanh(x + d))`."""
-        result: Array = np.tanh(dx) * (1.0 - y * np.tanh(x + dx))
+        r""":math:`\sinh(d) / (\cosh(x)\cosh(x + d))` for moves below 1/2, else a difference.
+
+        A large move changes the output by much more than its rounding, and far out (beyond
+        :math:`|x| = 350`) the hyperbolic functions would overflow: there a plain difference is
+        as precise.
+        """
+        after = x + dx
+        far = (np.abs(np.real(x)) > 350) | (np.abs(np.real(after)) > 350) | (np.abs(dx) > 0.5)
+        with np.errstate(over="ignore", invalid="ignore"):
+            precise = np.sinh(dx) / (np.cosh(x) * np.cosh(after))
+        result: Array = np.where(far, np.tanh(after) - y, precise)
         return result
 
     def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
@@ -280,9 +298,10 @@ class Tanh(Activation):
 
         :math:`(r + 1)\,t_{r+1} = [r = 0] - \sum_{q=0}^{r} t_q t_{r-q}`, :math:`t_0 = \tanh(x)`.
         """
-        t = [np.asarray(y)]
-        for r in range(order):
-            acc = (1.0 if r == 0 else 0.0) - sum(t[q] * t[r - q] for q in range(r + 1))
+        # t_1 = 1 / cosh(x)^2 directly: 1 - y^2 would lose digits where |y| is near 1.
+        t = [np.asarray(y), self.slope(x, y)]
+        for r in range(1, order):
+            acc = -sum(t[q] * t[r - q] for q in range(r + 1))
             t.append(acc / (r + 1))
         reach: FloatArray = np.hypot(np.real(x), math.pi / 2)
         return np.stack(t[1:]), reach
@@ -304,7 +323,7 @@ class ReLU(Activation):
     """
 
     def forward(self, x: Array) -> Array:
-        """Return :math:`\\max(x, 0)`."""
+        r"""Return :math:`\max(x, 0)`."""
         result: Array = np.maximum(x, 0.0)
         return result
 
@@ -327,12 +346,12 @@ class ReLU(Activation):
             return result_c
         after = x + dx
         crossing = np.maximum(after, 0.0) - np.maximum(x, 0.0)
-        result: Array = np.where((x > 0) & (after > 0), dx, np.where(after <= 0, 0.0, crossing))
-        result = np.where((x <= 0) & (after <= 0), 0.0, result)
+        both_on = (x > 0) & (after > 0)
+        result: Array = np.where(both_on, dx, crossing)  # crossing is 0 when both are off
         return result
 
     def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
-        """The slope, then zeros; reach :math:`|x|` (the distance to the kink)."""
+        """Return the slope, then zeros; reach :math:`|x|` (the distance to the kink)."""
         coeffs = np.zeros((order, *np.shape(x)))
         coeffs[0] = np.real(x) > 0
         reach: FloatArray = np.abs(np.real(x))
@@ -439,7 +458,12 @@ class Softmax(Layer):
         return result, {}
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r""":math:`y \odot (e - s)/(1 + s)`; moves beyond 30 in a score use a shifted exponential."""
+        r""":math:`y \odot (e - s)/(1 + s)` for moves up to 1/2, else a difference.
+
+        A large move changes the probabilities by much more than their rounding, and
+        :math:`1 + s` would lose digits when every score drops a lot; there the new
+        probabilities (a shifted exponential, no overflow) minus the old are as precise.
+        """
         if np.iscomplexobj(dx) or float(np.max(np.abs(dx), initial=0.0)) <= _SMALL_SHIFT:
             e = np.expm1(dx)
             s = np.sum(y * e, axis=-1, keepdims=True)
@@ -452,7 +476,7 @@ class Softmax(Layer):
     def series_change(
         self, x: Array, y: Array, dx: Array, reach: FloatArray
     ) -> tuple[Array, NDArray[np.bool_]]:
-        r"""The series of :math:`y \odot (e - s)/(1 + s)` from those of :math:`e` and :math:`s`.
+        r"""Return the series of :math:`y \odot (e - s)/(1 + s)` from those of :math:`e` and :math:`s`.
 
         Trusted where :math:`|s| \le 1/2` within reach (``1 + s`` stays away from 0).
         """

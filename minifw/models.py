@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, final, runtime_checkable
@@ -304,7 +305,7 @@ class Layered(Model):
 
     @final
     def _expected_inputs(self) -> int | None:
-        """The number of inputs the first layer takes, when it says (an Affine layer does)."""
+        """Return the number of inputs the first layer takes, if it says (an Affine layer does)."""
         first = self.layers[0] if self.layers else None
         return int(first.W.shape[0]) if isinstance(first, Affine) else None
 
@@ -364,7 +365,7 @@ class Sequential(Layered):
     array([[0.5122, 0.4878]])
     """
 
-    layers: tuple[Layer, ...] = attrs.field(converter=_as_layers)  # type: ignore[assignment]
+    layers: tuple[Layer, ...] = attrs.field(converter=_as_layers)
 
     def __attrs_post_init__(self) -> None:
         self._name_params()
@@ -428,7 +429,7 @@ MAX_PARAMETERS = 1 << 27
 
 
 def _check_total(sizes: Sequence[int]) -> None:
-    total = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    total = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
     if total > MAX_PARAMETERS:
         raise ValidationError(
             f"layer sizes {tuple(sizes)} need {total:,} parameters, more than the "
@@ -466,7 +467,7 @@ class MultiLayerNet(Layered):
     )
     output: OutputName = attrs.field(default="softmax", validator=_check_output)
     seed: SeedLike = attrs.field(default=None, kw_only=True, validator=check_seed)
-    layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)  # type: ignore[assignment]
+    layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -517,7 +518,7 @@ class TwoLayerNet(Layered):
     output_size: int = attrs.field(default=10, validator=_check_size)
     weight_init_std: float = attrs.field(default=0.01, converter=to_float, validator=positive_float)
     seed: SeedLike = attrs.field(default=None, kw_only=True, validator=check_seed)
-    layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)  # type: ignore[assignment]
+    layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         _check_total((self.input_size, self.hidden_size, self.output_size))

@@ -1,0 +1,189 @@
+"""Contracts every concrete Layer keeps: backward, change and series against their definitions.
+
+A new built-in layer is tested by adding a factory to ``LAYERS``;
+``test_every_concrete_layer_is_listed`` fails until it is. Shapes and values are drawn by
+hypothesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_contracts import _concrete_subclasses
+
+import minifw
+from minifw import _series
+from minifw.errors import DifferentiationError
+from minifw.layers import Activation, Affine, Layer, ReLU, SeriesLayer, Sigmoid, Softmax, Tanh
+
+Array = Any
+
+
+def _affine(n_in: int, n_out: int, rng: np.random.Generator) -> Layer:
+    return Affine(W=rng.normal(size=(n_in, n_out)), b=rng.normal(size=n_out))
+
+
+#: name -> factory(n_in, rng) returning (layer, n_out).
+LAYERS: dict[str, Callable[[int, np.random.Generator], tuple[Layer, int]]] = {
+    "Affine": lambda n, rng: (_affine(n, 3, rng), 3),
+    "Sigmoid": lambda n, rng: (Sigmoid(), n),
+    "Tanh": lambda n, rng: (Tanh(), n),
+    "ReLU": lambda n, rng: (ReLU(), n),
+    "Softmax": lambda n, rng: (Softmax(), n),
+}
+
+
+def test_every_concrete_layer_is_listed() -> None:
+    assert {cls.__name__ for cls in _concrete_subclasses(Layer)} == set(LAYERS)
+
+
+def test_layer_bases_are_abstract() -> None:
+    for base in (Layer, Activation):
+        with pytest.raises(TypeError):
+            base()  # type: ignore[abstract]
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[str, Layer, Array, Array]:
+    name = draw(st.sampled_from(sorted(LAYERS)))
+    rows = draw(st.integers(1, 4))
+    n_in = draw(st.integers(1, 5))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    layer, _ = LAYERS[name](n_in, rng)
+    scale = draw(st.sampled_from([0.1, 1.0, 4.0]))
+    x = scale * rng.normal(size=(rows, n_in))
+    direction = rng.normal(size=(rows, n_in))
+    return name, layer, x, direction
+
+
+@given(cases())
+def test_backward_is_the_gradient(case: tuple[str, Layer, Array, Array]) -> None:
+    # d/dx of sum(g * f(x)) by central differences on a smooth function of x and the params.
+    name, layer, x, _ = case
+    if name == "ReLU":
+        x = np.where(np.abs(x) < 1e-2, 0.5, x)  # away from the kink
+    y = layer.forward(x)
+    g = np.random.default_rng(0).normal(size=y.shape)
+    dx, dparams = layer.backward(x, y, g)
+    assert dx.shape == x.shape
+    assert set(dparams) == set(layer.params)
+
+    def objective() -> float:
+        return float(np.sum(g * layer.forward(x)))
+
+    numerical = minifw.CentralDiff(h=1e-6).gradient(lambda _: objective(), x)
+    np.testing.assert_allclose(dx, numerical, rtol=1e-6, atol=1e-7)
+    for pname, arr in layer.params.items():
+        numerical_p = minifw.CentralDiff(h=1e-6).gradient(lambda _: objective(), arr)
+        np.testing.assert_allclose(dparams[pname], numerical_p, rtol=1e-6, atol=1e-7)
+
+
+@given(cases(), st.sampled_from([1e-12, 1e-6, 1e-2, 1.0, 40.0]))
+def test_change_is_the_difference_of_outputs(
+    case: tuple[str, Layer, Array, Array], size: float
+) -> None:
+    _, layer, x, direction = case
+    y = layer.forward(x)
+    dx = size * direction
+    change = layer.change(x, y, dx)
+    assert change.shape == y.shape
+    difference = layer.forward(x + dx) - y
+    # Agreement to the rounding of the difference itself (which loses digits for tiny moves).
+    scale = np.maximum(np.abs(y), np.abs(layer.forward(x + dx))) + 1e-300
+    np.testing.assert_allclose(change, difference, rtol=0, atol=float(np.max(4e-15 * scale)))
+
+
+@given(cases())
+def test_change_keeps_the_precision_of_tiny_moves(case: tuple[str, Layer, Array, Array]) -> None:
+    # For a move of 1e-13 the subtraction of outputs keeps about 3 digits; the change rule keeps
+    # them all: <g, change> equals the first-order change <backward(g), move> to 1e-7.
+    name, layer, x, direction = case
+    if name == "ReLU":
+        x = np.where(np.abs(x) < 1e-2, 0.5, x)
+    y = layer.forward(x)
+    g = np.random.default_rng(1).normal(size=y.shape)
+    change = layer.change(x, y, 1e-13 * direction)
+    jvp = float(np.sum(layer.backward(x, y, g)[0] * direction))
+    assert float(np.sum(g * change)) == pytest.approx(1e-13 * jvp, rel=1e-7, abs=1e-28)
+
+
+@given(cases(), st.sampled_from([1e-6, 1e-4, 1e-3]))
+def test_series_change_agrees_with_change(
+    case: tuple[str, Layer, Array, Array], reach: float
+) -> None:
+    _, layer, x, direction = case
+    assert isinstance(layer, SeriesLayer)
+    y = layer.forward(x)
+    order = 8
+    dx = np.zeros((order, *x.shape))
+    dx[0] = direction  # the input moves along u * direction + u^2 * direction^2 / 2
+    dx[1] = 0.5 * direction**2
+    series, ok = layer.series_change(x, y, dx, np.full(x.shape[0], reach))
+    assert ok.shape == (x.shape[0],)
+    u = reach
+    moved = u * direction + 0.5 * (u * direction) ** 2
+    expected = layer.change(x, y, moved)
+    value = _series.evaluate(series, u)
+    scale = float(np.max(np.abs(expected), initial=0.0)) + 1e-300
+    np.testing.assert_allclose(value[ok], expected[ok], rtol=1e-9, atol=1e-12 * scale)
+
+
+@given(cases())
+def test_activation_taylor_starts_with_the_slope(case: tuple[str, Layer, Array, Array]) -> None:
+    _, layer, x, _ = case
+    if not isinstance(layer, Activation):
+        return
+    y = layer.forward(x)
+    coeffs, reach = layer.taylor(x, y, 4)
+    assert coeffs.shape == (4, *x.shape)
+    assert reach.shape == x.shape
+    np.testing.assert_allclose(coeffs[0], layer.slope(x, y), rtol=1e-11, atol=1e-300)
+
+
+@given(cases())
+def test_complex_moves_give_the_derivative(case: tuple[str, Layer, Array, Array]) -> None:
+    # A complex step i*1e-20*d: Im(change) / 1e-20 is the directional derivative, exactly.
+    name, layer, x, direction = case
+    if name == "ReLU":
+        x = np.where(np.abs(x) < 1e-2, 0.5, x)
+    y = layer.forward(x)
+    change = layer.change(x, y, 1e-20j * direction)
+    derivative = np.imag(change) / 1e-20
+    g = np.ones_like(y)
+    dx, _ = layer.backward(x, y, g)
+    # sum over outputs of the derivative = <backward(ones), direction>, per row.
+    np.testing.assert_allclose(
+        derivative.sum(axis=1), np.sum(dx * direction, axis=1), rtol=1e-12, atol=1e-14
+    )
+
+
+def test_relu_refuses_a_complex_step_at_its_kink() -> None:
+    x = np.array([[0.0, 1.0]])
+    with pytest.raises(DifferentiationError, match="kink"):
+        ReLU().change(x, ReLU().forward(x), np.array([[1e-20j, 0.0]]))
+
+
+def test_sigmoid_is_complex_safe_far_out() -> None:
+    x = np.array([[-800.0, 800.0]], dtype=complex) + 1e-20j
+    out = minifw.sigmoid(x)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out.real, [[0.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"W": np.zeros((2, 3), dtype=np.float32), "b": np.zeros(3)}, "float64"),
+        ({"W": np.zeros((2, 3)), "b": np.zeros(2)}, "one entry per column"),
+        ({"W": [[1.0]], "b": np.zeros(1)}, "2-D float64 array"),
+    ],
+)
+def test_affine_validates_its_arrays(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(minifw.MinifwError, match=match):
+        Affine(**kwargs)
