@@ -36,12 +36,11 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeAlias, final
+from typing import TypeAlias, final
 
 import attrs
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check
 from minifw.checkpoint import CHECKPOINT_FORMAT, check_writable, read_checkpoint, write_checkpoint
@@ -51,6 +50,7 @@ from minifw.errors import CheckpointError, ConfigError, TrainingError, Validatio
 from minifw.losses import CrossEntropy, Loss
 from minifw.models import Backprop, Model
 from minifw.optimizers import SGD, Optimizer, check_params
+from minifw.progress import Progress, progress_for
 from minifw.sampling import BatchSampler, RandomChoiceSampler
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
@@ -167,9 +167,10 @@ class Trainer:
     ``optimizer=SGD(learning_rate=r)``; give one or the other (neither: ``SGD(learning_rate=0.1)``).
 
     ``eval_every`` evaluates accuracy every so many steps during :meth:`fit` (0: only at the
-    end). ``progress`` says how :meth:`fit` reports: ``True`` (the default) draws a bar on a
-    terminal and writes a plain line every few seconds when stderr is a file or a pipe,
-    ``False`` is quiet (see :mod:`minifw.progress`). ``blas_threads`` caps the BLAS threads
+    end). ``progress`` says whether :meth:`fit` reports on stderr: ``True`` (the default) draws
+    a bar on a terminal and writes a plain line every few seconds when stderr is a file or a
+    pipe (never carriage returns there); ``False`` writes nothing (see :mod:`minifw.progress`).
+    A Trainer is built from a TOML file by :func:`minifw.config.load_config` (``.build()``). ``blas_threads`` caps the BLAS threads
     numpy uses during :meth:`fit` (``None`` leaves numpy's setting): minibatch-sized matrix
     products are fastest on one thread. A field of the wrong kind is rejected when the Trainer
     is built, with a :class:`~minifw.errors.ConfigError` naming the field.
@@ -338,17 +339,14 @@ class Trainer:
         COUNT.raising(ConfigError).require("checkpoint_every", checkpoint_every)
         if checkpoint is not None:
             check_writable(checkpoint)
-        bar = tqdm(
-            total=steps, disable=not self.progress, unit="step", dynamic_ncols=True, leave=True
-        )
+        progress = progress_for(self.progress, total=steps)
         limits = threadpool_limits(self.blas_threads, user_api="blas")
         try:
             for _ in range(steps):
                 value = self.step()
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+                progress.update(value)
                 if self.eval_every and self.step_count % self.eval_every == 0:
-                    self._record(self.evaluate(), bar)
+                    self._record(self.evaluate(), progress)
                 if (
                     checkpoint is not None
                     and checkpoint_every
@@ -357,7 +355,7 @@ class Trainer:
                     self.save_checkpoint(checkpoint)
         finally:
             limits.restore_original_limits()
-            bar.close()
+            progress.close()
         last = self.history.last
         if steps and (last is None or last.step != self.step_count):
             self._record(self.evaluate(), None)
@@ -365,10 +363,10 @@ class Trainer:
             self.save_checkpoint(checkpoint)
         return self.history
 
-    def _record(self, evaluation: Evaluation, bar: Any) -> None:
+    def _record(self, evaluation: Evaluation, progress: Progress | None) -> None:
         self.history.evaluations.append(evaluation)
-        if bar is not None and not bar.disable:
-            bar.write(str(evaluation))
+        if progress is not None:
+            progress.note(str(evaluation))
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -419,12 +417,3 @@ class Trainer:
             self.model.params[name][...] = value
         self.history = history
         self.step_count = checkpoint.step
-
-    # --- configuration --------------------------------------------------------------------------
-
-    @classmethod
-    def from_config(cls, path: str | os.PathLike[str]) -> Trainer:
-        """Build a Trainer from a TOML file; see :mod:`minifw.config` for its sections."""
-        from minifw.config import load_config
-
-        return load_config(path).build()
