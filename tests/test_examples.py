@@ -31,6 +31,7 @@ TESTED = {
     "figures.py": "test_figures_are_valid_pngs",
     "configure_trainer.py": "test_configure_trainer",
     "train_two_layer_net.py": "test_train_two_layer_net",
+    "compare_optimizers.py": "test_compare_optimizers",
 }
 
 
@@ -225,3 +226,26 @@ def test_train_two_layer_net_short_run(tmp_path: Path) -> None:
     ).stdout
     assert "after training: step 4" in out
     assert_png(tmp_path / "short.png")
+
+
+def test_compare_optimizers(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = run_example(
+        "compare_optimizers.py", "--steps", "3", "--out", "opt.png", cwd=tmp_path
+    ).stdout
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[:1].isupper()}
+    for name, rate in [
+        ("SGD", "0.01"),
+        ("Momentum", "0.01"),
+        ("Nesterov", "0.01"),
+        ("AdaGrad", "0.01"),
+        ("RMSprop", "0.01"),
+        ("Adam", "0.001"),
+    ]:
+        assert rows[name][0] == rate, out
+        first, last, accuracy = (float(v) for v in rows[name][1:])
+        assert last > 0
+        assert first == float(rows["SGD"][1])  # same network, same first batch
+        assert 0.0 <= accuracy <= 1.0
+    assert float(rows["AdaGrad"][2]) < float(rows["SGD"][2])  # 2.1186 against 2.3338
+    assert_png(tmp_path / "opt.png")
