@@ -184,9 +184,29 @@ def write_checkpoint(
             raise CheckpointError(f"refusing to save Python objects in {name} to {target}")
         if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
             raise CheckpointError(f"refusing to save non-finite values in {name} to {target}")
+    problem = _history_problem(arrays, step)
+    if problem:  # what read_checkpoint would refuse is not written in the first place
+        raise CheckpointError(f"refusing to save {target}: {problem}")
     with atomic_write(target, error=CheckpointError, what="checkpoint") as handle:
         np.savez(handle, allow_pickle=False, **arrays)
     return target
+
+
+def _history_problem(arrays: Mapping[str, AnyArray], step: int) -> str | None:
+    """Say what is wrong with the history members for a checkpoint at ``step``, if anything."""
+    missing = [k for k in HISTORY_KEYS if f"history.{k}" not in arrays]
+    if missing:
+        return f"the history lacks {missing}"
+    loss, evals = arrays["history.loss"], arrays["history.eval_step"]
+    if loss.shape != (step,):
+        return f"the history holds {loss.size} losses for {step} steps"
+    if evals.ndim != 1 or np.any(evals < 0) or np.any(evals > step) or np.any(np.diff(evals) <= 0):
+        return f"the history's evaluation steps {evals.tolist()} do not increase within 0..{step}"
+    for key in ("train_accuracy", "test_accuracy"):
+        values = arrays[f"history.{key}"]
+        if values.shape != evals.shape or np.any((values < 0) | (values > 1)):
+            return f"the history's {key} is not one accuracy in [0, 1] per evaluation"
+    return None
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -614,3 +614,16 @@ def test_non_finite_values_are_never_saved(sample: MNIST, tmp_path: Path) -> Non
     ):
         trainer.save_checkpoint(tmp_path / "ck.npz")
     assert not (tmp_path / "ck.npz").exists()
+
+
+def test_a_history_that_could_not_be_loaded_is_not_saved(sample: MNIST, tmp_path: Path) -> None:
+    trainer = make_trainer(sample)
+    trainer.fit(2)
+    trainer.history.loss.pop()
+    with pytest.raises(CheckpointError, match="the history holds 1 losses for 2 steps"):
+        trainer.save_checkpoint(tmp_path / "ck.npz")
+    trainer.history.loss.append(2.0)
+    trainer.history.evaluations.append(trainer.history.evaluations[-1])
+    with pytest.raises(CheckpointError, match=r"evaluation steps \[2, 2\] do not increase"):
+        trainer.save_checkpoint(tmp_path / "ck.npz")
+    assert not (tmp_path / "ck.npz").exists()
