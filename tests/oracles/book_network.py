@@ -11,6 +11,7 @@ against.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,15 +43,15 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 }
 
 
-def cross_entropy_error(y: Array, t: Array) -> float:
+def cross_entropy_error(y: Array, t: Array) -> Any:
     """Batch-mean cross-entropy with the book's delta inside the log; ``t`` one-hot."""
     delta = 1e-7
-    return float(-np.sum(t * np.log(y + delta)) / y.shape[0])
+    return -np.sum(t * np.log(y + delta)) / y.shape[0]
 
 
-def mean_squared_error(y: Array, t: Array) -> float:
+def mean_squared_error(y: Array, t: Array) -> Any:
     """Batch mean of half the sum of squares (the book's definition, per example)."""
-    return float(0.5 * np.sum((y - t) ** 2) / y.shape[0])
+    return 0.5 * np.sum((y - t) ** 2) / y.shape[0]
 
 
 def layer_count(params: Params) -> int:
@@ -67,11 +68,43 @@ def predict(params: Params, x: Array, activation: str, output: str) -> Array:
     return softmax(scores) if output == "softmax" else scores
 
 
-def loss(params: Params, x: Array, t: Array, activation: str, output: str) -> float:
+def loss_value(params: Params, x: Array, t: Array, activation: str, output: str) -> Any:
+    """The loss as a numpy scalar of the arrays' dtype (``np.longdouble`` arrays keep 64 bits)."""
     y = predict(params, x, activation, output)
     if output == "softmax":
         return cross_entropy_error(y, t)
     return mean_squared_error(y, t)
+
+
+def loss(params: Params, x: Array, t: Array, activation: str, output: str) -> float:
+    return float(loss_value(params, x, t, activation, output))
+
+
+def _stencil_value(
+    f: Callable[[], Any],
+    view: Array,
+    i: int,
+    h: float,
+    offsets: Sequence[float],
+    weights: Sequence[float],
+) -> Any:
+    """One coordinate's difference quotient in the array's precision; ``view[i]`` is restored."""
+    original = view[i]
+    if tuple(offsets) == (1.0, -1.0) and tuple(weights) == (0.5, -0.5):
+        # The book's central difference, exactly as it writes it.
+        view[i] = original + h
+        fxh1 = f()
+        view[i] = original - h
+        fxh2 = f()
+        view[i] = original
+        return (fxh1 - fxh2) / (2 * h)
+    base = f()  # a one-sided (or other) stencil needs f(x): the book's numerical_diff
+    total = 0.0 * base
+    for offset, weight in zip(offsets, weights, strict=True):
+        view[i] = original + offset * h
+        total += weight * (f() - base)
+        view[i] = original
+    return total / h
 
 
 def numerical_gradient(
@@ -84,22 +117,30 @@ def numerical_gradient(
     """The book's loop over every element with ``np.nditer``, for any first-derivative stencil.
 
     ``sum_k weights[k] * (f(x + offsets[k] h) - f(x)) / h``; with the default central stencil
-    this is ``(f(x + h) - f(x - h)) / (2h)`` as the book writes it.
+    this is ``(f(x + h) - f(x - h)) / (2h)`` exactly as the book writes it (two evaluations).
     """
     grad = np.zeros_like(x)
+    view = x.reshape(-1)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])  # type: ignore[list-item]
     while not it.finished:
         idx = it.multi_index
-        original = float(x[idx])
-        base = f()
-        total = 0.0
-        for offset, weight in zip(offsets, weights, strict=True):
-            x[idx] = original + offset * h
-            total += weight * (f() - base)
-            x[idx] = original
-        grad[idx] = total / h
+        flat = int(np.ravel_multi_index(idx, x.shape))
+        grad[idx] = _stencil_value(f, view, flat, h, offsets, weights)
         it.iternext()
     return grad
+
+
+def numerical_partials(
+    f: Callable[[], Any],
+    x: Array,
+    flat_indices: Sequence[int],
+    h: float,
+    offsets: Sequence[float] = (1.0, -1.0),
+    weights: Sequence[float] = (0.5, -0.5),
+) -> Array:
+    """:func:`numerical_gradient` for the given flat (C-order) indices of ``x`` only."""
+    view = x.reshape(-1)
+    return np.array([_stencil_value(f, view, int(i), h, offsets, weights) for i in flat_indices])
 
 
 def backprop(params: Params, x: Array, t: Array, activation: str, output: str) -> Params:
@@ -136,25 +177,3 @@ def backprop(params: Params, x: Array, t: Array, activation: str, output: str) -
                 delta = back * (1.0 - np.tanh(a) ** 2)
     return grads
 
-
-def numerical_partials(
-    f: Callable[[], float],
-    x: Array,
-    flat_indices: Sequence[int],
-    h: float,
-    offsets: Sequence[float] = (1.0, -1.0),
-    weights: Sequence[float] = (0.5, -0.5),
-) -> Array:
-    """:func:`numerical_gradient` for the given flat (C-order) indices of ``x`` only."""
-    out = np.zeros(len(flat_indices))
-    view = x.reshape(-1)
-    for row, i in enumerate(flat_indices):
-        original = float(view[i])
-        base = f()
-        total = 0.0
-        for offset, weight in zip(offsets, weights, strict=True):
-            view[i] = original + offset * h
-            total += weight * (f() - base)
-            view[i] = original
-        out[row] = total / h
-    return out
