@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/gradient_speed.py: it runs, prints its table, and the numbers agree.
+"""Smoke test of benchmarks/gradient_speed.py: it runs, prints its tables, and the numbers agree.
 
 Only the accuracy targets are asserted; timings and speed ratios never are (shared, noisy
 machines). The script runs in its own process, as a user runs it, so that its BLAS thread
@@ -7,7 +7,6 @@ setting applies before numpy loads.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gradient_speed.py"
+NETWORKS = ["TwoLayerNet 784-50-10", "MultiLayerNet 100-100 relu", "MultiLayerNet 100-100 sig"]
+METHODS = ["book loop (oracle)", "minifw generic", "minifw fast path", "backprop"]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def quick_output() -> str:
         [sys.executable, str(SCRIPT), "--quick"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -31,42 +32,34 @@ def quick_output() -> str:
     return result.stdout
 
 
-LABELS = [
-    "book loop (book's numpy f)",
-    "minifw generic, book's f",
-    "minifw generic, predict+CE",
-    "minifw fast path",
-    "analytic backprop",
-]
-if importlib.util.find_spec("scipy") is not None:
-    LABELS.append("scipy approx_fprime (forward)")
+@pytest.mark.parametrize("network", NETWORKS)
+@pytest.mark.parametrize("method", METHODS)
+def test_prints_a_row_for_every_network_and_method(
+    quick_output: str, network: str, method: str
+) -> None:
+    assert quick_output.count(f"\n{network:<26} {method} ") == 1
 
 
-@pytest.mark.parametrize("label", LABELS)
-def test_prints_a_table_row_for_every_method(quick_output: str, label: str) -> None:
-    assert quick_output.count(f"\n{label} ") == 2  # one row per batch
-
-
-def test_says_what_is_extrapolated(quick_output: str) -> None:
-    assert "extrapolated from" in quick_output
+def test_says_what_is_extrapolated_and_how_it_ran(quick_output: str) -> None:
+    assert quick_output.count("~ extrapolated from") == 3
     assert "BLAS threads: OPENBLAS_NUM_THREADS=1" in quick_output
+    assert "NPY_DISABLE_CPU_FEATURES=" in quick_output
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "PASS  fast path vs per-coordinate reference",
-        "PASS  fast path vs exact gradient",
-    ],
-)
-def test_accuracy_targets_pass(quick_output: str, target: str) -> None:
-    # Both batches: the bundled-sample target and the dense batch's informational line.
-    assert quick_output.count(target) == 2, quick_output
+def test_the_honesty_targets_pass(quick_output: str) -> None:
+    # The fast gradient is the finite difference of the stencil: against the book's loop in
+    # extended precision it agrees far below 1e-9 of max|g| at h = 1e-2 and 1e-3, for the
+    # central, forward and backward stencils, and central at 1e-2 keeps its truncation error.
+    lines = [line.strip() for line in quick_output.splitlines()]
+    honesty = [line for line in lines if "of the loop (extended precision)" in line]
+    assert len(honesty) == 6
+    assert all(line.startswith("PASS") for line in honesty), honesty
+    assert any(line.startswith("PASS") and "keeps its truncation error" in line for line in lines)
 
 
 def test_reports_every_target(quick_output: str) -> None:
     lines = [line.strip() for line in quick_output.splitlines()]
     verdicts = [line for line in lines if line.startswith(("PASS  ", "FAIL  "))]
-    assert len(verdicts) == 6
-    assert any("faster than the book loop (target >= 300x)" in line for line in verdicts)
-    assert any("generic path no slower than the book loop" in line for line in verdicts)
+    assert len(verdicts) == 12
+    assert any(">= 1000x the book loop" in line for line in verdicts)
+    assert any("<= 30x backprop" in line for line in verdicts)
