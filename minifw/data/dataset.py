@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import final
 
 import attrs
 import numpy as np
@@ -64,6 +65,7 @@ def _summary(array: AnyArray) -> str:
     return f"<array shape={array.shape} dtype={array.dtype}>"
 
 
+@final
 @attrs.frozen(eq=False)
 class Split:
     """One split of a data set: inputs ``x`` and labels ``t`` with the same first dimension.
@@ -135,6 +137,7 @@ def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool)
         raise ValidationError(f"{attribute.name} must be True or False, got {attribute.name}={value!r}")
 
 
+@final
 @attrs.frozen
 class LoadOptions:
     """How decoded images and labels are presented, as in the book's ``load_mnist``.

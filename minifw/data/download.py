@@ -36,7 +36,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, final
 
 from tqdm import tqdm
 
@@ -155,6 +155,7 @@ class _MirrorError(Exception):
     """One mirror did not deliver a good file; the message says what arrived instead."""
 
 
+@final
 class _Deadline:
     """The time left of an overall ``deadline`` (``None``: unlimited), on a monotonic clock."""
 
@@ -274,6 +275,7 @@ def _stream(
             clock.check(transfer.received)
 
 
+@final
 class _Transfer:
     """What one mirror sent for one file so far: its size, first bytes, digest and IDX check."""
 

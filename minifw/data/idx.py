@@ -89,6 +89,7 @@ _MAX_INFLATION: Final = 1032
 _EXTRA_COUNTED: Final = 1 << 20
 
 
+@final
 @attrs.frozen
 class IDXHeader:
     """What an IDX header declares: the element type and the shape, hence the data's size.

@@ -26,7 +26,7 @@ import re
 import string
 import urllib.parse
 from pathlib import Path
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, final
 
 import attrs
 import numpy as np
@@ -61,6 +61,7 @@ def _check_digest(instance: Checksum, attribute: attrs.Attribute[str], value: st
         )
 
 
+@final
 @attrs.frozen
 class Checksum:
     """The expected digest of a file's bytes.
@@ -139,6 +140,7 @@ def _check_stem(instance: IDXFile, attribute: attrs.Attribute[str], value: str) 
         )
 
 
+@final
 @attrs.frozen
 class IDXFile:
     """One IDX file of a data set: its name and, optionally, what its published ``.gz`` is like.
@@ -291,6 +293,7 @@ def _check_mirrors(
         check_mirror_url(url, f"mirrors[{index}]")
 
 
+@final
 @attrs.frozen
 class DatasetSpec:
     """The files, checksums, mirrors and classes of one IDX data set.
