@@ -17,7 +17,7 @@ example costs, in :meth:`Loss.per_example`.
 from __future__ import annotations
 
 import abc
-from typing import Literal, TypeAlias, final
+from typing import Literal, Protocol, TypeAlias, final, runtime_checkable
 
 import attrs
 import numpy as np
@@ -26,7 +26,7 @@ from minifw._validation import positive_float, to_float
 from minifw.errors import ValidationError
 from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 
-__all__ = ["CrossEntropy", "Loss", "MeanSquared", "Reduction"]
+__all__ = ["ChecksInputs", "CrossEntropy", "Loss", "MeanSquared", "Reduction"]
 
 Reduction: TypeAlias = Literal["mean", "sum", "none"]
 _REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
@@ -37,6 +37,17 @@ def _check_reduction(_instance: object, _attribute: object, value: str) -> None:
         raise ValidationError(
             f"reduction must be one of 'mean', 'sum', 'none', got reduction={value!r}"
         )
+
+
+@runtime_checkable
+class ChecksInputs(Protocol):
+    """A loss that is defined only for some predictions or targets (probabilities, say)."""
+
+    def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
+        """Raise :class:`~minifw.errors.ValidationError`, naming the argument, for values the
+        loss is not defined for; called by :meth:`Loss.prepare` with the ``(N, K)`` batches.
+        """
+        ...
 
 
 @attrs.frozen
@@ -156,15 +167,23 @@ class Loss(abc.ABC):
             )
         _check_finite(y_batch, "y")
         t_batch = _targets_as_batch(t, y_arr.shape, k)
-        self.check_inputs(y_batch, t_batch)
+        if isinstance(self, ChecksInputs):
+            self.check_inputs(y_batch, t_batch)
         return y_batch, t_batch
 
-    def check_inputs(self, y: FloatArray, t: FloatArray) -> None:  # noqa: B027 (optional hook)
-        """Reject values this loss is not defined for (a hook; the default accepts all).
+    @final
+    def require_scalar(self) -> None:
+        """Refuse ``reduction="none"`` where one number is needed (training, gradients).
 
-        Called by :meth:`prepare` with the validated ``(N, K)`` batches. Raise
-        :class:`~minifw.errors.ValidationError` naming the argument.
+        >>> MeanSquared(reduction="none").require_scalar()
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: a scalar loss is needed here; use reduction='mean' or 'sum', got reduction='none'
         """
+        if self.reduction == "none":
+            raise ValidationError(
+                "a scalar loss is needed here; use reduction='mean' or 'sum', got reduction='none'"
+            )
 
     def reduce(self, values: FloatArray) -> float | FloatArray:
         """Apply the reduction to per-example values of shape ``(N,)``.
@@ -192,10 +211,7 @@ class Loss(abc.ABC):
         >>> MeanSquared().weight(4)
         0.25
         """
-        if self.reduction == "none":
-            raise ValidationError(
-                "a scalar loss is needed here; use reduction='mean' or 'sum', got reduction='none'"
-            )
+        self.require_scalar()
         return 1.0 / batch_size if self.reduction == "mean" else 1.0
 
 

@@ -114,7 +114,7 @@ class Model(abc.ABC):
     @final
     def loss(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> float:
         """Return the scalar ``loss(predict(x), t)``; ``loss`` must reduce to a scalar."""
-        loss.weight(1)  # a scalar is needed: refuses reduction="none"
+        loss.require_scalar()
         return float(loss(self.predict(x), t))
 
     @final
@@ -180,7 +180,7 @@ def model_objective(model: Model, x: ArrayLike, t: ArrayLike, loss: Loss) -> Obj
     ``@model_objective.register``.
     """
     x_arr = np.asarray(x)
-    loss.weight(1)  # a scalar loss is needed: raises for reduction="none"
+    loss.require_scalar()
     t_batch = loss.prepare(model.predict(x_arr), t)[1]  # labels checked and expanded once
     return Perturbation(lambda: model.loss(x_arr, t_batch, loss), model.params)
 
