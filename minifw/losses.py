@@ -44,8 +44,10 @@ class ChecksInputs(Protocol):
     """A loss that is defined only for some predictions or targets (probabilities, say)."""
 
     def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
-        """Raise :class:`~minifw.errors.ValidationError`, naming the argument, for values the
-        loss is not defined for; called by :meth:`Loss.prepare` with the ``(N, K)`` batches.
+        """Raise :class:`~minifw.errors.ValidationError` for values the loss is not defined for.
+
+        Called by :meth:`Loss.prepare` with the validated ``(N, K)`` batches; the message names
+        the argument.
         """
         ...
 
