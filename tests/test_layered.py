@@ -345,3 +345,37 @@ def test_relu_change_is_exact_on_each_side() -> None:
     y = ReLU().forward(x)
     dx = np.array([[0.5, -1e-9, 1e-12, -3.0]])
     np.testing.assert_array_equal(ReLU().change(x, y, dx), [[0.0, 0.0, 1e-12, -2.0]])
+
+
+@final
+@attrs.frozen
+class SquaredLogError(Loss):
+    """A user's loss with no change rule or series of its own: the exact route serves it."""
+
+    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        values: FloatArray = np.sum((np.log1p(y) - np.log1p(t)) ** 2, axis=1)
+        return values
+
+
+SOFT = RNG.dirichlet(np.ones(4), size=7)
+
+
+@pytest.mark.parametrize("h", [1e-4, 1e-2])
+@pytest.mark.parametrize(
+    ("loss", "targets"),
+    [
+        (CrossEntropy(), SOFT),  # soft targets: no single target class per row
+        (MeanSquared(), LABELS),  # a softmax output scored by half squared error
+        (SquaredLogError(), LABELS),
+        (CrossEntropy(reduction="sum"), LABELS),
+    ],
+    ids=["soft-targets", "softmax-mse", "user-loss", "sum"],
+)
+@pytest.mark.parametrize("kind", ["TwoLayerNet", "tanh-softmax"])
+def test_other_losses_and_targets(kind: str, loss: Loss, targets: FloatArray, h: float) -> None:
+    net, _, _ = make_model(kind)
+    fast = CentralDiff(h=h).gradients(net.objective(X, targets, loss))
+    loop = CentralDiff(h=h).gradients(
+        Perturbation(lambda: net.loss(X, targets, loss), net.params)
+    )
+    assert worst(fast, loop) <= 1e-12 / h
