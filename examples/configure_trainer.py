@@ -3,9 +3,10 @@
     python examples/configure_trainer.py                      # examples/train.toml
     python examples/configure_trainer.py my.toml --steps 50   # another file, fewer steps
 
-The file names every part (model, data, sampler, loss, differentiator) and its options; see
-docs/howto/configure-toml.md. With examples/train.toml this trains the book's network for 300
-steps with numerical gradients on the bundled MNIST sample: offline, well under a minute.
+The file names every part (model, data, sampler, loss, differentiator, optimizer) and its
+options; see docs/howto/configure-toml.md. With examples/train.toml this trains the book's
+network for 300 steps with numerical gradients and SGD on the bundled MNIST sample: offline,
+well under a minute.
 """
 
 from __future__ import annotations
@@ -38,14 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"configuration: {args.config}")
     for part in ("model", "sampler", "loss", "differentiator"):
         print(f"  {part:<15} {getattr(config, part).type} {getattr(config, part).options}")
-    print(f"  {'data':<15} {config.data['source']} ({len(trainer.dataset.train)} training digits)")
-    print(f"  {'learning rate':<15} {trainer.learning_rate}")
+    print(f"  {'data':<15} {config.data.source} ({len(trainer.dataset.train)} training digits)")
+    print(f"  {'optimizer':<15} {trainer.optimizer!r}")
 
-    history = trainer.fit(steps)  # a progress bar on stderr when [trainer] progress = true
+    history = trainer.fit(steps)  # progress on stderr when [trainer] progress = true
     print(
         f"\ntrained {history.steps} steps; minibatch loss {history.loss[0]:.4f} (first) -> "
         f"{history.loss[-1]:.4f} (last)"
     )
+    for evaluation in history.evaluations[:-1]:  # every [trainer] eval_every steps
+        print(f"  {evaluation}")
     print(f"after training: {history.last}")
     return 0
 

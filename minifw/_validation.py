@@ -33,10 +33,14 @@ __all__ = [
     "SEED_NUMBER",
     "TEXT",
     "Check",
+    "check_written",
+    "field_check",
     "is_int",
     "is_positive_float",
     "is_positive_int",
     "is_real",
+    "keyword_fields",
+    "none_as_zero",
     "one_of",
     "positive_float",
     "positive_int",
@@ -151,16 +155,19 @@ class Check:
         """
         return attrs.evolve(self, error=error, subject=subject)
 
-    def or_none(self) -> Check:
-        """Return the same check, also accepting ``None``.
+    def or_none(self, *, say: bool = True) -> Check:
+        """Return the same check, also accepting ``None`` (said in the message when ``say``).
+
+        ``say=False`` suits a None that stands for "not given", which nobody types.
 
         >>> POSITIVE_INT.or_none().expected
         'None or a positive integer'
+        >>> POSITIVE_INT.or_none(say=False).expected
+        'a positive integer'
         """
         test = self.test
-        return attrs.evolve(
-            self, expected=f"None or {self.expected}", test=lambda v: v is None or test(v)
-        )
+        expected = f"None or {self.expected}" if say else self.expected
+        return attrs.evolve(self, expected=expected, test=lambda v: v is None or test(v))
 
     def at_most(self, limit: int, words: str) -> Check:
         """Return the same check on numbers no larger than ``limit`` (written ``words`` in messages)."""
@@ -215,3 +222,68 @@ def to_float(value: float) -> float:
         except OverflowError:  # beyond float range: left for the validator to refuse
             return value
     return value
+
+
+# --- fields as a file or a command line writes them -----------------------------------------------
+
+
+def keyword_fields(cls: type) -> dict[str, attrs.Attribute[Any]]:
+    """Return the ``__init__`` fields of an attrs class by keyword (their alias)."""
+    return {a.alias: a for a in attrs.fields(cls) if a.init and a.alias is not None}
+
+
+def field_check(field: attrs.Attribute[Any]) -> Check | None:
+    """Return the :class:`Check` that validates an attrs field, if its validator is one."""
+    return field.validator if isinstance(field.validator, Check) else None
+
+
+def none_as_zero(field: attrs.Attribute[Any]) -> bool:
+    """Whether a file or a flag writes this field's None as 0.
+
+    TOML and the command line have no null. Where None is a deliberate value (the default is not
+    None) and 0 is not valid, 0 stands for None: ``blas_threads = 0`` is numpy's own setting.
+    """
+    check = field_check(field)
+    return (
+        check is not None
+        and check.optional
+        and not check.accepts(0)
+        and field.default is not None
+        and not isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
+    )
+
+
+def check_written(field: attrs.Attribute[Any], value: object) -> tuple[object, str | None]:
+    """Convert a value a file or a flag gives for ``field``; return it and any refusal.
+
+    The refusal is what was expected, in the words of the field's :class:`Check` (None when the
+    value passes, or when the field's validator is not a Check and the class itself will judge).
+    A converter's own :class:`~minifw.errors.MinifwError` propagates.
+
+    >>> import attrs
+    >>> @attrs.frozen
+    ... class Options:
+    ...     threads: int | None = attrs.field(default=1, validator=POSITIVE_INT.or_none())
+    >>> check_written(attrs.fields(Options).threads, 0)
+    (None, None)
+    >>> check_written(attrs.fields(Options).threads, -2)
+    (-2, '0 (for None) or a positive integer')
+    """
+    if none_as_zero(field) and COUNT.accepts(value) and value == 0:
+        value = None
+    converter = field.converter
+    if callable(converter) and not isinstance(converter, attrs.Converter):
+        try:
+            value = converter(value)
+        except MinifwError:
+            raise
+        except (TypeError, ValueError, ArithmeticError):
+            return value, None  # left for the class itself to refuse
+    check = field_check(field)
+    if check is None or check.accepts(value):
+        return value, None
+    words = check.expectation(value)
+    if words.startswith("None or "):
+        rest = words.removeprefix("None or ")
+        words = f"0 (for None) or {rest}" if none_as_zero(field) else rest
+    return value, words

@@ -1,7 +1,12 @@
 """The ``minifw`` command: ``demo``, ``train``, ``gradcheck`` and ``seed``.
 
-Errors reach the user as one line on standard error and exit status 2 (1 for a failed
-gradcheck), never as a traceback.
+Every failure reaches the user as one line on standard error and exit status 2 (1 for a failed
+gradcheck), never a traceback or a page of usage. A flag's value is checked by the same
+:class:`~minifw._validation.Check` the class it configures applies (and a configuration file's
+value), so the command line, the configuration and Python accept and refuse alike. The choices
+of ``--model``, ``--sampler``, ``--loss``, ``--scheme`` and ``--optimizer`` are the command-line
+names in :data:`minifw.registry.REGISTRY`, and every command builds its parts through
+:class:`~minifw.config.TrainConfig`.
 
 >>> main(["--version"])  # doctest: +ELLIPSIS
 minifw ...
@@ -12,24 +17,28 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import attrs
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import minifw
-from minifw.config import TrainConfig, load_config
-from minifw.differentiation import BackwardDiff, CentralDiff, Differentiator, ForwardDiff
-from minifw.errors import MinifwError
+from minifw._validation import POSITIVE_FLOAT, Check, check_written, field_check, keyword_fields
+from minifw.config import RunOptions, TrainConfig, load_config
+from minifw.differentiation import Differentiator
+from minifw.errors import ConfigError, MinifwError
 from minifw.gradcheck import gradcheck
-from minifw.losses import CrossEntropy, MeanSquared
-from minifw.models import TwoLayerNet
+from minifw.losses import CrossEntropy
 from minifw.plotting import matplotlib_available, plot_history
-from minifw.sampling import RandomChoiceSampler
+from minifw.registry import REGISTRY
+from minifw.sampling import BatchSampler
 from minifw.trainer import Trainer
 
 __all__ = ["main"]
@@ -37,17 +46,29 @@ __all__ = ["main"]
 #: Steps the demo trains for: enough for 85% on the sample's test digits, under a minute.
 DEMO_STEPS = 1200
 
-_SCHEMES: dict[str, Callable[..., Differentiator]] = {
-    "central": CentralDiff,
-    "forward": ForwardDiff,
-    "backward": BackwardDiff,
-}
+#: The model options the command line sets (``--hidden-size`` ...); each belongs to the
+#: registered models that have such a field, and giving one chooses such a model.
+MODEL_OPTIONS = (
+    "hidden_size",
+    "weight_init_std",
+    "hidden_sizes",
+    "activation",
+    "weight_init",
+    "output",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``minifw`` command with ``argv`` (default: ``sys.argv[1:]``); return the status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+        if getattr(args, "model", None) is not None or any(
+            getattr(args, key, None) is not None for key in MODEL_OPTIONS
+        ):
+            _check_model_flags(args)
+    except SystemExit as stop:  # --help (0) or a bad flag (2, already reported on one line)
+        return stop.code if isinstance(stop.code, int) else 2
     if args.version:
         print(f"minifw {minifw.__version__}")
         return 0
@@ -55,20 +76,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     command: Callable[[argparse.Namespace], int] = args.run
+    where = f"minifw {args.command}"
     try:
         # Minibatch-sized matrix products run fastest on one BLAS thread (see Trainer).
         with threadpool_limits(1, user_api="blas"):
             return command(args)
     except MinifwError as err:
-        print(f"minifw {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(f"{where}: error: {_one_line(err)}")
     except KeyboardInterrupt:
-        print(f"minifw {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(f"{where}: interrupted", status=130)
+    except OSError as err:  # a file or folder minifw was not told about, e.g. a full disk
+        return _fail(f"{where}: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "))
+    except MemoryError:
+        return _fail(f"{where}: error: out of memory (try a smaller model or batch)")
+    except Exception as err:  # a bug: still one line, with what a report needs
+        return _fail(f"{where}: internal error, please report it: {type(err).__name__}: {err}")
+
+
+def _fail(line: str, status: int = 2) -> int:
+    print(_one_line(line), file=sys.stderr)
+    return status
+
+
+def _one_line(text: object) -> str:
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+# --- the parser ----------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Report a bad command line on one line (no usage block) and exit with status 2."""
+        self.exit(2, f"minifw: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minifw",
         description="Loss functions, minibatches and numerical gradients on MNIST "
         "(chapter 4 of Deep Learning from Scratch).",
@@ -85,19 +131,27 @@ def _parser() -> argparse.ArgumentParser:
         "numerical gradients and the test accuracy.",
     )
     demo.add_argument(
-        "--steps", type=_count, default=DEMO_STEPS, help="training steps (%(default)s)"
+        "--steps",
+        type=_field_type(RunOptions, "steps"),
+        default=DEMO_STEPS,
+        help="training steps (%(default)s)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the network and sampler")
+    demo.add_argument(
+        "--seed",
+        type=_field_type(RunOptions, "seed"),
+        default=0,
+        help="seed of the network and sampler (%(default)s)",
+    )
     demo.add_argument(
         "--plot", type=Path, default=Path("minifw-demo.png"), help="PNG to write (%(default)s)"
     )
     demo.add_argument("--no-plot", action="store_true", help="do not write a plot")
-    demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_quiet(demo)
     demo.set_defaults(run=_demo)
 
     train = sub.add_parser(
         "train",
-        help="train a TwoLayerNet (flags or --config FILE)",
+        help="train a model (flags or --config FILE)",
         description="Train with numerical (or analytic) gradients. Flags override --config.",
     )
     train.add_argument("--config", type=Path, help="a TOML file (see minifw.config)")
@@ -105,50 +159,92 @@ def _parser() -> argparse.ArgumentParser:
         "--data", help="sample (bundled, default), mnist (download full MNIST) or a folder"
     )
     train.add_argument("--data-root", help="cache folder for --data mnist")
-    train.add_argument("--steps", type=_count)
-    train.add_argument("--hidden-size", type=_positive)
-    train.add_argument("--weight-init-std", type=float)
-    train.add_argument("--batch-size", type=_positive)
-    train.add_argument("--sampler", choices=["choice", "shuffle"])
+    train.add_argument("--steps", type=_field_type(RunOptions, "steps"))
+    _add_model_flags(train)
+    sampler = REGISTRY["sampler"]
+    train.add_argument("--sampler", choices=sampler.cli_names, help="minibatch sampler")
+    train.add_argument("--batch-size", type=_field_type(BatchSampler, "batch_size"))
     train.add_argument(
         "--without-replacement", action="store_true", help="choice sampler: distinct indices"
     )
     train.add_argument(
         "--drop-last", action="store_true", help="shuffle sampler: skip short batches"
     )
-    train.add_argument("--learning-rate", type=float)
-    train.add_argument("--loss", choices=["cross-entropy", "mean-squared"])
-    train.add_argument("--eps", type=float, help="cross-entropy's delta inside the log (1e-7)")
-    train.add_argument("--scheme", choices=sorted(_SCHEMES), help="difference scheme")
-    train.add_argument("--h", type=float, help="difference step (default 1e-4)")
+    train.add_argument("--loss", choices=REGISTRY["loss"].cli_names)
     train.add_argument(
-        "--analytic", action="store_true", help="train with backprop instead (for comparison)"
+        "--eps", type=_field_type(CrossEntropy, "eps"), help="cross-entropy's delta (1e-7)"
     )
-    train.add_argument("--eval-every", type=_count)
-    train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--scheme",
+        choices=REGISTRY["differentiator"].cli_names,
+        help="difference scheme, or backprop (default central)",
+    )
+    train.add_argument(
+        "--h", type=_field_type(Differentiator, "h"), help="difference step (default 1e-4)"
+    )
+    train.add_argument(
+        "--analytic",
+        action="store_true",
+        help="train with backprop (the same as --scheme backprop)",
+    )
+    train.add_argument(
+        "--optimizer",
+        choices=REGISTRY["optimizer"].cli_names,
+        help="default: sgd with --learning-rate (0.1)",
+    )
+    train.add_argument(
+        "--learning-rate",
+        type=_field_type(Trainer, "learning_rate"),
+        help="the step size (of --optimizer, when given)",
+    )
+    train.add_argument("--eval-every", type=_field_type(Trainer, "eval_every"))
+    train.add_argument("--seed", type=_field_type(RunOptions, "seed"))
     train.add_argument("--checkpoint", type=Path, help="save a checkpoint (.npz) here")
-    train.add_argument("--checkpoint-every", type=_count)
+    train.add_argument("--checkpoint-every", type=_field_type(RunOptions, "checkpoint_every"))
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")
     train.add_argument("--plot", type=Path, help="write a loss/accuracy PNG here")
-    train.add_argument("--blas-threads", type=_count, help="BLAS threads (0: numpy's setting)")
-    train.add_argument("--no-progress", action="store_true")
-    train.set_defaults(run=_train)
+    train.add_argument(
+        "--blas-threads",
+        type=_field_type(Trainer, "blas_threads"),
+        help="BLAS threads while training (0: numpy's own setting)",
+    )
+    if "workers" in keyword_fields(Trainer):
+        train.add_argument(
+            "--workers",
+            type=_field_type(Trainer, "workers"),
+            help="processes computing each numerical gradient",
+        )
+    _add_quiet(train)
+    train.set_defaults(run=_train, parser=train)
 
     check = sub.add_parser(
         "gradcheck",
-        help="compare numerical and backprop gradients of a TwoLayerNet",
+        help="compare numerical and backprop gradients of a built-in network",
         description="Numerical (finite-difference) against analytic (backprop) gradients of a "
-        "TwoLayerNet on one minibatch of the bundled sample. Exit status 1 if it fails.",
+        "network on one minibatch of the bundled sample. Exit status 1 if it fails.",
     )
-    check.add_argument("--batch-size", type=_positive, default=100)
-    check.add_argument("--hidden-size", type=_positive, default=50)
-    check.add_argument("--weight-init-std", type=float, default=0.01)
-    check.add_argument("--scheme", choices=sorted(_SCHEMES), default="central")
-    check.add_argument("--h", type=float, default=1e-4)
-    check.add_argument("--loss", choices=["cross-entropy", "mean-squared"], default="cross-entropy")
-    check.add_argument("--tolerance", type=float, default=1e-7)
-    check.add_argument("--seed", type=int, default=0)
-    check.set_defaults(run=_gradcheck)
+    check.add_argument(
+        "--batch-size",
+        type=_field_type(BatchSampler, "batch_size"),
+        default=100,
+        help="(%(default)s)",
+    )
+    _add_model_flags(check)
+    numerical = [
+        p.cli for p in REGISTRY["differentiator"].parts if issubclass(p.cls, Differentiator)
+    ]
+    check.add_argument("--scheme", choices=numerical, default="central", help="(%(default)s)")
+    check.add_argument("--h", type=_field_type(Differentiator, "h"), help="(1e-4)")
+    check.add_argument(
+        "--loss", choices=REGISTRY["loss"].cli_names, default="cross-entropy", help="(%(default)s)"
+    )
+    check.add_argument(
+        "--tolerance", type=_check_type(POSITIVE_FLOAT, float), default=1e-7, help="(%(default)s)"
+    )
+    check.add_argument(
+        "--seed", type=_field_type(RunOptions, "seed"), default=0, help="(%(default)s)"
+    )
+    check.set_defaults(run=_gradcheck, parser=check)
 
     seed = sub.add_parser(
         "seed",
@@ -160,18 +256,131 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="quiet",
+        action="store_true",
+        help="no progress output while training",
+    )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        choices=REGISTRY["model"].cli_names,
+        help="default: chosen by the model flags given, else two-layer",
+    )
+    for key in MODEL_OPTIONS:
+        owners = _model_owners(key)
+        field = keyword_fields(owners[0])[key]
+        sequence = isinstance(field.default, tuple)
+        parser.add_argument(
+            "--" + key.replace("_", "-"),
+            dest=key,
+            type=_field_type(owners[0], key, _int_list if sequence else _literal),
+            metavar="N,N,..." if sequence else None,
+            help=f"{' or '.join(o.__name__ for o in owners)}'s {key} "
+            f"(default {_show(field.default)})",
+        )
+
+
+def _model_owners(key: str) -> list[type]:
+    return [p.cls for p in REGISTRY["model"].parts if key in keyword_fields(p.cls)]
+
+
+def _show(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+# --- flag values, checked as the classes check them -----------------------------------------------
+
+
+def _literal(text: str) -> object:
+    """Read a flag's text as what a TOML file would hold: an integer, a float, a bool or text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _int_list(text: str) -> object:
+    try:
+        return [int(piece) for piece in text.split(",")]
+    except ValueError:
+        raise ValueError("must be integers separated by commas") from None
+
+
+def _field_type(
+    cls: type, key: str, parse: Callable[[str], object] = _literal
+) -> Callable[[str], object]:
+    """Return an argparse ``type`` checking a flag as ``cls`` checks its field ``key``."""
+    field = keyword_fields(cls)[key]
+
+    def flag_type(text: str) -> object:
+        try:
+            value = parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"{err}, got {text!r}") from err
+        try:
+            converted, expected = check_written(field, value)
+            if expected is None and field_check(field) is None and field.validator is not None:
+                field.validator(None, field, converted)  # a built-in class's own check
+        except MinifwError as err:
+            raise argparse.ArgumentTypeError(_one_line(err)) from err
+        if expected is not None:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
+        return value
+
+    flag_type.__name__ = key
+    return flag_type
+
+
+def _check_type(check: Check, parse: Callable[[str], object]) -> Callable[[str], object]:
+    """Return an argparse ``type`` applying ``check`` to the parsed text."""
+
+    def flag_type(text: str) -> object:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = text
+        if not check.accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {check.expectation(value)}, got {text!r}")
+        return value
+
+    return flag_type
+
+
+# --- outputs, checked before any long work ---------------------------------------------------------
+
+
+def _check_output(path: Path, flag: str) -> None:
+    """Refuse an output path that cannot be written, creating and leaving nothing."""
+    problem = _unwritable(path)
+    if problem:
+        raise ConfigError(f"cannot write {flag} {path}: {problem}")
+
+
+def _unwritable(target: Path) -> str:
+    if target.is_dir():
+        return "it is a folder"
+    existing = target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".minifw-", suffix=".probe", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return str(err.strerror or err)
+    return ""
 
 
 # --- demo -----------------------------------------------------------------------------------------
@@ -179,20 +388,29 @@ def _positive(text: str) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    dataset = minifw.MNIST.sample()
+    plot = None if args.no_plot else args.plot
+    if plot is not None:
+        _check_output(plot, "--plot")
+    config = TrainConfig.from_dict(
+        {
+            "trainer": {
+                "seed": args.seed,
+                "learning_rate": 0.1,
+                "eval_every": max(1, args.steps // 6) if args.steps else 100,
+                "progress": not args.quiet,
+            },
+            "model": {"type": "TwoLayerNet"},
+            "sampler": {"type": "RandomChoiceSampler", "batch_size": 100},
+            "loss": {"type": "CrossEntropy"},
+            "differentiator": {"type": "CentralDiff"},
+        },
+        source="minifw demo",
+    )
+    trainer = config.build()
+    dataset = trainer.dataset
     print(
         f"data: the bundled MNIST sample, {len(dataset.train)} training and "
         f"{len(dataset.test)} test digits (offline)"
-    )
-    trainer = Trainer(
-        model=TwoLayerNet(seed=args.seed),
-        dataset=dataset,
-        sampler=RandomChoiceSampler(100, seed=args.seed),
-        loss=CrossEntropy(),
-        differentiator=CentralDiff(),
-        learning_rate=0.1,
-        eval_every=max(1, args.steps // 6) if args.steps else 100,
-        progress=not args.no_progress,
     )
     print(f"model: {trainer.model!r} ({_count_params(trainer.model.params)} parameters)")
     x, t = trainer.minibatch()
@@ -227,7 +445,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"   test accuracy: {last.test_accuracy:.1%} of {len(dataset.test)} digits "
             f"(train {last.train_accuracy:.1%})"
         )
-    _maybe_plot(history, None if args.no_plot else args.plot, "minifw demo")
+    _maybe_plot(history, plot, "minifw demo")
     print(f"\ndone in {time.perf_counter() - started:.0f} s")
     return 0
 
@@ -251,23 +469,27 @@ def _maybe_plot(history: minifw.History, path: Path | None, title: str) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     config = _train_config(args)
+    if config.run.checkpoint:
+        _check_output(Path(config.run.checkpoint), "--checkpoint")
+    if args.plot is not None:
+        _check_output(args.plot, "--plot")
     trainer = config.build()
     if args.resume is not None:
         trainer.load_checkpoint(args.resume)
         print(f"resumed from {args.resume} at step {trainer.step_count}")
     print(f"model: {trainer.model!r}")
     print(f"sampler: {trainer.sampler!r}, loss: {trainer.loss_function!r}")
-    print(f"gradient: {trainer.differentiator!r}, learning rate {trainer.learning_rate}")
-    checkpoint = config.trainer["checkpoint"] or None
+    print(f"gradient: {trainer.differentiator!r}, optimizer: {trainer.optimizer!r}")
+    checkpoint = config.run.checkpoint or None
+    steps = config.run.steps
     started = time.perf_counter()
     history = trainer.fit(
-        config.steps, checkpoint=checkpoint, checkpoint_every=config.trainer["checkpoint_every"]
+        steps, checkpoint=checkpoint, checkpoint_every=config.run.checkpoint_every
     )
     seconds = time.perf_counter() - started
-    rate = config.steps / seconds if seconds > 0 else float("inf")
+    rate = steps / seconds if seconds > 0 else float("inf")
     print(
-        f"{config.steps} steps in {seconds:.1f} s ({rate:.1f} steps/s); now at step "
-        f"{trainer.step_count}"
+        f"{steps} steps in {seconds:.1f} s ({rate:.1f} steps/s); now at step {trainer.step_count}"
     )
     if history.last is not None:
         print(f"final {history.last}")
@@ -278,70 +500,98 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    base = load_config(args.config) if args.config is not None else TrainConfig.from_dict({})
-    raw: dict[str, dict[str, Any]] = {
-        "trainer": dict(base.trainer),
-        "data": dict(base.data),
-        **{part: {"type": spec.type, **spec.options} for part, spec in _parts(base).items()},
-    }
-    trainer, data, model = raw["trainer"], raw["data"], raw["model"]
-    sampler, loss, diff = raw["sampler"], raw["loss"], raw["differentiator"]
-    _set(trainer, "steps", args.steps)
-    _set(trainer, "learning_rate", args.learning_rate)
-    _set(trainer, "eval_every", args.eval_every)
-    _set(trainer, "checkpoint_every", args.checkpoint_every)
-    _set(trainer, "blas_threads", args.blas_threads)
+    """Return the configuration file (if any) with the flags laid over it, validated again."""
+    base = load_config(args.config) if args.config is not None else None
+    raw: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (base.raw if base else {}).items()}
+    trainer = raw.setdefault("trainer", {})
+    for key in ("steps", "eval_every", "checkpoint_every", "blas_threads", "workers"):
+        _set(trainer, key, getattr(args, key, None))
     if args.checkpoint is not None:
         trainer["checkpoint"] = str(args.checkpoint)
-    if args.no_progress:
+    if args.quiet:
         trainer["progress"] = False
+    data = raw.setdefault("data", {})
     if args.data is not None:
-        if args.data == "sample":
-            data["source"] = "sample"
-        elif args.data == "mnist":
-            data["source"] = "download"
-        else:
-            data.update(source="directory", path=args.data)
+        source = {"sample": "sample", "mnist": "download"}.get(args.data, "directory")
+        data.update(source=source, **({"path": args.data} if source == "directory" else {}))
     _set(data, "root", args.data_root)
-    _set(model, "hidden_size", args.hidden_size)
-    _set(model, "weight_init_std", args.weight_init_std)
+    _choose_model(args, raw.setdefault("model", {}))
+    sampler = raw.setdefault("sampler", {})
     if args.sampler is not None:
-        sampler["type"] = {"choice": "RandomChoiceSampler", "shuffle": "ShuffleSampler"}[
-            args.sampler
-        ]
+        _set_type(sampler, "sampler", REGISTRY["sampler"].by_cli(args.sampler).name)
     _set(sampler, "batch_size", args.batch_size)
     if args.without_replacement:
         sampler["replace"] = False
     if args.drop_last:
         sampler["drop_last"] = True
+    loss = raw.setdefault("loss", {})
     if args.loss is not None:
-        loss.clear()
-        loss["type"] = {"cross-entropy": "CrossEntropy", "mean-squared": "MeanSquared"}[args.loss]
+        _set_type(loss, "loss", REGISTRY["loss"].by_cli(args.loss).name)
     _set(loss, "eps", args.eps)
-    if args.scheme is not None:
-        diff["type"] = {
-            "central": "CentralDiff",
-            "forward": "ForwardDiff",
-            "backward": "BackwardDiff",
-        }[args.scheme]
-    _set(diff, "h", args.h)
-    if args.analytic:
-        diff.clear()
-        diff["type"] = "Backprop"
+    differentiator = raw.setdefault("differentiator", {})
+    scheme = "backprop" if args.analytic else args.scheme
+    if scheme is not None:
+        _set_type(differentiator, "differentiator", REGISTRY["differentiator"].by_cli(scheme).name)
+    _set(differentiator, "h", args.h)
+    if args.optimizer is not None:
+        trainer.pop("learning_rate", None)  # the flag overrides the file's SGD
+        optimizer = raw.setdefault("optimizer", {})
+        _set_type(optimizer, "optimizer", REGISTRY["optimizer"].by_cli(args.optimizer).name)
+    if args.learning_rate is not None:
+        raw.get("optimizer", trainer)["learning_rate"] = args.learning_rate
     if args.seed is not None:
         trainer["seed"] = args.seed
-        for part in (model, sampler):
-            part["seed"] = args.seed
-    return TrainConfig.from_dict(raw, source=str(args.config) if args.config else "flags")
+        for kind in REGISTRY:  # every part that takes a seed gets this one
+            if kind in raw:
+                raw[kind].pop("seed", None)
+    source = f"{args.config} with the flags" if args.config else "the flags"
+    return TrainConfig.from_dict(raw, source=source)
 
 
-def _parts(config: TrainConfig) -> dict[str, Any]:
-    return {
-        "model": config.model,
-        "sampler": config.sampler,
-        "loss": config.loss,
-        "differentiator": config.differentiator,
-    }
+def _check_model_flags(args: argparse.Namespace) -> None:
+    """Refuse model flags that no one model takes (with --model: that model)."""
+    kind = REGISTRY["model"]
+    given = [key for key in MODEL_OPTIONS if getattr(args, key) is not None]
+    flags = ", ".join("--" + key.replace("_", "-") for key in given)
+    if args.model is not None:
+        chosen = kind.by_cli(args.model).cls
+        foreign = [key for key in given if key not in keyword_fields(chosen)]
+        if foreign:
+            flag = "--" + foreign[0].replace("_", "-")
+            args.parser.error(f"argument {flag}: not an option of --model {args.model}")
+    elif given and not _model_candidates(given):
+        args.parser.error(f"arguments {flags}: options of different models; give those of one")
+
+
+def _model_candidates(given: Sequence[str]) -> list[type]:
+    kind = REGISTRY["model"]
+    return [p.cls for p in kind.parts if all(k in keyword_fields(p.cls) for k in given)]
+
+
+def _choose_model(args: argparse.Namespace, model: dict[str, Any]) -> None:
+    """Set the model's type from --model, or from the model flags given; then its options."""
+    kind = REGISTRY["model"]
+    given = [key for key in MODEL_OPTIONS if getattr(args, key) is not None]
+    if args.model is not None:
+        _set_type(model, "model", kind.by_cli(args.model).name)
+    elif given:
+        candidates = {c.__name__: c for c in _model_candidates(given)}
+        if model.get("type", kind.default) not in candidates:
+            _set_type(model, "model", next(iter(candidates)))
+    for key in given:
+        model[key] = getattr(args, key)
+
+
+def _set_type(section: dict[str, Any], kind: str, name: str) -> None:
+    """Set a part's type, keeping the options the new class also takes."""
+    if section.get("type", REGISTRY[kind].default) == name:
+        section["type"] = name
+        return
+    cls = REGISTRY[kind].by_name(name)
+    accepted = set(keyword_fields(cls.cls)) if cls is not None and attrs.has(cls.cls) else set()
+    kept = {k: v for k, v in section.items() if k in accepted}
+    section.clear()
+    section.update(type=name, **kept)
 
 
 def _set(section: dict[str, Any], key: str, value: object) -> None:
@@ -353,15 +603,26 @@ def _set(section: dict[str, Any], key: str, value: object) -> None:
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
-    dataset = minifw.MNIST.sample()
-    net = TwoLayerNet(
-        hidden_size=args.hidden_size, weight_init_std=args.weight_init_std, seed=args.seed
+    model: dict[str, Any] = {}
+    _choose_model(args, model)
+    differentiator: dict[str, Any] = {"type": REGISTRY["differentiator"].by_cli(args.scheme).name}
+    _set(differentiator, "h", args.h)
+    config = TrainConfig.from_dict(
+        {
+            "trainer": {"seed": args.seed},
+            "model": model,
+            "sampler": {"type": "RandomChoiceSampler", "batch_size": args.batch_size},
+            "loss": {"type": REGISTRY["loss"].by_cli(args.loss).name},
+            "differentiator": differentiator,
+        },
+        source="the flags",
     )
-    x, t = RandomChoiceSampler(args.batch_size, seed=args.seed).minibatch(
-        dataset.train.x, dataset.train.t
-    )
-    loss = CrossEntropy() if args.loss == "cross-entropy" else MeanSquared()
-    scheme = _SCHEMES[args.scheme](h=args.h)
+    net, loss = config.build_model(), config.build_loss()
+    scheme = config.build_differentiator()
+    if not isinstance(scheme, Differentiator):  # the choices are numerical schemes only
+        raise ConfigError(f"--scheme {args.scheme} is not a finite-difference scheme")
+    dataset = config.build_dataset()
+    x, t = config.build_sampler().minibatch(dataset.train.x, dataset.train.t)
     print(f"{net!r} on {len(x)} digits of the bundled sample, {loss!r}")
     report = gradcheck(net, x, t, loss, scheme, tolerance=args.tolerance)
     print(report)

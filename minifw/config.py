@@ -1,17 +1,17 @@
-r"""Trainer configuration from TOML files.
+r"""Trainer configuration from TOML files: ``load_config(path).build()`` makes the Trainer.
 
 A configuration names every part of a :class:`~minifw.Trainer` and its options. All sections
 and keys are optional; what is left out takes the default shown here::
 
-    [trainer]
-    learning_rate = 0.1
+    [trainer]               # the Trainer's own settings, and what `minifw train` does
+    learning_rate = 0.1     # SGD's step size (or an [optimizer] section, not both)
     eval_every = 100        # evaluate accuracy every so many steps (0: only at the end)
+    progress = true
+    blas_threads = 1        # BLAS threads while training (0: numpy's own setting)
     steps = 1000            # what `minifw train` runs
     seed = 0                # seeds the model and the sampler unless they set their own
-    progress = true
     checkpoint = ""         # a .npz path to save to ("" for none)
     checkpoint_every = 0    # save every so many steps (0: at the end)
-    blas_threads = 1        # BLAS threads while training (0: numpy's own setting)
 
     [data]
     source = "sample"       # "sample" (bundled), "download" (full data set) or "directory"
@@ -23,7 +23,7 @@ and keys are optional; what is left out takes the default shown here::
     one_hot = false
 
     [model]
-    type = "TwoLayerNet"    # then the class's own options, e.g. hidden_size = 50
+    type = "TwoLayerNet"    # or "MultiLayerNet"; then the class's own options
 
     [sampler]
     type = "RandomChoiceSampler"
@@ -33,10 +33,17 @@ and keys are optional; what is left out takes the default shown here::
     type = "CrossEntropy"
 
     [differentiator]
-    type = "CentralDiff"    # or ForwardDiff, BackwardDiff, Backprop; h = 1e-4
+    type = "CentralDiff"    # h = 1e-4
 
-A ``type`` is a built-in name or ``"package.module:ClassName"`` for a class of your own (a
-subclass of the part's base class). Unknown sections or keys and values of the wrong type are
+    [optimizer]             # absent: SGD with [trainer] learning_rate
+    type = "Adam"           # learning_rate = 0.001, beta1 = 0.9, ...
+
+A ``type`` is a built-in name (:data:`minifw.registry.REGISTRY`) or
+``"package.module:ClassName"`` for a class of your own (a subclass of the part's base class).
+The keys of a part's section are its class's attrs fields; those of ``[trainer]`` the
+:class:`~minifw.Trainer`'s settings and :class:`RunOptions`'; those of ``[data]``
+:class:`DataOptions`'. Each value is checked by the same :class:`~minifw._validation.Check` the
+class itself applies. Unknown sections or keys and values of the wrong type are
 :class:`~minifw.errors.ConfigError`\ s that name the file, the section and the key.
 
 >>> config = TrainConfig.from_dict({"model": {"hidden_size": 10}, "trainer": {"seed": 1}})
@@ -50,119 +57,147 @@ minifw.errors.ConfigError: <dict>: [loss] unknown key 'epsilon'; CrossEntropy ta
 
 from __future__ import annotations
 
+import copy
 import importlib
-import math
+import inspect
+import keyword
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, final
+from typing import Any, TypeAlias, final
 
 import attrs
 
+from minifw._validation import BOOL, COUNT, SEED_NUMBER, TEXT, check_written, keyword_fields, one_of
 from minifw.data import MNIST, FashionMNIST
 from minifw.data.dataset import Dataset
 from minifw.data.idx_dataset import IDXDataset
-from minifw.differentiation import BackwardDiff, CentralDiff, Differentiator, ForwardDiff
+from minifw.differentiation import Differentiator
 from minifw.errors import ConfigError, MinifwError
-from minifw.losses import CrossEntropy, Loss, MeanSquared
-from minifw.models import Backprop, Model, MultiLayerNet, TwoLayerNet
-from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
+from minifw.losses import Loss
+from minifw.models import Backprop, Model
+from minifw.optimizers import Optimizer
+from minifw.registry import REGISTRY, Kind
+from minifw.sampling import BatchSampler
 from minifw.trainer import Trainer
 
-__all__ = ["PartSpec", "TrainConfig", "load_config"]
+__all__ = ["DataOptions", "PartSpec", "RunOptions", "TrainConfig", "load_config"]
 
-#: Built-in classes by the name a configuration uses, per part.
-REGISTRY: dict[str, dict[str, type]] = {
-    "model": {"TwoLayerNet": TwoLayerNet},
-    "sampler": {"RandomChoiceSampler": RandomChoiceSampler, "ShuffleSampler": ShuffleSampler},
-    "loss": {"CrossEntropy": CrossEntropy, "MeanSquared": MeanSquared},
-    "differentiator": {
-        "CentralDiff": CentralDiff,
-        "ForwardDiff": ForwardDiff,
-        "BackwardDiff": BackwardDiff,
-        "Backprop": Backprop,
-    },
-}
-_BASES: dict[str, tuple[type, ...]] = {
-    "model": (Model,),
-    "sampler": (BatchSampler,),
-    "loss": (Loss,),
-    "differentiator": (Differentiator, Backprop),
-}
-_DEFAULT_TYPES = {
-    "model": "TwoLayerNet",
-    "sampler": "RandomChoiceSampler",
-    "loss": "CrossEntropy",
-    "differentiator": "CentralDiff",
-}
-_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {"sampler": {"batch_size": 100}}
 _DATASETS: dict[str, type[IDXDataset]] = {"MNIST": MNIST, "FashionMNIST": FashionMNIST}
-_SOURCES = ("sample", "download", "directory")
+_Class: TypeAlias = type  # PartSpec's field `type` hides the builtin in its class body
 
 
-def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+@final
+@attrs.frozen
+class RunOptions:
+    """What ``minifw train`` does with the Trainer; keys of ``[trainer]`` beside its settings.
+
+    ``steps`` to train, the ``seed`` handed to every part that takes one and sets none, and a
+    ``checkpoint`` path ("" for none) saved every ``checkpoint_every`` steps (0: at the end).
+
+    >>> RunOptions(steps=-1)
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: steps must be a non-negative integer, got steps=-1
+    """
+
+    steps: int = attrs.field(default=1000, validator=COUNT)
+    seed: int | None = attrs.field(default=None, validator=SEED_NUMBER.or_none(say=False))
+    checkpoint: str = attrs.field(default="", validator=TEXT)
+    checkpoint_every: int = attrs.field(default=0, validator=COUNT)
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+@final
+@attrs.frozen
+class DataOptions:
+    """Where the examples come from: the keys of ``[data]``.
 
+    ``source`` is ``"sample"`` (the bundled MNIST sample), ``"download"`` (the full data set,
+    cached under ``root``) or ``"directory"`` (the IDX files in ``path``); ``dataset`` is
+    ``"MNIST"`` or ``"FashionMNIST"``; ``normalize``, ``flatten`` and ``one_hot`` are as in the
+    book's ``load_mnist``.
 
-#: Keys of [trainer] and [data]: (check, what is expected, default).
-_TRAINER_KEYS: dict[str, tuple[Callable[[object], bool], str, Any]] = {
-    "learning_rate": (_is_number, "a number", 0.1),
-    "eval_every": (_is_int, "an integer", 100),
-    "steps": (_is_int, "an integer", 1000),
-    "seed": (lambda v: v is None or _is_int(v), "an integer", None),
-    "progress": (lambda v: isinstance(v, bool), "true or false", True),
-    "checkpoint": (lambda v: isinstance(v, str), "a string (a path)", ""),
-    "checkpoint_every": (_is_int, "an integer", 0),
-    "blas_threads": (_is_int, "an integer (0: numpy's own setting)", 1),
-}
-_DATA_KEYS: dict[str, tuple[Callable[[object], bool], str, Any]] = {
-    "source": (lambda v: v in _SOURCES, "one of " + ", ".join(map(repr, _SOURCES)), "sample"),
-    "dataset": (lambda v: v in _DATASETS, "one of 'MNIST', 'FashionMNIST'", "MNIST"),
-    "path": (lambda v: isinstance(v, str), "a string (a folder)", ""),
-    "root": (lambda v: isinstance(v, str), "a string (a folder)", ""),
-    "normalize": (lambda v: isinstance(v, bool), "true or false", True),
-    "flatten": (lambda v: isinstance(v, bool), "true or false", True),
-    "one_hot": (lambda v: isinstance(v, bool), "true or false", False),
-}
+    >>> DataOptions(source="web")
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: source must be one of 'sample', 'download', 'directory', got source='web'
+    """
+
+    source: str = attrs.field(default="sample", validator=one_of("sample", "download", "directory"))
+    dataset: str = attrs.field(default="MNIST", validator=one_of(*_DATASETS))
+    path: str = attrs.field(default="", validator=TEXT)
+    root: str = attrs.field(default="", validator=TEXT)
+    normalize: bool = attrs.field(default=True, validator=BOOL)
+    flatten: bool = attrs.field(default=True, validator=BOOL)
+    one_hot: bool = attrs.field(default=False, validator=BOOL)
+
+    def load(self, *, progress: bool = True) -> Dataset:
+        """Load the data set (downloading it first for ``source = "download"``)."""
+        normalize, flatten, one_hot = self.normalize, self.flatten, self.one_hot
+        dataset_type = _DATASETS[self.dataset]
+        if self.source == "sample":
+            if dataset_type is not MNIST:
+                raise ConfigError(
+                    f"[data] only MNIST has a bundled sample, got dataset = {self.dataset!r} "
+                    "with source = 'sample'"
+                )
+            return MNIST.sample(normalize=normalize, flatten=flatten, one_hot=one_hot)
+        if self.source == "directory":
+            return dataset_type.from_directory(
+                self.path, normalize=normalize, flatten=flatten, one_hot=one_hot
+            )
+        return dataset_type.download(
+            root=self.root or None,
+            progress=progress,
+            normalize=normalize,
+            flatten=flatten,
+            one_hot=one_hot,
+        )
 
 
 @final
 @attrs.frozen
 class PartSpec:
-    """One part of a configuration: the class's name and its keyword options."""
+    """One part of a configuration: the class's name, its keyword options and the class."""
 
     type: str
     options: dict[str, Any] = attrs.field(factory=dict)
+    cls: _Class = attrs.field(default=object, repr=False, eq=False)
 
 
 @final
 @attrs.frozen
 class TrainConfig:
-    """A validated training configuration; :meth:`build` makes the :class:`~minifw.Trainer`."""
+    """A validated training configuration; :meth:`build` makes the :class:`~minifw.Trainer`.
+
+    ``trainer`` holds the Trainer settings the configuration gives (the others keep the
+    Trainer's defaults), ``run`` and ``data`` the other keys of ``[trainer]`` and ``[data]``;
+    each part is a :class:`PartSpec` (``optimizer`` is None without an ``[optimizer]`` section:
+    SGD with ``[trainer] learning_rate``). ``raw`` is the configuration as given.
+    """
 
     trainer: dict[str, Any]
-    data: dict[str, Any]
+    run: RunOptions
+    data: DataOptions
     model: PartSpec
     sampler: PartSpec
     loss: PartSpec
     differentiator: PartSpec
+    optimizer: PartSpec | None = None
     source: str = "<dict>"
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @property
     def steps(self) -> int:
         """How many steps ``minifw train`` runs."""
-        return int(self.trainer["steps"])
+        return self.run.steps
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, source: str = "<dict>") -> TrainConfig:
         """Validate a parsed configuration (the same shape as the TOML file)."""
         where = source
-        known = {"trainer", "data", *REGISTRY}
+        known = ("trainer", "data", *REGISTRY)
         for section, value in raw.items():
             if section not in known:
                 raise ConfigError(
@@ -170,57 +205,104 @@ class TrainConfig:
                 )
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: [{section}] must be a table, got {value!r}")
-        trainer = _plain_section(raw.get("trainer", {}), "trainer", _TRAINER_KEYS, where)
-        for key in ("eval_every", "steps", "checkpoint_every", "blas_threads"):
-            if trainer[key] < 0:
-                raise ConfigError(f"{where}: [trainer] {key} must be >= 0, got {trainer[key]}")
-        data = _plain_section(raw.get("data", {}), "data", _DATA_KEYS, where)
-        if data["source"] == "directory" and not data["path"]:
+        trainer_raw = dict(raw.get("trainer", {}))
+        settings = _trainer_settings()
+        given = {k: trainer_raw.pop(k) for k in list(trainer_raw) if k in settings}
+        run = _options(RunOptions, trainer_raw, "trainer", where, also=settings)
+        trainer = _settings(given, settings, where)
+        data = _options(DataOptions, raw.get("data", {}), "data", where)
+        if data.source == "directory" and not data.path:
             raise ConfigError(f"{where}: [data] path is required when source = 'directory'")
-        parts = {part: _part(raw.get(part, {}), part, where, trainer["seed"]) for part in REGISTRY}
-        return cls(trainer=trainer, data=data, source=source, **parts)
+        parts = {
+            kind: _part(raw.get(kind, {}), REGISTRY[kind], where, run.seed)
+            for kind in ("model", "sampler", "loss", "differentiator")
+        }
+        optimizer = None
+        if "optimizer" in raw:
+            if "learning_rate" in trainer:
+                rate = trainer["learning_rate"]
+                raise ConfigError(
+                    f"{where}: [trainer] learning_rate and [optimizer] both given; the step size "
+                    f"is the optimizer's own: put learning_rate = {rate!r} in [optimizer], or "
+                    "drop [optimizer] for SGD"
+                )
+            optimizer = _part(raw["optimizer"], REGISTRY["optimizer"], where, run.seed)
+        return cls(
+            trainer=trainer,
+            run=run,
+            data=data,
+            optimizer=optimizer,
+            source=source,
+            raw=copy.deepcopy(dict(raw)),
+            **parts,
+        )
 
     def build(self) -> Trainer:
-        """Build the data set, every part and the Trainer."""
-        parts = {part: self._instantiate(part) for part in REGISTRY}
-        return Trainer(
-            model=parts["model"],
-            dataset=self.build_dataset(),
-            sampler=parts["sampler"],
-            loss=parts["loss"],
-            differentiator=parts["differentiator"],
-            learning_rate=self.trainer["learning_rate"],
-            eval_every=self.trainer["eval_every"],
-            progress=self.trainer["progress"],
-            blas_threads=self.trainer["blas_threads"] or None,
+        """Build every part, then load the data set and make the Trainer."""
+        model, sampler, loss = self.build_model(), self.build_sampler(), self.build_loss()
+        differentiator = self.build_differentiator()
+        settings = dict(self.trainer)
+        if self.optimizer is not None:
+            settings["optimizer"] = self.build_optimizer()
+        dataset = self.build_dataset()
+        try:
+            return Trainer(
+                model=model,
+                dataset=dataset,
+                sampler=sampler,
+                loss=loss,
+                differentiator=differentiator,
+                **settings,
+            )
+        except MinifwError as err:
+            raise ConfigError(f"{self.source}: [trainer] {err}") from err
+
+    def build_model(self) -> Model:
+        """Build the configured model."""
+        model: Model = self._instantiate("model", self.model)
+        return model
+
+    def build_sampler(self) -> BatchSampler:
+        """Build the configured sampler."""
+        sampler: BatchSampler = self._instantiate("sampler", self.sampler)
+        return sampler
+
+    def build_loss(self) -> Loss:
+        """Build the configured loss."""
+        loss: Loss = self._instantiate("loss", self.loss)
+        return loss
+
+    def build_differentiator(self) -> Differentiator | Backprop:
+        """Build the configured differentiator (a finite-difference scheme, or Backprop)."""
+        differentiator: Differentiator | Backprop = self._instantiate(
+            "differentiator", self.differentiator
         )
+        return differentiator
+
+    def build_optimizer(self) -> Optimizer | None:
+        """Build the configured optimizer (None without an ``[optimizer]`` section)."""
+        if self.optimizer is None:
+            return None
+        optimizer: Optimizer = self._instantiate("optimizer", self.optimizer)
+        return optimizer
 
     def build_dataset(self) -> Dataset:
         """Load the configured data set."""
-        data = self.data
-        options = {k: data[k] for k in ("normalize", "flatten", "one_hot")}
-        dataset_type = _DATASETS[data["dataset"]]
-        if data["source"] == "sample":
-            if dataset_type is not MNIST:
-                raise ConfigError(
-                    f"{self.source}: [data] only MNIST has a bundled sample, "
-                    f"got dataset = {data['dataset']!r} with source = 'sample'"
-                )
-            return MNIST.sample(**options)
-        if data["source"] == "directory":
-            return dataset_type.from_directory(data["path"], **options)
-        root = data["root"] or None
-        return dataset_type.download(root=root, progress=self.trainer["progress"], **options)
-
-    def _instantiate(self, part: str) -> Any:
-        spec: PartSpec = getattr(self, part)
-        cls = _resolve(spec.type, part, self.source)
+        progress = self.trainer.get("progress", _trainer_settings()["progress"].default)
         try:
-            return cls(**spec.options)
+            return self.data.load(progress=bool(progress))
+        except ConfigError as err:
+            raise ConfigError(f"{self.source}: {err}") from err
+
+    def _instantiate(self, kind: str, spec: PartSpec) -> Any:
+        try:
+            return spec.cls(**spec.options)
         except MinifwError as err:
-            raise ConfigError(f"{self.source}: [{part}] {err}") from err
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"{self.source}: [{part}] {spec.type}: {err}") from err
+            raise ConfigError(f"{self.source}: [{kind}] {_one_line(err)}") from err
+        except (TypeError, ValueError, ArithmeticError) as err:
+            raise ConfigError(
+                f"{self.source}: [{kind}] {spec.type}: {type(err).__name__}: {_one_line(err)}"
+            ) from err
 
 
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
@@ -229,7 +311,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "train.toml").write_text('[sampler]\nbatch_size = "big"\n')
-    >>> load_config(folder / "train.toml").build()
+    >>> load_config(folder / "train.toml")
     Traceback (most recent call last):
     ...
     minifw.errors.ConfigError: ...train.toml: [sampler] batch_size must be a positive integer, got batch_size='big'
@@ -246,71 +328,164 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     return TrainConfig.from_dict(raw, source=str(file))
 
 
-def _plain_section(
+# --- the schema, from attrs fields ----------------------------------------------------------------
+
+
+def _trainer_settings() -> dict[str, attrs.Attribute[Any]]:
+    """Return the Trainer's fields that are settings, not parts, by keyword."""
+    parts = {"dataset", *REGISTRY}
+    return {k: a for k, a in keyword_fields(Trainer).items() if k not in parts}
+
+
+def _settings(
+    given: Mapping[str, Any], settings: Mapping[str, attrs.Attribute[Any]], where: str
+) -> dict[str, Any]:
+    return {
+        key: _checked(settings[key], key, value, "trainer", where) for key, value in given.items()
+    }
+
+
+def _checked(field: attrs.Attribute[Any], key: str, value: Any, section: str, where: str) -> Any:
+    """Convert and check one value with the field's own converter and Check."""
+    try:
+        converted, expected = check_written(field, value)
+    except MinifwError as err:
+        raise ConfigError(f"{where}: [{section}] {_one_line(err)}") from err
+    if expected is not None:
+        raise ConfigError(f"{where}: [{section}] {key} must be {expected}, got {key}={converted!r}")
+    return converted
+
+
+def _options(
+    cls: type[Any],
     raw: Mapping[str, Any],
     section: str,
-    keys: Mapping[str, tuple[Callable[[object], bool], str, Any]],
     where: str,
-) -> dict[str, Any]:
+    *,
+    also: Mapping[str, object] = {},
+) -> Any:
+    """Build an options class from a section, naming the key of any refused value."""
+    fields = keyword_fields(cls)
     values = {}
     for key, value in raw.items():
-        if key not in keys:
-            raise ConfigError(
-                f"{where}: [{section}] unknown key {key!r}; expected: {', '.join(keys)}"
-            )
-        check, expected, _ = keys[key]
-        if not check(value):
-            raise ConfigError(
-                f"{where}: [{section}] {key} must be {expected}, got {value!r} "
-                f"({type(value).__name__})"
-            )
-        values[key] = value
-    return {key: values.get(key, default) for key, (_, _, default) in keys.items()}
+        if key not in fields:
+            expected = ", ".join([*also, *fields])
+            raise ConfigError(f"{where}: [{section}] unknown key {key!r}; expected: {expected}")
+        values[key] = _checked(fields[key], key, value, section, where)
+    return cls(**values)
 
 
-def _part(raw: Mapping[str, Any], part: str, where: str, seed: int | None) -> PartSpec:
+def _part(raw: Mapping[str, Any], kind: Kind, where: str, seed: int | None) -> PartSpec:
     options = dict(raw)
-    type_name = options.pop("type", _DEFAULT_TYPES[part])
+    type_name = options.pop("type", kind.default)
     if not isinstance(type_name, str):
-        raise ConfigError(f"{where}: [{part}] type must be a string, got {type_name!r}")
-    cls = _resolve(type_name, part, where)
-    accepted = _accepted_options(cls)
-    for key in options:
+        raise ConfigError(f"{where}: [{kind.name}] type must be a string, got {type_name!r}")
+    cls = resolve(type_name, kind, where)
+    fields = _fields(cls)
+    accepted = _accepted(cls, fields)
+    for key, value in options.items():
         if accepted is not None and key not in accepted:
             takes = ", ".join(sorted(accepted)) or "no options"
             raise ConfigError(
-                f"{where}: [{part}] unknown key {key!r}; {cls.__name__} takes: {takes}"
+                f"{where}: [{kind.name}] unknown key {key!r}; {cls.__name__} takes: {takes}"
             )
-    merged = dict(options)
-    for key, value in _DEFAULT_OPTIONS.get(part, {}).items():
-        if key not in merged and (accepted is None or key in accepted):
-            merged[key] = value
-    if seed is not None and "seed" not in merged and accepted is not None and "seed" in accepted:
-        merged["seed"] = seed
-    return PartSpec(type=type_name, options=merged)
+        if key in fields:
+            options[key] = _checked(fields[key], key, value, kind.name, where)
+    for key, value in kind.defaults.items():
+        if key not in options and (accepted is None or key in accepted):
+            options[key] = value
+    if seed is not None and "seed" not in options and accepted is not None and "seed" in accepted:
+        options["seed"] = seed
+    return PartSpec(type=type_name, options=options, cls=cls)
 
 
-def _resolve(name: str, part: str, where: str) -> type:
-    if name in REGISTRY[part]:
-        return REGISTRY[part][name]
+def _fields(cls: type) -> dict[str, attrs.Attribute[Any]]:
+    """Return the attrs fields of ``cls`` by keyword ({} unless ``cls`` itself is an attrs class)."""
+    if "__attrs_attrs__" not in vars(cls):  # a plain subclass of an attrs class has its own init
+        return {}
+    return keyword_fields(cls)
+
+
+def _accepted(cls: type, fields: Mapping[str, object]) -> set[str] | None:
+    """Return the keyword options of ``cls`` (None when it takes any keyword)."""
+    if fields:
+        return set(fields)
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+# --- types by name --------------------------------------------------------------------------------
+
+
+def resolve(name: str, kind: Kind, where: str) -> type:
+    """Return the class a configuration's ``type`` names: built-in, or ``"module:Class"``.
+
+    The name is checked before anything is imported; whatever importing the module raises
+    (even ``SystemExit``) becomes a :class:`~minifw.errors.ConfigError` naming the file, the
+    section and the key, and the class must be a concrete subclass of the kind's base.
+
+    >>> resolve("..:X", REGISTRY["loss"], "train.toml")
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ConfigError: train.toml: [loss] type '..:X' is neither a built-in name (CrossEntropy, MeanSquared) nor 'package.module:ClassName' (got module '..')
+    """
+    part = kind.by_name(name)
+    if part is not None:
+        return part.cls
+    where_key = f"{where}: [{kind.name}] type"
+    builtin = ", ".join(kind.names)
     if ":" not in name:
         raise ConfigError(
-            f"{where}: [{part}] unknown type {name!r}; built-in: "
-            f"{', '.join(REGISTRY[part])}, or 'package.module:ClassName' for your own"
+            f"{where}: [{kind.name}] unknown type {name!r}; built-in: {builtin}, or "
+            "'package.module:ClassName' for your own"
         )
     module_name, _, class_name = name.partition(":")
+    problem = _syntax_problem(module_name, class_name)
+    if problem:
+        raise ConfigError(
+            f"{where_key} {name!r} is neither a built-in name ({builtin}) nor "
+            f"'package.module:ClassName' (got {problem})"
+        )
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"{where}: [{part}] cannot import type {name!r}: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, _BASES[part])):
-        bases = " or ".join(b.__name__ for b in _BASES[part])
-        raise ConfigError(f"{where}: [{part}] type {name!r} is not a {bases} subclass")
+        module = importlib.import_module(module_name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # ImportError, SyntaxError, anything raised at import, SystemExit
+        raise ConfigError(
+            f"{where_key} {name!r}: cannot import module {module_name!r}: "
+            f"{type(err).__name__}: {_one_line(err)}"
+        ) from err
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ConfigError(f"{where_key} {name!r}: module {module_name!r} has no {class_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, kind.bases)):
+        raise ConfigError(f"{where_key} {name!r} is not a {kind.base_names} subclass")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        raise ConfigError(f"{where_key} {name!r} is abstract (it lacks {missing})")
     return cls
 
 
-def _accepted_options(cls: type) -> set[str] | None:
-    """Return the keyword options of an attrs class (None when it is not an attrs class)."""
-    if not attrs.has(cls):
-        return None
-    return {a.alias for a in attrs.fields(cls) if a.init and a.alias is not None}
+def _syntax_problem(module_name: str, class_name: str) -> str:
+    """Describe what is wrong with ``module:Class`` as import syntax ("" when nothing is)."""
+    if not module_name:
+        return "no module before ':'"
+    if not all(_is_name(piece) for piece in module_name.split(".")):
+        return f"module {module_name!r}"
+    if not _is_name(class_name):
+        return f"class {class_name!r}"
+    return ""
+
+
+def _is_name(text: str) -> bool:
+    return text.isidentifier() and not keyword.iskeyword(text)
+
+
+def _one_line(err: BaseException) -> str:
+    """Return the exception's message on one line."""
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())

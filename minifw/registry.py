@@ -1,0 +1,177 @@
+"""Every built-in part of minifw, listed once, with the names a configuration and the command line use.
+
+Five kinds of part make a :class:`~minifw.Trainer`: a model, a sampler, a loss, a differentiator
+and an optimizer. For each, :data:`REGISTRY` holds a :class:`Kind`: the base class a part of that
+kind must subclass, the built-in classes, each with its command-line name, and the default. A new
+built-in part is one line here; :mod:`minifw.config` (``type = "Adam"``), :mod:`minifw.cli`
+(``--optimizer adam``) and the table in the documentation derive from it.
+
+>>> REGISTRY["optimizer"].by_cli("adam").cls
+<class 'minifw.optimizers.Adam'>
+>>> REGISTRY["loss"].names
+('CrossEntropy', 'MeanSquared')
+>>> REGISTRY["sampler"].by_name("ShuffleSampler").cli
+'shuffle'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, final
+
+import attrs
+
+from minifw.differentiation import BackwardDiff, CentralDiff, Differentiator, ForwardDiff
+from minifw.losses import CrossEntropy, Loss, MeanSquared
+from minifw.models import Backprop, Model, MultiLayerNet, TwoLayerNet
+from minifw.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
+from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
+
+__all__ = ["REGISTRY", "Kind", "Part", "markdown_table"]
+
+
+@final
+@attrs.frozen
+class Part:
+    """One built-in class and its command-line name (its configuration name is the class name).
+
+    >>> Part(CentralDiff, "central").name
+    'CentralDiff'
+    """
+
+    cls: type
+    cli: str
+
+    @property
+    def name(self) -> str:
+        """The name a configuration's ``type`` uses: the class name."""
+        return self.cls.__name__
+
+
+def _as_parts(value: tuple[Part, ...]) -> tuple[Part, ...]:
+    return tuple(value)
+
+
+def _as_options(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@final
+@attrs.frozen
+class Kind:
+    """One kind of part: its base classes, the built-in parts and the default.
+
+    ``default`` names the part used when a configuration does not say, with ``defaults`` for
+    options that part needs (the sampler's ``batch_size``).
+
+    >>> kind = REGISTRY["differentiator"]
+    >>> kind.cli_names
+    ('central', 'forward', 'backward', 'backprop')
+    >>> kind.base_names
+    'Differentiator or Backprop'
+    """
+
+    name: str
+    bases: tuple[type, ...]
+    parts: tuple[Part, ...] = attrs.field(converter=_as_parts)
+    default: str
+    defaults: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_options)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The configuration names (class names) of the built-in parts."""
+        return tuple(part.name for part in self.parts)
+
+    @property
+    def cli_names(self) -> tuple[str, ...]:
+        """The command-line names of the built-in parts."""
+        return tuple(part.cli for part in self.parts)
+
+    @property
+    def base_names(self) -> str:
+        """The base classes, as an error message names them."""
+        return " or ".join(base.__name__ for base in self.bases)
+
+    def by_name(self, name: str) -> Part | None:
+        """Return the built-in part whose class is called ``name``, or None."""
+        return next((part for part in self.parts if part.name == name), None)
+
+    def by_cli(self, cli: str) -> Part:
+        """Return the built-in part whose command-line name is ``cli`` (a KeyError otherwise)."""
+        for part in self.parts:
+            if part.cli == cli:
+                return part
+        raise KeyError(cli)
+
+
+#: The built-in parts by kind. Add a new built-in part here, and only here.
+REGISTRY: Mapping[str, Kind] = MappingProxyType(
+    {
+        kind.name: kind
+        for kind in (
+            Kind(
+                "model",
+                (Model,),
+                (Part(TwoLayerNet, "two-layer"), Part(MultiLayerNet, "multi-layer")),
+                default="TwoLayerNet",
+            ),
+            Kind(
+                "sampler",
+                (BatchSampler,),
+                (Part(RandomChoiceSampler, "choice"), Part(ShuffleSampler, "shuffle")),
+                default="RandomChoiceSampler",
+                defaults={"batch_size": 100},
+            ),
+            Kind(
+                "loss",
+                (Loss,),
+                (Part(CrossEntropy, "cross-entropy"), Part(MeanSquared, "mean-squared")),
+                default="CrossEntropy",
+            ),
+            Kind(
+                "differentiator",
+                (Differentiator, Backprop),
+                (
+                    Part(CentralDiff, "central"),
+                    Part(ForwardDiff, "forward"),
+                    Part(BackwardDiff, "backward"),
+                    Part(Backprop, "backprop"),
+                ),
+                default="CentralDiff",
+            ),
+            Kind(
+                "optimizer",
+                (Optimizer,),
+                (
+                    Part(SGD, "sgd"),
+                    Part(Momentum, "momentum"),
+                    Part(Nesterov, "nesterov"),
+                    Part(AdaGrad, "adagrad"),
+                    Part(RMSprop, "rmsprop"),
+                    Part(Adam, "adam"),
+                ),
+                default="SGD",
+            ),
+        )
+    }
+)
+
+
+def markdown_table() -> str:
+    """Return the built-in parts as a Markdown table (the documentation's, generated when it is built).
+
+    >>> print(markdown_table().splitlines()[2])
+    | `[model]` | `TwoLayerNet`, `MultiLayerNet` | `two-layer`, `multi-layer` | `TwoLayerNet` |
+    """
+    lines = [
+        "| section | `type` (built-in) | command line | default |",
+        "|---|---|---|---|",
+    ]
+    for kind in REGISTRY.values():
+        names = ", ".join(f"`{name}`" for name in kind.names)
+        clis = ", ".join(f"`{cli}`" for cli in kind.cli_names)
+        options = ", ".join(f"`{k} = {v!r}`" for k, v in kind.defaults.items())
+        default = f"`{kind.default}`" + (f" with {options}" if options else "")
+        lines.append(f"| `[{kind.name}]` | {names} | {clis} | {default} |")
+    return "\n".join(lines)
