@@ -34,15 +34,18 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from types import TracebackType
 from typing import TypeAlias, final
 
 import attrs
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check
+from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check, is_int
 from minifw.checkpoint import CHECKPOINT_FORMAT, check_writable, read_checkpoint, write_checkpoint
 from minifw.data.dataset import Dataset
 from minifw.differentiation import CentralDiff, Differentiator
@@ -50,6 +53,7 @@ from minifw.errors import CheckpointError, ConfigError, TrainingError, Validatio
 from minifw.losses import CrossEntropy, Loss
 from minifw.models import Backprop, Model
 from minifw.optimizers import SGD, Optimizer, check_params
+from minifw.parallel import WORKERS, Workers, is_serial, process_pool
 from minifw.progress import Progress, progress_for
 from minifw.sampling import BatchSampler, RandomChoiceSampler
 from minifw.typing import AnyArray, ArrayLike, FloatArray
@@ -175,6 +179,13 @@ class Trainer:
     products are fastest on one thread. A field of the wrong kind is rejected when the Trainer
     is built, with a :class:`~minifw.errors.ConfigError` naming the field.
 
+    ``workers`` spreads each numerical gradient over workers (see :mod:`minifw.parallel`; the
+    parameters come out the same to the last bit as with ``None``, the default). An ``int``
+    starts a pool of that many processes at the first gradient and reuses it: :meth:`fit` shuts
+    it down when it returns, unless the Trainer is used as a context manager
+    (``with Trainer(..., workers=2) as trainer:``), which keeps it for every fit until the block
+    ends; :meth:`close` shuts it down. An executor or a map function is used as it is.
+
     The configured loss is :attr:`loss_function`; :meth:`loss` evaluates it on a batch.
     """
 
@@ -218,6 +229,10 @@ class Trainer:
         default=1,
         validator=_field(POSITIVE_INT.at_most(MAX_BLAS_THREADS, "1024").or_none()),
     )
+    workers: Workers = attrs.field(default=None, validator=_field(WORKERS))
+    _pool: ProcessPoolExecutor | None = attrs.field(default=None, init=False, repr=False)
+    _shutdown: Callable[[], object] | None = attrs.field(default=None, init=False, repr=False)
+    _keep_pool: bool = attrs.field(default=False, init=False, repr=False)
     optimizer: Optimizer = attrs.field(
         init=False, validator=_check_field(lambda v: isinstance(v, Optimizer), "an Optimizer")
     )
@@ -235,6 +250,12 @@ class Trainer:
         self.optimizer = optimizer or SGD(
             learning_rate=DEFAULT_LEARNING_RATE if rate is None else float(rate)
         )
+        if isinstance(self.differentiator, Backprop) and not is_serial(self.workers):
+            raise ConfigError(
+                f"Trainer field workers={self.workers!r} spreads a numerical gradient over "
+                "workers, but differentiator=Backprop() computes the exact one in one pass: "
+                "drop workers, or use a finite-difference scheme such as CentralDiff()"
+            )
 
     @property
     def learning_rate(self) -> float:
@@ -263,7 +284,42 @@ class Trainer:
         """
         if isinstance(self.differentiator, Backprop):
             return self.differentiator.gradients(self.model, x, t, self._loss)
-        return self.differentiator.gradients(self.model.objective(x, t, self._loss))
+        objective = self.model.objective(x, t, self._loss)
+        return self.differentiator.gradients(objective, workers=self._workers())
+
+    def _workers(self) -> Workers:
+        """Return the workers of a gradient: for an int, this Trainer's pool (started once)."""
+        if is_int(self.workers) and not is_serial(self.workers):
+            if self._pool is None:
+                self._pool = process_pool(int(self.workers))  # type: ignore[arg-type]
+                # Also shut down when the Trainer is collected unclosed: no processes left behind.
+                self._shutdown = weakref.finalize(self, self._pool.shutdown)
+            return self._pool
+        return self.workers
+
+    def close(self) -> None:
+        """Shut down this Trainer's pool of worker processes, if it started one.
+
+        A later gradient starts a new one. Only the pool of an ``int`` ``workers`` is this
+        Trainer's; an executor or a map function passed as ``workers`` is left alone.
+        """
+        shutdown, self._pool, self._shutdown = self._shutdown, None, None
+        if shutdown is not None:
+            shutdown()  # the finalizer: shuts the pool down once, then is done
+
+    def __enter__(self) -> Trainer:
+        """Keep the pool of worker processes for every step and fit until the block ends."""
+        self._keep_pool = True
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._keep_pool = False
+        self.close()
 
     def step(self) -> float:
         """Take one optimizer step on a fresh minibatch and return its loss (before the update).
@@ -292,7 +348,13 @@ class Trainer:
     def _update(self, params: dict[str, FloatArray], step: int) -> float:
         """Draw a batch, evaluate, differentiate and update; return the batch's loss."""
         x, t = self.minibatch()
-        value = self.loss(x, t)
+        predictions = np.asarray(self.model.predict(x))
+        if predictions.dtype.kind in "fc" and not np.all(np.isfinite(predictions)):
+            raise TrainingError(
+                f"the model's predictions became non-finite at step {step}; stopped with the "
+                f"parameters of step {self.step_count} (lower learning_rate={self.learning_rate}?)"
+            )
+        value = float(self._loss(predictions, t))
         if not math.isfinite(value):
             raise TrainingError(
                 f"loss became {value} at step {step}; stopped with the parameters of step "
@@ -356,6 +418,8 @@ class Trainer:
         finally:
             limits.restore_original_limits()
             progress.close()
+            if not self._keep_pool:  # outside a with block, fit leaves no processes behind
+                self.close()
         last = self.history.last
         if steps and (last is None or last.step != self.step_count):
             self._record(self.evaluate(), None)
