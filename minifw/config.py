@@ -40,10 +40,11 @@ and keys are optional; what is left out takes the default shown here::
 
 A ``type`` is a built-in name (:data:`minifw.registry.REGISTRY`) or
 ``"package.module:ClassName"`` for a class of your own (a subclass of the part's base class).
-The keys of a part's section are its class's attrs fields; those of ``[trainer]`` the
-:class:`~minifw.Trainer`'s settings and :class:`RunOptions`'; those of ``[data]``
-:class:`DataOptions`'. Each value is checked by the same :class:`~minifw._validation.Check` the
-class itself applies. Unknown sections or keys and values of the wrong type are
+The keys of a part's section are its class's attrs fields; those of ``[trainer]`` are the
+settings among the fields of :class:`~minifw.Trainer` and the fields of :class:`RunOptions`;
+those of ``[data]`` the fields of :class:`DataOptions`. Each value is checked by the same check
+(``minifw._validation.Check``) the class itself applies. Unknown sections or keys and values of
+the wrong type are
 :class:`~minifw.errors.ConfigError`\ s that name the file, the section and the key.
 
 >>> config = TrainConfig.from_dict({"model": {"hidden_size": 10}, "trainer": {"seed": 1}})
@@ -299,7 +300,7 @@ class TrainConfig:
             return spec.cls(**spec.options)
         except MinifwError as err:
             raise ConfigError(f"{self.source}: [{kind}] {_one_line(err)}") from err
-        except (TypeError, ValueError, ArithmeticError) as err:
+        except Exception as err:  # the class's own code (a user's, perhaps) failed
             raise ConfigError(
                 f"{self.source}: [{kind}] {spec.type}: {type(err).__name__}: {_one_line(err)}"
             ) from err

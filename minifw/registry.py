@@ -3,8 +3,8 @@
 Five kinds of part make a :class:`~minifw.Trainer`: a model, a sampler, a loss, a differentiator
 and an optimizer. For each, :data:`REGISTRY` holds a :class:`Kind`: the base class a part of that
 kind must subclass, the built-in classes, each with its command-line name, and the default. A new
-built-in part is one line here; :mod:`minifw.config` (``type = "Adam"``), :mod:`minifw.cli`
-(``--optimizer adam``) and the table in the documentation derive from it.
+built-in part is one line here; :mod:`minifw.config` (``type = "Adam"``), the command line
+(``minifw train --optimizer adam``) and the table in the documentation derive from it.
 
 >>> REGISTRY["optimizer"].by_cli("adam").cls
 <class 'minifw.optimizers.Adam'>
@@ -22,7 +22,15 @@ from typing import Any, final
 
 import attrs
 
-from minifw.differentiation import BackwardDiff, CentralDiff, Differentiator, ForwardDiff
+from minifw.differentiation import (
+    BackwardDiff,
+    CentralDiff,
+    ComplexStep,
+    Differentiator,
+    FivePointDiff,
+    ForwardDiff,
+    RichardsonDiff,
+)
 from minifw.losses import CrossEntropy, Loss, MeanSquared
 from minifw.models import Backprop, Model, MultiLayerNet, TwoLayerNet
 from minifw.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
@@ -136,6 +144,9 @@ REGISTRY: Mapping[str, Kind] = MappingProxyType(
                     Part(CentralDiff, "central"),
                     Part(ForwardDiff, "forward"),
                     Part(BackwardDiff, "backward"),
+                    Part(FivePointDiff, "five-point"),
+                    Part(RichardsonDiff, "richardson"),
+                    Part(ComplexStep, "complex-step"),
                     Part(Backprop, "backprop"),
                 ),
                 default="CentralDiff",

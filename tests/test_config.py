@@ -321,6 +321,8 @@ def test_a_user_class_by_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "        return self.scale * np.sum((y - t) ** 2, axis=1)\n"
         "class Plain(Loss):\n"
         "    def __init__(self, power=2):\n"
+        "        if not isinstance(power, int):\n"
+        "            raise RuntimeError('power must be an int')\n"
         "        super().__init__()\n"
         "        object.__setattr__(self, 'power', power)\n"
         "    def per_example(self, y, t):\n"
@@ -334,6 +336,10 @@ def test_a_user_class_by_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert trainer.loss_function.scale == 2.0  # type: ignore[attr-defined]
     path = write(tmp_path, "[loss]\ntype = 'my_losses:Plain'\npower = 3\n")
     assert load_config(path).build().loss_function.power == 3  # type: ignore[attr-defined]
+    # A class of your own that fails when built: a ConfigError naming the section and type.
+    path = write(tmp_path, "[loss]\ntype = 'my_losses:Plain'\npower = 'x'\n")
+    with pytest.raises(ConfigError, match=r"\[loss\] my_losses:Plain: RuntimeError: power"):
+        load_config(path).build()
     # A plain class's keywords come from its signature.
     path = write(tmp_path, "[loss]\ntype = 'my_losses:Plain'\npow = 3\n")
     with pytest.raises(ConfigError, match=r"\[loss\] unknown key 'pow'; Plain takes: power"):
