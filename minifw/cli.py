@@ -515,7 +515,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         source = {"sample": "sample", "mnist": "download"}.get(args.data, "directory")
         data.update(source=source, **({"path": args.data} if source == "directory" else {}))
     _set(data, "root", args.data_root)
-    _choose_model(args, raw.setdefault("model", {}))
+    _choose_model(args, raw.setdefault("model", {}), base.model.cls if base else None)
     sampler = raw.setdefault("sampler", {})
     if args.sampler is not None:
         _set_type(sampler, "sampler", REGISTRY["sampler"].by_cli(args.sampler).name)
@@ -564,22 +564,28 @@ def _check_model_flags(args: argparse.Namespace) -> None:
 
 
 def _model_candidates(given: Sequence[str]) -> list[type]:
-    kind = REGISTRY["model"]
-    return [p.cls for p in kind.parts if all(k in keyword_fields(p.cls) for k in given)]
+    return [p.cls for p in REGISTRY["model"].parts if _takes(p.cls, given)]
 
 
-def _choose_model(args: argparse.Namespace, model: dict[str, Any]) -> None:
-    """Set the model's type from --model, or from the model flags given; then its options."""
+def _choose_model(
+    args: argparse.Namespace, model: dict[str, Any], current: type | None = None
+) -> None:
+    """Set the model's type from --model, or from the model flags given; then its options.
+
+    ``current`` is the class the configuration file names: it stays when it takes the flags.
+    """
     kind = REGISTRY["model"]
     given = [key for key in MODEL_OPTIONS if getattr(args, key) is not None]
     if args.model is not None:
         _set_type(model, "model", kind.by_cli(args.model).name)
-    elif given:
-        candidates = {c.__name__: c for c in _model_candidates(given)}
-        if model.get("type", kind.default) not in candidates:
-            _set_type(model, "model", next(iter(candidates)))
+    elif given and not (current is not None and _takes(current, given)):
+        _set_type(model, "model", _model_candidates(given)[0].__name__)
     for key in given:
         model[key] = getattr(args, key)
+
+
+def _takes(cls: type, keys: Sequence[str]) -> bool:
+    return attrs.has(cls) and all(key in keyword_fields(cls) for key in keys)
 
 
 def _set_type(section: dict[str, Any], kind: str, name: str) -> None:

@@ -166,6 +166,34 @@ def test_multi_layer_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"model: {TwoLayerNet(hidden_size=7)!r}" in capsys.readouterr().out
 
 
+def test_a_model_of_your_own_keeps_the_flags_it_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "my_models.py").write_text(
+        "import attrs, numpy as np\n"
+        "from typing import final\n"
+        "from minifw import Model\n"
+        "@final\n"
+        "@attrs.define(eq=False)\n"
+        "class Wide(Model):\n"
+        "    hidden_size: int = 3\n"
+        "    def __attrs_post_init__(self):\n"
+        "        self.params = {'W': np.zeros((784, 10))}\n"
+        "    def predict(self, x):\n"
+        "        return np.full((len(x), 10), 0.1)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "own.toml"
+    config.write_text("[model]\ntype = 'my_models:Wide'\n", encoding="utf-8")
+    argv = ["train", "--config", str(config), "--steps", "0", *QUIET]
+    assert main([*argv, "--hidden-size", "7"]) == 0
+    assert "model: Wide(hidden_size=7)" in capsys.readouterr().out
+    # A flag the class does not take chooses the built-in model that does.
+    assert main([*argv, "--hidden-sizes", "7"]) == 0
+    assert "model: MultiLayerNet(input_size=784, hidden_sizes=(7,)" in capsys.readouterr().out
+
+
 def test_sampler_and_loss_flags(capsys: pytest.CaptureFixture[str]) -> None:
     common = ["train", "--steps", "2", "--hidden-size", "4", "--no-progress", "--seed", "0"]
     assert main([*common, "--sampler", "shuffle", "--drop-last", "--eps", "1e-6"]) == 0
