@@ -28,11 +28,18 @@ with :math:`w` the reduction's weight (:math:`1/N` for a mean). Two routes evalu
   route). These are the values of the finite differences themselves, truncation error of the
   stencil included, evaluated without the rounding error of subtracting two losses.
 
-Work is split into pieces of bounded size, so scratch memory stays bounded whatever the model.
+The output units of each Affine layer are cut into pieces of at most :data:`UNITS_PER_TASK`,
+fixed by the layer's width alone. Series and sums are computed, and cached, per piece, and the
+tasks of a gradient (:meth:`LayeredObjective.chunks`) are the pieces: the weights and the bias of
+a piece's units together. A worker computes only the pieces of its own tasks, and a task gives
+the same numbers wherever and in whatever order it runs (see :mod:`minifw.parallel`). Within a
+piece, work is split into parts of bounded size, so scratch memory stays bounded whatever the
+model.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from typing import Any, final
@@ -54,6 +61,10 @@ Array = NDArray[Any]
 
 #: Largest number of elements in one scratch array (8 MiB of float64).
 ELEMENT_BUDGET = 1 << 20
+#: Output units of an Affine layer per task of a gradient (their W columns and b entries).
+UNITS_PER_TASK = 25
+#: Coordinates per task for parameters of layers other than Affine.
+GENERIC_TASK = 64
 #: Highest series order tried; larger moves take the exact route.
 MAX_ORDER = 12
 #: A series is trusted when its last terms are below this fraction of its size.
@@ -79,12 +90,21 @@ class LayeredObjective:
     t: FloatArray
     acts: tuple[FloatArray, ...]
     weight: float = attrs.field(init=False)
-    _series_cache: dict[tuple[int, float], tuple[Array, NDArray[np.bool_], int]] = attrs.field(
+    # Lazily filled, per layer k, piece p (of the layer's units) and largest step: the plan
+    # (each example's reach and the order, or None), the series and the sums of each piece.
+    _plans: dict[tuple[int, float], tuple[FloatArray, int] | None] = attrs.field(
         factory=dict, init=False, repr=False
     )
-    _sum_cache: dict[tuple[int, str, float], list[Array]] = attrs.field(
+    _series_cache: dict[tuple[int, int, float], tuple[Array, NDArray[np.bool_]]] = attrs.field(
         factory=dict, init=False, repr=False
     )
+    _sum_cache: dict[tuple[int, str, int, float], list[Array]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    _powers: dict[int, tuple[IntArray, list[Array]]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    _pieces: dict[int, list[IntArray]] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.weight = self.loss.weight(self.t.shape[0])
@@ -97,6 +117,49 @@ class LayeredObjective:
     def value(self) -> float:
         """Return the loss at the current parameters."""
         return float(self.weight * np.sum(self.loss.evaluate(self.acts[-1], self.t)))
+
+    def chunks(self) -> list[dict[str, IntArray]]:
+        """Return the tasks of a gradient (see :class:`~minifw.objective.Chunked`).
+
+        For an Affine layer, one task per piece of its output units (:meth:`pieces`): the
+        columns of ``W`` and the entries of ``b`` of those units, which share the piece's
+        series. For parameters of other layers, runs of :data:`GENERIC_TASK` coordinates.
+        """
+        by_layer: dict[int, dict[str, str]] = {}
+        for name, (k, local) in self.names.items():
+            by_layer.setdefault(k, {})[local] = name
+        tasks: list[dict[str, IntArray]] = []
+        for k, local_names in by_layer.items():
+            layer = self.layers[k]
+            if isinstance(layer, Affine):
+                inputs, width = layer.W.shape
+                for units in self.pieces(k):
+                    task: dict[str, IntArray] = {}
+                    for local, name in local_names.items():
+                        task[name] = (
+                            (np.arange(inputs)[:, None] * width + units).reshape(-1)
+                            if local == "W"
+                            else units.copy()
+                        )
+                    tasks.append(task)
+                continue
+            for local, name in local_names.items():
+                size = layer.params[local].size
+                for start in range(0, size, GENERIC_TASK):
+                    tasks.append({name: np.arange(start, min(start + GENERIC_TASK, size))})
+        return tasks
+
+    def pieces(self, k: int) -> list[IntArray]:
+        """Return the pieces of layer ``k``'s output units: at most :data:`UNITS_PER_TASK` each.
+
+        Series and sums are computed, and cached, per piece; the pieces depend on the layer's
+        width alone, so a task is computed the same way wherever it runs.
+        """
+        if k not in self._pieces:
+            width = self.acts[k + 1].shape[1]
+            count = math.ceil(width / UNITS_PER_TASK)
+            self._pieces[k] = list(np.array_split(np.arange(width), count))
+        return self._pieces[k]
 
     def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
         """Return ``L(params + s e_i) - L(params)`` for flat indices of ``params[name]``."""
@@ -120,63 +183,161 @@ class LayeredObjective:
         dtype = np.result_type(steps, np.float64)
         out = np.zeros((index.size, steps.size), dtype=dtype)
         max_step = float(np.max(np.abs(steps), initial=0.0))
-        series = self._unit_series(k, max_step)
-        if series is None:
+        plan = self._plan(k, max_step)
+        if plan is None:
             exact = np.ones((x.shape[0], width), dtype=bool)
         else:
-            _, ok, order = series
-            exact = ~ok
-            sums = self._series_sums(k, local, max_step)
-            flat = pixel * width + unit if local == "W" else unit
-            # sum_p s^p S_p[i, j] by Horner's rule, one column per step.
-            for m, step in enumerate(steps.tolist()):
-                acc = np.zeros(index.size, dtype=dtype)
-                for p in range(order, 0, -1):
-                    acc = (acc + sums[p - 1].reshape(-1)[flat]) * step
-                out[:, m] = acc
+            # Only the columns of the units in index are filled (and read).
+            exact = np.zeros((x.shape[0], width), dtype=bool)
+            pieces = self.pieces(k)
+            starts = [int(piece[0]) for piece in pieces]
+            first = bisect.bisect_right(starts, int(unit.min(initial=0))) - 1
+            last = bisect.bisect_right(starts, int(unit.max(initial=0))) - 1
+            groups: list[tuple[int, Any]] = [(first, slice(None))]  # a task: one piece
+            if first != last:
+                piece_of = np.searchsorted(starts, unit, side="right") - 1
+                groups = [(p, np.flatnonzero(piece_of == p)) for p in range(first, last + 1)]
+            for p, rows in groups:
+                units = pieces[p]
+                _, ok = self._piece_series(k, p, max_step)
+                exact[:, units] = ~ok
+                out[rows] = self._series_changes(
+                    k, local, p, pixel[rows], unit[rows] - int(units[0]), steps, max_step
+                )
         if np.any(exact):
             out += self._exact_unit_changes(k, local, pixel, unit, exact, steps)
         result: Array = self.weight * out
         return result
 
-    def _series_sums(self, k: int, local: str, max_step: float) -> list[Array]:
-        """Return ``S_p = sum_n x_ni^p g_njp`` (W) or ``sum_n g_njp`` (b), p = 1..P."""
-        key = (k, local, max_step)
+    def _series_changes(
+        self,
+        k: int,
+        local: str,
+        p: int,
+        pixel: IntArray,
+        column: IntArray,
+        steps: Array,
+        max_step: float,
+    ) -> Array:
+        """Return ``sum_q s^q S_q[i, j]`` for coordinates ``(pixel, column)`` of piece ``p``.
+
+        Horner's rule, one column per step. For a whole piece (a task) it runs on the sums
+        themselves and the result is then picked in index order: the same operations per
+        element as picking first.
+        """
+        sums = self._piece_sums(k, local, p, max_step)
+        dtype = np.result_type(steps, np.float64)
+        out = np.zeros((steps.size, column.size), dtype=dtype)  # returned transposed
+        width = sums[0].shape[-1]
+        if local == "W":
+            active, _ = self._input_powers(k, 0)
+            inputs = self.acts[k].shape[1]
+            whole = column.size == inputs * width
+            flat = pixel * width + column
+        else:
+            whole = column.size == width
+            flat = column
+        # The order of chunks(): the piece's coordinates as they lie in (inputs, J).
+        in_order = whole and np.array_equal(flat, np.arange(flat.size))
+        for m, step in enumerate(steps.tolist()):
+            if whole:
+                acc = np.zeros(sums[0].shape, dtype=dtype)
+                for q in range(len(sums), 0, -1):
+                    acc += sums[q - 1]
+                    acc *= step
+                if local == "b":
+                    out[m] = acc[flat]
+                elif in_order:
+                    # Inputs that are 0 in every example move nothing: their changes stay 0.
+                    out[m].reshape(inputs, width)[active] = acc
+                else:
+                    full = np.zeros((inputs, width), dtype=dtype)
+                    full[active] = acc
+                    out[m] = full.reshape(-1)[flat]
+                continue
+            keep: Any
+            if local == "W":
+                position = np.full(inputs, -1)
+                position[active] = np.arange(active.size)
+                row, keep = position[pixel], position[pixel] >= 0
+                picks = [sums[q][row[keep], column[keep]] for q in range(len(sums))]
+            else:
+                keep = slice(None)
+                picks = [sums[q][column] for q in range(len(sums))]
+            acc = np.zeros(picks[0].size, dtype=dtype)
+            for q in range(len(sums), 0, -1):
+                acc += picks[q - 1]
+                acc *= step
+            out[m, keep] = acc
+        return out.T
+
+    def _piece_sums(self, k: int, local: str, p: int, max_step: float) -> list[Array]:
+        """Return ``S_q = sum_n x_ni^q g_njq`` (W) or ``sum_n g_njq`` (b), q = 1..P, piece p.
+
+        For W only the rows of the inputs that are not 0 in every example (most of MNIST's
+        border is 0): ``(active inputs, J)``.
+        """
+        key = (k, local, p, max_step)
         if key not in self._sum_cache:
-            series = self._unit_series(k, max_step)
-            assert series is not None
-            g, ok, order = series
+            plan = self._plan(k, max_step)
+            assert plan is not None
+            order = plan[1]
+            g, ok = self._piece_series(k, p, max_step)
             trusted = np.where(ok, g, 0.0)
             if local == "W":
-                x = self.acts[k]
-                power = np.ones_like(x)
-                sums = []
-                for p in range(order):
-                    power = power * x
-                    sums.append(power.T @ trusted[p])
+                _, powers = self._input_powers(k, order)
+                sums = [powers[q] @ trusted[q] for q in range(order)]
             else:
-                sums = [trusted[p].sum(axis=0) for p in range(order)]
+                sums = [trusted[q].sum(axis=0) for q in range(order)]
             self._sum_cache[key] = sums
         return self._sum_cache[key]
 
-    def _unit_series(self, k: int, max_step: float) -> tuple[Array, NDArray[np.bool_], int] | None:
-        """Return ``(g, ok, P)``: the series of every ``G_nj`` to order ``P``, or ``None``.
+    def _input_powers(self, k: int, order: int) -> tuple[IntArray, list[Array]]:
+        """Return the inputs of layer k not 0 in every example, and their powers 1..order.
 
-        ``g`` is ``(P, N, width)``; ``ok`` marks the ``(n, j)`` whose series is trusted for
-        moves up to ``max_step * max(1, max_i |x_ni|)``. ``None`` when no series applies (a
-        layer or the loss without one, or steps too large).
+        The powers are of the transposed input, ``(active inputs, N)``; kept when small.
+        """
+        if k not in self._powers:
+            xt = np.ascontiguousarray(self.acts[k].T)
+            active = np.flatnonzero(np.any(xt != 0, axis=1))
+            self._powers[k] = (active, [xt[active]])
+        active, kept = self._powers[k]
+        if len(kept) >= order:
+            return active, kept[:order]
+        powers = list(kept)
+        while len(powers) < order:
+            powers.append(powers[-1] * kept[0])
+        if order * kept[0].size <= ELEMENT_BUDGET:
+            self._powers[k] = (active, powers)
+        return active, powers
+
+    def _plan(self, k: int, max_step: float) -> tuple[FloatArray, int] | None:
+        """Return ``(reach, P)``: each example's largest move and the series order, or ``None``.
+
+        ``None`` when no series applies (a layer or the loss without one, or steps too large).
         """
         key = (k, max_step)
-        if key in self._series_cache:
-            return self._series_cache[key]
-        x = self.acts[k]
-        reach = max_step * np.maximum(1.0, np.max(np.abs(x), axis=1))
-        order = _order_for(float(np.max(reach, initial=0.0)))
-        result = None
-        if order is not None and self._has_series(k):
-            result = self._propagate_series(k, reach, order)
-        self._series_cache[key] = result  # type: ignore[assignment]
-        return result
+        if key not in self._plans:
+            x = self.acts[k]
+            reach = max_step * np.maximum(1.0, np.max(np.abs(x), axis=1))
+            order = _order_for(float(np.max(reach, initial=0.0)))
+            ok = order is not None and self._has_series(k)
+            self._plans[key] = (reach, order) if ok and order is not None else None
+        return self._plans[key]
+
+    def _piece_series(self, k: int, p: int, max_step: float) -> tuple[Array, NDArray[np.bool_]]:
+        """Return ``(g, ok)``: the series of every ``G_nj`` of piece ``p``'s units to order P.
+
+        ``g`` is ``(P, N, J)``; ``ok`` marks the ``(n, j)`` whose series is trusted for moves
+        up to ``max_step * max(1, max_i |x_ni|)``.
+        """
+        key = (k, p, max_step)
+        if key not in self._series_cache:
+            plan = self._plan(k, max_step)
+            assert plan is not None
+            reach, order = plan
+            self._series_cache[key] = self._propagate_series(k, self.pieces(k)[p], reach, order)
+        return self._series_cache[key]
 
     def _has_series(self, k: int) -> bool:
         later = self.layers[k + 1 :]
@@ -186,19 +347,18 @@ class LayeredObjective:
         return loss_series(self.loss, self.acts[-1][:1], self.t[:1], probe, np.zeros(1)) is not None
 
     def _propagate_series(
-        self, k: int, reach: FloatArray, order: int
-    ) -> tuple[Array, NDArray[np.bool_], int]:
-        n, width = self.acts[k + 1].shape
+        self, k: int, units: IntArray, reach: FloatArray, order: int
+    ) -> tuple[Array, NDArray[np.bool_]]:
+        """Return ``(g, ok)`` for ``units``, in parts small enough for the scratch budget."""
+        n = self.acts[k + 1].shape[0]
         widest = max(a.shape[1] for a in self.acts[k + 1 :])
-        per_piece = max(1, ELEMENT_BUDGET // (order * n * widest))
-        g = np.zeros((order, n, width))
-        ok = np.zeros((n, width), dtype=bool)
-        for start in range(0, width, per_piece):
-            units = np.arange(start, min(start + per_piece, width))
-            g_piece, ok_piece = self._series_piece(k, units, reach, order)
-            g[:, :, units] = g_piece
-            ok[:, units] = ok_piece
-        return g, ok, order
+        per_part = max(1, ELEMENT_BUDGET // (order * n * widest))
+        g = np.zeros((order, n, units.size))
+        ok = np.zeros((n, units.size), dtype=bool)
+        for start in range(0, units.size, per_part):
+            part = slice(start, start + per_part)
+            g[:, :, part], ok[:, part] = self._series_piece(k, units[part], reach, order)
+        return g, ok
 
     def _series_piece(
         self, k: int, units: IntArray, reach: FloatArray, order: int
