@@ -30,12 +30,13 @@ import numpy as np
 
 from minifw._validation import positive_float, to_float
 from minifw.errors import DifferentiationError, ValidationError
-from minifw.objective import Objective, Perturbation, describe
+from minifw.objective import Objective, Perturbation, check_copyable, describe, task_chunks
+from minifw.parallel import Workers, check_workers, is_serial, run_tasks
 from minifw.typing import ArrayLike, FloatArray, IntArray
 
 __all__ = ["BackwardDiff", "CentralDiff", "Differentiator", "ForwardDiff", "Stencil"]
 
-#: Coordinates handed to an objective per call; bounds the engine's own scratch memory.
+#: Most coordinates in one task of an objective split by default; bounds the engine's scratch.
 ENGINE_CHUNK = 1 << 16
 
 
@@ -162,23 +163,38 @@ class Differentiator(abc.ABC):
         objective = Perturbation(lambda: f(arr), {"x": arr})
         return float(self._derivatives(objective, "x", np.array([flat], dtype=np.intp))[0])
 
-    def gradient(self, f: Callable[[FloatArray], Any], x: ArrayLike) -> FloatArray:
+    def gradient(
+        self, f: Callable[[FloatArray], Any], x: ArrayLike, *, workers: Workers = None
+    ) -> FloatArray:
         r"""Return :math:`\nabla f(x)`, an array of ``x``'s shape.
 
         A float64 array ``x`` is perturbed in place, one coordinate at a time, so ``f`` may also
         ignore its argument and read the array through a closure. Afterwards ``x`` holds exactly
         its original values, also when ``f`` raises. Other array-likes are copied first.
+        ``workers`` spreads the coordinates over processes or an executor, as in
+        :meth:`gradients` (then each worker perturbs a copy of ``x``).
 
         >>> import numpy as np
         >>> CentralDiff().gradient(lambda x: np.sum(x**2), np.array([3.0, 4.0]))
         array([6., 8.])
         """
         arr = _point(x, "x")
+        check_workers(workers)
         objective = Perturbation(lambda: f(arr), {"x": arr})
-        return self.gradients(objective)["x"]
+        return self.gradients(objective, workers=workers)["x"]
 
-    def gradients(self, objective: Objective) -> dict[str, FloatArray]:
+    def gradients(self, objective: Objective, *, workers: Workers = None) -> dict[str, FloatArray]:
         """Return the gradient of an :class:`Objective` for each of its parameter arrays.
+
+        The coordinates are split into tasks fixed by the objective
+        (:func:`~minifw.objective.task_chunks`), each run with one BLAS thread. ``workers`` says
+        where (:mod:`minifw.parallel`): ``None`` or ``1`` in this process, one task after the
+        other; an ``int`` for a pool of that many processes, started and shut down by this
+        call; a map-like callable such as ``pool.map``; or a
+        :class:`concurrent.futures.Executor` (threads, processes, or
+        ``dask.distributed.Client.get_executor()``). Each worker evaluates its own copy of the
+        objective, so the parameters are never shared, and the result is the same to the last
+        bit whatever the workers.
 
         >>> import numpy as np
         >>> w, b = np.array([[1.0, 2.0]]), np.array([0.5])
@@ -186,14 +202,23 @@ class Differentiator(abc.ABC):
         >>> {name: g.round(6).tolist() for name, g in CentralDiff().gradients(objective).items()}
         {'w': [[7.0, 7.0]], 'b': [7.0]}
         """
-        grads = {}
-        for name, arr in objective.params.items():
-            grad = np.empty(arr.shape)
-            flat = grad.reshape(-1)
-            for start in range(0, arr.size, ENGINE_CHUNK):
-                index = np.arange(start, min(start + ENGINE_CHUNK, arr.size), dtype=np.intp)
-                flat[index] = self._derivatives(objective, name, index)
-            grads[name] = grad
+        check_workers(workers)
+        if not is_serial(workers):
+            check_copyable(objective)
+        chunks = task_chunks(objective, ENGINE_CHUNK)
+        parts = run_tasks(_chunk_derivatives, (self, objective), chunks, workers)
+        # nan marks a coordinate no task computed (every derivative computed is finite).
+        grads = {name: np.full(arr.shape, np.nan) for name, arr in objective.params.items()}
+        for chunk, part in zip(chunks, parts, strict=True):
+            for name, index in chunk.items():
+                grads[name].reshape(-1)[index] = part[name]
+        for name, grad in grads.items():
+            if np.isnan(grad).any():
+                flat = int(np.flatnonzero(np.isnan(grad))[0])
+                raise DifferentiationError(
+                    f"{type(objective).__name__}.chunks() leaves out "
+                    f"{describe(name, grad.shape, flat)}: the tasks must hold every coordinate"
+                )
         return grads
 
     def _derivatives(self, objective: Objective, name: str, index: IntArray) -> FloatArray:
@@ -273,6 +298,14 @@ class CentralDiff(Differentiator):
     def stencil(self) -> Stencil:
         """One step each way, weighted one half."""
         return _CENTRAL
+
+
+def _chunk_derivatives(
+    job: tuple[Differentiator, Objective], chunk: dict[str, IntArray]
+) -> dict[str, FloatArray]:
+    """One task of :meth:`Differentiator.gradients`: the derivatives of a chunk's coordinates."""
+    differentiator, objective = job
+    return {name: differentiator._derivatives(objective, name, index) for name, index in chunk.items()}
 
 
 def _checked_changes(

@@ -34,6 +34,7 @@ from minifw.differentiation import CentralDiff, Differentiator
 from minifw.errors import ValidationError
 from minifw.losses import CrossEntropy, Loss
 from minifw.models import Model, analytic_gradient
+from minifw.parallel import Workers, check_workers
 from minifw.typing import ArrayLike, FloatArray
 
 __all__ = ["GradcheckReport", "ParamCheck", "gradcheck"]
@@ -108,13 +109,15 @@ def gradcheck(
     differentiator: Differentiator | None = None,
     *,
     tolerance: float = 1e-7,
+    workers: Workers = None,
 ) -> GradcheckReport:
     r"""Compare ``differentiator``'s numerical gradient with ``model.backprop``.
 
     The loss defaults to :class:`~minifw.CrossEntropy` and the scheme to
     :class:`~minifw.CentralDiff` (``h=1e-4``). A parameter array passes when
     :math:`\max_i |\hat g_i - g_i| / \max_i |g_i| \le` ``tolerance``. The parameters are left as
-    they were.
+    they were. ``workers`` spreads the numerical gradient over processes or an executor, with
+    the same result to the last bit (:meth:`~minifw.Differentiator.gradients`).
 
     >>> import numpy as np
     >>> from minifw import TwoLayerNet, ForwardDiff
@@ -130,8 +133,9 @@ def gradcheck(
     if not is_positive_float(tolerance):
         raise ValidationError(f"tolerance must be a positive float, got tolerance={tolerance!r}")
     tol = float(tolerance)
+    check_workers(workers)
     analytic = analytic_gradient(model, x, t, loss)
-    numerical = differentiator.gradients(model.objective(x, t, loss))
+    numerical = differentiator.gradients(model.objective(x, t, loss), workers=workers)
     checks = tuple(_compare(name, numerical[name], analytic[name], tol) for name in model.params)
     return GradcheckReport(checks=checks, tolerance=tol, differentiator=repr(differentiator))
 

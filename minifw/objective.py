@@ -20,8 +20,11 @@ array([[ 7., -5.],
 from __future__ import annotations
 
 import functools
+import itertools
 import math
-from collections.abc import Callable, Mapping
+import sys
+import types
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, final, runtime_checkable
 
 import attrs
@@ -31,7 +34,20 @@ from numpy.typing import NDArray
 from minifw.errors import DifferentiationError, ValidationError
 from minifw.typing import FloatArray, IntArray
 
-__all__ = ["Objective", "Perturbation", "check_params", "describe"]
+__all__ = [
+    "Chunked",
+    "Objective",
+    "Perturbation",
+    "check_copyable",
+    "check_params",
+    "describe",
+    "task_chunks",
+]
+
+#: Default split of an objective that is not :class:`Chunked`: about this many tasks ...
+DEFAULT_TASKS = 64
+#: ... of at least this many coordinates (fewer only where there are fewer in all).
+MIN_TASK_SIZE = 8
 
 
 @runtime_checkable
@@ -54,6 +70,88 @@ class Objective(Protocol):
         steps :math:`s_m` (real, or complex for a complex step: then the changes are complex).
         """
         ...
+
+
+@runtime_checkable
+class Chunked(Protocol):
+    r"""An :class:`Objective` that says how its coordinates split into independent tasks.
+
+    :meth:`chunks` returns the tasks: each maps parameter names to flat (C-order) indices, and
+    together they hold every coordinate of every parameter exactly once. The engine asks for
+    each task's changes in one go (one :meth:`~Objective.loss_changes` call per name), in this
+    process or in a worker, so an objective that shares work within a group of coordinates (the
+    weights and the bias of one hidden unit, say) keeps the group in one task.
+
+    The split must depend on the objective alone, never on the number of workers: every task is
+    then computed the same way wherever it runs, and the gradient is the same to the last bit.
+    An objective without this capability is split by :func:`task_chunks`.
+    """
+
+    def chunks(self) -> Sequence[Mapping[str, IntArray]]:
+        """Return the tasks, each ``{name: flat indices}``."""
+        ...
+
+
+def task_chunks(objective: Objective, max_size: int) -> tuple[dict[str, IntArray], ...]:
+    """Return the tasks of ``objective``: its own :meth:`Chunked.chunks`, checked, or a default.
+
+    The default cuts the coordinates of all parameters, in order, into about
+    :data:`DEFAULT_TASKS` runs of equal length (at least :data:`MIN_TASK_SIZE` coordinates, at
+    most ``max_size``); a run may continue from one array into the next.
+
+    >>> w, b = np.zeros((3, 4)), np.zeros(2)
+    >>> objective = Perturbation(lambda: 0.0, {"w": w, "b": b})
+    >>> [{k: v.tolist() for k, v in task.items()} for task in task_chunks(objective, 1 << 16)]
+    [{'w': [0, 1, 2, 3, 4, 5, 6]}, {'w': [7, 8, 9, 10, 11], 'b': [0, 1]}]
+    """
+    sizes = {name: int(arr.size) for name, arr in objective.params.items()}
+    if isinstance(objective, Chunked):
+        return _checked_chunks(objective.chunks(), sizes)
+    total = sum(sizes.values())
+    size = min(max(1, max_size), max(MIN_TASK_SIZE, math.ceil(total / DEFAULT_TASKS)))
+    count = math.ceil(total / size)
+    bounds = [total * i // count for i in range(count + 1)]
+    tasks: list[dict[str, IntArray]] = []
+    offset = 0
+    starts = {}
+    for name, n in sizes.items():
+        starts[name] = offset
+        offset += n
+    for lo, hi in itertools.pairwise(bounds):
+        task = {}
+        for name, n in sizes.items():
+            first, last = max(lo, starts[name]), min(hi, starts[name] + n)
+            if first < last:
+                task[name] = np.arange(first - starts[name], last - starts[name], dtype=np.intp)
+        tasks.append(task)
+    return tuple(tasks)
+
+
+def _checked_chunks(
+    chunks: Sequence[Mapping[str, IntArray]], sizes: Mapping[str, int]
+) -> tuple[dict[str, IntArray], ...]:
+    """Refuse tasks with unknown names or indices that are not flat indices of the array.
+
+    That every coordinate is in some task is checked by the engine when it puts the results
+    together (a coordinate in two tasks only costs time: both give the same value).
+    """
+    tasks: list[dict[str, IntArray]] = []
+    for number, chunk in enumerate(chunks):
+        task = {}
+        for name, index in chunk.items():
+            flat = np.asarray(index)
+            if name not in sizes or flat.ndim != 1 or flat.dtype.kind not in "iu":
+                raise DifferentiationError(
+                    f"chunks() task {number} must map parameter names ({sorted(sizes)}) to flat "
+                    f"integer indices, got {name!r}: dtype {flat.dtype}, shape {flat.shape}"
+                )
+            if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= sizes[name]):
+                raise DifferentiationError(
+                    f"chunks() task {number} has indices of {name!r} outside 0..{sizes[name] - 1}"
+                )
+            task[name] = flat.astype(np.intp, copy=False)
+        tasks.append(task)
+    return tuple(tasks)
 
 
 def describe(name: str, shape: tuple[int, ...], flat: int) -> str:
@@ -199,3 +297,61 @@ class Perturbation:
             finally:
                 target[pos] = original
         return np.array(changes, dtype=np.float64).reshape(index.size, steps.size)
+
+
+def check_copyable(objective: Objective) -> None:
+    """Refuse a :class:`Perturbation` whose copy in a worker would not see its own steps.
+
+    Workers evaluate copies of the objective. A function defined at the top of an importable
+    module is pickled by reference: in the worker it reads that module's globals, not the
+    copy's arrays, so a parameter array it reads as a global would never move and every change
+    would be 0. Lambdas, closures, methods, ``functools.partial`` and functions of ``__main__``
+    are pickled with what they refer to, and are fine.
+
+    >>> w = np.array([3.0, 4.0])
+    >>> check_copyable(Perturbation(lambda: float(np.sum(w**2)), {"w": w}))  # a closure: fine
+    """
+    if not isinstance(objective, Perturbation):
+        return
+    arrays = {id(arr): name for name, arr in objective.arrays.items()}
+    pending: list[object] = [objective.f]
+    seen: set[int] = set()
+    while pending:
+        fn = pending.pop()
+        if isinstance(fn, functools.partial):
+            pending.append(fn.func)
+            continue
+        if not isinstance(fn, types.FunctionType) or id(fn) in seen or not _by_reference(fn):
+            continue
+        seen.add(id(fn))
+        for global_name in _global_names(fn.__code__):
+            value = fn.__globals__.get(global_name)
+            if id(value) in arrays:
+                raise DifferentiationError(
+                    f"{fn.__module__}.{fn.__qualname__} reads parameter {arrays[id(value)]!r} as "
+                    f"the module global {global_name!r}: a worker's copy of the function would "
+                    "read its own module's array, which never moves, and every change would be "
+                    "0. Pass the array to the function (a lambda, a closure or "
+                    "functools.partial), or compute serially with workers=None"
+                )
+            if isinstance(value, types.FunctionType):
+                pending.append(value)
+
+
+def _by_reference(fn: types.FunctionType) -> bool:
+    """Whether pickling sends ``fn`` as a name to import (a module's top-level function)."""
+    module = sys.modules.get(fn.__module__ or "")
+    if module is None or fn.__module__ == "__main__":
+        return False
+    found: object = module
+    for part in fn.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is fn
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names

@@ -1,0 +1,436 @@
+r"""Workers: where the tasks of a numerical gradient run.
+
+A numerical gradient is a set of independent tasks: each *chunk* of coordinates asks the
+objective for its own changes (see :class:`~minifw.objective.Chunked`). :func:`run_tasks` runs
+them where ``workers`` says:
+
+- ``None`` or ``1``: one after the other, in this process (the default);
+- an ``int`` :math:`n \ge 2`: a pool of :math:`n` processes (:func:`process_pool`), started for the
+  call and shut down after it (a :class:`~minifw.Trainer` keeps one for all its steps);
+- a *map-like* callable, ``map(fn, iterable)`` returning the results in order: the ``map`` of a
+  ``multiprocessing.Pool`` or of an executor (scipy's ``workers`` convention);
+- a :class:`concurrent.futures.Executor`: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``,
+  or the one a ``dask.distributed.Client`` gives (``client.get_executor()``).
+
+Every task runs on a copy of the objective of its own: the function and its arrays are pickled
+once with cloudpickle (which, as in Dask, also serialises lambdas and closures) and rebuilt in
+the worker, so the in-place perturbations never touch a shared array, not even with threads.
+A worker keeps the copy for the next task of the same call, so only the first task each worker
+runs carries the pickled objective. The tasks are fixed by the objective alone, serial
+evaluation runs the very same tasks, results are put back by task index, and every task runs
+with one BLAS thread (OpenBLAS gives different last bits for different thread counts): the
+gradient is the same to the last bit whatever the workers, their number or the order in which
+they finish.
+
+>>> from concurrent.futures import ThreadPoolExecutor
+>>> def scaled(factor, task):
+...     return factor * task
+>>> run_tasks(scaled, 10, [1, 2, 3], workers=None)
+[10, 20, 30]
+>>> with ThreadPoolExecutor(2) as pool:
+...     run_tasks(scaled, 10, [1, 2, 3], workers=pool)
+[10, 20, 30]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import operator
+import os
+import pickle
+import sys
+import threading
+import traceback
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from typing import Any, TypeAlias, TypeVar, final
+
+import attrs
+import cloudpickle
+from threadpoolctl import ThreadpoolController
+
+from minifw._validation import Check, is_int
+from minifw.errors import MinifwError, ValidationError
+
+__all__ = [
+    "WORKERS",
+    "MapFunction",
+    "WorkerError",
+    "Workers",
+    "blas_threads",
+    "check_workers",
+    "is_serial",
+    "one_blas_thread",
+    "process_pool",
+    "run_tasks",
+]
+
+S = TypeVar("S")
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: A map-like callable: ``map(fn, iterable)`` returning ``fn``'s results in the iterable's order.
+MapFunction: TypeAlias = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+#: What a ``workers`` argument accepts (see the module text).
+Workers: TypeAlias = "int | Executor | MapFunction | None"
+
+#: How many calls' objectives a worker process keeps (the newest; older ones are dropped).
+KEEP_CALLS = 2
+
+_EXPECTED = (
+    "None, a positive integer (the number of processes), a map-like callable such as "
+    "pool.map, or a concurrent.futures.Executor"
+)
+
+
+class WorkerError(MinifwError):
+    """A task could not be sent to a worker, rebuilt there, or brought back.
+
+    The message says which, and what to do (define the function at module level, drop an open
+    file from a closure, compute serially with ``workers=None``).
+    """
+
+
+def _count(workers: object) -> int | None:
+    """Return ``workers`` as a Python int when it is an integer (not a bool), else ``None``."""
+    return operator.index(workers) if is_int(workers) else None  # type: ignore[arg-type]
+
+
+def _accepts_workers(workers: object) -> bool:
+    if workers is None or isinstance(workers, Executor):
+        return True
+    count = _count(workers)
+    if count is not None:
+        return count >= 1
+    return callable(workers) and not isinstance(workers, type)
+
+
+#: The check of a ``workers`` value, shared by the engine, the Trainer and the configuration.
+WORKERS = Check(_EXPECTED, _accepts_workers)
+
+
+def check_workers(workers: object, name: str = "workers") -> None:
+    """Refuse a ``workers`` value that is none of the accepted kinds.
+
+    >>> check_workers(2)
+    >>> check_workers(0)
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ValidationError: workers must be None, a positive integer (the number of processes), a map-like callable such as pool.map, or a concurrent.futures.Executor, got workers=0
+    """
+    if WORKERS.accepts(workers):
+        return
+    if is_int(workers):
+        raise ValidationError(WORKERS.message(name, workers))
+    hint = ""
+    if isinstance(workers, type) and issubclass(workers, Executor):
+        hint = f" (pass an executor, not its class: {name}={workers.__name__}(...))"
+    elif hasattr(workers, "get_executor"):
+        hint = f" (for a Dask client, pass {name}=client.get_executor())"
+    elif hasattr(workers, "map"):
+        hint = f" (pass its map method: {name}=pool.map)"
+    raise ValidationError(
+        f"{WORKERS.message(name, workers)} of type {type(workers).__name__}{hint}"
+    )
+
+
+def is_serial(workers: Workers) -> bool:
+    """Whether ``workers`` means "in this process, one task after the other" (None or 1).
+
+    >>> is_serial(None), is_serial(1), is_serial(2)
+    (True, True, False)
+    """
+    return workers is None or _count(workers) == 1
+
+
+def process_pool(processes: int) -> ProcessPoolExecutor:
+    """Return a pool of ``processes`` fresh worker processes (started with ``spawn``).
+
+    ``spawn`` starts each worker as a new interpreter: nothing of this process's threads or
+    locks is inherited (``fork`` is unsafe once threads exist, and leaves no helper process
+    behind the way ``forkserver`` does). As with any spawned process, a script that starts one
+    must guard its top level with ``if __name__ == "__main__":``. Use it as a context manager,
+    or call ``shutdown()``.
+
+    >>> with process_pool(1) as pool:
+    ...     list(pool.map(abs, [-1, 2]))
+    [1, 2]
+    """
+    if not is_int(processes) or int(processes) < 1:
+        raise ValidationError(f"processes must be a positive integer, got processes={processes!r}")
+    return ProcessPoolExecutor(int(processes), mp_context=multiprocessing.get_context("spawn"))
+
+
+# --- BLAS threads ---------------------------------------------------------------------------
+
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_limiter: Any = None
+_controller: ThreadpoolController | None = None
+_controller_modules = -1
+
+
+def _blas_controller() -> ThreadpoolController:
+    # Building a controller inspects every loaded library (about 0.3 ms); reuse it until a
+    # module has been imported since, which may have loaded another BLAS.
+    global _controller, _controller_modules
+    if _controller is None or len(sys.modules) != _controller_modules:
+        _controller = ThreadpoolController()
+        _controller_modules = len(sys.modules)
+    return _controller
+
+
+def blas_threads() -> int:
+    """Return how many threads BLAS would use for a product started now, in this thread.
+
+    >>> with one_blas_thread():
+    ...     blas_threads()
+    1
+    """
+    counts = [
+        int(lib.get_num_threads() or 1)
+        for lib in _blas_controller().lib_controllers
+        if lib.user_api == "blas"
+    ]
+    return max(counts, default=1)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with BLAS limited to one thread, restoring the setting afterwards.
+
+    The limit is process-wide, so nested and concurrent uses (tasks on several threads of one
+    process) are counted: the first to enter sets it and the last to leave restores it.
+
+    NOTE [ BLAS threads and the main thread ]: OpenBLAS takes its thread count from the
+    process's main thread: a limit set from any other thread has no effect (measured with
+    OpenBLAS 0.3.31: the product still uses, and gives the last bits of, the main thread's
+    count). So the caller sets the limit before handing tasks to threads of its own process,
+    and a task that finds more than one BLAS thread (a worker thread of a process whose main
+    thread allows more) refuses to run rather than give different last bits.
+
+    >>> import numpy as np
+    >>> with one_blas_thread():
+    ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
+    4.0
+    """
+    global _blas_depth, _blas_limiter
+    with _blas_lock:
+        if _blas_depth == 0:
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_depth += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+# --- running tasks --------------------------------------------------------------------------
+
+
+def run_tasks(
+    work: Callable[[S, T], R], state: S, tasks: Sequence[T], workers: Workers = None
+) -> list[R]:
+    """Return ``[work(state, task) for task in tasks]``, computed where ``workers`` says.
+
+    ``work`` gets a copy of ``state`` of its own in every worker (the original in serial
+    evaluation). A task that raises makes this raise the error of the first failing task in
+    task order, as serial evaluation would.
+
+    >>> import numpy as np
+    >>> def total(arrays, name):
+    ...     return float(arrays[name].sum())
+    >>> run_tasks(total, {"a": np.ones(3), "b": np.arange(4.0)}, ["a", "b"], workers=1)
+    [3.0, 6.0]
+    """
+    check_workers(workers)
+    tasks = list(tasks)
+    if is_serial(workers) or not tasks:
+        with one_blas_thread():
+            return [work(state, task) for task in tasks]
+    count = _count(workers)
+    if count is not None:
+        size = min(count, len(tasks))
+        with process_pool(size) as pool:
+            return _distribute(pool.map, size, work, state, tasks)
+    if isinstance(workers, Executor):
+        return _distribute(workers.map, _slots(workers), work, state, tasks)
+    assert callable(workers)
+    return _distribute(workers, os.cpu_count() or 1, work, state, tasks)
+
+
+def _slots(executor: Executor) -> int:
+    """How many tasks the executor runs at once (a guess where it does not say)."""
+    count = _count(getattr(executor, "_max_workers", None))  # thread and process pools
+    if count is not None:
+        return max(1, count)
+    client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
+    with contextlib.suppress(Exception):
+        return max(1, sum(client.nthreads().values()))  # type: ignore[union-attr]
+    return os.cpu_count() or 1
+
+
+@final
+@attrs.frozen
+class _Job:
+    """One task as sent to a worker: the call's token, the pickled state (or not), the task."""
+
+    token: str
+    payload: bytes | None
+    task: Any
+
+
+@final
+@attrs.frozen
+class _Done:
+    value: Any
+
+
+@final
+@attrs.frozen
+class _Failed:
+    error: BaseException
+    trace: str
+
+
+@final
+@attrs.frozen
+class _Missing:
+    """The worker has no copy of this call's state and the job did not carry one."""
+
+
+def _distribute(
+    map_fn: MapFunction, slots: int, work: Callable[[S, T], R], state: S, tasks: list[T]
+) -> list[R]:
+    payload = _dumps(work, state)
+    token = uuid.uuid4().hex
+    outcomes: list[Any] = [None] * len(tasks)
+    todo = list(range(len(tasks)))
+    # The first task of each worker carries the pickled state; later ones only the token, and
+    # a worker that has no copy yet answers _Missing: those go again, with the state.
+    carrying = set(todo[:slots])
+    try:
+        while todo:
+            jobs = [_Job(token, payload if i in carrying else None, tasks[i]) for i in todo]
+            with one_blas_thread():  # for workers that are threads of this process
+                mapped = list(map_fn(_run_job, jobs))
+            for i, outcome in zip(todo, mapped, strict=True):
+                outcomes[i] = outcome
+            todo = [i for i in todo if isinstance(outcomes[i], _Missing)]
+            carrying = set(todo)
+    except BrokenExecutor as err:
+        raise WorkerError(
+            f"a worker process died before its task finished ({type(err).__name__}: {err}); "
+            "was it out of memory, or killed? The pool cannot be used again"
+        ) from err
+    finally:
+        _forget(token)  # this process's own copies (thread workers)
+    results: list[R] = []
+    for outcome in outcomes:
+        if isinstance(outcome, _Failed):
+            raise outcome.error from _RemoteTracebackError(outcome.trace)
+        if not isinstance(outcome, _Done):
+            raise WorkerError(
+                f"the map function returned {outcome!r} for a task; workers must be a map-like "
+                "callable returning fn's results in order, such as pool.map"
+            )
+        results.append(outcome.value)
+    return results
+
+
+def _dumps(work: Callable[[S, T], R], state: S) -> bytes:
+    try:
+        payload: bytes = cloudpickle.dumps((work, state))
+    except Exception as err:
+        raise WorkerError(
+            "workers other than None/1 run the tasks on copies of the objective, made by "
+            f"pickling it, and it cannot be pickled ({type(err).__name__}: {err}). Keep open "
+            "files, locks, generators and connections out of the function's closure, or compute "
+            "serially with workers=None"
+        ) from err
+    return payload
+
+
+class _RemoteTracebackError(Exception):
+    """The traceback of a task, as text, from the worker that ran it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+_cache_lock = threading.Lock()
+#: Per call token, the idle copies of the state in this process (a worker takes one, or
+#: unpickles its own, and puts it back when its task is done).
+_cache: OrderedDict[str, list[Any]] = OrderedDict()
+
+
+def _checkout(job: _Job) -> Any:
+    with _cache_lock:
+        idle = _cache.get(job.token)
+        if idle:
+            return idle.pop()
+        if job.payload is None:
+            return _Missing()
+    return pickle.loads(job.payload)
+
+
+def _checkin(token: str, copy: Any) -> None:
+    with _cache_lock:
+        _cache.setdefault(token, []).append(copy)
+        _cache.move_to_end(token)
+        while len(_cache) > KEEP_CALLS:
+            _cache.popitem(last=False)
+
+
+def _forget(token: str) -> None:
+    with _cache_lock:
+        _cache.pop(token, None)
+
+
+def _run_job(job: _Job) -> _Done | _Failed | _Missing:
+    """Run one task on this worker's copy of the state (the function a worker is sent)."""
+    try:
+        copy = _checkout(job)
+    except Exception as err:
+        return _failure(
+            WorkerError(
+                "the objective could not be rebuilt in a worker "
+                f"({type(err).__name__}: {err}); a function defined in a module must be "
+                "importable there (or defined in __main__, which is sent by value)"
+            )
+        )
+    if isinstance(copy, _Missing):
+        return copy
+    work, state = copy
+    try:
+        with one_blas_thread():
+            threads = blas_threads()
+            if threads != 1:
+                raise WorkerError(
+                    f"a task found BLAS using {threads} threads in its worker, which changes the "
+                    "last bits of matrix products; minifw limits BLAS to one thread, but only "
+                    "the main thread of a process can (see minifw.parallel). Start the workers "
+                    "with OPENBLAS_NUM_THREADS=1 (and OMP_NUM_THREADS=1, MKL_NUM_THREADS=1), "
+                    "as Dask does, or call from the main thread"
+                )
+            value = work(state, job.task)
+    except Exception as err:
+        return _failure(err)  # the copy may be half-changed: it is not kept
+    _checkin(job.token, copy)
+    return _Done(value)
+
+
+def _failure(err: Exception) -> _Failed:
+    trace = "".join(traceback.format_exception(err))
+    try:
+        pickle.dumps(err)
+    except Exception:
+        err = WorkerError(f"a task failed with an error that cannot be sent back: {err!r}")
+    return _Failed(err, trace)
