@@ -8,9 +8,28 @@ The public names, importable from ``minifw``:
 """
 
 from minifw.data import MNIST, Dataset, FashionMNIST, Split
-from minifw.differentiation import BackwardDiff, CentralDiff, Differentiator, ForwardDiff, Stencil
+from minifw.differentiation import (
+    BackwardDiff,
+    CentralDiff,
+    ComplexStep,
+    Differentiator,
+    Estimate,
+    FivePointDiff,
+    ForwardDiff,
+    GradientEstimate,
+    HasErrorEstimate,
+    RichardsonDiff,
+    Stencil,
+    StepWarning,
+)
 from minifw.errors import MinifwError
-from minifw.gradcheck import GradcheckReport, ParamCheck, gradcheck
+from minifw.gradcheck import (
+    DirectionCheck,
+    GradcheckReport,
+    ParamCheck,
+    gradcheck,
+    gradcheck_function,
+)
 from minifw.losses import CrossEntropy, Loss, MeanSquared
 from minifw.layers import Activation, Affine, Layer, ReLU, Sigmoid, Softmax, Tanh, sigmoid, softmax
 from minifw.models import (
@@ -51,12 +70,20 @@ __all__ = [
     "BackwardDiff",
     "BatchSampler",
     "CentralDiff",
+    "ComplexStep",
+    "Estimate",
+    "FivePointDiff",
+    "GradientEstimate",
+    "HasErrorEstimate",
+    "RichardsonDiff",
+    "StepWarning",
     "CrossEntropy",
     "Dataset",
     "Differentiator",
     "Evaluation",
     "FashionMNIST",
     "ForwardDiff",
+    "DirectionCheck",
     "GradcheckReport",
     "History",
     "Loss",
@@ -78,6 +105,7 @@ __all__ = [
     "TwoLayerNet",
     "__version__",
     "gradcheck",
+    "gradcheck_function",
     "sigmoid",
     "softmax",
 ]

@@ -1,14 +1,27 @@
-r"""Gradient checking: compare a numerical gradient with a model's analytic one.
+r"""Gradient checking: compare a numerical gradient with an analytic one.
 
-For each parameter array, with :math:`g` the analytic (backprop) gradient and :math:`\hat g` the
-numerical one, the check reports
+:func:`gradcheck` checks a model's ``backprop``; :func:`gradcheck_function` checks a function's
+gradient function. For each parameter array, with :math:`g` the analytic gradient and
+:math:`\hat g` the numerical one, the full check reports
 
 - the largest absolute error :math:`\max_i |\hat g_i - g_i|` and where it is;
 - the *scaled* error :math:`\max_i |\hat g_i - g_i| / \max_i |g_i|`, which decides pass or fail:
   an entry's own relative error is meaningless where the gradient is (nearly) zero, so the error
   is measured against the scale of the whole array;
 - the largest per-entry relative error :math:`|\hat g_i - g_i| / \max(|\hat g_i|, |g_i|)`, for
-  information.
+  information;
+- the entries whose error is above ``tolerance * max|g|`` (the first few, and how many);
+- with a scheme that bounds its own error (:class:`~minifw.RichardsonDiff`), the largest bound,
+  which says how much of the error can be the numerical gradient's.
+
+``fast=True`` first checks one random direction per array instead (as torch's ``fast_mode``
+and JAX's ``check_grads`` do): for a unit vector :math:`u`, the derivative of
+:math:`s \mapsto L(\theta + s u)` at 0, taken by the scheme from two evaluations of the loss
+(central differences), against :math:`u \cdot g`. It passes when
+:math:`|\varphi'(0) - u \cdot g| \le` ``tolerance`` :math:`\cdot \lVert g \rVert_2`. A wrong
+formula moves :math:`u \cdot g` for almost every :math:`u`; a single wrong entry :math:`j`
+moves it only by :math:`u_j` times its error, so the fast check is a quick screen, not a proof.
+When a direction fails, the full check runs and says which entries are wrong.
 
 >>> import numpy as np
 >>> from minifw import CrossEntropy, TwoLayerNet, gradcheck
@@ -19,31 +32,49 @@ numerical one, the check reports
 True
 >>> [check.name for check in report.checks]
 ['W1', 'b1', 'W2', 'b2']
+>>> gradcheck(net, x, t, fast=True).passed
+True
 """
 
 from __future__ import annotations
 
 import math
-from typing import final
+from collections.abc import Callable, Mapping
+from typing import Any, final
 
 import attrs
 import numpy as np
 
 from minifw._validation import is_positive_float
-from minifw.differentiation import CentralDiff, Differentiator
-from minifw.errors import ValidationError
+from minifw.differentiation import CentralDiff, Differentiator, HasErrorEstimate
+from minifw.errors import DifferentiationError, NotSupportedError, ValidationError
 from minifw.losses import CrossEntropy, Loss
 from minifw.models import Model, analytic_gradient
+from minifw.objective import Objective, Perturbation
 from minifw.parallel import Workers, check_workers
 from minifw.typing import ArrayLike, FloatArray
 
-__all__ = ["GradcheckReport", "ParamCheck", "gradcheck"]
+__all__ = [
+    "DirectionCheck",
+    "GradcheckReport",
+    "ParamCheck",
+    "gradcheck",
+    "gradcheck_function",
+]
+
+#: Wrong entries listed by index in a report (all of them are counted).
+LISTED = 5
 
 
 @final
 @attrs.frozen
 class ParamCheck:
-    """The comparison of one parameter array's numerical and analytic gradients."""
+    """The comparison of one parameter array's numerical and analytic gradients.
+
+    ``wrong`` holds the indices of the first :data:`LISTED` entries whose error is above
+    ``tolerance * scale`` (``n_wrong`` counts them all); ``error_bound`` is the largest bound
+    on the numerical gradient's own error (nan for a scheme without bounds).
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -55,6 +86,45 @@ class ParamCheck:
     numerical: float
     analytic: float
     tolerance: float
+    wrong: tuple[tuple[int, ...], ...] = ()
+    n_wrong: int = 0
+    error_bound: float = math.nan
+
+    @property
+    def passed(self) -> bool:
+        """Whether ``scaled_error <= tolerance``."""
+        return self.scaled_error <= self.tolerance
+
+
+@final
+@attrs.frozen
+class DirectionCheck:
+    r"""The fast check of one array: the derivative along a random unit direction :math:`u`.
+
+    ``numerical`` is :math:`\varphi'(0)` for :math:`\varphi(s) = L(\theta + s u)`,
+    ``analytic`` is :math:`u \cdot g`, ``scale`` is :math:`\lVert g \rVert_2` (the largest
+    :math:`u \cdot g` can be) and ``error_bound`` the scheme's bound on its own error (nan
+    without one).
+    """
+
+    name: str
+    numerical: float
+    analytic: float
+    scale: float
+    tolerance: float
+    error_bound: float = math.nan
+
+    @property
+    def error(self) -> float:
+        """``|numerical - analytic|``."""
+        return abs(self.numerical - self.analytic)
+
+    @property
+    def scaled_error(self) -> float:
+        """The error over ``scale`` (inf for a zero scale and a non-zero error, else 0)."""
+        if self.scale > 0:
+            return self.error / self.scale
+        return 0.0 if self.error == 0 else math.inf
 
     @property
     def passed(self) -> bool:
@@ -65,40 +135,86 @@ class ParamCheck:
 @final
 @attrs.frozen
 class GradcheckReport:
-    """The result of :func:`gradcheck`: one :class:`ParamCheck` per parameter array.
+    """The result of :func:`gradcheck` or :func:`gradcheck_function`.
 
-    ``str(report)`` is a table, one row per parameter array.
+    ``checks`` holds one :class:`ParamCheck` per parameter array (empty when a fast check
+    passed and the full check was not needed); ``directions`` one :class:`DirectionCheck` per
+    array in fast mode. ``str(report)`` is a table, one row per array.
     """
 
     checks: tuple[ParamCheck, ...]
     tolerance: float
     differentiator: str
+    directions: tuple[DirectionCheck, ...] = ()
+    against: str = "backprop"
 
     @property
     def passed(self) -> bool:
-        """Whether every parameter array passed."""
-        return all(check.passed for check in self.checks)
+        """Whether every check that ran passed (the full check decides when it ran)."""
+        if self.checks:
+            return all(check.passed for check in self.checks)
+        return all(d.passed for d in self.directions)
 
     def __str__(self) -> str:
-        header = (
-            f"{'param':<6} {'shape':<11} {'max|g|':>9} {'max abs err':>11} {'scaled err':>10} "
-            f"{'max rel err':>11}  {'worst entry':<12} {'result':<6}"
-        )
-        lines = [
-            f"gradcheck: {self.differentiator} vs backprop, pass if "
-            f"max|num - ana| / max|ana| <= {self.tolerance:g}",
-            header,
-            "-" * len(header),
-        ]
-        for c in self.checks:
-            index = "[" + ", ".join(map(str, c.worst_index)) + "]"
-            lines.append(
-                f"{c.name:<6} {'x'.join(map(str, c.shape)):<11} {c.scale:>9.3e} "
-                f"{c.max_abs_error:>11.3e} {c.scaled_error:>10.3e} {c.max_rel_error:>11.3e}  "
-                f"{index:<12} {'pass' if c.passed else 'FAIL':<6}"
-            )
+        lines = []
+        if self.directions:
+            lines += _direction_table(self)
+        if self.checks:
+            lines += _full_table(self)
         lines.append(f"overall: {'PASS' if self.passed else 'FAIL'}")
         return "\n".join(lines)
+
+
+def _direction_table(report: GradcheckReport) -> list[str]:
+    header = (
+        f"{'param':<6} {'d/ds num':>11} {'u . g':>11} {'|g|':>9} {'scaled err':>10}  {'result':<6}"
+    )
+    lines = [
+        f"fast gradcheck: {report.differentiator} along a random unit u per array vs "
+        f"{report.against}, pass if |num - u . g| / |g| <= {report.tolerance:g}",
+        header,
+        "-" * len(header),
+    ]
+    for d in report.directions:
+        lines.append(
+            f"{d.name:<6} {d.numerical:>11.4e} {d.analytic:>11.4e} {d.scale:>9.3e} "
+            f"{d.scaled_error:>10.3e}  {'pass' if d.passed else 'FAIL':<6}"
+        )
+    if report.checks:
+        lines.append("a direction failed: the full check follows")
+    return lines
+
+
+def _full_table(report: GradcheckReport) -> list[str]:
+    bounds = any(not math.isnan(c.error_bound) for c in report.checks)
+    header = (
+        f"{'param':<6} {'shape':<11} {'max|g|':>9} {'max abs err':>11} {'scaled err':>10} "
+        f"{'max rel err':>11}  {'worst entry':<12} {'result':<6}"
+        + (f" {'num err bound':>13}" if bounds else "")
+    )
+    lines = [
+        f"gradcheck: {report.differentiator} vs {report.against}, pass if "
+        f"max|num - ana| / max|ana| <= {report.tolerance:g}",
+        header,
+        "-" * len(header),
+    ]
+    for c in report.checks:
+        index = "[" + ", ".join(map(str, c.worst_index)) + "]"
+        lines.append(
+            f"{c.name:<6} {'x'.join(map(str, c.shape)):<11} {c.scale:>9.3e} "
+            f"{c.max_abs_error:>11.3e} {c.scaled_error:>10.3e} {c.max_rel_error:>11.3e}  "
+            f"{index:<12} {'pass' if c.passed else 'FAIL':<6}"
+            + (f" {c.error_bound:>13.3e}" if bounds else "")
+        )
+    for c in report.checks:
+        if c.n_wrong:
+            shown = ", ".join("[" + ", ".join(map(str, i)) + "]" for i in c.wrong)
+            more = f" and {c.n_wrong - len(c.wrong)} more" if c.n_wrong > len(c.wrong) else ""
+            lines.append(
+                f"{c.name}: {c.n_wrong} of {math.prod(c.shape)} entries off by more than "
+                f"{c.tolerance:g} * max|g|: {shown}{more}"
+            )
+    return lines
 
 
 def gradcheck(
@@ -109,15 +225,19 @@ def gradcheck(
     differentiator: Differentiator | None = None,
     *,
     tolerance: float = 1e-7,
+    fast: bool = False,
+    seed: int = 0,
     workers: Workers = None,
 ) -> GradcheckReport:
     r"""Compare ``differentiator``'s numerical gradient with ``model.backprop``.
 
     The loss defaults to :class:`~minifw.CrossEntropy` and the scheme to
     :class:`~minifw.CentralDiff` (``h=1e-4``). A parameter array passes when
-    :math:`\max_i |\hat g_i - g_i| / \max_i |g_i| \le` ``tolerance``. The parameters are left as
-    they were. ``workers`` spreads the numerical gradient over processes or an executor, with
-    the same result to the last bit (:meth:`~minifw.Differentiator.gradients`).
+    :math:`\max_i |\hat g_i - g_i| / \max_i |g_i| \le` ``tolerance``. With ``fast=True`` one
+    random direction per array (drawn from ``seed``) is checked first, and the full check runs
+    only when one fails (see the module text). The parameters are left as they were.
+    ``workers`` spreads the numerical gradient over processes or an executor, with the same
+    result to the last bit (:meth:`~minifw.Differentiator.gradients`).
 
     >>> import numpy as np
     >>> from minifw import TwoLayerNet, ForwardDiff
@@ -130,18 +250,170 @@ def gradcheck(
     """
     loss = CrossEntropy() if loss is None else loss
     differentiator = CentralDiff() if differentiator is None else differentiator
-    if not is_positive_float(tolerance):
-        raise ValidationError(f"tolerance must be a positive float, got tolerance={tolerance!r}")
-    tol = float(tolerance)
+    tol = _tolerance(tolerance)
+    _check_fast(fast, seed)
     check_workers(workers)
     analytic = analytic_gradient(model, x, t, loss)
-    numerical = differentiator.gradients(model.objective(x, t, loss), workers=workers)
-    checks = tuple(_compare(name, numerical[name], analytic[name], tol) for name in model.params)
-    return GradcheckReport(checks=checks, tolerance=tol, differentiator=repr(differentiator))
+    params = model.params
+
+    def directional(name: str, u: FloatArray) -> Callable[[float], float]:
+        arr = params[name]
+        saved = arr.copy()
+
+        def along(s: float) -> float:
+            if isinstance(s, complex):
+                raise DifferentiationError(
+                    "fast gradcheck moves the model's float64 parameters in place, which a "
+                    "complex step cannot do; use a real scheme (RichardsonDiff, CentralDiff) "
+                    "with fast=True, or fast=False"
+                )
+            try:
+                arr[...] = saved + s * u
+                return model.loss(x, t, loss)
+            finally:
+                arr[...] = saved
+
+        return along
+
+    return _check(
+        analytic,
+        params,
+        lambda: model.objective(x, t, loss),
+        directional,
+        differentiator,
+        tol,
+        fast=fast,
+        seed=seed,
+        workers=workers,
+        against="backprop",
+    )
+
+
+def gradcheck_function(
+    f: Callable[[FloatArray], Any],
+    grad_f: Callable[[FloatArray], ArrayLike],
+    x: ArrayLike,
+    differentiator: Differentiator | None = None,
+    *,
+    tolerance: float = 1e-7,
+    fast: bool = False,
+    seed: int = 0,
+) -> GradcheckReport:
+    r"""Compare the numerical gradient of ``f`` with ``grad_f`` at ``x``, as :func:`gradcheck` does.
+
+    ``f`` maps an array of ``x``'s shape to a number and ``grad_f`` to an array of that shape.
+    ``x`` is not changed (``f`` is evaluated at copies). The report has one row, named ``x``.
+
+    >>> import numpy as np
+    >>> x = np.array([0.5, -1.0, 2.0])
+    >>> gradcheck_function(lambda v: np.sum(np.sin(v)), np.cos, x).passed
+    True
+    >>> report = gradcheck_function(lambda v: np.sum(v**3), lambda v: 3 * v**2 + (v > 1), x)
+    >>> report.passed, report.checks[0].wrong
+    (False, ((2,),))
+    """
+    point = np.array(x, dtype=np.float64)
+    if point.size == 0 or not np.all(np.isfinite(point)):
+        raise ValidationError(f"x must be a finite, non-empty array, got {x!r}")
+    differentiator = CentralDiff() if differentiator is None else differentiator
+    tol = _tolerance(tolerance)
+    _check_fast(fast, seed)
+    analytic = np.asarray(grad_f(point.copy()), dtype=np.float64)
+    if analytic.shape != point.shape:
+        raise NotSupportedError(
+            f"grad_f must return an array of x's shape {point.shape}, got shape {analytic.shape}"
+        )
+    arrays = {"x": point.copy()}
+
+    def directional(_: str, u: FloatArray) -> Callable[[float], Any]:
+        return lambda s: f(point + s * u)
+
+    return _check(
+        {"x": analytic},
+        {"x": point},
+        lambda: Perturbation(lambda: f(arrays["x"]), arrays),
+        directional,
+        differentiator,
+        tol,
+        fast=fast,
+        seed=seed,
+        workers=None,
+        against="grad_f",
+    )
+
+
+def _check(
+    analytic: Mapping[str, FloatArray],
+    params: Mapping[str, FloatArray],
+    objective: Callable[[], Objective],
+    directional: Callable[[str, FloatArray], Callable[[float], Any]],
+    differentiator: Differentiator,
+    tolerance: float,
+    *,
+    fast: bool,
+    seed: int,
+    workers: Workers,
+    against: str,
+) -> GradcheckReport:
+    """Run the fast check (when asked), then the full check unless every direction passed."""
+    name = repr(differentiator)
+    directions: tuple[DirectionCheck, ...] = ()
+    if fast:
+        rng = np.random.default_rng(seed)
+        found = []
+        for key, arr in params.items():
+            u = rng.standard_normal(arr.shape)
+            u /= np.linalg.norm(u)
+            g = analytic[key]
+            value, bound = _derivative(differentiator, directional(key, u))
+            found.append(
+                DirectionCheck(
+                    name=key,
+                    numerical=value,
+                    analytic=float(np.sum(u * g)),
+                    scale=float(np.linalg.norm(g)),
+                    tolerance=tolerance,
+                    error_bound=bound,
+                )
+            )
+        directions = tuple(found)
+        if all(d.passed for d in directions):
+            return GradcheckReport((), tolerance, name, directions, against)
+    if isinstance(differentiator, HasErrorEstimate):
+        estimates = differentiator.estimates(objective())
+        numerical = {k: e.value for k, e in estimates.items()}
+        bounds = {k: float(np.max(e.error)) for k, e in estimates.items()}
+    else:
+        numerical = differentiator.gradients(objective(), workers=workers)
+        bounds = {k: math.nan for k in numerical}
+    checks = tuple(
+        _compare(key, numerical[key], analytic[key], tolerance, bounds[key]) for key in params
+    )
+    return GradcheckReport(checks, tolerance, name, directions, against)
+
+
+def _derivative(differentiator: Differentiator, f: Callable[[float], Any]) -> tuple[float, float]:
+    if isinstance(differentiator, HasErrorEstimate):
+        found = differentiator.estimate(f, 0.0)
+        return found.value, found.error
+    return differentiator.derivative(f, 0.0), math.nan
+
+
+def _tolerance(tolerance: object) -> float:
+    if not is_positive_float(tolerance):
+        raise ValidationError(f"tolerance must be a positive float, got tolerance={tolerance!r}")
+    return float(tolerance)  # type: ignore[arg-type]
+
+
+def _check_fast(fast: object, seed: object) -> None:
+    if not isinstance(fast, bool):
+        raise ValidationError(f"fast must be True or False, got fast={fast!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValidationError(f"seed must be a non-negative integer, got seed={seed!r}")
 
 
 def _compare(
-    name: str, numerical: FloatArray, analytic: FloatArray, tolerance: float
+    name: str, numerical: FloatArray, analytic: FloatArray, tolerance: float, bound: float
 ) -> ParamCheck:
     error = np.abs(numerical - analytic)
     flat = int(np.argmax(error))
@@ -152,6 +424,7 @@ def _compare(
     rel = np.divide(error, denom, out=np.zeros_like(error), where=denom > 0)
     # An all-zero analytic gradient is matched only by an all-zero numerical one.
     scaled = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf)
+    wrong = np.flatnonzero(error.reshape(-1) > tolerance * scale)
     return ParamCheck(
         name=name,
         shape=tuple(analytic.shape),
@@ -163,4 +436,9 @@ def _compare(
         numerical=float(numerical.reshape(-1)[flat]),
         analytic=float(analytic.reshape(-1)[flat]),
         tolerance=tolerance,
+        wrong=tuple(
+            tuple(int(i) for i in np.unravel_index(k, error.shape)) for k in wrong[:LISTED]
+        ),
+        n_wrong=int(wrong.size),
+        error_bound=bound,
     )

@@ -24,7 +24,7 @@ import itertools
 import math
 import sys
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, final, runtime_checkable
 
 import attrs
@@ -204,24 +204,45 @@ def check_params(params: Mapping[str, object], owner: str) -> None:
 
 
 def _scalar(value: object, where: Callable[[], str]) -> float:
-    """Return ``value`` as a finite float or raise, naming where it came from."""
+    """Return ``value`` as a float (nan and inf included) or raise, naming where it came from."""
     if isinstance(value, float):
-        result = float(value)
-    else:
-        arr = np.asarray(value)
-        if arr.size != 1 or arr.ndim > 1 or arr.dtype.kind not in "fiu":
-            raise DifferentiationError(
-                f"f must return a finite real scalar, got {type(value).__name__} of shape "
-                f"{arr.shape} and dtype {arr.dtype} at {where()}"
-            )
-        result = float(arr.reshape(()))
-    if not math.isfinite(result):
-        raise DifferentiationError(f"f must return a finite scalar, got {result} at {where()}")
-    return result
+        return float(value)
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.ndim > 1 or arr.dtype.kind not in "fiu":
+        raise DifferentiationError(
+            f"f must return a finite real scalar, got {type(value).__name__} of shape "
+            f"{arr.shape} and dtype {arr.dtype} at {where()}"
+        )
+    return float(arr.reshape(()))
 
 
-def _moved(name: str, shape: tuple[int, ...], flat: int, step: float) -> str:
-    return f"{describe(name, shape, flat)} moved by {float(step):g}"
+def _complex_scalar(value: object, where: Callable[[], str]) -> complex:
+    """Return ``value`` as a complex number, or say that ``f`` dropped the imaginary part."""
+    if isinstance(value, complex):
+        return value
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.ndim > 1 or arr.dtype.kind not in "fiuc":
+        raise DifferentiationError(
+            f"f must return a scalar, got {type(value).__name__} of shape {arr.shape} and dtype "
+            f"{arr.dtype} at {where()}"
+        )
+    if arr.dtype.kind != "c":
+        raise DifferentiationError(
+            f"f returned a real {arr.dtype} for a complex argument at {where()}: f is not "
+            "complex-safe (abs, float(), .real, math functions or a cast to float drop the "
+            "imaginary part), so a complex step cannot differentiate it; use a real scheme such "
+            "as RichardsonDiff or CentralDiff"
+        )
+    return complex(arr.reshape(()))
+
+
+#: What a function that is not complex-safe raises for a complex argument.
+_NOT_COMPLEX_SAFE = (TypeError, ValueError, np.exceptions.ComplexWarning)
+
+
+def _moved(name: str, shape: tuple[int, ...], flat: int, step: complex) -> str:
+    amount = f"{step:g}" if isinstance(step, complex) else f"{float(step):g}"
+    return f"{describe(name, shape, flat)} moved by {amount}"
 
 
 @final
@@ -241,6 +262,25 @@ class Perturbation:
     array([[9.]])
     >>> w
     array([3., 4.])
+
+    A complex step (:class:`~minifw.ComplexStep`) cannot be written into a float64 array.
+    Instead, a complex copy of the array is put in its place in ``arrays`` (which must then be a
+    ``dict``) while ``f`` runs, and the original is put back afterwards: ``f`` must read the
+    array through the mapping. A value of ``f`` that is not complex, or a ``TypeError`` or
+    ``ValueError`` for a complex argument, means ``f`` is not complex-safe, and is a
+    :class:`~minifw.errors.DifferentiationError`.
+
+    >>> arrays = {"w": np.array([3.0, 4.0])}
+    >>> objective = Perturbation(lambda: np.sum(arrays["w"] ** 2), arrays)
+    >>> objective.loss_changes("w", np.array([1]), np.array([1e-20j]))
+    array([[0.+8.e-20j]])
+    >>> arrays["w"]
+    array([3., 4.])
+    >>> Perturbation(lambda: float(abs(np.sum(arrays["w"] ** 2))), arrays).loss_changes(
+    ...     "w", np.array([1]), np.array([1e-20j]))
+    Traceback (most recent call last):
+    ...
+    minifw.errors.DifferentiationError: f returned a real float64 for a complex argument at w[1] moved by 0+1e-20j: f is not complex-safe (abs, float(), ...
     """
 
     f: Callable[[], object]
@@ -258,17 +298,23 @@ class Perturbation:
     def value(self) -> float:
         """Return ``f()`` at the unperturbed point (evaluated once, then remembered)."""
         if self._base is None:
-            self._base = _scalar(self.f(), lambda: "the unperturbed point")
+            base = _scalar(self.f(), lambda: "the unperturbed point")
+            if not math.isfinite(base):
+                raise DifferentiationError(
+                    f"f must return a finite scalar, got {base} at the unperturbed point"
+                )
+            self._base = base
         return self._base
 
-    def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> FloatArray:
-        """Return ``f()`` after each single-coordinate step minus ``f()`` before, ``(K, M)``."""
-        if np.iscomplexobj(steps):
-            raise DifferentiationError(
-                "a complex step cannot be written into the float64 arrays this Perturbation "
-                "perturbs in place; pass a function of x to ComplexStep().gradient instead"
-            )
+    def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
+        """Return ``f()`` after each single-coordinate step minus ``f()`` before, ``(K, M)``.
+
+        A value of ``f`` that is not finite (nan, inf) is returned as it is, for the engine to
+        report or to step around. Complex steps are taken on a complex copy (see the class text).
+        """
         base = self.value()
+        if np.iscomplexobj(steps):
+            return self._complex_changes(name, index, steps, base)
         arr = self.arrays[name]
         # Address elements through a flat view where one exists (an int index is the cheapest),
         # else through index tuples.
@@ -289,7 +335,7 @@ class Perturbation:
                 for step in step_values:
                     target[pos] = original + step
                     value = self.f()
-                    if not (isinstance(value, float) and math.isfinite(value)):
+                    if not isinstance(value, float):
                         value = _scalar(
                             value, functools.partial(_moved, name, arr.shape, int(index[row]), step)
                         )
@@ -297,6 +343,48 @@ class Perturbation:
             finally:
                 target[pos] = original
         return np.array(changes, dtype=np.float64).reshape(index.size, steps.size)
+
+    def _complex_changes(
+        self, name: str, index: IntArray, steps: NDArray[Any], base: float
+    ) -> NDArray[np.complex128]:
+        """Evaluate ``f`` with a complex copy of ``arrays[name]`` swapped in, then swap back.
+
+        The user's float64 array is never written: the mapping's entry points to the copy while
+        ``f`` runs (so ``f`` must read the array through the mapping, as a model's ``predict``
+        reads ``self.params``), and to the original again afterwards, also when ``f`` raises.
+        """
+        arrays = self.arrays
+        if not isinstance(arrays, MutableMapping):
+            raise DifferentiationError(
+                f"a complex step swaps a complex copy of {name!r} into the objective's arrays, "
+                f"but they are a read-only {type(arrays).__name__}; pass a dict"
+            )
+        original = arrays[name]
+        work = np.array(original, dtype=np.complex128, order="C")
+        flat = work.reshape(-1)
+        step_values = steps.tolist()
+        changes: list[complex] = []
+        arrays[name] = work
+        try:
+            for i in index.tolist():
+                centre = flat[i]
+                for step in step_values:
+                    flat[i] = centre + step
+                    where = functools.partial(_moved, name, original.shape, i, step)
+                    try:
+                        value = self.f()
+                    except _NOT_COMPLEX_SAFE as err:
+                        raise DifferentiationError(
+                            f"f raised {type(err).__name__} ({err}) for a complex argument at "
+                            f"{where()}: it is not complex-safe, so a complex step cannot "
+                            "differentiate it; use a real scheme such as RichardsonDiff"
+                        ) from err
+                    finally:
+                        flat[i] = centre
+                    changes.append(_complex_scalar(value, where) - base)
+        finally:
+            arrays[name] = original
+        return np.array(changes, dtype=np.complex128).reshape(index.size, steps.size)
 
 
 def check_copyable(objective: Objective) -> None:

@@ -75,7 +75,7 @@ class Kind:
 
     >>> kind = REGISTRY["differentiator"]
     >>> kind.cli_names
-    ('central', 'forward', 'backward', 'backprop')
+    ('central', 'forward', 'backward', 'five-point', 'richardson', 'complex-step', 'backprop')
     >>> kind.base_names
     'Differentiator or Backprop'
     """

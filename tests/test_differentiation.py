@@ -201,7 +201,7 @@ def test_lists_of_ints_are_converted() -> None:
 
 @pytest.mark.parametrize("h", [0.0, -1e-4, math.nan, math.inf, True, "1e-4"])
 def test_bad_step(h: object) -> None:
-    with pytest.raises(ValidationError, match=r"h must be a positive finite float, got h="):
+    with pytest.raises(ValidationError, match=r"h must be a positive finite float or 'auto', got h="):
         CentralDiff(h=h)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,268 @@
+r"""Richardson extrapolation of central differences for one coordinate (the numerics of RichardsonDiff).
+
+A coordinate's computation is a generator (:func:`coordinate`): it yields the steps it wants
+(a tuple of floats :math:`s`) and is sent back the changes :math:`f(x + s) - f(x)` for them,
+nan where :math:`f` is not finite or raised a domain error. It returns ``(value, error)``. The
+engine in :mod:`minifw.differentiation` runs many coordinates side by side and batches their
+requests into few objective calls; the numbers of a coordinate do not depend on the others.
+
+**The table.** The central difference :math:`D(h) = (f(x+h) - f(x-h))/2h` has the expansion
+:math:`f'(x) + a_1 h^2 + a_2 h^4 + \dots`, so the values at :math:`h, h/2, h/4, \dots` are
+extrapolated to :math:`h = 0` by Neville's recurrence in :math:`t = h^2`. The error of the
+newest diagonal entry is bounded by its distance from the previous one (which is the error of
+the previous, less accurate entry: a deliberately pessimistic estimate) plus a bound on the
+rounding error, :math:`8\varepsilon(|f(x+h)| + |f(x-h)| + |f(x)|)/2h` per difference, carried
+through the recurrence with absolute weights, plus the error of representing :math:`x \pm h`.
+The table stops when that bound meets the tolerance, when rounding dominates it, when it has
+not improved for two levels, or after :data:`MAX_LEVELS` levels; it returns its best entry.
+
+**The first step** is :math:`2^{-5}` times :math:`\max(1, |x|)` rounded down to a power of
+two (relative for large :math:`|x|`, where functions such as :math:`\log x` vary on the scale of
+:math:`x`). Three signs say it is wrong, and the table restarts at a smaller step:
+
+- :math:`f` is not finite (or raised) on one side: a domain edge. When that side is the side
+  toward zero, the edge is most likely at 0 and the step becomes relative to :math:`|x|`;
+  otherwise the failing side is probed alone, at steps 16 times smaller each time, until
+  :math:`f` is finite, and the table restarts at half the probe's distance;
+- at the first level, :math:`f` changes by more than a quarter of its size across the stencil
+  (:math:`|f(x+h) + f(x-h) - 2f(x)| > \max|f|/4`) while a smaller scale is available: a function
+  such as :math:`e^x` or :math:`\cos x` at large :math:`|x|` varies on the scale 1, not
+  :math:`|x|`;
+- the second difference of a table disagrees with the first by more than 10 %: the step is
+  not yet in the range where the expansion holds (a pole within reach, say).
+
+After :data:`MAX_RESTARTS` restarts the two-sided stencil is given up for a one-sided one on
+the side where :math:`f` is finite (forward or backward differences, extrapolated in powers of
+:math:`h`), from the first step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+
+__all__ = [
+    "MAX_LEVELS",
+    "MAX_RESTARTS",
+    "Coordinate",
+    "Request",
+    "coordinate",
+    "first_steps",
+    "run",
+]
+
+EPS = 2.0**-52
+#: A value of f is assumed correct to this many units of its last place.
+NOISE = 8.0
+#: Relative first step (a power of two), before the scale of x.
+RELATIVE_STEP = 2.0**-5
+#: Levels (halvings of the step) of one table at most.
+MAX_LEVELS = 8
+#: Fewest levels before the tolerance may stop a table (its bound compares levels 2 and 3).
+MIN_LEVELS = 3
+#: Restarts at a smaller step before falling back to one-sided differences.
+MAX_RESTARTS = 4
+#: Levels of the one-sided table at most.
+ONE_SIDED_LEVELS = 12
+#: A restart shrinks the step by this factor (when there is no better guess).
+JUMP = 16.0
+#: The first two differences of a table must agree to this fraction.
+CONSISTENT = 0.1
+#: Largest relative curvature of f across the first stencil before a smaller scale is tried.
+CURVED = 0.25
+#: The smallest step the relative scale may give (far below, x + h would be a subnormal mess).
+SMALLEST = 2.0**-1000
+
+#: The steps a coordinate asks for next.
+Request = tuple[float, ...]
+#: A coordinate's computation: yields requests, is sent changes, returns (value, error).
+Coordinate = Generator[Request, list[float], tuple[float, float]]
+
+
+def power_of_two_below(value: float) -> float:
+    """Return the largest power of two not above ``value`` (> 0)."""
+    _, exponent = math.frexp(value)
+    return math.ldexp(1.0, exponent - 1)
+
+
+def first_steps(x: float, h: float | None) -> tuple[float, float]:
+    """Return ``(first, small)``: the first step and its relative alternative near zero.
+
+    With ``h=None`` (``"auto"``) the first step is :data:`RELATIVE_STEP` times
+    ``max(1, |x|)`` rounded down to a power of two; a given ``h`` is the first step itself.
+    ``small`` is the same factor times ``min(1, |x|)`` (a step relative to ``|x|``), tried
+    where the first step leaves the domain or looks too large.
+    """
+    scale = RELATIVE_STEP if h is None else h
+    first = scale * power_of_two_below(max(1.0, abs(x))) if h is None else h
+    small = scale * power_of_two_below(min(1.0, abs(x))) if x != 0 else first
+    return first, max(min(small, first), SMALLEST)
+
+
+class _Table:
+    """Neville's table of extrapolations to step 0 in ``t`` (``h**2`` two-sided, ``h`` one-sided).
+
+    Beside each entry it carries a bound on its rounding error, combined with absolute weights.
+    """
+
+    def __init__(self) -> None:
+        self.t: list[float] = []
+        self.rows: list[list[float]] = []
+        self.bounds: list[list[float]] = []
+
+    def add(self, t: float, value: float, bound: float) -> tuple[float, float, float] | None:
+        """Add a level; return ``(extrapolation, its change, its rounding bound)`` from level 2."""
+        row, rounding = [value], [bound]
+        for j in range(1, len(self.rows) + 1):
+            weight = t / (self.t[-j] - t)
+            row.append(row[j - 1] + (row[j - 1] - self.rows[-1][j - 1]) * weight)
+            rounding.append(
+                rounding[j - 1] + (rounding[j - 1] + self.bounds[-1][j - 1]) * abs(weight)
+            )
+        result = None
+        if self.rows:
+            result = (row[-1], abs(row[-1] - self.rows[-1][-1]), rounding[-1])
+        self.t.append(t)
+        self.rows.append(row)
+        self.bounds.append(rounding)
+        return result
+
+
+class _Best:
+    """The best entry so far of a table, and whether the table should stop."""
+
+    def __init__(self, rtol: float, atol: float) -> None:
+        self.rtol, self.atol = rtol, atol
+        self.value, self.error, self.stale = math.nan, math.inf, 0
+
+    def update(self, level: int, found: tuple[float, float, float], limit: int) -> bool:
+        """Record a level's extrapolation; return whether to stop."""
+        value, change, rounding = found
+        error = change + rounding
+        self.stale += 1
+        if error < self.error:
+            self.value, self.error, self.stale = value, error, 0
+        if level >= MIN_LEVELS and (
+            error <= self.atol + self.rtol * abs(value) or change <= rounding
+        ):
+            return True  # met the tolerance, or smaller steps would only add rounding error
+        return self.stale >= 2 or level >= limit
+
+
+def _rounding(
+    x: float, base: float, changes: tuple[float, ...], step: float, value: float
+) -> float:
+    """Return a bound on the rounding error of one difference quotient with these changes."""
+    size = abs(base) + sum(abs(base + c) for c in changes)
+    return NOISE * EPS * size / (len(changes) * step) + abs(value) * math.ulp(x) / step
+
+
+def coordinate(
+    x: float, base: float, first: float, small: float, rtol: float, atol: float
+) -> Coordinate:
+    """Extrapolate the derivative along one coordinate; see the module text.
+
+    ``x`` is the coordinate's value, ``base`` the function's value at the point, ``first`` and
+    ``small`` the steps of :func:`first_steps`. Returns ``(value, error)``, ``(nan, inf)`` when
+    :math:`f` is not finite on either side for any step.
+    """
+    toward = -1.0 if x > 0 else 1.0  # the side toward zero, where an edge most likely is
+    h, start, restarts = first, first, 0
+    table, best = _Table(), _Best(rtol, atol)
+    finite_side = 0.0
+    first_level = True
+    while True:
+        if first_level:  # one side at a time: an edge toward zero costs one evaluation
+            a = (yield (toward * h,))[0]
+            b = (yield (-toward * h,))[0] if math.isfinite(a) else math.nan
+            up, down = (a, b) if toward > 0 else (b, a)
+        else:
+            up, down = yield (h, -h)
+        d = (up - down) / (2 * h)
+        restart = None
+        if not math.isfinite(d):
+            failing = (
+                0.0
+                if math.isfinite(up) == math.isfinite(down)
+                else (1.0 if math.isfinite(down) else -1.0)
+            )
+            finite_side = -failing
+            if failing == 0.0 or (failing == toward and small < h / 2):
+                restart = small if small < h / 2 else h / JUMP
+            else:  # the edge is away from zero (or already within the relative step): find it
+                probe = h / JUMP
+                while restarts < MAX_RESTARTS - 1:
+                    if math.isfinite((yield (failing * probe,))[0]):
+                        break
+                    restarts += 1
+                    probe /= JUMP
+                restart = probe / 2
+        elif first_level and small < h / 2:
+            if abs(up + down) > CURVED * max(abs(base + up), abs(base + down), abs(base)):
+                restart = small  # up + down is f(x+h) + f(x-h) - 2 f(x)
+        elif len(table.rows) == 1:
+            previous = table.rows[0][0]
+            if abs(previous - d) > CONSISTENT * max(abs(previous), abs(d)):
+                restart = small if start > 2 * small else start / JUMP
+        first_level = False
+        if restart is not None:
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                return (yield from _one_sided(x, base, first, finite_side, best))
+            h, start, table = restart, restart, _Table()
+            continue
+        found = table.add(h * h, d, _rounding(x, base, (up, down), h, d))
+        if found is not None and best.update(len(table.rows), found, MAX_LEVELS):
+            return best.value, best.error
+        h /= 2
+
+
+def _one_sided(x: float, base: float, first: float, side: float, best: _Best) -> Coordinate:
+    """Forward (``side > 0``) or backward differences from ``first``, extrapolated in ``h``.
+
+    ``side == 0`` tries forward, then backward. Returns the two-sided ``best`` when it is
+    better, and ``(nan, inf)`` when neither side is finite.
+    """
+    for sign in (side,) if side != 0.0 else (1.0, -1.0):
+        table, h = _Table(), first
+        one_sided = _Best(best.rtol, best.atol)
+        for _ in range(ONE_SIDED_LEVELS):
+            change = (yield (sign * h,))[0]
+            if not math.isfinite(change):
+                break
+            d = change / (sign * h)
+            found = table.add(h, d, _rounding(x, base, (change,), h, d))
+            if found is not None and one_sided.update(len(table.rows), found, ONE_SIDED_LEVELS):
+                break
+            h /= 2
+        if one_sided.error < best.error:
+            return one_sided.value, one_sided.error
+    return best.value, best.error
+
+
+def run(
+    coordinates: list[Coordinate], evaluate: Callable[[list[int], Request], list[list[float]]]
+) -> tuple[list[tuple[float, float]], int]:
+    """Run coordinates side by side; return their ``(value, error)`` and the evaluations asked.
+
+    Every round, the pending requests are grouped by their steps, and ``evaluate(members,
+    request)`` returns the changes for each member (its position in ``coordinates``), one row
+    each. Grouping only batches calls: each coordinate's numbers are its own.
+    """
+    results: list[tuple[float, float]] = [(math.nan, math.inf)] * len(coordinates)
+    pending = {k: next(c) for k, c in enumerate(coordinates)}
+    evaluations = 0
+    while pending:
+        groups: dict[Request, list[int]] = {}
+        for k, request in pending.items():
+            groups.setdefault(request, []).append(k)
+        pending = {}
+        for request, members in groups.items():
+            rows = evaluate(members, request)
+            evaluations += len(members) * len(request)
+            for k, row in zip(members, rows, strict=True):
+                try:
+                    pending[k] = coordinates[k].send(row)
+                except StopIteration as stop:
+                    results[k] = stop.value
+    return results, evaluations
