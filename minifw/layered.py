@@ -28,8 +28,8 @@ with :math:`w` the reduction's weight (:math:`1/N` for a mean). Two routes evalu
   route). These are the values of the finite differences themselves, truncation error of the
   stencil included, evaluated without the rounding error of subtracting two losses.
 
-The output units of each Affine layer are cut into pieces of at most :data:`UNITS_PER_TASK`,
-fixed by the layer's width alone. Series and sums are computed, and cached, per piece, and the
+The output units of each Affine layer are cut into a few pieces
+(:meth:`LayeredObjective.pieces`), fixed by the layer's width alone. Series and sums are computed, and cached, per piece, and the
 tasks of a gradient (:meth:`LayeredObjective.chunks`) are the pieces: the weights and the bias of
 a piece's units together. A worker computes only the pieces of its own tasks, and a task gives
 the same numbers wherever and in whatever order it runs (see :mod:`minifw.parallel`). Within a
@@ -61,8 +61,11 @@ Array = NDArray[Any]
 
 #: Largest number of elements in one scratch array (8 MiB of float64).
 ELEMENT_BUDGET = 1 << 20
-#: Output units of an Affine layer per task of a gradient (their W columns and b entries).
-UNITS_PER_TASK = 25
+#: A layer of w output units is cut into isqrt(w // UNIT_SCALE) pieces (at least one), each a
+#: task of a gradient (its W columns and b entries): 2 for the book's 50 hidden units, 6 for
+#: 500. A piece has a fixed cost (its series are computed in parts of bounded memory, rounded
+#: up per piece), so the pieces grow with the layer, and their number more slowly.
+UNIT_SCALE = 12
 #: Coordinates per task for parameters of layers other than Affine.
 GENERIC_TASK = 64
 #: Highest series order tried; larger moves take the exact route.
@@ -150,14 +153,16 @@ class LayeredObjective:
         return tasks
 
     def pieces(self, k: int) -> list[IntArray]:
-        """Return the pieces of layer ``k``'s output units: at most :data:`UNITS_PER_TASK` each.
+        """Return the pieces of layer ``k``'s output units, of nearly equal sizes.
+
+        ``isqrt(width // UNIT_SCALE)`` of them, at least one (see :data:`UNIT_SCALE`).
 
         Series and sums are computed, and cached, per piece; the pieces depend on the layer's
         width alone, so a task is computed the same way wherever it runs.
         """
         if k not in self._pieces:
             width = self.acts[k + 1].shape[1]
-            count = math.ceil(width / UNITS_PER_TASK)
+            count = max(1, math.isqrt(width // UNIT_SCALE))
             self._pieces[k] = list(np.array_split(np.arange(width), count))
         return self._pieces[k]
 
@@ -191,12 +196,13 @@ class LayeredObjective:
             exact = np.zeros((x.shape[0], width), dtype=bool)
             pieces = self.pieces(k)
             starts = [int(piece[0]) for piece in pieces]
-            first = bisect.bisect_right(starts, int(unit.min(initial=0))) - 1
+            first = bisect.bisect_right(starts, int(unit.min(initial=width))) - 1
             last = bisect.bisect_right(starts, int(unit.max(initial=0))) - 1
             groups: list[tuple[int, Any]] = [(first, slice(None))]  # a task: one piece
             if first != last:
                 piece_of = np.searchsorted(starts, unit, side="right") - 1
                 groups = [(p, np.flatnonzero(piece_of == p)) for p in range(first, last + 1)]
+                groups = [(p, rows) for p, rows in groups if rows.size]
             for p, rows in groups:
                 units = pieces[p]
                 _, ok = self._piece_series(k, p, max_step)
