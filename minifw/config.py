@@ -8,6 +8,7 @@ and keys are optional; what is left out takes the default shown here::
     eval_every = 100        # evaluate accuracy every so many steps (0: only at the end)
     progress = true
     blas_threads = 1        # BLAS threads while training (0: numpy's own setting)
+    workers = 2             # processes sharing each numerical gradient (absent: none)
     steps = 1000            # what `minifw train` runs
     seed = 0                # seeds the model and the sampler unless they set their own
     checkpoint = ""         # a .npz path to save to ("" for none)

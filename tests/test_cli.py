@@ -156,6 +156,16 @@ def test_optimizer_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "RMSprop(learning_rate=0.002, decay_rate=0.9" in capsys.readouterr().out
 
 
+def test_workers_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--steps", "2", "--hidden-size", "4", "--workers", "2", "--seed", "0"]
+    assert main([*argv, *QUIET]) == 0
+    parallel = capsys.readouterr().out
+    assert main([*argv[:-4], "--seed", "0", *QUIET]) == 0
+    serial = capsys.readouterr().out
+    # The same numbers with two worker processes as without.
+    assert parallel.splitlines()[-1] == serial.splitlines()[-1]
+
+
 def test_multi_layer_flags(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["train", "--steps", "2", "--hidden-sizes", "20,10", "--activation", "tanh"]
     assert main([*argv, "--weight-init", "0.05", "--seed", "3", *QUIET]) == 0

@@ -183,6 +183,14 @@ def test_the_trainer_is_built_by_the_config_without_an_import_cycle() -> None:
         ("[trainer]\nblas_threads = -1\n", r"blas_threads must be 0 \(for None\) or a positive"),
         ("[trainer]\nblas_threads = 99999999999\n", r"blas_threads must be at most 1024, got"),
         (
+            "[trainer]\nworkers = 0\n",
+            r"\[trainer\] workers must be None, a positive integer \(the number",
+        ),
+        (
+            "[trainer]\nworkers = 2\n[differentiator]\ntype = 'Backprop'\n",
+            r"\[trainer\] Trainer field workers=2 spreads a numerical gradient over workers",
+        ),
+        (
             "[trainer]\ncheckpoint = 3\n",
             r"\[trainer\] checkpoint must be a string, got checkpoint=3",
         ),
@@ -298,9 +306,19 @@ def test_the_trainer_section_is_the_trainers_settings_and_the_run_options() -> N
     assert {"learning_rate", "eval_every", "progress", "blas_threads"} <= set(listed)
 
 
-@pytest.mark.parametrize("setting", ["eval_every", "progress", "blas_threads"])
+SETTINGS = {"eval_every": 7, "progress": False, "blas_threads": 2, "workers": 2}
+
+
+def test_every_trainer_setting_is_tried_below() -> None:
+    assert set(keyword_fields(Trainer)) - {"model", "dataset", *REGISTRY} == {
+        "learning_rate",
+        *SETTINGS,
+    }
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
 def test_every_trainer_setting_reaches_the_trainer(setting: str) -> None:
-    value = {"eval_every": 7, "progress": False, "blas_threads": 2}[setting]
+    value = SETTINGS[setting]
     config = TrainConfig.from_dict({"trainer": {setting: value}})
     assert getattr(config.build(), setting) == value
 
