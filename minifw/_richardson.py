@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 EPS = 2.0**-52
+#: The smallest positive float64 (a subnormal): what any value is known to at best.
+TINY = math.ulp(0.0)
 #: A value of f is assumed correct to this many units of its last place.
 NOISE = 8.0
 #: Relative first step (a power of two), before the scale of x.
@@ -101,6 +103,9 @@ def first_steps(x: float, h: float | None) -> tuple[float, float]:
 
 class _Table:
     """Neville's table of extrapolations to step 0 in ``t`` (``h**2`` two-sided, ``h`` one-sided).
+
+    ``t`` is relative to the table's first step (the recurrence does not depend on its scale),
+    so that tiny steps do not underflow when squared.
 
     Beside each entry it carries a bound on its rounding error, combined with absolute weights.
     """
@@ -152,9 +157,18 @@ class _Best:
 def _rounding(
     x: float, base: float, changes: tuple[float, ...], step: float, value: float
 ) -> float:
-    """Return a bound on the rounding error of one difference quotient with these changes."""
+    """Return a bound on the rounding error of one difference quotient with these changes.
+
+    Two sources: the values of f, each correct to ``NOISE * EPS`` of its size (plus the
+    absolute resolution of float64, for values that underflow); and the points, ``x + s``
+    rounded to half a unit of their last place, which moves f by its slope there: at most
+    about twice the slope of the chord, ``|change| / step``, for a function whose slope
+    changes little across the stencil.
+    """
     size = abs(base) + sum(abs(base + c) for c in changes)
-    return NOISE * EPS * size / (len(changes) * step) + abs(value) * math.ulp(x) / step
+    slope = 2 * sum(abs(c) for c in changes) / step + abs(value)
+    values = NOISE * (EPS * size + TINY) / (len(changes) * step)
+    return values + math.ulp(abs(x) + step) * slope / step
 
 
 def coordinate(
@@ -211,7 +225,7 @@ def coordinate(
                 return (yield from _one_sided(x, base, first, finite_side, best))
             h, start, table = restart, restart, _Table()
             continue
-        found = table.add(h * h, d, _rounding(x, base, (up, down), h, d))
+        found = table.add((h / start) ** 2, d, _rounding(x, base, (up, down), h, d))
         if found is not None and best.update(len(table.rows), found, MAX_LEVELS):
             return best.value, best.error
         h /= 2
@@ -231,7 +245,7 @@ def _one_sided(x: float, base: float, first: float, side: float, best: _Best) ->
             if not math.isfinite(change):
                 break
             d = change / (sign * h)
-            found = table.add(h, d, _rounding(x, base, (change,), h, d))
+            found = table.add(h / first, d, _rounding(x, base, (change,), h, d))
             if found is not None and one_sided.update(len(table.rows), found, ONE_SIDED_LEVELS):
                 break
             h /= 2

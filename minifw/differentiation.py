@@ -61,7 +61,7 @@ STEP_REFUSED = 1e-3
 #: ... and warned about (:class:`StepWarning`) above this part.
 STEP_WARNED = 1e-6
 #: A one-sided fallback value of h="auto" must agree with the formula one order lower to this part.
-FALLBACK_AGREEMENT = 1e-2
+FALLBACK_AGREEMENT = 1e-3
 
 
 class StepWarning(RuntimeWarning):
@@ -71,6 +71,11 @@ class StepWarning(RuntimeWarning):
     :data:`STEP_WARNED` of the step this warning is issued, above :data:`STEP_REFUSED` the step
     is refused with a :class:`~minifw.errors.DifferentiationError`.
     """
+
+
+def _to_step(value: float | str) -> float | str:
+    """Attrs converter of a step: an ``int`` becomes the equal ``float``; "auto" stays."""
+    return value if isinstance(value, str) else to_float(value)
 
 
 def _is_step(value: object) -> bool:
@@ -244,7 +249,7 @@ class Differentiator(abc.ABC):
     minifw.errors.DifferentiationError: step h=1e-15 is too small for x=1.0: float64 numbers there are 2.2e-16 apart, so x + 1e-15 is off by up to 11% of the step; use h >= 1.1e-10 or h='auto'
     """
 
-    h: float | Literal["auto"] = attrs.field(default=1e-4, converter=to_float, validator=STEP)
+    h: float | Literal["auto"] = attrs.field(default=1e-4, converter=_to_step, validator=STEP)
 
     @property
     @abc.abstractmethod
@@ -539,7 +544,7 @@ class RichardsonDiff(Differentiator):
     1000.0000000000994
     """
 
-    h: float | Literal["auto"] = attrs.field(default="auto", converter=to_float, validator=STEP)
+    h: float | Literal["auto"] = attrs.field(default="auto", converter=_to_step, validator=STEP)
     rtol: float = attrs.field(default=1e-8, converter=to_float, validator=TOLERANCE)
     atol: float = attrs.field(default=0.0, converter=to_float, validator=TOLERANCE)
 
@@ -817,7 +822,8 @@ def _one_sided_fallback(
 ) -> tuple[float, int]:
     """Return the derivative where the "auto" stencil left the domain of f, and the evaluations.
 
-    Tried in turn: the same stencil at a step relative to ``|x|`` (most domain edges are at 0);
+    Tried in turn: where ``|x| <= 1/16``, the same stencil at a step relative to ``|x|`` (most
+    domain edges are at 0, and such a step keeps the stencil between 0 and x);
     a one-sided stencil of the same order (at least 2) on the side where f was finite, at
     ``h`` and then at the relative step; the other side likewise. A one-sided value counts only
     where the one-sided formula of one order less, on the same points, agrees with it to
@@ -828,7 +834,7 @@ def _one_sided_fallback(
     relative = float(_auto_steps(stencil.order, np.array([x]))[0]) * min(1.0, abs(x)) if x else h
     relative = _richardson.power_of_two_below(relative) if relative > 0 else h
     used = 0
-    if relative < h:
+    if relative <= h / 16:  # |x| is small: a step on the scale of |x| may fit between 0 and x
         found = _changes(objective, name, np.array([flat]), relative * offsets, tolerant=True)
         used += found.size
         if np.all(np.isfinite(found)):

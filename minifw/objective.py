@@ -208,12 +208,14 @@ def _scalar(value: object, where: Callable[[], str]) -> float:
     if isinstance(value, float):
         return float(value)
     arr = np.asarray(value)
-    if arr.size != 1 or arr.ndim > 1 or arr.dtype.kind not in "fiu":
+    # A complex value with no imaginary part is real: a complex-safe f may compute in complex.
+    real = arr.dtype.kind in "fiu" or (arr.dtype.kind == "c" and np.all(arr.imag == 0))
+    if arr.size != 1 or arr.ndim > 1 or not real:
         raise DifferentiationError(
             f"f must return a finite real scalar, got {type(value).__name__} of shape "
             f"{arr.shape} and dtype {arr.dtype} at {where()}"
         )
-    return float(arr.reshape(()))
+    return float(arr.real.reshape(()))
 
 
 def _complex_scalar(value: object, where: Callable[[], str]) -> complex:
