@@ -13,7 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minifw import BackwardDiff, CentralDiff, Differentiator, ForwardDiff, Perturbation, Stencil
+from minifw import (
+    BackwardDiff,
+    CentralDiff,
+    ComplexStep,
+    Differentiator,
+    FivePointDiff,
+    ForwardDiff,
+    Perturbation,
+    RichardsonDiff,
+    Stencil,
+)
+from minifw.differentiation import _auto_steps, _combine, _one_sided
 from minifw.errors import DifferentiationError, MinifwError, ValidationError
 
 
@@ -201,7 +212,9 @@ def test_lists_of_ints_are_converted() -> None:
 
 @pytest.mark.parametrize("h", [0.0, -1e-4, math.nan, math.inf, True, "1e-4"])
 def test_bad_step(h: object) -> None:
-    with pytest.raises(ValidationError, match=r"h must be a positive finite float or 'auto', got h="):
+    with pytest.raises(
+        ValidationError, match=r"h must be a positive finite float or 'auto', got h="
+    ):
         CentralDiff(h=h)  # type: ignore[arg-type]
 
 
@@ -258,3 +271,94 @@ def test_perturbation_objective_restores_and_reports_changes() -> None:
 def test_errors_are_minifw_errors() -> None:
     assert issubclass(DifferentiationError, MinifwError)
     assert issubclass(ValidationError, MinifwError)
+
+
+# --- complex stencils, orders, the five-point scheme, one-sided stencils -------------------------
+
+
+def test_complex_stencil() -> None:
+    stencil = Stencil((1j,), (-1j,))
+    assert stencil.offsets == (1j,)
+    assert stencil.is_complex
+    assert not Stencil((1.0, -1.0), (0.5, -0.5)).is_complex
+    assert repr(stencil) == "Stencil(offsets=(1j,), weights=(-1j,))"
+
+
+@pytest.mark.parametrize(
+    ("offsets", "weights", "fragment"),
+    [
+        ((1j,), (1j,), r"got \(-1\+0j\)|got -1.0"),
+        ((1j, 1j), (-0.5j, -0.5j), "distinct"),
+        ((complex(math.inf, 1),), (-1j,), "finite"),
+        ((1j,), (complex(math.nan, 1),), "finite"),
+        (("1",), (1.0,), "numbers"),
+    ],
+)
+def test_bad_complex_stencils(
+    offsets: tuple[Any, ...], weights: tuple[Any, ...], fragment: str
+) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        Stencil(offsets, weights)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "order"),
+    [
+        (ForwardDiff(), 1),
+        (BackwardDiff(), 1),
+        (CentralDiff(), 2),
+        (FivePointDiff(), 4),
+        (ComplexStep(), 2),
+        (RichardsonDiff(), 2),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, int) else "",
+)
+def test_stencil_orders(scheme: Differentiator, order: int) -> None:
+    assert scheme.stencil.order == order
+
+
+def test_five_point_is_fourth_order() -> None:
+    # Error -h^4 f^(5) / 30: for exp at 0, -h^4 / 30, to within the next term.
+    for h in (0.1, 0.05):
+        error = FivePointDiff(h=h).derivative(math.exp, 0.0) - 1.0
+        assert error == pytest.approx(-(h**4) / 30, rel=0.02)
+
+
+def test_five_point_by_hand() -> None:
+    f: Callable[[float], float] = lambda x: x**5  # noqa: E731
+    h = 0.1
+    by_hand = (f(1 - 2 * h) - 8 * f(1 - h) + 8 * f(1 + h) - f(1 + 2 * h)) / (12 * h)
+    assert FivePointDiff(h=h).derivative(f, 1.0) == pytest.approx(by_hand, rel=1e-14)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_one_sided_stencils_are_exact_for_polynomials_of_their_order(
+    order: int, side: float
+) -> None:
+    stencil = _one_sided(order, side)
+    assert stencil.order == order
+    assert all(complex(o).real * side > 0 for o in stencil.offsets)
+    # f(x) = x^order at 1: the formula is exact up to rounding.
+    h = 0.01
+    changes = np.array([[(1 + o * h) ** order - 1 for o in stencil.offsets]])
+    value = float(_combine(stencil, changes, np.array([h]))[0])
+    assert value == pytest.approx(order, rel=1e-9)
+
+
+def test_auto_step_is_relative_and_a_power_of_two() -> None:
+    steps = _auto_steps(2, np.array([0.0, 0.5, 3.0, -1e6]))
+    assert steps.tolist() == [2.0**-17, 2.0**-17, 2.0**-16, 2.0**-17 * 2.0**19]
+
+
+def test_auto_is_accepted_for_every_real_scheme() -> None:
+    for scheme in (ForwardDiff, BackwardDiff, CentralDiff, FivePointDiff, RichardsonDiff):
+        assert scheme(h="auto").h == "auto"
+
+
+def test_fixed_steps_keep_the_books_numbers_bit_for_bit() -> None:
+    assert CentralDiff().derivative(lambda x0: x0 * x0 + 4.0**2.0, 3.0) == 6.00000000000378
+    assert CentralDiff(h=1e-4).gradient(function_2, np.array([3.0, 4.0])).tolist() == [
+        6.00000000000378,
+        7.999999999999119,
+    ]
