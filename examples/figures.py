@@ -15,19 +15,33 @@ Figures:
 - ``step_sigmoid.png``: the step function beside the sigmoid, and their numerical derivatives.
 - ``difference_error.png``: the error of the forward and the central difference of exp at
   x = 1 as h shrinks (log-log), with the book's h = 1e-4 and the bad h = 1e-50 marked.
+- ``scheme_errors.png``: the same error curves for every scheme (forward, central, five-point,
+  complex step), truncation against rounding, each scheme's optimal step (``h="auto"``), the
+  steps minifw refuses, and what RichardsonDiff reaches and at what cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from minifw import CentralDiff, Differentiator, ForwardDiff, sigmoid
+from minifw import (
+    CentralDiff,
+    ComplexStep,
+    Differentiator,
+    FivePointDiff,
+    ForwardDiff,
+    RichardsonDiff,
+    StepWarning,
+    sigmoid,
+)
 from minifw.errors import DifferentiationError
 
 try:
@@ -171,7 +185,17 @@ def step_sigmoid_figure(out: Path) -> Path:
 def relative_error(
     diff: Differentiator, f: Callable[[float], float], x: float, exact: float
 ) -> float:
-    return abs(diff.derivative(f, x) - exact) / abs(exact)
+    """The relative error of ``diff``'s derivative; nan where minifw refuses the step.
+
+    These figures draw the rounding regime on purpose, so the StepWarning that a small fixed
+    step draws is silenced here; steps that minifw refuses outright leave a gap.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StepWarning)
+            return abs(diff.derivative(f, x) - exact) / abs(exact)
+    except DifferentiationError:
+        return math.nan
 
 
 def difference_error_figure(out: Path) -> Path:
@@ -198,6 +222,8 @@ def difference_error_figure(out: Path) -> Path:
     for diff, color in ((ForwardDiff(), "tab:blue"), (CentralDiff(), "tab:orange")):
         near.plot([1e-4], [relative_error(diff, np.exp, x, exact)], "o", color=color)
     near.annotate("h = 1e-4\n(the book)", xy=(1e-4, 1e-16), xytext=(1.5e-4, 1e-16))
+    near.axvspan(1e-15, 1.1e-13, color="tab:red", alpha=0.08, lw=0)
+    near.annotate("minifw refuses:\nfloat spacing\nblurs the step", xy=(1.2e-15, 1e-2), fontsize=8)
     near.set(xlabel="step h", xlim=(1e-15, 1), ylim=(1e-17, 10), title="h from 1e-15 to 1")
     near.legend(loc="lower left", fontsize=8)
     near.grid(alpha=0.3, which="major")
@@ -232,11 +258,76 @@ def difference_error_figure(out: Path) -> Path:
     return save(fig, out, "difference_error.png")
 
 
+def scheme_errors_figure(out: Path) -> Path:
+    x, exact = 1.0, float(np.e)  # d/dx exp(x) = exp(x)
+    hs = np.logspace(-16, 0, 161)
+    eps = float(np.finfo(np.float64).eps)
+    schemes: list[tuple[str, type[Differentiator], str, Callable[[FloatArray], FloatArray]]] = [
+        ("forward", ForwardDiff, "tab:blue", lambda h: h / 2),
+        ("central", CentralDiff, "tab:orange", lambda h: h**2 / 6),
+        ("five-point", FivePointDiff, "tab:green", lambda h: h**4 / 30),
+        ("complex step", ComplexStep, "tab:red", lambda h: h**2 / 6),
+    ]
+    floor = 1e-17  # an error of exactly 0 is drawn here
+    fig, ax = plt.subplots(figsize=(9.0, 5.4), layout="constrained")
+    for label, scheme, color, truncation in schemes:
+        errors = np.array([relative_error(scheme(h=h), np.exp, x, exact) for h in hs])
+        ax.loglog(hs, np.maximum(errors, floor), color=color, lw=1.8, label=label)
+        ax.loglog(hs, truncation(hs), color=color, ls=":", lw=1)
+        if scheme is not ComplexStep:  # the auto step of the scheme, eps ** (1 / (p + 1))
+            auto = scheme(h="auto")
+            order = auto.stencil.order
+            h_auto = 2.0 ** round(math.log2(eps) / (order + 1))
+            ax.plot(
+                [h_auto],
+                [max(relative_error(auto, np.exp, x, exact), floor)],
+                "v",
+                color=color,
+                ms=9,
+            )
+    ax.loglog(hs, eps / hs, color="gray", ls="--", lw=1, label="rounding ~ eps/h")
+    ax.axvspan(1e-16, 1.1e-13, color="tab:red", alpha=0.08, lw=0)
+    ax.annotate(
+        "fixed steps minifw refuses\n(float spacing blurs x + h)", xy=(1.3e-16, 3e-3), fontsize=8
+    )
+    result = RichardsonDiff().estimate(np.exp, x)
+    rich = max(abs(result.value - exact) / exact, floor)
+    ax.axhline(rich, color="tab:purple", lw=1, ls="-.")
+    ax.annotate(
+        f"RichardsonDiff: {rich:.0e} from {result.evaluations} calls "
+        f"(its bound: {result.error / exact:.0e})",
+        xy=(2e-16, rich * 2.5),
+        color="tab:purple",
+        fontsize=9,
+    )
+    ax.annotate(
+        "complex step: no subtraction,\nflat at the rounding level",
+        xy=(1e-12, 2e-17),
+        xytext=(3e-11, 1e-15),
+        color="tab:red",
+        fontsize=9,
+        arrowprops={"arrowstyle": "->", "color": "tab:red"},
+    )
+    ax.plot([], [], "v", color="black", label='h="auto" (eps^(1/(p+1)))')
+    ax.plot([], [], ":", color="black", lw=1, label="truncation: h/2, h²/6, h⁴/30")
+    ax.set(
+        xlabel="step h",
+        ylabel="relative error of d/dx exp(x) at x = 1",
+        xlim=(1e-16, 1),
+        ylim=(5e-18, 10),
+        title="Error against step for each scheme (0 is drawn at 1e-17)",
+    )
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(loc="upper right", fontsize=8, ncols=2)
+    return save(fig, out, "scheme_errors.png")
+
+
 FIGURES: dict[str, Callable[[Path], Path]] = {
     "tangent": tangent_figure,
     "paraboloid": paraboloid_figure,
     "step_sigmoid": step_sigmoid_figure,
     "difference_error": difference_error_figure,
+    "scheme_errors": scheme_errors_figure,
 }
 
 

@@ -19,7 +19,13 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 DOC_IMAGES = REPO / "docs" / "img"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FIGURES = ["difference_error.png", "paraboloid.png", "step_sigmoid.png", "tangent.png"]
+FIGURES = [
+    "difference_error.png",
+    "paraboloid.png",
+    "scheme_errors.png",
+    "step_sigmoid.png",
+    "tangent.png",
+]
 #: The largest a committed figure may be.
 MAX_FIGURE_BYTES = 64 * 1024
 
