@@ -62,6 +62,10 @@ STEP_REFUSED = 1e-3
 STEP_WARNED = 1e-6
 #: A one-sided fallback value of h="auto" must agree with the formula one order lower to this part.
 FALLBACK_AGREEMENT = 1e-3
+#: An "auto" stencil reaching closer than this part of |x| to 0 is checked against a quarter step ...
+AUTO_REACH = 1 / 16
+#: ... and must agree with it to this part (or to rounding), else the step is too large for f there.
+AUTO_AGREEMENT = 1e-2
 
 
 class StepWarning(RuntimeWarning):
@@ -632,10 +636,16 @@ def _estimate(
     if stencil.is_complex:
         _check_imaginary(objective, name, index, values, changes)
     if auto:
-        for k in np.flatnonzero(~np.all(np.isfinite(changes), axis=1)).tolist():
+        finite = np.all(np.isfinite(changes), axis=1)
+        reach = h * float(np.max(np.abs(offsets)))
+        for k in np.flatnonzero(~finite).tolist():
             result[k], used = _one_sided_fallback(
                 stencil, objective, name, index[k], h[k], changes[k], offsets
             )
+            evaluations += used
+        near_zero = finite & (values != 0) & (reach > AUTO_REACH * np.abs(values))
+        for k in np.flatnonzero(near_zero).tolist():
+            result[k], used = _auto_near_zero(stencil, objective, name, index[k], h[k], result[k])
             evaluations += used
     return GradientEstimate(result, np.full(index.size, np.nan), evaluations)
 
@@ -811,6 +821,79 @@ def _one_sided(order: int, side: float) -> Stencil:
     return Stencil(tuple(side * k for k in range(1, n + 1)), tuple(weights))
 
 
+def _stencil_value(
+    stencil: Stencil, objective: Objective, name: str, flat: int, step: float
+) -> tuple[float, float, int]:
+    """Return the stencil's value at ``step`` (nan where f is not finite), max |f|, evaluations."""
+    offsets = step * np.array(stencil.offsets)
+    found = _changes(objective, name, np.array([flat]), offsets, tolerant=True)
+    base = objective.value()
+    if not np.all(np.isfinite(found)):
+        return math.nan, abs(base), found.size
+    size = max(abs(base), float(np.max(np.abs(base + found))))
+    return float(_combine(stencil, found, np.array([step]))[0]), size, found.size
+
+
+def _confirmed(
+    stencil: Stencil,
+    objective: Objective,
+    name: str,
+    flat: int,
+    step: float,
+    value: float | None = None,
+) -> tuple[float, int]:
+    """Return the stencil's value at ``step`` if it agrees with the value at ``step / 4``, else nan.
+
+    They agree to :data:`AUTO_AGREEMENT`, or within the rounding error of the smaller step
+    (a derivative of 0 is all rounding). Near a singularity the larger step does not agree.
+    """
+    used = 0
+    if value is None:
+        value, _, used = _stencil_value(stencil, objective, name, flat, step)
+    quarter, size, more = _stencil_value(stencil, objective, name, flat, step / 4)
+    used += more
+    rounding = _richardson.NOISE * EPS * size / (step / 4)
+    gap = abs(value - quarter)
+    if gap <= AUTO_AGREEMENT * max(abs(value), abs(quarter)) or gap <= rounding:
+        return value, used
+    return math.nan, used
+
+
+def _relative_step(order: int, x: float) -> float:
+    """Return the "auto" step relative to ``|x|`` rather than ``max(1, |x|)`` (a power of two)."""
+    relative = float(_auto_steps(order, np.array([x]))[0]) * min(1.0, abs(x))
+    return _richardson.power_of_two_below(relative) if relative > 0 else 0.0
+
+
+def _auto_near_zero(
+    stencil: Stencil, objective: Objective, name: str, flat: int, h: float, value: float
+) -> tuple[float, int]:
+    """Check an "auto" value whose stencil reaches near 0; return it or a better one.
+
+    A function singular at 0 (log, sqrt, 1/x) stays finite on a stencil that reaches close to
+    0, but the difference is then far off. The value must agree with the stencil at ``h / 4``
+    (:func:`_confirmed`); where it does not, the stencil at a step relative to ``|x|`` is
+    tried, with the same check; where that fails too, the derivative is refused.
+    """
+    found, used = _confirmed(stencil, objective, name, flat, h, value)
+    if math.isfinite(found):
+        return found, used
+    x = float(_values(objective.params[name], np.array([flat]))[0])
+    relative = _relative_step(stencil.order, x)
+    if 0 < relative < h / 4:
+        found, more = _confirmed(stencil, objective, name, flat, relative)
+        used += more
+        if math.isfinite(found):
+            return found, used
+    where = describe(name, objective.params[name].shape, flat)
+    raise DifferentiationError(
+        f"h='auto' finds no reliable step at {where}={x!r}: the stencil at {h:g} and at "
+        f"{h / 4:g} disagree, and so do steps relative to |{name}|; f changes too fast there "
+        "(a singularity near 0), or its derivative is lost in rounding; use RichardsonDiff, "
+        "which finds its steps and bounds its error"
+    )
+
+
 def _one_sided_fallback(
     stencil: Stencil,
     objective: Objective,
@@ -823,7 +906,8 @@ def _one_sided_fallback(
     """Return the derivative where the "auto" stencil left the domain of f, and the evaluations.
 
     Tried in turn: where ``|x| <= 1/16``, the same stencil at a step relative to ``|x|`` (most
-    domain edges are at 0, and such a step keeps the stencil between 0 and x);
+    domain edges are at 0, and such a step keeps the stencil between 0 and x), checked
+    against a quarter of that step (:func:`_confirmed`);
     a one-sided stencil of the same order (at least 2) on the side where f was finite, at
     ``h`` and then at the relative step; the other side likewise. A one-sided value counts only
     where the one-sided formula of one order less, on the same points, agrees with it to
@@ -831,14 +915,12 @@ def _one_sided_fallback(
     wrong for the function.
     """
     x = float(_values(objective.params[name], np.array([flat]))[0])
-    relative = float(_auto_steps(stencil.order, np.array([x]))[0]) * min(1.0, abs(x)) if x else h
-    relative = _richardson.power_of_two_below(relative) if relative > 0 else h
+    relative = _relative_step(stencil.order, x) or h
     used = 0
     if relative <= h / 16:  # |x| is small: a step on the scale of |x| may fit between 0 and x
-        found = _changes(objective, name, np.array([flat]), relative * offsets, tolerant=True)
-        used += found.size
-        if np.all(np.isfinite(found)):
-            return float(_combine(stencil, found, np.array([relative]))[0]), used
+        value, used = _confirmed(stencil, objective, name, flat, relative)
+        if math.isfinite(value):
+            return value, used
     finite = np.isfinite(changes)
     sides = [1.0, -1.0] if np.all(finite[offsets.real > 0]) else [-1.0, 1.0]
     order = max(stencil.order, 2)

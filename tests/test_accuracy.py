@@ -474,3 +474,19 @@ def test_the_accuracy_benchmark_passes_its_targets() -> None:
     assert len(lines) == 6
     # Timing targets are printed, never asserted (shared machines).
     assert all(line.startswith("PASS") for line in lines if "time" not in line), lines
+
+
+@pytest.mark.parametrize("scheme", [CentralDiff(h="auto"), FivePointDiff(h="auto")], ids=repr)
+@pytest.mark.parametrize("x", [1e-3, 1e-5, 1e-7])
+def test_auto_step_near_a_singularity_at_zero(scheme: minifw.Differentiator, x: float) -> None:
+    # The "auto" step 2**-17 (central) stays inside log's domain at 1e-5, but is far too large
+    # there: checked against a quarter step, it gives way to a step relative to |x|.
+    assert abs(scheme.derivative(np.log, x) * x - 1) <= 1e-4
+
+
+def test_auto_step_refuses_where_no_step_is_reliable() -> None:
+    def nasty(v: Any) -> Any:
+        return np.log(v) + 1e-3 * np.sin(1e12 * v)
+
+    with pytest.raises(DifferentiationError, match=r"h='auto' finds no reliable step at x=1e-05"):
+        CentralDiff(h="auto").derivative(nasty, 1e-5)
