@@ -9,11 +9,16 @@ objectives of ``TwoLayerNet`` and ``MultiLayerNet``. "Equal" means ``np.array_eq
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import re
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, final
 
 import attrs
@@ -716,3 +721,39 @@ def test_a_trainer_on_a_dask_cluster(dask_executor: Executor) -> None:
     serial = trainer()
     serial.fit(2)
     assert_bitwise_equal(parallel.model.params, serial.model.params)
+
+
+def test_no_state_file_is_left_behind(processes: ProcessPoolExecutor) -> None:
+    # Worker processes of this machine read the pickled objective from a file: it goes away.
+    folder = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else Path(tempfile.gettempdir())
+    before = set(folder.glob("minifw-state-*"))
+    CentralDiff().gradients(closure_objective(), workers=processes)
+    with pytest.raises(DifferentiationError):
+        CentralDiff().gradient(failing, np.zeros(30), workers=processes)
+    assert set(folder.glob("minifw-state-*")) == before
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs() -> None:
+    # Its tables and target lines are printed; timings are never asserted (shared machines).
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "parallel.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick", "--before", ""],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for title in (
+        "1. black box",
+        "2. when two processes pay off",
+        "3. fast path, TwoLayerNet 784-50-10",
+    ):
+        assert title in out
+    assert out.count("  PASS  ") + out.count("  FAIL  ") == 3
+    assert "load average" in out

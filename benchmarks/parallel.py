@@ -1,0 +1,312 @@
+"""Time numerical gradients with workers against serial evaluation, side by side in one process.
+
+1. a black-box objective (a simulation written with numpy, one evaluation ~2 ms): serial, two
+   processes of a reused pool, and ``workers=2`` (a pool started for the call);
+2. when parallelism pays off: the same objective made cheaper and dearer (10 us to 5 ms per
+   evaluation), serial against two processes;
+3. the fast path of TwoLayerNet 784-50-10 and 784-500-10 on a 100-image batch of the bundled
+   sample: the package before issue 11 (``--before``, imported from git), today's engine called
+   once per parameter array (as before issue 11, without the split into tasks), serial now,
+   ``workers=1``, two processes;
+4. the targets of issue 11 as PASS/FAIL lines.
+
+Every gradient is also checked to be bitwise equal to the serial one. Times are medians of
+``--repeats`` rounds, the methods of a table timed round-robin; the load average is printed
+before and after each table (the machines are shared).
+
+    python benchmarks/parallel.py            # about 2 minutes
+    python benchmarks/parallel.py --quick    # smoke test
+    python benchmarks/parallel.py --both     # also with NPY_DISABLE_CPU_FEATURES=X86_V4
+
+Nothing is asserted on timing: it prints.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import _common
+
+if __name__ == "__main__":
+    # Before numpy loads BLAS: see NOTE [ One BLAS thread ] in _common.py.
+    _common.limit_blas_threads(sys.argv[1:])
+
+import argparse
+import functools
+import importlib
+import io
+import os
+import re
+import statistics
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from minifw import MNIST, CentralDiff, CrossEntropy, RandomChoiceSampler, TwoLayerNet
+from minifw.parallel import process_pool
+
+Array = NDArray[np.float64]
+Grads = dict[str, Array]
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The last commit before issue 11 whose package imports on its own (same numerics files as
+#: the commit before the layered objective was made chunkable).
+BEFORE = "6bd893d"
+
+
+def oscillators(x: Array, steps: int) -> float:
+    """A black box: ``steps`` Euler steps of a chain of damped oscillators with stiffnesses ``x``.
+
+    About 5 numpy operations on ``x.size`` numbers per step, so the cost of one evaluation is
+    set by ``steps`` (about 5 us a step here).
+    """
+    pos = np.linspace(0.0, 1.0, x.size)
+    vel = np.zeros(x.size)
+    for _ in range(steps):
+        force = -x * pos
+        force[1:] += 0.1 * (pos[:-1] - pos[1:])
+        vel = 0.99 * vel + 0.01 * force
+        pos = pos + 0.01 * vel
+    return float(pos @ pos)
+
+
+def make_black_box(steps: int) -> Callable[[Array], float]:
+    def f(x: Array) -> float:
+        return oscillators(x, steps)
+
+    return f
+
+
+def rounds(methods: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Time every method ``repeats`` times, round-robin after one warm-up each; return medians."""
+    for fn in methods.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            times[name].append(_common.timed(fn))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def same(a: Grads | Array, b: Grads | Array) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    return bool(np.array_equal(a, b))
+
+
+def fast_gradients(net: Any, x: Array, t: Any, workers: Any, package: Any = None) -> Grads:
+    """The gradient of the cross-entropy on ``(x, t)`` through ``net``'s fast objective."""
+    if package is not None:  # the package before issue 11 has no workers
+        return package.CentralDiff().gradients(net.objective(x, t, package.CrossEntropy()))
+    return CentralDiff().gradients(net.objective(x, t, CrossEntropy()), workers=workers)
+
+
+def untasked(make: Callable[..., Any], *args: Any) -> Grads:
+    """The engine as gradients() called it before issue 11: one call per parameter array.
+
+    Today's engine and objective without the split into tasks (a private method, used here
+    only to measure what the split costs).
+    """
+    objective = make(*args)
+    grads = {}
+    for name, arr in objective.params.items():
+        index = np.arange(arr.size)
+        grads[name] = CentralDiff()._derivatives(objective, name, index).reshape(arr.shape)
+    return grads
+
+
+def before_package(rev: str) -> Any:
+    """Import minifw as of git revision ``rev`` under the name ``minifw_before``, or None."""
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "minifw"], capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="minifw-before-"))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "minifw").rename(folder / "minifw_before")
+    for path in (folder / "minifw_before").rglob("*.py"):
+        text = path.read_text()
+        path.write_text(re.sub(r"\bminifw\b(?=\.|\s+import\s)", "minifw_before", text))
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("minifw_before")
+
+
+def black_box_table(pool: ProcessPoolExecutor, args: argparse.Namespace) -> dict[str, float]:
+    print(f"\n1. black box: {args.coordinates} coordinates, central differences ({load()})")
+    f = make_black_box(args.steps)
+    x = np.linspace(0.5, 2.0, args.coordinates)
+    one = min(_common.timed(lambda: f(x)) for _ in range(20))
+    reference = CentralDiff().gradient(f, x)
+    for workers in (pool, 2):
+        assert same(CentralDiff().gradient(f, x, workers=workers), reference)
+    times = rounds(
+        {
+            "serial": lambda: CentralDiff().gradient(f, x),
+            "2 processes (pool reused)": lambda: CentralDiff().gradient(f, x, workers=pool),
+            "workers=2 (pool per call)": lambda: CentralDiff().gradient(f, x, workers=2),
+        },
+        args.repeats,
+    )
+    rows = [
+        [name, _common.format_seconds(t), _common.format_ratio(times["serial"] / t), "yes"]
+        for name, t in times.items()
+    ]
+    print(f"one evaluation: {_common.format_seconds(one)}; {2 * args.coordinates} per gradient")
+    print("\n".join(_common.table(["method", "time/grad", "speed-up", "bitwise = serial"], rows)))
+    print(f"({load()})")
+    times["evaluation"] = one
+    return times
+
+
+def break_even_table(pool: ProcessPoolExecutor, args: argparse.Namespace) -> list[tuple[float, float]]:
+    print(f"\n2. when two processes pay off: the black box made cheaper and dearer ({load()})")
+    x = np.linspace(0.5, 2.0, args.coordinates)
+    rows, points = [], []
+    for steps in args.sweep:
+        f = make_black_box(steps)
+        one = min(_common.timed(functools.partial(f, x)) for _ in range(20))
+        times = rounds(
+            {
+                "serial": functools.partial(CentralDiff().gradient, f, x),
+                "pool": functools.partial(CentralDiff().gradient, f, x, workers=pool),
+            },
+            args.repeats,
+        )
+        ratio = times["serial"] / times["pool"]
+        points.append((one, ratio))
+        rows.append(
+            [
+                _common.format_seconds(one),
+                _common.format_seconds(times["serial"]),
+                _common.format_seconds(times["pool"]),
+                _common.format_ratio(ratio),
+            ]
+        )
+    header = ["evaluation", "serial", "2 processes", "speed-up"]
+    print("\n".join(_common.table(header, rows)))
+    print(f"({load()})")
+    return points
+
+
+def fast_path_table(
+    pool: ProcessPoolExecutor, before: Any, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    data = MNIST.sample()
+    x, t = RandomChoiceSampler(100, seed=0).minibatch(data.train.x, data.train.t)
+    results = {}
+    for hidden in (50, 500):
+        label = f"TwoLayerNet 784-{hidden}-10"
+        print(f"\n3. fast path, {label}, 100 images of the bundled sample ({load()})")
+        net = TwoLayerNet(hidden_size=hidden, seed=0)
+        gradients = functools.partial(fast_gradients, net, x, t)
+        reference = gradients(None)
+        assert same(gradients(1), reference)
+        assert same(gradients(pool), reference)
+        methods: dict[str, Callable[[], object]] = {}
+        if before is not None:
+            old = before.TwoLayerNet(hidden_size=hidden, seed=0)
+            methods["before issue 11 (serial)"] = functools.partial(
+                fast_gradients, old, x, t, None, package=before
+            )
+        methods["one engine call per array"] = functools.partial(
+            untasked, net.objective, x, t, CrossEntropy()
+        )
+        methods["serial (workers=None)"] = functools.partial(gradients, None)
+        methods["workers=1"] = functools.partial(gradients, 1)
+        methods["2 processes (pool reused)"] = functools.partial(gradients, pool)
+        times = rounds(methods, args.repeats * (4 if hidden == 50 else 1))
+        serial = times["serial (workers=None)"]
+        rows = []
+        for name, value in times.items():
+            versus = times.get("before issue 11 (serial)")
+            rows.append(
+                [
+                    name,
+                    _common.format_seconds(value),
+                    _common.format_ratio(serial / value),
+                    f"{value / versus - 1:+.1%}" if versus else "-",
+                ]
+            )
+        header = ["method", "time/grad", "speed-up vs serial", "vs before"]
+        print("\n".join(_common.table(header, rows)))
+        print(f"(bitwise equal to serial: yes; {load()})")
+        results[label] = times
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _common.add_threads_option(parser)
+    parser.add_argument("--quick", action="store_true", help="smoke test: fewer, cheaper runs")
+    parser.add_argument("--both", action="store_true", help="then again with NPY_DISABLE_CPU_FEATURES=X86_V4")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per table (default 7)")
+    parser.add_argument("--coordinates", type=int, default=100, help="of the black box (default 100)")
+    parser.add_argument("--steps", type=int, default=500, help="of the black box (default 500: ~2.5 ms)")
+    parser.add_argument("--before", default=BEFORE, help=f"git revision to compare with (default {BEFORE}; '' to skip)")
+    args = parser.parse_args(argv)
+    args.sweep = [1, 4, 16, 64, 256, 1024]
+    if args.quick:
+        args.repeats, args.coordinates, args.steps, args.sweep = 2, 20, 20, [1, 16]
+    features = os.environ.get("NPY_DISABLE_CPU_FEATURES", "")
+    print("\n".join(_common.environment()))
+    print(f"NPY_DISABLE_CPU_FEATURES={features!r}  (numpy vectorises exp/log for float64 only with AVX-512)")
+    before = before_package(args.before) if args.before else None
+    print(f"before issue 11: {'minifw at ' + args.before if before else 'skipped'}")
+    started = time.perf_counter()
+    with process_pool(2) as pool:
+        box = black_box_table(pool, args)
+        points = break_even_table(pool, args)
+        fast = fast_path_table(pool, before, args)
+    print(f"\n(all tables: {time.perf_counter() - started:.0f} s)")
+    two = fast["TwoLayerNet 784-50-10"]
+    box_ratio = box["serial"] / box["2 processes (pool reused)"]
+    checks = [
+        (
+            box_ratio >= 1.7,
+            f"black box ({_common.format_seconds(box['evaluation'])} per evaluation), 2 processes >= 1.7x serial: {box_ratio:.2f}x",
+        ),
+        (
+            two["2 processes (pool reused)"] < two["serial (workers=None)"],
+            "TwoLayerNet fast path, 2 processes faster than serial: "
+            f"{two['serial (workers=None)'] / two['2 processes (pool reused)']:.2f}x",
+        ),
+    ]
+    split = two["workers=1"] / two["one engine call per array"] - 1
+    checks.append(
+        (split <= 0.05, f"TwoLayerNet fast path, workers=1 <= 5% over one engine call per array (the split into tasks): {split:+.1%}")
+    )
+    if "before issue 11 (serial)" in two:
+        cost = two["workers=1"] / two["before issue 11 (serial)"] - 1
+        checks.append((cost <= 0.05, f"TwoLayerNet fast path, workers=1 <= 5% over the package before issue 11: {cost:+.1%}"))
+    paying = [one for one, ratio in points if ratio > 1.0]
+    if paying:
+        print(f"\ntwo processes beat serial from about {_common.format_seconds(min(paying))} per evaluation")
+    print("\ntargets (issue 11):")
+    for ok, text in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {text}")
+    if args.both and not features:
+        print("\n" + "=" * 40 + " again with NPY_DISABLE_CPU_FEATURES=X86_V4 " + "=" * 40, flush=True)
+        env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V4"}
+        rest = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--both"]
+        subprocess.run([sys.executable, __file__, *rest], env=env, check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
