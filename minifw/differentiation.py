@@ -524,7 +524,7 @@ class RichardsonDiff(Differentiator):
     extrapolation combines :math:`D` at several steps to cancel the :math:`a_j` terms one by
     one (Neville's table in :math:`h^2`). Each coordinate stops on its own, when its error bound
     meets ``atol + rtol * |derivative|``, when rounding dominates the bound, or when the bound
-    stops improving. The bound (see :mod:`minifw._richardson`) is deliberately pessimistic:
+    stops improving. The bound (the module ``minifw._richardson`` derives it) is deliberately pessimistic:
     it is the error of the previous, less accurate extrapolation plus a rounding bound, so the
     value is usually far more accurate than it says (around :math:`10^{-14}` relative with the
     default ``rtol=1e-8``, from 7 to 11 evaluations for most functions).
