@@ -35,7 +35,15 @@ from typing import Any, Literal, Protocol, TypeAlias, final, runtime_checkable
 import attrs
 import numpy as np
 
-from minifw._validation import positive_float, positive_int, to_float
+from minifw._validation import (
+    POSITIVE_INT,
+    SEED,
+    Check,
+    is_positive_float,
+    one_of,
+    positive_float,
+    to_float,
+)
 from minifw.errors import NotSupportedError, ValidationError
 from minifw.layered import LayeredObjective
 from minifw.layers import Affine, Layer, ReLU, Sigmoid, Softmax, Tanh
@@ -61,22 +69,8 @@ ActivationName: TypeAlias = Literal["relu", "sigmoid", "tanh"]
 OutputName: TypeAlias = Literal["softmax", "identity"]
 
 _ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
-
-
-def check_seed(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Attrs validator: ``None``, a non-negative integer below 2**128, or a numpy Generator."""
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | np.integer)
-        or not 0 <= int(value) < 2**128
-    ):
-        name = attribute.alias or attribute.name
-        raise ValidationError(
-            f"{name} must be None, an integer in 0..2**128-1 or a numpy Generator, "
-            f"got {name}={value!r}"
-        )
+#: Most units a built-in network's layer may have.
+MAX_UNITS = 2**20
 
 
 @attrs.define(eq=False)
@@ -371,32 +365,14 @@ class Sequential(Layered):
         self._name_params()
 
 
-def _check_activation(_instance: object, _attribute: object, value: str) -> None:
-    if value not in _ACTIVATIONS:
-        raise ValidationError(
-            f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}, "
-            f"got activation={value!r}"
-        )
-
-
-def _check_output(_instance: object, _attribute: object, value: str) -> None:
-    if value not in ("softmax", "identity"):
-        raise ValidationError(
-            f"output must be 'softmax' or 'identity', got output={value!r}"
-        )
-
-
-def _check_weight_init(_instance: object, _attribute: object, value: object) -> None:
-    if value in ("he", "xavier"):
-        return
-    if isinstance(value, str) or not (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        and value > 0
-    ):
-        raise ValidationError(
-            f"weight_init must be 'he', 'xavier' or a positive standard deviation, "
-            f"got weight_init={value!r}"
-        )
+#: The checks of the built-in networks' fields (the shared vocabulary: config and CLI use them).
+SIZE = POSITIVE_INT.at_most(MAX_UNITS, "2**20 = 1048576")
+ACTIVATION = one_of(*_ACTIVATIONS)
+OUTPUT = one_of("softmax", "identity")
+WEIGHT_INIT = Check(
+    "'he', 'xavier' or a positive standard deviation",
+    lambda v: v in ("he", "xavier") or is_positive_float(v),
+)
 
 
 def _as_sizes(value: object) -> tuple[int, ...]:
@@ -408,20 +384,12 @@ def _as_sizes(value: object) -> tuple[int, ...]:
         )
     sizes = tuple(value)
     for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 0 < size <= 2**20:
+        if not SIZE.accepts(size):
             raise ValidationError(
                 "hidden_sizes must be positive integers (at most 2**20 each), "
                 f"got hidden_sizes={value!r}"
             )
     return tuple(int(s) for s in sizes)
-
-
-def _check_size(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    positive_int(_instance, attribute, value)
-    if value > 2**20:
-        raise ValidationError(
-            f"{attribute.name} must be at most 2**20 = 1048576, got {attribute.name}={value!r}"
-        )
 
 
 #: Largest number of parameters a built-in network accepts (1 GiB of float64).
@@ -458,15 +426,15 @@ class MultiLayerNet(Layered):
     ['Affine', 'ReLU', 'Affine', 'ReLU', 'Affine', 'Softmax']
     """
 
-    input_size: int = attrs.field(default=784, validator=_check_size)
+    input_size: int = attrs.field(default=784, validator=SIZE)
     hidden_sizes: tuple[int, ...] = attrs.field(default=(100, 100), converter=_as_sizes)
-    output_size: int = attrs.field(default=10, validator=_check_size)
-    activation: ActivationName = attrs.field(default="relu", validator=_check_activation)
+    output_size: int = attrs.field(default=10, validator=SIZE)
+    activation: ActivationName = attrs.field(default="relu", validator=ACTIVATION)
     weight_init: Literal["he", "xavier"] | float = attrs.field(
-        default="he", validator=_check_weight_init
+        default="he", validator=WEIGHT_INIT
     )
-    output: OutputName = attrs.field(default="softmax", validator=_check_output)
-    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=check_seed)
+    output: OutputName = attrs.field(default="softmax", validator=OUTPUT)
+    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=SEED)
     layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -513,11 +481,11 @@ class TwoLayerNet(Layered):
     True
     """
 
-    input_size: int = attrs.field(default=784, validator=_check_size)
-    hidden_size: int = attrs.field(default=50, validator=_check_size)
-    output_size: int = attrs.field(default=10, validator=_check_size)
+    input_size: int = attrs.field(default=784, validator=SIZE)
+    hidden_size: int = attrs.field(default=50, validator=SIZE)
+    output_size: int = attrs.field(default=10, validator=SIZE)
     weight_init_std: float = attrs.field(default=0.01, converter=to_float, validator=positive_float)
-    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=check_seed)
+    seed: SeedLike = attrs.field(default=None, kw_only=True, validator=SEED)
     layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

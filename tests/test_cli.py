@@ -263,8 +263,8 @@ def test_progress_on_a_pipe_is_plain_lines(tmp_path: Path) -> None:
         ),
         (
             ["train", "--hidden-size", "1000000000"],
-            "minifw: error: argument --hidden-size: hidden_size must be at most 2**20 = 1048576, "
-            "got hidden_size=1000000000 (see minifw train --help)",
+            "minifw: error: argument --hidden-size: must be at most 2**20 = 1048576, "
+            "got '1000000000' (see minifw train --help)",
         ),
         (
             ["train", "--config", "missing.toml"],
