@@ -231,8 +231,10 @@ class Differentiator(abc.ABC):
     :math:`\varepsilon^{1/(p+1)} \max(1, |x_i|)` for a scheme of order :math:`p` (rounded down
     to a power of two, so that :math:`x \pm h` is exact in most cases), which balances
     truncation and rounding error; where that stencil leaves the domain of :math:`f` (``f``
-    is nan or inf there, or raises ``ValueError`` or ``ArithmeticError``), a one-sided stencil
-    of the same order on the other side takes its place.
+    is nan or inf there, or raises ``ValueError`` or ``ArithmeticError``), a step relative to
+    :math:`|x_i|` or a one-sided stencil of the same order takes its place, and a stencil that
+    reaches near 0 is checked against a quarter of its step (a singularity at 0 makes a large
+    step inaccurate without making it nan). What cannot be checked is an error, not a number.
 
     >>> import math
     >>> CentralDiff(h="auto").derivative(math.log, 1e-9)  # 1e-4 would step below 0
