@@ -3,9 +3,10 @@
 Each notebook is stored without outputs (the docs build executes it again and renders what it
 prints). The tests here check how they are stored (valid nbformat, no outputs, the ``python3``
 kernel, only minifw's public API, an English and a Korean version of each with the same cells, a
-place in the site's navigation), then execute every one with nbclient in a fresh kernel of this
-interpreter: no cell may raise or write to stderr, and the numbers the study note prints must be
-printed beside minifw's values.
+place in the site's navigation, a docs build that executes them), then execute every one with
+nbclient in a fresh kernel of this interpreter: no cell may raise or write to stderr, every
+``plt.show()`` must give an image, and the numbers the study note prints must be printed beside
+minifw's values.
 
 The kernel runs in a temporary directory with its own Jupyter and IPython directories (nothing is
 written to the user's), an empty minifw data cache and HTTP(S) proxies that point nowhere, so an
@@ -130,6 +131,16 @@ def test_notebooks_use_only_public_api(path: Path) -> None:
 def test_public_api_check_sees_private_names() -> None:
     code = "import minifw._series\nfrom minifw.layers import _expand\nminifw._atomic\n"
     assert minifw_imports(code) == ["minifw._series", "minifw.layers._expand", "minifw._atomic"]
+
+
+def test_docs_build_executes_the_notebooks() -> None:
+    # Stored without outputs, a notebook page shows outputs only if the build runs it; an error
+    # must fail the build, and a cache (keyed on the notebook, not on minifw) would go stale.
+    config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    plugin = config[config.index("- mkdocs-jupyter:") :].split("\n  - ")[0]
+    assert re.search(r"^\s+execute: !ENV \[MINIFW_DOCS_NOTEBOOKS, true\]$", plugin, re.M), plugin
+    assert re.search(r"^\s+allow_errors: false$", plugin, re.M), plugin
+    assert re.search(r"^\s+cache: false$", plugin, re.M), plugin
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
