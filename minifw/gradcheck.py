@@ -206,14 +206,13 @@ def _full_table(report: GradcheckReport) -> list[str]:
             f"{index:<12} {'pass' if c.passed else 'FAIL':<6}"
             + (f" {c.error_bound:>13.3e}" if bounds else "")
         )
-    for c in report.checks:
-        if c.n_wrong:
-            shown = ", ".join("[" + ", ".join(map(str, i)) + "]" for i in c.wrong)
-            more = f" and {c.n_wrong - len(c.wrong)} more" if c.n_wrong > len(c.wrong) else ""
-            lines.append(
-                f"{c.name}: {c.n_wrong} of {math.prod(c.shape)} entries off by more than "
-                f"{c.tolerance:g} * max|g|: {shown}{more}"
-            )
+    failing = [c for c in report.checks if c.n_wrong]
+    if failing:
+        lines.append(f"entries off by more than {report.tolerance:g} * max|g|:")
+    for c in failing:
+        shown = ", ".join("[" + ", ".join(map(str, i)) + "]" for i in c.wrong)
+        more = f" and {c.n_wrong - len(c.wrong)} more" if c.n_wrong > len(c.wrong) else ""
+        lines.append(f"  {c.name}: {c.n_wrong} of {math.prod(c.shape)}: {shown}{more}")
     return lines
 
 

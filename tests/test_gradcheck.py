@@ -82,9 +82,9 @@ def test_fast_check_failure_runs_the_full_check_and_names_the_wrong_entries() ->
     assert checks["b2"].passed
     text = str(report)
     assert "a direction failed: the full check follows" in text
-    assert "W2: 1 of 100 entries off by more than 1e-07 * max|g|: [3, 4]" in text
-    assert "b1: 10 of 10 entries" in text
-    assert "and 5 more" in text
+    assert "entries off by more than 1e-07 * max|g|:\n" in text
+    assert "\n  W2: 1 of 100: [3, 4]\n" in text
+    assert "\n  b1: 10 of 10: [0], [1], [2], [3], [4] and 5 more\n" in text
     assert text.endswith("overall: FAIL")
 
 
