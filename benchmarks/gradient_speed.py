@@ -28,6 +28,7 @@ if __name__ == "__main__":
     _common.limit_blas_threads(sys.argv[1:])
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -54,7 +55,7 @@ from minifw import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from oracles import book_network as book  # noqa: E402  (the independent reference)
+from oracles import book_network as book  # the independent reference
 
 Array = NDArray[np.float64]
 Grads = dict[str, Array]
@@ -80,14 +81,18 @@ def peak_mib(call: Callable[[], object]) -> float:
         tracemalloc.stop()
 
 
-def subset_of(net: Layered, per_array: int, rng: np.random.Generator) -> dict[str, NDArray[np.intp]]:
+def subset_of(
+    net: Layered, per_array: int, rng: np.random.Generator
+) -> dict[str, NDArray[np.intp]]:
     return {
         name: np.sort(rng.choice(arr.size, size=min(arr.size, per_array), replace=False))
         for name, arr in net.params.items()
     }
 
 
-def worst(a: Grads, b: Grads, scale: Grads, subset: dict[str, NDArray[np.intp]] | None = None) -> tuple[float, str]:
+def worst(
+    a: Grads, b: Grads, scale: Grads, subset: dict[str, NDArray[np.intp]] | None = None
+) -> tuple[float, str]:
     """Worst array's max |a - b| / max |scale| (on the subset where given), and its name."""
     result = (0.0, "")
     for name in scale:
@@ -133,12 +138,16 @@ class Case:
             return book.loss_value(params, x, t, self.activation, "softmax")
 
         return {
-            name: book.numerical_partials(f, params[name], idx.tolist(), diff.h, st.offsets, st.weights).astype(np.float64)
+            name: book.numerical_partials(
+                f, params[name], idx.tolist(), diff.h, st.offsets, st.weights
+            ).astype(np.float64)
             for name, idx in subset.items()
         }
 
     def generic_partials(self, subset: dict[str, NDArray[np.intp]]) -> None:
-        objective = Perturbation(lambda: self.net.loss(self.x, self.labels, self.loss), self.net.params)
+        objective = Perturbation(
+            lambda: self.net.loss(self.x, self.labels, self.loss), self.net.params
+        )
         diff = CentralDiff()
         for name, idx in subset.items():
             diff._derivatives(objective, name, idx)
@@ -150,7 +159,9 @@ class Case:
         return self.net.backprop(self.x, self.labels, self.loss)
 
 
-def speed_table(cases: Sequence[Case], args: argparse.Namespace, rng: np.random.Generator) -> dict[str, dict[str, float]]:
+def speed_table(
+    cases: Sequence[Case], args: argparse.Namespace, rng: np.random.Generator
+) -> dict[str, dict[str, float]]:
     print(
         f"{'network':<26} {'method':<22} {'time/grad':>11} {'vs book':>9} {'vs backprop':>11} "
         f"{'vs book max|d|/max|g|':>22} {'vs exact':>9} {'peak MiB':>9}"
@@ -158,44 +169,53 @@ def speed_table(cases: Sequence[Case], args: argparse.Namespace, rng: np.random.
     print("-" * 126)
     out: dict[str, dict[str, float]] = {}
     for case in cases:
-        subset = subset_of(case.net, args.per_array, rng)
-        n_sub = sum(v.size for v in subset.values())
-        scale = case.size / n_sub
-        book_time = timed(lambda: case.book_partials(subset, CentralDiff()), 1) * scale
-        generic_time = timed(lambda: case.generic_partials(subset), 1) * scale
-        fast_time = timed(lambda: case.fast(CentralDiff()), args.repeats)
-        backprop_time = timed(case.exact, 20 * args.repeats)
-        fast = case.fast(CentralDiff())
-        exact = case.exact()
-        reference = case.book_partials(subset, CentralDiff())
-        vs_book, book_name = worst(fast, reference, exact, subset)
-        vs_exact, exact_name = worst(fast, exact, exact)
-        peak = peak_mib(lambda: case.fast(CentralDiff()))
-        rows = [
-            ("book loop (oracle)", book_time, "~", "", ""),
-            ("minifw generic", generic_time, "~", "", ""),
-            ("minifw fast path", fast_time, " ", f"{vs_book:.1e} {book_name}", f"{vs_exact:.1e}"),
-            ("backprop", backprop_time, " ", "", ""),
-        ]
-        for method, seconds, mark, acc, acc_exact in rows:
-            shown = f"{seconds * 1e3:,.1f} ms" if seconds < 1 else f"{seconds:,.1f} s"
-            print(
-                f"{case.label:<26} {method:<22} {shown + ' ' + mark:>11} "
-                f"{book_time / seconds:>8,.0f}x {seconds / backprop_time:>10,.1f}x "
-                f"{acc:>22} {acc_exact:>9} {peak if method == 'minifw fast path' else '':>9}"
-            )
-        out[case.label] = {
-            "book": book_time,
-            "fast": fast_time,
-            "backprop": backprop_time,
-            "peak": peak,
-            "vs_book": vs_book,
-        }
-        print(f"{'':<26} ~ extrapolated from {n_sub} coordinates of {case.size:,}")
+        out[case.label] = speed_rows(case, subset_of(case.net, args.per_array, rng), args)
     return out
 
 
-def honesty_table(case: Case, args: argparse.Namespace, rng: np.random.Generator) -> list[tuple[str, float, float]]:
+def speed_rows(
+    case: Case, subset: dict[str, NDArray[np.intp]], args: argparse.Namespace
+) -> dict[str, float]:
+    """Time and check one network; print its rows."""
+    n_sub = sum(v.size for v in subset.values())
+    scale = case.size / n_sub
+    central = CentralDiff()
+    book_time = timed(functools.partial(case.book_partials, subset, central), 1) * scale
+    generic_time = timed(functools.partial(case.generic_partials, subset), 1) * scale
+    fast_time = timed(functools.partial(case.fast, central), args.repeats)
+    backprop_time = timed(case.exact, 20 * args.repeats)
+    fast = case.fast(central)
+    exact = case.exact()
+    vs_book, book_name = worst(fast, case.book_partials(subset, central), exact, subset)
+    vs_exact, _ = worst(fast, exact, exact)
+    peak = peak_mib(functools.partial(case.fast, central))
+    rows = [
+        ("book loop (oracle)", book_time, "~", "", "", ""),
+        ("minifw generic", generic_time, "~", "", "", ""),
+        (
+            "minifw fast path",
+            fast_time,
+            " ",
+            f"{vs_book:.1e} {book_name}",
+            f"{vs_exact:.1e}",
+            f"{peak:.0f}",
+        ),
+        ("backprop", backprop_time, " ", "", "", ""),
+    ]
+    for method, seconds, mark, acc, acc_exact, memory in rows:
+        shown = f"{seconds * 1e3:,.1f} ms" if seconds < 1 else f"{seconds:,.1f} s"
+        print(
+            f"{case.label:<26} {method:<22} {shown + ' ' + mark:>11} "
+            f"{book_time / seconds:>8,.0f}x {seconds / backprop_time:>10,.1f}x "
+            f"{acc:>22} {acc_exact:>9} {memory:>9}"
+        )
+    print(f"{'':<26} ~ extrapolated from {n_sub} coordinates of {case.size:,}")
+    return {"book": book_time, "fast": fast_time, "backprop": backprop_time, "peak": peak}
+
+
+def honesty_table(
+    case: Case, args: argparse.Namespace, rng: np.random.Generator
+) -> list[tuple[str, float, float]]:
     print(
         f"\nhonesty ({case.label}): the fast gradient against the book's loop over the same stencil "
         "(subset), and against the exact gradient (all coordinates)"
@@ -215,7 +235,9 @@ def honesty_table(case: Case, args: argparse.Namespace, rng: np.random.Generator
             extended = case.extended_partials(subset, diff)
             vs_loop, name = worst(fast, loop, exact, subset)
             vs_ext, name_ext = worst(fast, extended, exact, subset)
-            loop_noise, _ = worst({k: v for k, v in loop.items()}, extended, {k: exact[k] for k in loop})
+            loop_noise, _ = worst(
+                {k: v for k, v in loop.items()}, extended, {k: exact[k] for k in loop}
+            )
             vs_exact, _ = worst(fast, exact, exact)
             label = f"{scheme.__name__}(h={h:g})"
             results.append((label, vs_ext, vs_exact))
@@ -235,15 +257,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     _common.add_threads_option(parser)
     parser.add_argument("--quick", action="store_true", help="smoke test: fewer coordinates")
-    parser.add_argument("--both", action="store_true", help="then again with NPY_DISABLE_CPU_FEATURES=X86_V4")
+    parser.add_argument(
+        "--both", action="store_true", help="then again with NPY_DISABLE_CPU_FEATURES=X86_V4"
+    )
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--per-array", type=int, default=60, help="subset size per array (book loop)")
+    parser.add_argument(
+        "--per-array", type=int, default=60, help="subset size per array (book loop)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.per_array = 2, 8
     features = os.environ.get("NPY_DISABLE_CPU_FEATURES", "")
     print("\n".join(_common.environment()))
-    print(f"NPY_DISABLE_CPU_FEATURES={features!r}  (numpy vectorises exp/log for float64 only with AVX-512)")
+    print(
+        f"NPY_DISABLE_CPU_FEATURES={features!r}  (numpy vectorises exp/log for float64 only with AVX-512)"
+    )
     data = MNIST.sample()
     x, labels = RandomChoiceSampler(100, seed=0).minibatch(data.train.x, data.train.t)
     cases = [
@@ -264,22 +292,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     two = speed[cases[0].label]
     print("\ntargets (issue 9):")
     checks = [
-        (two["book"] / two["fast"] >= 1000, f"TwoLayerNet fast path >= 1000x the book loop: {two['book'] / two['fast']:,.0f}x"),
-        (two["fast"] / two["backprop"] <= 30, f"TwoLayerNet fast path <= 30x backprop: {two['fast'] / two['backprop']:.1f}x"),
+        (
+            two["book"] / two["fast"] >= 1000,
+            f"TwoLayerNet fast path >= 1000x the book loop: {two['book'] / two['fast']:,.0f}x",
+        ),
+        (
+            two["fast"] / two["backprop"] <= 30,
+            f"TwoLayerNet fast path <= 30x backprop: {two['fast'] / two['backprop']:.1f}x",
+        ),
     ]
     for case in cases[1:]:
         r = speed[case.label]
-        checks.append((r["book"] / r["fast"] >= 100, f"{case.label} >= 100x the book loop: {r['book'] / r['fast']:,.0f}x"))
-    for label, vs_loop, vs_exact in honesty:
-        checks.append((vs_loop <= 1e-9, f"{label} within 1e-9 of max|g| of the loop (extended precision): {vs_loop:.1e}"))
+        checks.append(
+            (
+                r["book"] / r["fast"] >= 100,
+                f"{case.label} >= 100x the book loop: {r['book'] / r['fast']:,.0f}x",
+            )
+        )
+    for label, vs_loop, _ in honesty:
+        checks.append(
+            (
+                vs_loop <= 1e-9,
+                f"{label} within 1e-9 of max|g| of the loop (extended precision): {vs_loop:.1e}",
+            )
+        )
     central = next(v for label, _, v in honesty if label == "CentralDiff(h=0.01)")
-    checks.append((1e-6 < central < 1e-4, f"CentralDiff(h=0.01) keeps its truncation error: {central:.1e} of max|g| from the exact gradient"))
+    checks.append(
+        (
+            1e-6 < central < 1e-4,
+            f"CentralDiff(h=0.01) keeps its truncation error: {central:.1e} of max|g| from the exact gradient",
+        )
+    )
     worst_peak = max(r["peak"] for r in speed.values())
-    checks.append((worst_peak < 256, f"peak scratch memory of the fast path < 256 MiB: {worst_peak:.0f} MiB"))
+    checks.append(
+        (worst_peak < 256, f"peak scratch memory of the fast path < 256 MiB: {worst_peak:.0f} MiB")
+    )
     for ok, text in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {text}")
     if args.both and not features:
-        print("\n" + "=" * 40 + " again with NPY_DISABLE_CPU_FEATURES=X86_V4 " + "=" * 40, flush=True)
+        print(
+            "\n" + "=" * 40 + " again with NPY_DISABLE_CPU_FEATURES=X86_V4 " + "=" * 40, flush=True
+        )
         env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V4"}
         rest = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--both"]
         subprocess.run([sys.executable, __file__, *rest], env=env, check=True)
