@@ -51,9 +51,9 @@ def multiply(a: Series, b: Series, low_a: int = 1, low_b: int = 1) -> Series:
     """
     order = a.shape[0]
     out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
-    for p in range(low_a + low_b, order + 1):
-        for q in range(low_a, p - low_b + 1):
-            out[p - 1] += a[q - 1] * b[p - q - 1]
+    # One array operation per term of a: a_q times all of b that stays within the order.
+    for q in range(low_a, order - low_b + 1):
+        out[q + low_b - 1 :] += a[q - 1] * b[low_b - 1 : order - q]
     return out
 
 

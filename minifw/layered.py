@@ -395,8 +395,12 @@ class LayeredObjective:
                 if isinstance(layer, Affine):
                     stage, w = "rank one", layer.W[units]  # one vector per unit, (J, width)
                     continue
-                stage, dense = "dense", _unit_to_dense(d, cols, x_m.shape[1], None)
-            elif stage == "rank one":
+                if m == last and isinstance(layer, Softmax):
+                    # A move of one score is d(u) times a unit vector: rank one as well.
+                    stage, w = "rank one", np.eye(x_m.shape[1])[units]
+                else:
+                    stage, dense = "dense", _unit_to_dense(d, cols, x_m.shape[1], None)
+            if stage == "rank one":
                 if isinstance(layer, Affine):
                     w = w @ layer.W
                     continue
@@ -547,7 +551,7 @@ def _softmax_head(
     :math:`M_m = \sum_k y_k w_k^m / m!`: a handful of multiply-adds per example instead of one
     exponential per class. Then
     :math:`y'_c / y_c - 1 = (e_c - s)/(1 + s)` for the target class :math:`c`, and the change is
-    :math:`-t_c \operatorname{log1p}ig(	frac{y_c}{y_c + arepsilon}(y'_c/y_c - 1)ig)`.
+    :math:`-t_c \operatorname{log1p}\big(\tfrac{y_c}{y_c + \varepsilon}(y'_c/y_c - 1)\big)`.
     ``None`` where this does not apply (another loss, or targets with several classes).
     """
     if not isinstance(loss, CrossEntropy):
@@ -558,20 +562,17 @@ def _softmax_head(
     # Pair b = n * J + j (example n, unit j); w holds one vector per unit, (J, K).
     n, units = y.shape[0], w.shape[0]
     order = d.shape[0]
-    w_target = w.T[target].reshape(-1)  # (N * J,): w[j, c_n]
-    power = np.ones_like(w)
-    d_power = d
-    s = np.zeros_like(d)
-    e = np.zeros_like(d)
-    factorial = 1.0
-    for m in range(1, order + 1):
-        if m > 1:
-            d_power = _series.multiply(d_power, d)
-        factorial *= m
-        power = power * w
-        moments = (y @ power.T).reshape(-1) / factorial  # sum_k y_nk w_jk^m / m!
-        s += moments * d_power
-        e += (w_target**m / factorial) * d_power
+    # D[m - 1] = d^m / m!, a series that starts at order m.
+    powers = np.empty((order, *d.shape))
+    powers[0] = d
+    for m in range(2, order + 1):
+        powers[m - 1] = _series.multiply(powers[m - 2], d, low_a=m - 1) / m
+    # Moments M[m - 1, n, j] = sum_k y_nk w_jk^m, and the target's w_jc^m, for m = 1..P.
+    w_powers = np.cumprod(np.broadcast_to(w, (order, *w.shape)), axis=0)  # (P, J, K)
+    moments = np.matmul(y, w_powers.transpose(0, 2, 1)).reshape(order, -1)  # (P, N * J)
+    target_powers = w_powers[:, :, target].transpose(0, 2, 1).reshape(order, -1)
+    s = np.einsum("mb,mpb->pb", moments, powers)
+    e = np.einsum("mb,mpb->pb", target_powers, powers)
     diff = e - s
     rows = np.arange(n)
     y_target = np.repeat(y[rows, target], units)
