@@ -43,8 +43,9 @@ from minifw.trainer import Trainer
 
 __all__ = ["main"]
 
-#: Steps the demo trains for: enough for 85% on the sample's test digits, under a minute.
-DEMO_STEPS = 1200
+#: Steps the demo trains for: about 90% on the sample's test digits, well under a minute on a
+#: 2-core machine with or without AVX-512 (see benchmarks/README.md).
+DEMO_STEPS = 2400
 
 #: The model options the command line sets (``--hidden-size`` ...); each belongs to the
 #: registered models that have such a field, and giving one chooses such a model.
