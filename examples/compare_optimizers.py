@@ -17,6 +17,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +38,9 @@ from minifw import (
     Trainer,
 )
 from minifw.plotting import matplotlib_available
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: The optimizers compared, with the book's defaults.
 OPTIMIZERS: list[Optimizer] = [SGD(), Momentum(), Nesterov(), AdaGrad(), RMSprop(), Adam()]
@@ -67,7 +71,8 @@ def train(optimizer: Optimizer, dataset: MNIST, steps: int, seed: int) -> Histor
     return trainer.fit(steps)
 
 
-def plot(histories: dict[str, History], path: Path) -> None:
+def draw(histories: dict[str, History]) -> Figure:
+    """The smoothed minibatch loss of each optimizer, in the manner of the book's figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,8 +88,19 @@ def plot(histories: dict[str, History], path: Path) -> None:
     ax.set(xlabel="step", ylabel="minibatch loss (smoothed)", ylim=(0.0, 2.5))
     ax.set_title("Optimizers on MultiLayerNet 784-50-10, numerical gradients")
     ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def compare(steps: int, seed: int, *, verbose: bool = True) -> dict[str, History]:
+    """Train a fresh network with each optimizer on the same batches; their histories."""
+    dataset = MNIST.sample()
+    histories: dict[str, History] = {}
+    for optimizer in OPTIMIZERS:
+        started = time.perf_counter()
+        histories[type(optimizer).__name__] = train(optimizer, dataset, steps, seed)
+        if verbose:
+            print(f"  {optimizer!r}: {time.perf_counter() - started:.1f} s")
+    return histories
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,16 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 1:
         parser.error(f"--steps must be a positive integer, got {args.steps}")
 
-    dataset = MNIST.sample()
     print(
-        f"MultiLayerNet 784-50-10, {len(dataset.train)} training digits, batches of 100, "
+        "MultiLayerNet 784-50-10, the bundled sample's 4000 training digits, batches of 100, "
         f"{args.steps} steps, numerical gradients (central, h=1e-4)"
     )
-    histories: dict[str, History] = {}
-    for optimizer in OPTIMIZERS:
-        started = time.perf_counter()
-        histories[type(optimizer).__name__] = train(optimizer, dataset, args.steps, args.seed)
-        print(f"  {optimizer!r}: {time.perf_counter() - started:.1f} s")
+    histories = compare(args.steps, args.seed)
 
     tail = min(10, args.steps)
     print()
@@ -125,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(last {tail}: the mean minibatch loss of the last {tail} steps)")
 
     if matplotlib_available():
-        plot(histories, args.out)
+        draw(histories).savefig(args.out, dpi=100)
         print(f"plot: {args.out}")
     else:
         print('no plot: matplotlib is not installed (pip install "minifw[plot]")')

@@ -18,6 +18,9 @@ Figures:
 - ``scheme_errors.png``: the same error curves for every scheme (forward, central, five-point,
   complex step), truncation against rounding, each scheme's optimal step (``h="auto"``), the
   steps minifw refuses, and what RichardsonDiff reaches and at what cost.
+- ``optimizers.png``: the book's optimizer comparison (its figure 6-9) with numerical gradients:
+  the smoothed minibatch loss of SGD, Momentum, Nesterov, AdaGrad, RMSprop and Adam training the
+  same MultiLayerNet 784-50-10 on the same batches for 200 steps (examples/compare_optimizers.py).
 """
 
 from __future__ import annotations
@@ -322,12 +325,21 @@ def scheme_errors_figure(out: Path) -> Path:
     return save(fig, out, "scheme_errors.png")
 
 
+def optimizers_figure(out: Path) -> Path:
+    """The book's optimizer comparison with numerical gradients (examples/compare_optimizers.py)."""
+    import compare_optimizers  # beside this script
+
+    fig = compare_optimizers.draw(compare_optimizers.compare(200, 0, verbose=False))
+    return save(fig, out, "optimizers.png")
+
+
 FIGURES: dict[str, Callable[[Path], Path]] = {
     "tangent": tangent_figure,
     "paraboloid": paraboloid_figure,
     "step_sigmoid": step_sigmoid_figure,
     "difference_error": difference_error_figure,
     "scheme_errors": scheme_errors_figure,
+    "optimizers": optimizers_figure,
 }
 
 

@@ -21,6 +21,7 @@ DOC_IMAGES = REPO / "docs" / "img"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = [
     "difference_error.png",
+    "optimizers.png",
     "paraboloid.png",
     "scheme_errors.png",
     "step_sigmoid.png",
