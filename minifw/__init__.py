@@ -1,10 +1,12 @@
 """minifw: loss functions, minibatches and numerical gradients on MNIST, as a small framework.
 
-The public names, importable from ``minifw``:
+Examples:
+    The public names, importable from `minifw`:
 
->>> import minifw
->>> minifw.CentralDiff().derivative(lambda x: x * x, 3.0)
-6.000000000012662
+    >>> import minifw
+    >>> minifw.CentralDiff().derivative(lambda x: x * x, 3.0)
+    6.000000000012662
+
 """
 
 from minifw.data import MNIST, Dataset, FashionMNIST, Split

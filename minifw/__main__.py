@@ -1,4 +1,4 @@
-"""``python -m minifw``: the same as the ``minifw`` command."""
+"""`python -m minifw`: the same as the `minifw` command."""
 
 import sys
 

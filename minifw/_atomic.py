@@ -1,6 +1,6 @@
 """Atomic file writes: a temporary file in the target's folder, flushed, then renamed over it.
 
-A failure at any point (an exception inside the ``with`` block, a full disk) leaves the previous
+A failure at any point (an exception inside the `with` block, a full disk) leaves the previous
 file, if any, untouched and no temporary file behind.
 """
 
@@ -19,7 +19,7 @@ __all__ = ["atomic_write"]
 
 
 def _default_mode() -> int:
-    """Return the mode ``open`` gives a new file: 0o666 less the umask."""
+    """Return the mode `open` gives a new file: 0o666 less the umask."""
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
@@ -29,18 +29,20 @@ def _default_mode() -> int:
 def atomic_write(
     target: Path, *, error: type[MinifwError] = MinifwError, what: str = "file"
 ) -> Iterator[BinaryIO]:
-    """Yield a binary handle whose content replaces ``target`` when the block succeeds.
+    """Yield a binary handle whose content replaces `target` when the block succeeds.
 
-    An ``OSError`` becomes ``error`` naming ``what`` and the path; other exceptions pass through
+    An `OSError` becomes `error` naming `what` and the path; other exceptions pass through
     (after the temporary file is removed). The file gets the usual mode (0o666 less the umask),
     not the owner-only mode of a temporary file.
 
-    >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
-    >>> with atomic_write(path) as handle:
-    ...     _ = handle.write(b"done")
-    >>> path.read_bytes()
-    b'done'
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
+        >>> with atomic_write(path) as handle:
+        ...     _ = handle.write(b"done")
+        >>> path.read_bytes()
+        b'done'
+
     """
     folder = target.parent
     try:

@@ -1,15 +1,17 @@
 """The exceptions minifw raises.
 
-Every error minifw raises on purpose is a :class:`MinifwError`, so one ``except`` clause catches
-them all. The subclasses say which part of the framework refused, and the message names the
-argument, what was expected and what arrived.
+Every error minifw raises on purpose is a [`MinifwError`][minifw.errors.MinifwError], so one
+`except` clause catches them all. The subclasses say which part of the framework refused, and the
+message names the argument, what was expected and what arrived.
 
->>> from minifw import MinifwError, CrossEntropy
->>> try:
-...     CrossEntropy(eps=0.0)
-... except MinifwError as err:
-...     print(err)
-eps must be a positive finite float, got eps=0.0
+Examples:
+    >>> from minifw import MinifwError, CrossEntropy
+    >>> try:
+    ...     CrossEntropy(eps=0.0)
+    ... except MinifwError as err:
+    ...     print(err)
+    eps must be a positive finite float, got eps=0.0
+
 """
 
 from __future__ import annotations
@@ -33,28 +35,32 @@ __all__ = [
 class MinifwError(Exception):
     """Base class of every error minifw raises on purpose.
 
-    >>> issubclass(ValidationError, MinifwError)
-    True
+    Examples:
+        >>> issubclass(ValidationError, MinifwError)
+        True
+
     """
 
 
 class ValidationError(MinifwError, ValueError):
     """An argument has the wrong type, shape, dtype or value.
 
-    Also a :class:`ValueError`, so code written against plain Python conventions still catches it.
+    Also a `ValueError`, so code written against plain Python conventions still catches it.
 
-    >>> from minifw import RandomChoiceSampler
-    >>> RandomChoiceSampler(batch_size=0)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: batch_size must be a positive integer, got batch_size=0
+    Examples:
+        >>> from minifw import RandomChoiceSampler
+        >>> RandomChoiceSampler(batch_size=0)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: batch_size must be a positive integer, got batch_size=0
+
     """
 
 
 class DifferentiationError(MinifwError, ArithmeticError):
     """A numerical derivative cannot be trusted.
 
-    Raised when a step vanishes against the point (``x + h == x``), or when the function returns a
+    Raised when a step vanishes against the point (`x + h == x`), or when the function returns a
     value that is not a finite scalar.
     """
 

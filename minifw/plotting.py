@@ -1,11 +1,13 @@
-r"""Plots of training, written as PNG files (needs the ``plot`` extra: matplotlib).
+r"""Plots of training, written as PNG files (needs the `plot` extra: matplotlib).
 
->>> from minifw.trainer import Evaluation, History
->>> import tempfile, pathlib
->>> history = History(loss=[2.3, 2.0, 1.5, 1.2], evaluations=[Evaluation(2, 0.5, 0.45), Evaluation(4, 0.7, 0.66)])
->>> path = plot_history(history, pathlib.Path(tempfile.mkdtemp()) / "history.png")
->>> path.read_bytes()[:4]
-b'\x89PNG'
+Examples:
+    >>> from minifw.trainer import Evaluation, History
+    >>> import tempfile, pathlib
+    >>> history = History(loss=[2.3, 2.0, 1.5, 1.2], evaluations=[Evaluation(2, 0.5, 0.45), Evaluation(4, 0.7, 0.66)])
+    >>> path = plot_history(history, pathlib.Path(tempfile.mkdtemp()) / "history.png")
+    >>> path.read_bytes()[:4]
+    b'\x89PNG'
+
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ __all__ = ["matplotlib_available", "plot_history"]
 
 
 def matplotlib_available() -> bool:
-    """Return whether matplotlib can be imported (the ``plot`` extra is installed).
+    """Return whether matplotlib can be imported (the `plot` extra is installed).
 
-    >>> isinstance(matplotlib_available(), bool)
-    True
+    Examples:
+        >>> isinstance(matplotlib_available(), bool)
+        True
+
     """
     try:
         import matplotlib  # noqa: F401

@@ -1,15 +1,17 @@
-"""Array type aliases for typed code that uses or extends minifw (as :mod:`numpy.typing`).
+"""Array type aliases for typed code that uses or extends minifw (as `numpy.typing`).
 
-minifw's functions accept :data:`ArrayLike` (lists work, as in the book) and return these
-concrete array types. Use them in your own losses, layers and models so that ``mypy --strict``
-checks them the way it checks minifw:
+minifw's functions accept `ArrayLike` (lists work, as in the book) and return these concrete
+array types. Use them in your own losses, layers and models so that `mypy --strict` checks them
+the way it checks minifw.
 
->>> import numpy as np
->>> from minifw.typing import FloatArray
->>> def half_square(y: FloatArray) -> FloatArray:
-...     return 0.5 * y * y
->>> half_square(np.array([2.0]))
-array([2.])
+Examples:
+    >>> import numpy as np
+    >>> from minifw.typing import FloatArray
+    >>> def half_square(y: FloatArray) -> FloatArray:
+    ...     return 0.5 * y * y
+    >>> half_square(np.array([2.0]))
+    array([2.])
+
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["AnyArray", "ArrayLike", "ComplexArray", "FloatArray", "IntArray", "UInt8Array"]
 
-#: float64 arrays: parameters, inputs, gradients.
 FloatArray: TypeAlias = NDArray[np.float64]
-#: complex128 arrays: what a complex-step derivative evaluates.
+"""float64 arrays: parameters, inputs, gradients."""
+
 ComplexArray: TypeAlias = NDArray[np.complex128]
-#: Index arrays (``numpy.intp``).
+"""complex128 arrays: what a complex-step derivative evaluates."""
+
 IntArray: TypeAlias = NDArray[np.intp]
-#: Raw image bytes, as stored in IDX files.
+"""Index arrays (`numpy.intp`)."""
+
 UInt8Array: TypeAlias = NDArray[np.uint8]
-#: Arrays of any dtype (what a data set split holds before conversion).
+"""Raw image bytes, as stored in IDX files."""
+
 AnyArray: TypeAlias = NDArray[Any]
+"""Arrays of any dtype (what a data set split holds before conversion)."""

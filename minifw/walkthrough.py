@@ -1,11 +1,13 @@
 """The seed note's computations redone with minifw, beside the values the note prints.
 
-``minifw seed`` prints these lines. Each value on the left is computed now; the value on the
+`minifw seed` prints these lines. Each value on the left is computed now; the value on the
 right is what the study note printed, and the notes say where its code was wrong.
 
->>> lines = seed_walkthrough()
->>> any("0.510825457099338" in line for line in lines)
-True
+Examples:
+    >>> lines = seed_walkthrough()
+    >>> any("0.510825457099338" in line for line in lines)
+    True
+
 """
 
 from __future__ import annotations
