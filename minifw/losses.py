@@ -1,17 +1,19 @@
 """Loss functions: how far a prediction is from the answer.
 
-A :class:`Loss` turns predictions ``y`` and targets ``t`` into one number to minimise. The base
-class does the shared work (conversion to float64, validation, promoting a single sample to a
-batch, turning class indices into one-hot rows, reduction); a concrete loss only says what one
-example costs, in :meth:`Loss.per_example`.
+A [`Loss`][minifw.losses.Loss] turns predictions `y` and targets `t` into one number to minimise.
+The base class does the shared work (conversion to float64, validation, promoting a single sample to
+a batch, turning class indices into one-hot rows, reduction); a concrete loss only says what one
+example costs, in [`Loss.per_example`][minifw.losses.Loss.per_example].
 
->>> from minifw import CrossEntropy, MeanSquared
->>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
->>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
->>> round(MeanSquared()(y, t), 12)
-0.0975
->>> CrossEntropy()(y, 2)
-0.510825457099338
+Examples:
+    >>> from minifw import CrossEntropy, MeanSquared
+    >>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
+    >>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    >>> round(MeanSquared()(y, t), 12)
+    0.0975
+    >>> CrossEntropy()(y, 2)
+    0.510825457099338
+
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 __all__ = ["ChecksInputs", "CrossEntropy", "Loss", "MeanSquared", "Reduction"]
 
 Reduction: TypeAlias = Literal["mean", "sum", "none"]
+"""How a [`Loss`][minifw.losses.Loss] reduces its per-example values: their mean, sum, or none."""
+
 _REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
 
 
@@ -44,10 +48,10 @@ class ChecksInputs(Protocol):
     """A loss that is defined only for some predictions or targets (probabilities, say)."""
 
     def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
-        """Raise :class:`~minifw.errors.ValidationError` for values the loss is not defined for.
+        """Raise `ValidationError` for values the loss is not defined for.
 
-        Called by :meth:`Loss.prepare` with the validated ``(N, K)`` batches; the message names
-        the argument.
+        Called by [`Loss.prepare`][minifw.losses.Loss.prepare] with the validated `(N, K)` batches;
+        the message names the argument.
         """
         ...
 
@@ -56,72 +60,78 @@ class ChecksInputs(Protocol):
 class Loss(abc.ABC):
     r"""A loss over a batch of predictions: per-example values, then a reduction.
 
-    For predictions :math:`y \in \mathbb{R}^{N \times K}` and targets :math:`t` of the same shape
-    (one-hot rows or probabilities), a loss computes one value :math:`\ell(y_n, t_n)` per example
-    with :meth:`per_example`, then reduces them:
+    For predictions \(y \in \mathbb{R}^{N \times K}\) and targets \(t\) of the same shape
+    (one-hot rows or probabilities), a loss computes one value \(\ell(y_n, t_n)\) per example
+    with [`per_example`][minifw.losses.Loss.per_example], then reduces them:
 
-    - ``"mean"`` (default): :math:`\frac{1}{N} \sum_n \ell(y_n, t_n)`, the minibatch formula of the
+    - `"mean"` (default): \(\frac{1}{N} \sum_n \ell(y_n, t_n)\), the minibatch formula of the
       book (divide by the batch size so batches of any size are comparable);
-    - ``"sum"``: :math:`\sum_n \ell(y_n, t_n)`;
-    - ``"none"``: the array of the :math:`N` per-example values.
+    - `"sum"`: \(\sum_n \ell(y_n, t_n)\);
+    - `"none"`: the array of the \(N\) per-example values.
 
-    Calling the loss accepts anything array-like. ``y`` is one prediction ``(K,)`` or a batch
-    ``(N, K)``. ``t`` is either the same shape as ``y`` (one-hot rows or probabilities) or
-    integer class indices: a scalar for one prediction, ``(N,)`` for a batch. Index labels are
-    turned into one-hot rows before :meth:`per_example` sees them, so both forms give exactly the
-    same value.
+    Calling the loss accepts anything array-like. `y` is one prediction `(K,)` or a batch `(N, K)`.
+    `t` is either the same shape as `y` (one-hot rows or probabilities) or integer class indices: a
+    scalar for one prediction, `(N,)` for a batch. Index labels are turned into one-hot rows before
+    [`per_example`][minifw.losses.Loss.per_example] sees them, so both forms give exactly the same
+    value.
 
-    Subclass and implement :meth:`per_example` to define a new loss:
+    Examples:
+        Subclass and implement [`per_example`][minifw.losses.Loss.per_example] to define a new loss:
 
-    >>> import attrs, numpy as np
-    >>> from typing import final
-    >>> @final
-    ... @attrs.frozen
-    ... class MeanAbsolute(Loss):
-    ...     def per_example(self, y, t):
-    ...         return np.abs(y - t).sum(axis=1)
-    >>> MeanAbsolute()([[0.5, 0.5], [1.0, 0.0]], [0, 0])
-    0.5
-    >>> MeanAbsolute(reduction="none")([[0.5, 0.5], [1.0, 0.0]], [0, 0])
-    array([1., 0.])
+        >>> import attrs, numpy as np
+        >>> from typing import final
+        >>> @final
+        ... @attrs.frozen
+        ... class MeanAbsolute(Loss):
+        ...     def per_example(self, y, t):
+        ...         return np.abs(y - t).sum(axis=1)
+        >>> MeanAbsolute()([[0.5, 0.5], [1.0, 0.0]], [0, 0])
+        0.5
+        >>> MeanAbsolute(reduction="none")([[0.5, 0.5], [1.0, 0.0]], [0, 0])
+        array([1., 0.])
+
     """
 
     reduction: Reduction = attrs.field(default="mean", validator=_check_reduction, kw_only=True)
 
     @abc.abstractmethod
     def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        """Return the loss of each example: shape ``(N,)`` from ``y`` and ``t`` of shape ``(N, K)``.
+        """Return the loss of each example: shape `(N,)` from `y` and `t` of shape `(N, K)`.
 
-        Called by :meth:`__call__` with validated, finite float64 arrays of the same shape, ``t``
-        already one-hot when the caller gave class indices. This is the one method a new loss
-        implements; it must not modify its arguments.
+        Called by [`__call__`][minifw.losses.Loss.__call__] with validated, finite float64 arrays of
+        the same shape, `t` already one-hot when the caller gave class indices. This is the one
+        method a new loss implements; it must not modify its arguments.
         """
 
     def __call__(self, y: ArrayLike, t: ArrayLike) -> float | FloatArray:
-        """Return the reduced loss of predictions ``y`` against targets ``t``.
+        """Return the reduced loss of predictions `y` against targets `t`.
 
-        A float for ``reduction="mean"`` or ``"sum"``; the ``(N,)`` array of per-example values
-        for ``reduction="none"``.
+        A float for `reduction="mean"` or `"sum"`; the `(N,)` array of per-example values
+        for `reduction="none"`.
 
-        >>> MeanSquared(reduction="sum")([[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]])
-        0.5
+        Examples:
+            >>> MeanSquared(reduction="sum")([[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]])
+            0.5
+
         """
         y_batch, t_batch = self.prepare(y, t)
         return self.reduce(self.evaluate(y_batch, t_batch))
 
     @final
     def evaluate(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        """Return :meth:`per_example` of prepared batches, checked: ``(N,)`` float64, finite.
+        """Return `per_example` of prepared batches, checked: `(N,)` float64, finite.
 
-        A subclass's :meth:`per_example` that returns a scalar, a list, the wrong shape, or a
-        non-finite value (an overflow, say) is refused here with a
-        :class:`~minifw.errors.ValidationError` naming the loss and the example, rather than
-        silently averaged into a wrong number.
+        A subclass's [`per_example`][minifw.losses.Loss.per_example] that returns a scalar, a list,
+        the wrong shape, or a non-finite value (an overflow, say) is refused here with a
+        [`ValidationError`][minifw.errors.ValidationError] naming the loss and the example, rather
+        than silently averaged into a wrong number.
 
-        >>> MeanSquared().evaluate(np.array([[1e200]]), np.array([[0.0]]))
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ValidationError: MeanSquared.per_example returned inf for example 0 of finite inputs (an overflow?): the loss is not finite
+        Examples:
+            >>> MeanSquared().evaluate(np.array([[1e200]]), np.array([[0.0]]))
+            Traceback (most recent call last):
+            ...
+            minifw.errors.ValidationError: MeanSquared.per_example returned inf for example 0 of finite inputs (an overflow?): the loss is not finite
+
         """
         with np.errstate(over="ignore", invalid="ignore"):
             raw = self.per_example(y, t)
@@ -144,16 +154,19 @@ class Loss(abc.ABC):
         return values
 
     def prepare(self, y: ArrayLike, t: ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Validate ``y`` and ``t`` and return them as float64 batches of shape ``(N, K)``.
+        """Validate `y` and `t` and return them as float64 batches of shape `(N, K)`.
 
-        This is the conversion :meth:`__call__` applies before :meth:`per_example`; it is public
-        so that code calling :meth:`per_example` directly can apply the same checks.
+        This is the conversion [`__call__`][minifw.losses.Loss.__call__] applies before
+        [`per_example`][minifw.losses.Loss.per_example]; it is public so that code calling
+        [`per_example`][minifw.losses.Loss.per_example] directly can apply the same checks.
 
-        >>> y, t = MeanSquared().prepare([0.2, 0.8], 1)
-        >>> y
-        array([[0.2, 0.8]])
-        >>> t
-        array([[0., 1.]])
+        Examples:
+            >>> y, t = MeanSquared().prepare([0.2, 0.8], 1)
+            >>> y
+            array([[0.2, 0.8]])
+            >>> t
+            array([[0., 1.]])
+
         """
         y_arr = _as_float_array(y, "y")
         if y_arr.ndim not in (1, 2):
@@ -175,12 +188,14 @@ class Loss(abc.ABC):
 
     @final
     def require_scalar(self) -> None:
-        """Refuse ``reduction="none"`` where one number is needed (training, gradients).
+        """Refuse `reduction="none"` where one number is needed (training, gradients).
 
-        >>> MeanSquared(reduction="none").require_scalar()
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ValidationError: a scalar loss is needed here; use reduction='mean' or 'sum', got reduction='none'
+        Examples:
+            >>> MeanSquared(reduction="none").require_scalar()
+            Traceback (most recent call last):
+            ...
+            minifw.errors.ValidationError: a scalar loss is needed here; use reduction='mean' or 'sum', got reduction='none'
+
         """
         if self.reduction == "none":
             raise ValidationError(
@@ -188,12 +203,14 @@ class Loss(abc.ABC):
             )
 
     def reduce(self, values: FloatArray) -> float | FloatArray:
-        """Apply the reduction to per-example values of shape ``(N,)``.
+        """Apply the reduction to per-example values of shape `(N,)`.
 
-        >>> MeanSquared().reduce(np.array([1.0, 2.0]))
-        1.5
-        >>> MeanSquared(reduction="none").reduce(np.array([1.0, 2.0]))
-        array([1., 2.])
+        Examples:
+            >>> MeanSquared().reduce(np.array([1.0, 2.0]))
+            1.5
+            >>> MeanSquared(reduction="none").reduce(np.array([1.0, 2.0]))
+            array([1., 2.])
+
         """
         if self.reduction == "none":
             return values
@@ -207,11 +224,13 @@ class Loss(abc.ABC):
     def weight(self, batch_size: int) -> float:
         """Return the factor that turns a sum of per-example values into the reduced loss.
 
-        ``1 / batch_size`` for ``"mean"``, ``1`` for ``"sum"``. A scalar objective needs one, so
-        ``reduction="none"`` raises :class:`~minifw.errors.ValidationError`.
+        `1 / batch_size` for `"mean"`, `1` for `"sum"`. A scalar objective needs one, so
+        `reduction="none"` raises [`ValidationError`][minifw.errors.ValidationError].
 
-        >>> MeanSquared().weight(4)
-        0.25
+        Examples:
+            >>> MeanSquared().weight(4)
+            0.25
+
         """
         self.require_scalar()
         return 1.0 / batch_size if self.reduction == "mean" else 1.0
@@ -222,29 +241,31 @@ class Loss(abc.ABC):
 class MeanSquared(Loss):
     r"""Half the sum of squared differences per example (the book's "mean squared error").
 
-    .. math::
-
-        \ell(y, t) = \frac{1}{2} \sum_k (y_k - t_k)^2
+    \[
+    \ell(y, t) = \frac{1}{2} \sum_k (y_k - t_k)^2
+    \]
 
     then the reduction over the batch (default: the mean). The book calls this the mean squared
     error; per example it is half the *sum* of squares, and the values it prints come from that
     definition.
 
-    >>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
-    >>> y1 = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
-    >>> y2 = [0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]
-    >>> round(MeanSquared()(y1, t), 12), round(MeanSquared()(y2, t), 12)
-    (0.0975, 0.5975)
+    Examples:
+        >>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+        >>> y1 = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
+        >>> y2 = [0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]
+        >>> round(MeanSquared()(y1, t), 12), round(MeanSquared()(y2, t), 12)
+        (0.0975, 0.5975)
+
     """
 
     def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return :math:`\frac12 \sum_k (y_k - t_k)^2` for each row."""
+        r"""Return \(\frac12 \sum_k (y_k - t_k)^2\) for each row."""
         diff = y - t
         values: FloatArray = 0.5 * np.einsum("nk,nk->n", diff, diff)
         return values
 
     def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return :math:`\partial \ell / \partial y_k = y_k - t_k`."""
+        r"""Return \(\partial \ell / \partial y_k = y_k - t_k\)."""
         return y - t
 
 
@@ -253,30 +274,32 @@ class MeanSquared(Loss):
 class CrossEntropy(Loss):
     r"""Cross-entropy of predicted probabilities against the answer.
 
-    .. math::
-
-        \ell(y, t) = -\sum_k t_k \log(y_k + \varepsilon)
+    \[
+    \ell(y, t) = -\sum_k t_k \log(y_k + \varepsilon)
+    \]
 
     then the reduction over the batch (default: the mean, the book's
-    :math:`-\frac{1}{N}\sum_n\sum_k t_{nk}\log(y_{nk} + \varepsilon)`). ``y`` holds probabilities
-    (for instance a softmax output). The small :math:`\varepsilon` (``eps``, default ``1e-7``,
-    the book's ``delta``) keeps a zero probability from giving :math:`\log 0 = -\infty`; it is
-    used in the batched form too. With one-hot ``t`` the sum is :math:`-\log(y_c + \varepsilon)`
-    for the answer :math:`c`.
+    \(-\frac{1}{N}\sum_n\sum_k t_{nk}\log(y_{nk} + \varepsilon)\)). `y` holds probabilities
+    (for instance a softmax output). The small \(\varepsilon\) (`eps`, default `1e-7`,
+    the book's `delta`) keeps a zero probability from giving \(\log 0 = -\infty\); it is
+    used in the batched form too. With one-hot `t` the sum is \(-\log(y_c + \varepsilon)\)
+    for the answer \(c\).
 
-    >>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
-    >>> CrossEntropy()(y, 2)
-    0.510825457099338
-    >>> CrossEntropy()([0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0], 2)
-    2.302584092994546
-    >>> CrossEntropy()([[0.0, 1.0]], [0])  # a zero probability stays finite
-    16.11809565095832
+    Examples:
+        >>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
+        >>> CrossEntropy()(y, 2)
+        0.510825457099338
+        >>> CrossEntropy()([0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0], 2)
+        2.302584092994546
+        >>> CrossEntropy()([[0.0, 1.0]], [0])  # a zero probability stays finite
+        16.11809565095832
+
     """
 
     eps: float = attrs.field(default=1e-7, converter=to_float, validator=positive_float)
 
     def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
-        """Reject negative values in ``y`` or ``t`` and rows of ``t`` without any target."""
+        """Reject negative values in `y` or `t` and rows of `t` without any target."""
         for name, arr in (("y", y), ("t", t)):
             if np.any(arr < 0):
                 row, col = (int(i) for i in np.argwhere(arr < 0)[0])
@@ -293,21 +316,21 @@ class CrossEntropy(Loss):
             )
 
     def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return :math:`-\sum_k t_k \log(y_k + \varepsilon)` for each row."""
+        r"""Return \(-\sum_k t_k \log(y_k + \varepsilon)\) for each row."""
         values: FloatArray = -np.einsum("nk,nk->n", t, np.log(y + self.eps))
         return values
 
     def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return :math:`\partial \ell / \partial y_k = -t_k / (y_k + \varepsilon)`.
+        r"""Return \(\partial \ell / \partial y_k = -t_k / (y_k + \varepsilon)\).
 
-        The exact derivative of the loss as computed, :math:`\varepsilon` included (the book's
-        backprop drops it, which alone moves its gradient by about ``1e-5`` relative).
+        The exact derivative of the loss as computed, \(\varepsilon\) included (the book's
+        backprop drops it, which alone moves its gradient by about `1e-5` relative).
         """
         return -t / (y + self.eps)
 
 
 def _as_float_array(value: ArrayLike, name: str) -> FloatArray:
-    """Convert ``value`` to a float64 array, naming ``name`` when that is impossible."""
+    """Convert `value` to a float64 array, naming `name` when that is impossible."""
     arr = np.asarray(value)
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
@@ -330,7 +353,7 @@ def _check_finite(arr: FloatArray, name: str) -> None:
 
 
 def _targets_as_batch(t: ArrayLike, y_shape: tuple[int, ...], k: int) -> FloatArray:
-    """Return targets as float64 ``(N, K)``: one-hot/probabilities kept, class indices expanded."""
+    """Return targets as float64 `(N, K)`: one-hot/probabilities kept, class indices expanded."""
     t_arr = np.asarray(t)
     if t_arr.shape == y_shape:
         t_float = _as_float_array(t_arr, "t")
