@@ -1,22 +1,25 @@
 r"""How a loss moves when its predictions move: precise changes, Taylor series and gradients.
 
-A :class:`~minifw.Loss` only says what one example costs. Fast numerical gradients also need
+A [`Loss`][minifw.losses.Loss] only says what one example costs. Fast numerical gradients also need
 the *change* of that cost when a prediction moves a little, computed without the cancellation of
 subtracting two values, and (for tiny moves) its Taylor series; backpropagation needs its
 gradient. These are functions of the loss type, kept here apart from the losses:
 
-- :func:`loss_change` and :func:`loss_series` dispatch on the loss's class
-  (:func:`functools.singledispatch`): the built-in losses have precise rules, any other loss
-  falls back to two evaluations of :meth:`~minifw.Loss.per_example` (and to no series). Register
-  a rule for your own loss with ``@loss_change.register``.
-- :func:`loss_gradient` uses the loss's own ``per_example_grad`` method where it has one
-  (:class:`HasLossGradient`).
+- [`loss_change`][minifw.loss_changes.loss_change] and
+  [`loss_series`][minifw.loss_changes.loss_series] dispatch on the loss's class
+  (`functools.singledispatch`): the built-in losses have precise rules, any other loss falls back to
+  two evaluations of [`per_example`][minifw.losses.Loss.per_example] (and to no series). Register a
+  rule for your own loss with `@loss_change.register`.
+- [`loss_gradient`][minifw.loss_changes.loss_gradient] uses the loss's own `per_example_grad` method
+  where it has one ([`HasLossGradient`][minifw.loss_changes.HasLossGradient]).
 
->>> import numpy as np
->>> from minifw import CrossEntropy
->>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
->>> loss_change(CrossEntropy(), y, np.array([[-1e-12, 1e-12]]), t)  # -log1p(1e-12 / 0.5000001)
-array([-1.9999996e-12])
+Examples:
+    >>> import numpy as np
+    >>> from minifw import CrossEntropy
+    >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
+    >>> loss_change(CrossEntropy(), y, np.array([[-1e-12, 1e-12]]), t)  # -log1p(1e-12 / 0.5000001)
+    array([-1.9999996e-12])
+
 """
 
 from __future__ import annotations
@@ -39,21 +42,23 @@ Array = NDArray[Any]
 
 @functools.singledispatch
 def loss_change(loss: Loss, y: Array, dy: Array, t: FloatArray) -> Array:
-    r"""Return :math:`\ell(y_r + \Delta y_r, t_r) - \ell(y_r, t_r)` for each row, shape ``(R,)``.
+    r"""Return \(\ell(y_r + \Delta y_r, t_r) - \ell(y_r, t_r)\) for each row, shape `(R,)`.
 
-    ``y``, ``dy`` and ``t`` are ``(R, K)``. The default evaluates
-    :meth:`~minifw.Loss.per_example` twice, which is right for every loss; the built-in losses
-    register forms without cancellation.
+    `y`, `dy` and `t` are `(R, K)`. The default evaluates
+    [`per_example`][minifw.losses.Loss.per_example] twice, which is right for every loss; the
+    built-in losses register forms without cancellation.
 
-    >>> import attrs, numpy as np
-    >>> from typing import final
-    >>> @final
-    ... @attrs.frozen
-    ... class Absolute(Loss):
-    ...     def per_example(self, y, t):
-    ...         return np.abs(y - t).sum(axis=1)
-    >>> loss_change(Absolute(), np.array([[0.5]]), np.array([[0.25]]), np.array([[0.0]]))
-    array([0.25])
+    Examples:
+        >>> import attrs, numpy as np
+        >>> from typing import final
+        >>> @final
+        ... @attrs.frozen
+        ... class Absolute(Loss):
+        ...     def per_example(self, y, t):
+        ...         return np.abs(y - t).sum(axis=1)
+        >>> loss_change(Absolute(), np.array([[0.5]]), np.array([[0.25]]), np.array([[0.0]]))
+        array([0.25])
+
     """
     after = loss.per_example(y + dy, t)
     before = loss.per_example(y, t)
@@ -63,14 +68,14 @@ def loss_change(loss: Loss, y: Array, dy: Array, t: FloatArray) -> Array:
 
 @loss_change.register
 def _(loss: MeanSquared, y: Array, dy: Array, t: FloatArray) -> Array:
-    r""":math:`\sum_k \Delta y_k\,(y_k - t_k + \tfrac12 \Delta y_k)`."""
+    r"""\(\sum_k \Delta y_k\,(y_k - t_k + \tfrac12 \Delta y_k)\)."""
     result: Array = np.sum(dy * ((y - t) + 0.5 * dy), axis=-1)
     return result
 
 
 @loss_change.register
 def _(loss: CrossEntropy, y: Array, dy: Array, t: FloatArray) -> Array:
-    r""":math:`-\sum_k t_k\,\operatorname{log1p}\big(\Delta y_k / (y_k + \varepsilon)\big)`.
+    r"""\(-\sum_k t_k\,\operatorname{log1p}\big(\Delta y_k / (y_k + \varepsilon)\big)\).
 
     Only target classes are read when every row has one (one-hot labels).
     """
@@ -88,19 +93,21 @@ def _(loss: CrossEntropy, y: Array, dy: Array, t: FloatArray) -> Array:
 def loss_series(
     loss: Loss, y: Array, t: FloatArray, dy: Array, reach: FloatArray
 ) -> tuple[Array, NDArray[np.bool_]] | None:
-    r"""Return the Taylor series of each row's loss change, or ``None`` if none is known.
+    r"""Return the Taylor series of each row's loss change, or `None` if none is known.
 
-    ``dy`` is ``(P, R, K)``: the series (coefficients of :math:`u^1 \ldots u^P`) of each row's
-    prediction move; ``reach`` (``(R,)``) bounds :math:`|u|`. Returns the ``(P, R)`` series of
-    the loss change and a ``(R,)`` mask of the rows whose series can be trusted up to that
-    reach. The default returns ``None``: such a loss takes the exact route.
+    `dy` is `(P, R, K)`: the series (coefficients of \(u^1 \ldots u^P\)) of each row's
+    prediction move; `reach` (`(R,)`) bounds \(|u|\). Returns the `(P, R)` series of
+    the loss change and a `(R,)` mask of the rows whose series can be trusted up to that
+    reach. The default returns `None`: such a loss takes the exact route.
 
-    >>> import numpy as np
-    >>> y, t = np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]])
-    >>> dy = np.array([[[1.0, -1.0]], [[0.0, 0.0]]])          # y moves by (u, -u)
-    >>> series, ok = loss_series(MeanSquared(), y, t, dy, np.array([0.1]))
-    >>> series[:, 0].tolist(), ok.tolist()                     # 0.5 u + u^2
-    ([0.5, 1.0], [True])
+    Examples:
+        >>> import numpy as np
+        >>> y, t = np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]])
+        >>> dy = np.array([[[1.0, -1.0]], [[0.0, 0.0]]])          # y moves by (u, -u)
+        >>> series, ok = loss_series(MeanSquared(), y, t, dy, np.array([0.1]))
+        >>> series[:, 0].tolist(), ok.tolist()                     # 0.5 u + u^2
+        ([0.5, 1.0], [True])
+
     """
     return None
 
@@ -132,10 +139,12 @@ def _(
 
 
 def single_targets(t: FloatArray) -> NDArray[np.intp] | None:
-    """Return each row's one non-zero class if every row has exactly one, else ``None``.
+    """Return each row's one non-zero class if every row has exactly one, else `None`.
 
-    >>> single_targets(np.array([[0.0, 1.0], [1.0, 0.0]])).tolist()
-    [1, 0]
+    Examples:
+        >>> single_targets(np.array([[0.0, 1.0], [1.0, 0.0]])).tolist()
+        [1, 0]
+
     """
     nonzero = t != 0
     if not np.all(np.count_nonzero(nonzero, axis=-1) == 1):
@@ -149,19 +158,21 @@ class HasLossGradient(Protocol):
     """A loss that knows its gradient with respect to the predictions (for backprop)."""
 
     def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return :math:`\partial \ell(y_n, t_n) / \partial y_{nk}`, shape ``(N, K)``."""
+        r"""Return \(\partial \ell(y_n, t_n) / \partial y_{nk}\), shape `(N, K)`."""
         ...
 
 
 def loss_gradient(loss: Loss, y: FloatArray, t: FloatArray) -> FloatArray:
-    r"""Return :math:`\partial \ell_n / \partial y_{nk}` from the loss's ``per_example_grad``.
+    r"""Return \(\partial \ell_n / \partial y_{nk}\) from the loss's `per_example_grad`.
 
-    Raises :class:`~minifw.errors.NotSupportedError` for a loss without one (numerical
-    gradients never need it; backprop and :func:`~minifw.gradcheck` do).
+    Raises [`NotSupportedError`][minifw.errors.NotSupportedError] for a loss without one (numerical
+    gradients never need it; backprop and [`gradcheck`][minifw.gradcheck] do).
 
-    >>> import numpy as np
-    >>> loss_gradient(MeanSquared(), np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]]))
-    array([[ 0.5, -0.5]])
+    Examples:
+        >>> import numpy as np
+        >>> loss_gradient(MeanSquared(), np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]]))
+        array([[ 0.5, -0.5]])
+
     """
     if not isinstance(loss, HasLossGradient):
         raise NotSupportedError(

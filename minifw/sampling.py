@@ -1,18 +1,21 @@
 """Minibatch sampling: which examples the next step learns from.
 
-A :class:`BatchSampler` draws the indices of a minibatch from a data set of ``n`` examples with
-:meth:`~BatchSampler.sample`, and :meth:`~BatchSampler.minibatch` applies them to arrays. Each
-sampler owns its own :class:`numpy.random.Generator`, so a seed reproduces the batches exactly
-and its state can be saved in a checkpoint.
+A [`BatchSampler`][minifw.sampling.BatchSampler] draws the indices of a minibatch from a data set of
+`n` examples with [`sample`][minifw.sampling.BatchSampler.sample], and
+[`minibatch`][minifw.sampling.BatchSampler.minibatch] applies them to arrays. Each sampler owns its
+own `numpy.random.Generator`, so a seed reproduces the batches exactly and its state can be saved in
+a checkpoint.
 
->>> import numpy as np
->>> from minifw import RandomChoiceSampler
->>> x, t = np.arange(20.0).reshape(10, 2), np.arange(10)
->>> xb, tb = RandomChoiceSampler(batch_size=3, seed=0).minibatch(x, t)
->>> tb
-array([8, 6, 5])
->>> xb.shape
-(3, 2)
+Examples:
+    >>> import numpy as np
+    >>> from minifw import RandomChoiceSampler
+    >>> x, t = np.arange(20.0).reshape(10, 2), np.arange(10)
+    >>> xb, tb = RandomChoiceSampler(batch_size=3, seed=0).minibatch(x, t)
+    >>> tb
+    array([8, 6, 5])
+    >>> xb.shape
+    (3, 2)
+
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ from minifw.typing import AnyArray, ArrayLike, IntArray
 
 __all__ = ["BatchSampler", "RandomChoiceSampler", "SamplerState", "ShuffleSampler"]
 
-#: A sampler's state as plain arrays (savable with ``np.savez``, no pickle).
 SamplerState: TypeAlias = dict[str, AnyArray]
+"""A sampler's state as plain arrays (savable with `np.savez`, no pickle)."""
 
 SeedLike: TypeAlias = int | np.random.Generator | None
 
 
-#: Largest minibatch a built-in sampler draws (numpy's index arithmetic stays in int64 far below).
+# Largest minibatch a built-in sampler draws (numpy's index arithmetic stays in int64 far below).
 MAX_BATCH_SIZE = 2**31
 
 
@@ -48,21 +51,25 @@ def _check_n(n: object) -> int:
 
 @attrs.define
 class BatchSampler(abc.ABC):
-    """Draws minibatch indices from ``range(n)``.
+    """Draws minibatch indices from `range(n)`.
 
-    Subclasses implement :meth:`sample`. Samplers that keep state beyond their generator (a
-    permutation, a position) extend :meth:`state` and :meth:`load_state` so checkpoints can
-    resume the same sequence of batches.
+    Subclasses implement [`sample`][minifw.sampling.BatchSampler.sample]. Samplers that keep state
+    beyond their generator (a permutation, a position) extend
+    [`state`][minifw.sampling.BatchSampler.state] and
+    [`load_state`][minifw.sampling.BatchSampler.load_state] so checkpoints can resume the same
+    sequence of batches.
 
-    >>> import attrs, numpy as np
-    >>> from typing import final
-    >>> @final
-    ... @attrs.define
-    ... class FirstExamples(BatchSampler):
-    ...     def sample(self, n):
-    ...         return np.arange(min(self.batch_size, n))
-    >>> FirstExamples(batch_size=2).sample(5)
-    array([0, 1])
+    Examples:
+        >>> import attrs, numpy as np
+        >>> from typing import final
+        >>> @final
+        ... @attrs.define
+        ... class FirstExamples(BatchSampler):
+        ...     def sample(self, n):
+        ...         return np.arange(min(self.batch_size, n))
+        >>> FirstExamples(batch_size=2).sample(5)
+        array([0, 1])
+
     """
 
     batch_size: int = attrs.field(validator=POSITIVE_INT.at_most(MAX_BATCH_SIZE, "2**31"))
@@ -78,16 +85,18 @@ class BatchSampler(abc.ABC):
 
     @abc.abstractmethod
     def sample(self, n: int) -> IntArray:
-        """Return the indices of the next minibatch, each in ``range(n)``."""
+        """Return the indices of the next minibatch, each in `range(n)`."""
 
     def minibatch(self, x: ArrayLike, t: ArrayLike) -> tuple[AnyArray, AnyArray]:
-        """Return ``(x[idx], t[idx])`` for the indices of the next minibatch.
+        """Return `(x[idx], t[idx])` for the indices of the next minibatch.
 
-        ``x`` and ``t`` must have the same number of examples (their first dimension).
+        `x` and `t` must have the same number of examples (their first dimension).
 
-        >>> xb, tb = RandomChoiceSampler(2, seed=1).minibatch([[1], [2], [3]], [10, 20, 30])
-        >>> xb.tolist(), tb.tolist()
-        ([[2], [2]], [20, 20])
+        Examples:
+            >>> xb, tb = RandomChoiceSampler(2, seed=1).minibatch([[1], [2], [3]], [10, 20, 30])
+            >>> xb.tolist(), tb.tolist()
+            ([[2], [2]], [20, 20])
+
         """
         x_arr, t_arr = np.asarray(x), np.asarray(t)
         if x_arr.ndim == 0 or t_arr.ndim == 0 or x_arr.shape[0] != t_arr.shape[0]:
@@ -101,17 +110,19 @@ class BatchSampler(abc.ABC):
     def state(self) -> SamplerState:
         """Return the sampler's state as arrays (the generator's state as a JSON string).
 
-        >>> s = RandomChoiceSampler(4, seed=0)
-        >>> saved = s.state()
-        >>> first = s.sample(100)
-        >>> s.load_state(saved)
-        >>> bool(np.array_equal(s.sample(100), first))
-        True
+        Examples:
+            >>> s = RandomChoiceSampler(4, seed=0)
+            >>> saved = s.state()
+            >>> first = s.sample(100)
+            >>> s.load_state(saved)
+            >>> bool(np.array_equal(s.sample(100), first))
+            True
+
         """
         return {"rng": np.array(json.dumps(self.rng.bit_generator.state))}
 
     def load_state(self, state: SamplerState) -> None:
-        """Restore a state returned by :meth:`state`."""
+        """Restore a state returned by [`state`][minifw.sampling.BatchSampler.state]."""
         try:
             rng_state: dict[str, Any] = json.loads(str(state["rng"]))
             self.rng.bit_generator.state = rng_state
@@ -125,24 +136,26 @@ class BatchSampler(abc.ABC):
 @final
 @attrs.define
 class RandomChoiceSampler(BatchSampler):
-    """Independent random draws, like the book's ``np.random.choice(train_size, batch_size)``.
+    """Independent random draws, like the book's `np.random.choice(train_size, batch_size)`.
 
-    With ``replace=True`` (the default, as in the book) an index may appear twice in one batch;
-    with ``replace=False`` the indices of one batch are distinct (but batches may overlap).
+    With `replace=True` (the default, as in the book) an index may appear twice in one batch;
+    with `replace=False` the indices of one batch are distinct (but batches may overlap).
 
-    >>> RandomChoiceSampler(batch_size=10, seed=42).sample(60000)
-    array([ 5355, 46437, 39274, 26332, 25980, 51515,  5156, 41842, 12088,
-            5650])
-    >>> RandomChoiceSampler(batch_size=4, replace=False, seed=0).sample(3)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: batch_size=4 exceeds n=3: cannot draw without replacement
+    Examples:
+        >>> RandomChoiceSampler(batch_size=10, seed=42).sample(60000)
+        array([ 5355, 46437, 39274, 26332, 25980, 51515,  5156, 41842, 12088,
+                5650])
+        >>> RandomChoiceSampler(batch_size=4, replace=False, seed=0).sample(3)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: batch_size=4 exceeds n=3: cannot draw without replacement
+
     """
 
     replace: bool = attrs.field(default=True, kw_only=True, validator=BOOL)
 
     def sample(self, n: int) -> IntArray:
-        """Return ``batch_size`` indices drawn uniformly from ``range(n)``."""
+        """Return `batch_size` indices drawn uniformly from `range(n)`."""
         n = _check_n(n)
         if not self.replace and self.batch_size > n:
             raise ValidationError(
@@ -156,15 +169,17 @@ class RandomChoiceSampler(BatchSampler):
 class ShuffleSampler(BatchSampler):
     """Every example once per epoch, in a fresh random order each epoch.
 
-    Consecutive batches walk through a permutation of ``range(n)``. At the end of an epoch a
-    shorter last batch is returned, or skipped with ``drop_last=True``; then :attr:`epoch` counts
+    Consecutive batches walk through a permutation of `range(n)`. At the end of an epoch a
+    shorter last batch is returned, or skipped with `drop_last=True`; then `epoch` counts
     up and a new permutation is drawn.
 
-    >>> s = ShuffleSampler(batch_size=2, seed=0)
-    >>> [s.sample(5).tolist() for _ in range(4)]
-    [[2, 4], [3, 0], [1], [4, 1]]
-    >>> s.epoch
-    1
+    Examples:
+        >>> s = ShuffleSampler(batch_size=2, seed=0)
+        >>> [s.sample(5).tolist() for _ in range(4)]
+        [[2, 4], [3, 0], [1], [4, 1]]
+        >>> s.epoch
+        1
+
     """
 
     drop_last: bool = attrs.field(default=False, kw_only=True, validator=BOOL)
@@ -175,7 +190,7 @@ class ShuffleSampler(BatchSampler):
     _position: int = attrs.field(default=0, init=False, repr=False)
 
     def sample(self, n: int) -> IntArray:
-        """Return the next ``batch_size`` indices of the current permutation of ``range(n)``."""
+        """Return the next `batch_size` indices of the current permutation of `range(n)`."""
         n = _check_n(n)
         if self.drop_last and self.batch_size > n:
             raise ValidationError(
@@ -203,16 +218,18 @@ class ShuffleSampler(BatchSampler):
         }
 
     def load_state(self, state: SamplerState) -> None:
-        """Restore a state returned by :meth:`state`; a malformed one changes nothing.
+        """Restore a state returned by `state`; a malformed one changes nothing.
 
-        The order must be a permutation of ``range(n)`` (empty before the first batch), the
-        position in ``0..n`` and the epoch a non-negative integer.
+        The order must be a permutation of `range(n)` (empty before the first batch), the
+        position in `0..n` and the epoch a non-negative integer.
 
-        >>> s = ShuffleSampler(batch_size=2, seed=0)
-        >>> s.load_state({**s.state(), "order": np.array([0, 2, 2])})
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ValidationError: ShuffleSampler state: order must be a permutation of 0..2, got [0, 2, 2]
+        Examples:
+            >>> s = ShuffleSampler(batch_size=2, seed=0)
+            >>> s.load_state({**s.state(), "order": np.array([0, 2, 2])})
+            Traceback (most recent call last):
+            ...
+            minifw.errors.ValidationError: ShuffleSampler state: order must be a permutation of 0..2, got [0, 2, 2]
+
         """
         order, position, epoch = _shuffle_state(state)
         super().load_state(state)
