@@ -1,39 +1,43 @@
 r"""Gradient checking: compare a numerical gradient with an analytic one.
 
-:func:`gradcheck` checks a model's ``backprop``; :func:`gradcheck_function` checks a function's
-gradient function. For each parameter array, with :math:`g` the analytic gradient and
-:math:`\hat g` the numerical one, the full check reports
+[`gradcheck`][minifw.gradcheck.gradcheck] checks a model's `backprop`;
+[`gradcheck_function`][minifw.gradcheck.gradcheck_function] checks a function's gradient function.
+For each parameter array, with \(g\) the analytic gradient and \(\hat g\) the numerical one, the
+full check reports
 
-- the largest absolute error :math:`\max_i |\hat g_i - g_i|` and where it is;
-- the *scaled* error :math:`\max_i |\hat g_i - g_i| / \max_i |g_i|`, which decides pass or fail:
+- the largest absolute error \(\max_i |\hat g_i - g_i|\) and where it is;
+- the *scaled* error \(\max_i |\hat g_i - g_i| / \max_i |g_i|\), which decides pass or fail:
   an entry's own relative error is meaningless where the gradient is (nearly) zero, so the error
   is measured against the scale of the whole array;
-- the largest per-entry relative error :math:`|\hat g_i - g_i| / \max(|\hat g_i|, |g_i|)`, for
+- the largest per-entry relative error \(|\hat g_i - g_i| / \max(|\hat g_i|, |g_i|)\), for
   information;
-- the entries whose error is above ``tolerance * max|g|`` (the first few, and how many);
-- with a scheme that bounds its own error (:class:`~minifw.RichardsonDiff`), the largest bound,
-  which says how much of the error can be the numerical gradient's.
+- the entries whose error is above `tolerance * max|g|` (the first few, and how many);
+- with a scheme that bounds its own error
+  ([`RichardsonDiff`][minifw.differentiation.RichardsonDiff]), the largest bound, which says how
+  much of the error can be the numerical gradient's.
 
-``fast=True`` first checks one random direction per array instead (as torch's ``fast_mode``
-and JAX's ``check_grads`` do): for a unit vector :math:`u`, the derivative of
-:math:`s \mapsto L(\theta + s u)` at 0, taken by the scheme from two evaluations of the loss
-(central differences), against :math:`u \cdot g`. It passes when
-:math:`|\varphi'(0) - u \cdot g| \le` ``tolerance`` :math:`\cdot \lVert g \rVert_2`. A wrong
-formula moves :math:`u \cdot g` for almost every :math:`u`; a single wrong entry :math:`j`
-moves it only by :math:`u_j` times its error, so the fast check is a quick screen, not a proof.
+`fast=True` first checks one random direction per array instead (as torch's `fast_mode`
+and JAX's `check_grads` do): for a unit vector \(u\), the derivative of
+\(s \mapsto L(\theta + s u)\) at 0, taken by the scheme from two evaluations of the loss
+(central differences), against \(u \cdot g\). It passes when
+\(|\varphi'(0) - u \cdot g| \le\) `tolerance` \(\cdot \lVert g \rVert_2\). A wrong
+formula moves \(u \cdot g\) for almost every \(u\); a single wrong entry \(j\)
+moves it only by \(u_j\) times its error, so the fast check is a quick screen, not a proof.
 When a direction fails, the full check runs and says which entries are wrong.
 
->>> import numpy as np
->>> from minifw import CrossEntropy, TwoLayerNet, gradcheck
->>> net = TwoLayerNet(input_size=6, hidden_size=4, output_size=3, weight_init_std=0.5, seed=0)
->>> x, t = np.random.default_rng(0).random((5, 6)), np.array([0, 1, 2, 1, 0])
->>> report = gradcheck(net, x, t, CrossEntropy())
->>> report.passed
-True
->>> [check.name for check in report.checks]
-['W1', 'b1', 'W2', 'b2']
->>> gradcheck(net, x, t, fast=True).passed
-True
+Examples:
+    >>> import numpy as np
+    >>> from minifw import CrossEntropy, TwoLayerNet, gradcheck
+    >>> net = TwoLayerNet(input_size=6, hidden_size=4, output_size=3, weight_init_std=0.5, seed=0)
+    >>> x, t = np.random.default_rng(0).random((5, 6)), np.array([0, 1, 2, 1, 0])
+    >>> report = gradcheck(net, x, t, CrossEntropy())
+    >>> report.passed
+    True
+    >>> [check.name for check in report.checks]
+    ['W1', 'b1', 'W2', 'b2']
+    >>> gradcheck(net, x, t, fast=True).passed
+    True
+
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ __all__ = [
     "gradcheck_function",
 ]
 
-#: Wrong entries listed by index in a report (all of them are counted).
+# Wrong entries listed by index in a report (all of them are counted).
 LISTED = 5
 
 
@@ -71,8 +75,8 @@ LISTED = 5
 class ParamCheck:
     """The comparison of one parameter array's numerical and analytic gradients.
 
-    ``wrong`` holds the indices of the first :data:`LISTED` entries whose error is above
-    ``tolerance * scale`` (``n_wrong`` counts them all); ``error_bound`` is the largest bound
+    `wrong` holds the indices of the first `LISTED` entries whose error is above
+    `tolerance * scale` (`n_wrong` counts them all); `error_bound` is the largest bound
     on the numerical gradient's own error (nan for a scheme without bounds).
     """
 
@@ -92,18 +96,18 @@ class ParamCheck:
 
     @property
     def passed(self) -> bool:
-        """Whether ``scaled_error <= tolerance``."""
+        """Whether `scaled_error <= tolerance`."""
         return self.scaled_error <= self.tolerance
 
 
 @final
 @attrs.frozen
 class DirectionCheck:
-    r"""The fast check of one array: the derivative along a random unit direction :math:`u`.
+    r"""The fast check of one array: the derivative along a random unit direction \(u\).
 
-    ``numerical`` is :math:`\varphi'(0)` for :math:`\varphi(s) = L(\theta + s u)`,
-    ``analytic`` is :math:`u \cdot g`, ``scale`` is :math:`\lVert g \rVert_2` (the largest
-    :math:`u \cdot g` can be) and ``error_bound`` the scheme's bound on its own error (nan
+    `numerical` is \(\varphi'(0)\) for \(\varphi(s) = L(\theta + s u)\),
+    `analytic` is \(u \cdot g\), `scale` is \(\lVert g \rVert_2\) (the largest
+    \(u \cdot g\) can be) and `error_bound` the scheme's bound on its own error (nan
     without one).
     """
 
@@ -116,30 +120,31 @@ class DirectionCheck:
 
     @property
     def error(self) -> float:
-        """``|numerical - analytic|``."""
+        """`|numerical - analytic|`."""
         return abs(self.numerical - self.analytic)
 
     @property
     def scaled_error(self) -> float:
-        """The error over ``scale`` (inf for a zero scale and a non-zero error, else 0)."""
+        """The error over `scale` (inf for a zero scale and a non-zero error, else 0)."""
         if self.scale > 0:
             return self.error / self.scale
         return 0.0 if self.error == 0 else math.inf
 
     @property
     def passed(self) -> bool:
-        """Whether ``scaled_error <= tolerance``."""
+        """Whether `scaled_error <= tolerance`."""
         return self.scaled_error <= self.tolerance
 
 
 @final
 @attrs.frozen
 class GradcheckReport:
-    """The result of :func:`gradcheck` or :func:`gradcheck_function`.
+    """The result of `gradcheck` or `gradcheck_function`.
 
-    ``checks`` holds one :class:`ParamCheck` per parameter array (empty when a fast check
-    passed and the full check was not needed); ``directions`` one :class:`DirectionCheck` per
-    array in fast mode. ``str(report)`` is a table, one row per array.
+    `checks` holds one [`ParamCheck`][minifw.gradcheck.ParamCheck] per parameter array (empty when a
+    fast check passed and the full check was not needed); `directions` one
+    [`DirectionCheck`][minifw.gradcheck.DirectionCheck] per array in fast mode. `str(report)` is a
+    table, one row per array.
     """
 
     checks: tuple[ParamCheck, ...]
@@ -228,24 +233,26 @@ def gradcheck(
     seed: int = 0,
     workers: Workers = None,
 ) -> GradcheckReport:
-    r"""Compare ``differentiator``'s numerical gradient with ``model.backprop``.
+    r"""Compare `differentiator`'s numerical gradient with `model.backprop`.
 
-    The loss defaults to :class:`~minifw.CrossEntropy` and the scheme to
-    :class:`~minifw.CentralDiff` (``h=1e-4``). A parameter array passes when
-    :math:`\max_i |\hat g_i - g_i| / \max_i |g_i| \le` ``tolerance``. With ``fast=True`` one
-    random direction per array (drawn from ``seed``) is checked first, and the full check runs
+    The loss defaults to [`CrossEntropy`][minifw.losses.CrossEntropy] and the scheme to
+    [`CentralDiff`][minifw.differentiation.CentralDiff] (`h=1e-4`). A parameter array passes when
+    \(\max_i |\hat g_i - g_i| / \max_i |g_i| \le\) `tolerance`. With `fast=True` one
+    random direction per array (drawn from `seed`) is checked first, and the full check runs
     only when one fails (see the module text). The parameters are left as they were.
-    ``workers`` spreads the numerical gradient over processes or an executor, with the same
-    result to the last bit (:meth:`~minifw.Differentiator.gradients`).
+    `workers` spreads the numerical gradient over processes or an executor, with the same
+    result to the last bit ([`gradients`][minifw.differentiation.Differentiator.gradients]).
 
-    >>> import numpy as np
-    >>> from minifw import TwoLayerNet, ForwardDiff
-    >>> net = TwoLayerNet(input_size=3, hidden_size=2, output_size=2, weight_init_std=1.0, seed=1)
-    >>> x, t = np.array([[0.2, 0.0, 0.9]]), np.array([1])
-    >>> gradcheck(net, x, t, differentiator=ForwardDiff()).passed  # error O(h): 1e-5 or so
-    False
-    >>> gradcheck(net, x, t, differentiator=ForwardDiff(), tolerance=1e-3).passed
-    True
+    Examples:
+        >>> import numpy as np
+        >>> from minifw import TwoLayerNet, ForwardDiff
+        >>> net = TwoLayerNet(input_size=3, hidden_size=2, output_size=2, weight_init_std=1.0, seed=1)
+        >>> x, t = np.array([[0.2, 0.0, 0.9]]), np.array([1])
+        >>> gradcheck(net, x, t, differentiator=ForwardDiff()).passed  # error O(h): 1e-5 or so
+        False
+        >>> gradcheck(net, x, t, differentiator=ForwardDiff(), tolerance=1e-3).passed
+        True
+
     """
     loss = CrossEntropy() if loss is None else loss
     differentiator = CentralDiff() if differentiator is None else differentiator
@@ -298,18 +305,20 @@ def gradcheck_function(
     fast: bool = False,
     seed: int = 0,
 ) -> GradcheckReport:
-    r"""Compare the numerical gradient of ``f`` with ``grad_f`` at ``x``, as :func:`gradcheck` does.
+    r"""Compare the numerical gradient of `f` with `grad_f` at `x`, as `gradcheck` does.
 
-    ``f`` maps an array of ``x``'s shape to a number and ``grad_f`` to an array of that shape.
-    ``x`` is not changed (``f`` is evaluated at copies). The report has one row, named ``x``.
+    `f` maps an array of `x`'s shape to a number and `grad_f` to an array of that shape.
+    `x` is not changed (`f` is evaluated at copies). The report has one row, named `x`.
 
-    >>> import numpy as np
-    >>> x = np.array([0.5, -1.0, 2.0])
-    >>> gradcheck_function(lambda v: np.sum(np.sin(v)), np.cos, x).passed
-    True
-    >>> report = gradcheck_function(lambda v: np.sum(v**3), lambda v: 3 * v**2 + (v > 1), x)
-    >>> report.passed, report.checks[0].wrong
-    (False, ((2,),))
+    Examples:
+        >>> import numpy as np
+        >>> x = np.array([0.5, -1.0, 2.0])
+        >>> gradcheck_function(lambda v: np.sum(np.sin(v)), np.cos, x).passed
+        True
+        >>> report = gradcheck_function(lambda v: np.sum(v**3), lambda v: 3 * v**2 + (v > 1), x)
+        >>> report.passed, report.checks[0].wrong
+        (False, ((2,),))
+
     """
     point = np.array(x, dtype=np.float64)
     if point.size == 0 or not np.all(np.isfinite(point)):

@@ -1,20 +1,24 @@
 r"""Objectives: scalar functions of named parameter arrays, as the differentiation engine sees them.
 
-An :class:`Objective` has parameter arrays (``params``), a :meth:`~Objective.value`, and reports
-its own *changes*: :math:`L(\theta + s\,e_i) - L(\theta)` for many coordinates :math:`i` and steps
-:math:`s` at once. The engine (:mod:`minifw.differentiation`) knows nothing else: it asks for
-changes and combines them with a scheme's weights. :class:`Perturbation` is the objective of any
-function, perturbing one coordinate at a time; a model built from layers gives a faster one
-that recomputes only what a coordinate changes (see :meth:`minifw.Model.objective`).
+An [`Objective`][minifw.objective.Objective] has parameter arrays (`params`), a
+[`value`][minifw.objective.Objective.value], and reports its own *changes*:
+\(L(\theta + s\,e_i) - L(\theta)\) for many coordinates \(i\) and steps \(s\) at once. The engine
+([`minifw.differentiation`][minifw.differentiation]) knows nothing else: it asks for changes and
+combines them with a scheme's weights. [`Perturbation`][minifw.objective.Perturbation] is the
+objective of any function, perturbing one coordinate at a time; a model built from layers gives a
+faster one that recomputes only what a coordinate changes (see
+[`minifw.Model.objective`][minifw.models.Model.objective]).
 
->>> import numpy as np
->>> w = np.array([3.0, 4.0])
->>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
->>> objective.value()
-25.0
->>> objective.loss_changes("w", np.array([0, 1]), np.array([1.0, -1.0]))
-array([[ 7., -5.],
-       [ 9., -7.]])
+Examples:
+    >>> import numpy as np
+    >>> w = np.array([3.0, 4.0])
+    >>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
+    >>> objective.value()
+    25.0
+    >>> objective.loss_changes("w", np.array([0, 1]), np.array([1.0, -1.0]))
+    array([[ 7., -5.],
+           [ 9., -7.]])
+
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ __all__ = [
     "task_chunks",
 ]
 
-#: Default split of an objective that is not :class:`Chunked`: about this many tasks ...
+# Default split of an objective that is not `Chunked`: about this many tasks ...
 DEFAULT_TASKS = 64
-#: ... of at least this many coordinates (fewer only where there are fewer in all).
+# ... of at least this many coordinates (fewer only where there are fewer in all).
 MIN_TASK_SIZE = 8
 
 
@@ -64,45 +68,48 @@ class Objective(Protocol):
         ...
 
     def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
-        r"""Return :math:`L(\theta + s_m e_{i_k}) - L(\theta)`, shape ``(K, M)``.
+        r"""Return \(L(\theta + s_m e_{i_k}) - L(\theta)\), shape `(K, M)`.
 
-        ``index`` holds ``K`` flat (C-order) indices into ``params[name]``; ``steps`` the ``M``
-        steps :math:`s_m` (real, or complex for a complex step: then the changes are complex).
+        `index` holds `K` flat (C-order) indices into `params[name]`; `steps` the `M`
+        steps \(s_m\) (real, or complex for a complex step: then the changes are complex).
         """
         ...
 
 
 @runtime_checkable
 class Chunked(Protocol):
-    r"""An :class:`Objective` that says how its coordinates split into independent tasks.
+    r"""An `Objective` that says how its coordinates split into independent tasks.
 
-    :meth:`chunks` returns the tasks: each maps parameter names to flat (C-order) indices, and
-    together they hold every coordinate of every parameter exactly once. The engine asks for
-    each task's changes in one go (one :meth:`~Objective.loss_changes` call per name), in this
-    process or in a worker, so an objective that shares work within a group of coordinates (the
-    weights and the bias of one hidden unit, say) keeps the group in one task.
+    [`chunks`][minifw.objective.Chunked.chunks] returns the tasks: each maps parameter names to flat
+    (C-order) indices, and together they hold every coordinate of every parameter exactly once. The
+    engine asks for each task's changes in one go (one
+    [`loss_changes`][minifw.objective.Objective.loss_changes] call per name), in this process or in
+    a worker, so an objective that shares work within a group of coordinates (the weights and the
+    bias of one hidden unit, say) keeps the group in one task.
 
     The split must depend on the objective alone, never on the number of workers: every task is
     then computed the same way wherever it runs, and the gradient is the same to the last bit.
-    An objective without this capability is split by :func:`task_chunks`.
+    An objective without this capability is split by [`task_chunks`][minifw.objective.task_chunks].
     """
 
     def chunks(self) -> Sequence[Mapping[str, IntArray]]:
-        """Return the tasks, each ``{name: flat indices}``."""
+        """Return the tasks, each `{name: flat indices}`."""
         ...
 
 
 def task_chunks(objective: Objective, max_size: int) -> tuple[dict[str, IntArray], ...]:
-    """Return the tasks of ``objective``: its own :meth:`Chunked.chunks`, checked, or a default.
+    """Return the tasks of `objective`: its own `Chunked.chunks`, checked, or a default.
 
     The default cuts the coordinates of all parameters, in order, into about
-    :data:`DEFAULT_TASKS` runs of equal length (at least :data:`MIN_TASK_SIZE` coordinates, at
-    most ``max_size``); a run may continue from one array into the next.
+    `DEFAULT_TASKS` runs of equal length (at least `MIN_TASK_SIZE` coordinates, at
+    most `max_size`); a run may continue from one array into the next.
 
-    >>> w, b = np.zeros((3, 4)), np.zeros(2)
-    >>> objective = Perturbation(lambda: 0.0, {"w": w, "b": b})
-    >>> [{k: v.tolist() for k, v in task.items()} for task in task_chunks(objective, 1 << 16)]
-    [{'w': [0, 1, 2, 3, 4, 5, 6]}, {'w': [7, 8, 9, 10, 11], 'b': [0, 1]}]
+    Examples:
+        >>> w, b = np.zeros((3, 4)), np.zeros(2)
+        >>> objective = Perturbation(lambda: 0.0, {"w": w, "b": b})
+        >>> [{k: v.tolist() for k, v in task.items()} for task in task_chunks(objective, 1 << 16)]
+        [{'w': [0, 1, 2, 3, 4, 5, 6]}, {'w': [7, 8, 9, 10, 11], 'b': [0, 1]}]
+
     """
     sizes = {name: int(arr.size) for name, arr in objective.params.items()}
     if isinstance(objective, Chunked):
@@ -155,10 +162,12 @@ def _checked_chunks(
 
 
 def describe(name: str, shape: tuple[int, ...], flat: int) -> str:
-    """Return ``name[i, j]`` for flat index ``flat`` of an array of ``shape``.
+    """Return `name[i, j]` for flat index `flat` of an array of `shape`.
 
-    >>> describe("W1", (784, 50), 51)
-    'W1[1, 1]'
+    Examples:
+        >>> describe("W1", (784, 50), 51)
+        'W1[1, 1]'
+
     """
     if not shape:
         return name
@@ -169,14 +178,16 @@ def describe(name: str, shape: tuple[int, ...], flat: int) -> str:
 def check_params(params: Mapping[str, object], owner: str) -> None:
     """Refuse parameter arrays a numerical gradient would get wrong.
 
-    Each must be a writeable float64 ``numpy.ndarray`` with at least one element, all finite: an
-    integer or float32 array cannot hold ``x + h`` for a small ``h`` (int64 ``[1, 2, 3]`` would
+    Each must be a writeable float64 `numpy.ndarray` with at least one element, all finite: an
+    integer or float32 array cannot hold `x + h` for a small `h` (int64 `[1, 2, 3]` would
     give gradients a thousand times too large), and a read-only one cannot be perturbed.
 
-    >>> check_params({"w": np.array([1, 2, 3])}, "model")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: model parameter 'w' must be a float64 array (a small step is lost in dtype int64); convert it with .astype(np.float64)
+    Examples:
+        >>> check_params({"w": np.array([1, 2, 3])}, "model")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: model parameter 'w' must be a float64 array (a small step is lost in dtype int64); convert it with .astype(np.float64)
+
     """
     for name, arr in params.items():
         if not isinstance(arr, np.ndarray):
@@ -204,7 +215,7 @@ def check_params(params: Mapping[str, object], owner: str) -> None:
 
 
 def _scalar(value: object, where: Callable[[], str]) -> float:
-    """Return ``value`` as a float (nan and inf included) or raise, naming where it came from."""
+    """Return `value` as a float (nan and inf included) or raise, naming where it came from."""
     if isinstance(value, float):
         return float(value)
     arr = np.asarray(value)
@@ -219,7 +230,7 @@ def _scalar(value: object, where: Callable[[], str]) -> float:
 
 
 def _complex_scalar(value: object, where: Callable[[], str]) -> complex:
-    """Return ``value`` as a complex number, or say that ``f`` dropped the imaginary part."""
+    """Return `value` as a complex number, or say that `f` dropped the imaginary part."""
     if isinstance(value, complex):
         return value
     arr = np.asarray(value)
@@ -238,7 +249,7 @@ def _complex_scalar(value: object, where: Callable[[], str]) -> complex:
     return complex(arr.reshape(()))
 
 
-#: What a function that is not complex-safe raises for a complex argument.
+# What a function that is not complex-safe raises for a complex argument.
 _NOT_COMPLEX_SAFE = (TypeError, ValueError, np.exceptions.ComplexWarning)
 
 
@@ -250,39 +261,43 @@ def _moved(name: str, shape: tuple[int, ...], flat: int, step: complex) -> str:
 @final
 @attrs.define
 class Perturbation:
-    """An :class:`Objective` for any function: perturb one coordinate in place, evaluate, restore.
+    """An `Objective` for any function: perturb one coordinate in place, evaluate, restore.
 
-    ``f`` takes no arguments and reads the parameter arrays itself (the way the book's
-    ``numerical_gradient`` wraps a network's loss in a closure over its weights). Every
-    coordinate is set to ``value + step``, ``f`` is called, and the exact original value is
-    written back, also when ``f`` raises. The arrays must be writeable float64 arrays
-    (:func:`check_params`).
+    `f` takes no arguments and reads the parameter arrays itself (the way the book's
+    `numerical_gradient` wraps a network's loss in a closure over its weights). Every
+    coordinate is set to `value + step`, `f` is called, and the exact original value is
+    written back, also when `f` raises. The arrays must be writeable float64 arrays
+    ([`check_params`][minifw.objective.check_params]).
 
-    >>> w = np.array([3.0, 4.0])
-    >>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
-    >>> objective.loss_changes("w", np.array([1]), np.array([1.0]))
-    array([[9.]])
-    >>> w
-    array([3., 4.])
+    A complex step ([`ComplexStep`][minifw.differentiation.ComplexStep]) cannot be written into a
+    float64 array. Instead, a complex copy of the array is put in its place in `arrays` (which must
+    then be a `dict`) while `f` runs, and the original is put back afterwards: `f` must read the
+    array through the mapping. A value of `f` that is not complex, or a `TypeError` or `ValueError`
+    for a complex argument, means `f` is not complex-safe, and is a
+    [`DifferentiationError`][minifw.errors.DifferentiationError].
 
-    A complex step (:class:`~minifw.ComplexStep`) cannot be written into a float64 array.
-    Instead, a complex copy of the array is put in its place in ``arrays`` (which must then be a
-    ``dict``) while ``f`` runs, and the original is put back afterwards: ``f`` must read the
-    array through the mapping. A value of ``f`` that is not complex, or a ``TypeError`` or
-    ``ValueError`` for a complex argument, means ``f`` is not complex-safe, and is a
-    :class:`~minifw.errors.DifferentiationError`.
+    Examples:
+        >>> w = np.array([3.0, 4.0])
+        >>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
+        >>> objective.loss_changes("w", np.array([1]), np.array([1.0]))
+        array([[9.]])
+        >>> w
+        array([3., 4.])
 
-    >>> arrays = {"w": np.array([3.0, 4.0])}
-    >>> objective = Perturbation(lambda: np.sum(arrays["w"] ** 2), arrays)
-    >>> objective.loss_changes("w", np.array([1]), np.array([1e-20j]))
-    array([[0.+8.e-20j]])
-    >>> arrays["w"]
-    array([3., 4.])
-    >>> Perturbation(lambda: float(abs(np.sum(arrays["w"] ** 2))), arrays).loss_changes(
-    ...     "w", np.array([1]), np.array([1e-20j]))
-    Traceback (most recent call last):
-    ...
-    minifw.errors.DifferentiationError: f returned a real float64 for a complex argument at w[1] moved by 0+1e-20j: f is not complex-safe (abs, float(), ...
+        A complex step, with `f` reading the array through the mapping:
+
+        >>> arrays = {"w": np.array([3.0, 4.0])}
+        >>> objective = Perturbation(lambda: np.sum(arrays["w"] ** 2), arrays)
+        >>> objective.loss_changes("w", np.array([1]), np.array([1e-20j]))
+        array([[0.+8.e-20j]])
+        >>> arrays["w"]
+        array([3., 4.])
+        >>> Perturbation(lambda: float(abs(np.sum(arrays["w"] ** 2))), arrays).loss_changes(
+        ...     "w", np.array([1]), np.array([1e-20j]))
+        Traceback (most recent call last):
+        ...
+        minifw.errors.DifferentiationError: f returned a real float64 for a complex argument at w[1] moved by 0+1e-20j: f is not complex-safe (abs, float(), ...
+
     """
 
     f: Callable[[], object]
@@ -298,7 +313,7 @@ class Perturbation:
         return self.arrays
 
     def value(self) -> float:
-        """Return ``f()`` at the unperturbed point (evaluated once, then remembered)."""
+        """Return `f()` at the unperturbed point (evaluated once, then remembered)."""
         if self._base is None:
             base = _scalar(self.f(), lambda: "the unperturbed point")
             if not math.isfinite(base):
@@ -309,9 +324,9 @@ class Perturbation:
         return self._base
 
     def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
-        """Return ``f()`` after each single-coordinate step minus ``f()`` before, ``(K, M)``.
+        """Return `f()` after each single-coordinate step minus `f()` before, `(K, M)`.
 
-        A value of ``f`` that is not finite (nan, inf) is returned as it is, for the engine to
+        A value of `f` that is not finite (nan, inf) is returned as it is, for the engine to
         report or to step around. Complex steps are taken on a complex copy (see the class text).
         """
         base = self.value()
@@ -349,11 +364,11 @@ class Perturbation:
     def _complex_changes(
         self, name: str, index: IntArray, steps: NDArray[Any], base: float
     ) -> NDArray[np.complex128]:
-        """Evaluate ``f`` with a complex copy of ``arrays[name]`` swapped in, then swap back.
+        """Evaluate `f` with a complex copy of `arrays[name]` swapped in, then swap back.
 
         The user's float64 array is never written: the mapping's entry points to the copy while
-        ``f`` runs (so ``f`` must read the array through the mapping, as a model's ``predict``
-        reads ``self.params``), and to the original again afterwards, also when ``f`` raises.
+        `f` runs (so `f` must read the array through the mapping, as a model's `predict`
+        reads `self.params`), and to the original again afterwards, also when `f` raises.
         """
         arrays = self.arrays
         if not isinstance(arrays, MutableMapping):
@@ -390,16 +405,18 @@ class Perturbation:
 
 
 def check_copyable(objective: Objective) -> None:
-    """Refuse a :class:`Perturbation` whose copy in a worker would not see its own steps.
+    """Refuse a `Perturbation` whose copy in a worker would not see its own steps.
 
     Workers evaluate copies of the objective. A function defined at the top of an importable
     module is pickled by reference: in the worker it reads that module's globals, not the
     copy's arrays, so a parameter array it reads as a global would never move and every change
-    would be 0. Lambdas, closures, methods, ``functools.partial`` and functions of ``__main__``
+    would be 0. Lambdas, closures, methods, `functools.partial` and functions of `__main__`
     are pickled with what they refer to, and are fine.
 
-    >>> w = np.array([3.0, 4.0])
-    >>> check_copyable(Perturbation(lambda: float(np.sum(w**2)), {"w": w}))  # a closure: fine
+    Examples:
+        >>> w = np.array([3.0, 4.0])
+        >>> check_copyable(Perturbation(lambda: float(np.sum(w**2)), {"w": w}))  # a closure: fine
+
     """
     if not isinstance(objective, Perturbation):
         return
@@ -429,7 +446,7 @@ def check_copyable(objective: Objective) -> None:
 
 
 def _by_reference(fn: types.FunctionType) -> bool:
-    """Whether pickling sends ``fn`` as a name to import (a module's top-level function)."""
+    """Whether pickling sends `fn` as a name to import (a module's top-level function)."""
     module = sys.modules.get(fn.__module__ or "")
     if module is None or fn.__module__ == "__main__":
         return False
