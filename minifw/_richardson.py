@@ -1,39 +1,39 @@
 r"""Richardson extrapolation of central differences for one coordinate (the numerics of RichardsonDiff).
 
-A coordinate's computation is a generator (:func:`coordinate`): it yields the steps it wants
-(a tuple of floats :math:`s`) and is sent back the changes :math:`f(x + s) - f(x)` for them,
-nan where :math:`f` is not finite or raised a domain error. It returns ``(value, error)``. The
-engine in :mod:`minifw.differentiation` runs many coordinates side by side and batches their
-requests into few objective calls; the numbers of a coordinate do not depend on the others.
+A coordinate's computation is a generator (`coordinate`): it yields the steps it wants (a tuple of
+floats \(s\)) and is sent back the changes \(f(x + s) - f(x)\) for them, nan where \(f\) is not
+finite or raised a domain error. It returns `(value, error)`. The engine in
+[`minifw.differentiation`][minifw.differentiation] runs many coordinates side by side and batches
+their requests into few objective calls; the numbers of a coordinate do not depend on the others.
 
-**The table.** The central difference :math:`D(h) = (f(x+h) - f(x-h))/2h` has the expansion
-:math:`f'(x) + a_1 h^2 + a_2 h^4 + \dots`, so the values at :math:`h, h/2, h/4, \dots` are
-extrapolated to :math:`h = 0` by Neville's recurrence in :math:`t = h^2`. The error of the
+**The table.** The central difference \(D(h) = (f(x+h) - f(x-h))/2h\) has the expansion
+\(f'(x) + a_1 h^2 + a_2 h^4 + \dots\), so the values at \(h, h/2, h/4, \dots\) are
+extrapolated to \(h = 0\) by Neville's recurrence in \(t = h^2\). The error of the
 newest diagonal entry is bounded by its distance from the previous one (which is the error of
 the previous, less accurate entry: a deliberately pessimistic estimate) plus a bound on the
-rounding error, :math:`8\varepsilon(|f(x+h)| + |f(x-h)| + |f(x)|)/2h` per difference, carried
-through the recurrence with absolute weights, plus the error of representing :math:`x \pm h`.
+rounding error, \(8\varepsilon(|f(x+h)| + |f(x-h)| + |f(x)|)/2h\) per difference, carried
+through the recurrence with absolute weights, plus the error of representing \(x \pm h\).
 The table stops when that bound meets the tolerance, when rounding dominates it, when it has
-not improved for two levels, or after :data:`MAX_LEVELS` levels; it returns its best entry.
+not improved for two levels, or after `MAX_LEVELS` levels; it returns its best entry.
 
-**The first step** is :math:`2^{-5}` times :math:`\max(1, |x|)` rounded down to a power of
-two (relative for large :math:`|x|`, where functions such as :math:`\log x` vary on the scale of
-:math:`x`). Three signs say it is wrong, and the table restarts at a smaller step:
+**The first step** is \(2^{-5}\) times \(\max(1, |x|)\) rounded down to a power of
+two (relative for large \(|x|\), where functions such as \(\log x\) vary on the scale of
+\(x\)). Three signs say it is wrong, and the table restarts at a smaller step:
 
-- :math:`f` is not finite (or raised) on one side: a domain edge. When that side is the side
-  toward zero, the edge is most likely at 0 and the step becomes relative to :math:`|x|`;
+- \(f\) is not finite (or raised) on one side: a domain edge. When that side is the side
+  toward zero, the edge is most likely at 0 and the step becomes relative to \(|x|\);
   otherwise the failing side is probed alone, at steps 16 times smaller each time, until
-  :math:`f` is finite, and the table restarts at half the probe's distance;
-- at the first level, :math:`f` changes by more than a quarter of its size across the stencil
-  (:math:`|f(x+h) + f(x-h) - 2f(x)| > \max|f|/4`) while a smaller scale is available: a function
-  such as :math:`e^x` or :math:`\cos x` at large :math:`|x|` varies on the scale 1, not
-  :math:`|x|`;
+  \(f\) is finite, and the table restarts at half the probe's distance;
+- at the first level, \(f\) changes by more than a quarter of its size across the stencil
+  (\(|f(x+h) + f(x-h) - 2f(x)| > \max|f|/4\)) while a smaller scale is available: a function
+  such as \(e^x\) or \(\cos x\) at large \(|x|\) varies on the scale 1, not
+  \(|x|\);
 - the second difference of a table disagrees with the first by more than 10 %: the step is
   not yet in the range where the expansion holds (a pole within reach, say).
 
-After :data:`MAX_RESTARTS` restarts the two-sided stencil is given up for a one-sided one on
-the side where :math:`f` is finite (forward or backward differences, extrapolated in powers of
-:math:`h`), from the first step.
+After `MAX_RESTARTS` restarts the two-sided stencil is given up for a one-sided one on
+the side where \(f\) is finite (forward or backward differences, extrapolated in powers of
+\(h\)), from the first step.
 """
 
 from __future__ import annotations
@@ -52,47 +52,47 @@ __all__ = [
 ]
 
 EPS = 2.0**-52
-#: The smallest positive float64 (a subnormal): what any value is known to at best.
+# The smallest positive float64 (a subnormal): what any value is known to at best.
 TINY = math.ulp(0.0)
-#: A value of f is assumed correct to this many units of its last place.
+# A value of f is assumed correct to this many units of its last place.
 NOISE = 8.0
-#: Relative first step (a power of two), before the scale of x.
+# Relative first step (a power of two), before the scale of x.
 RELATIVE_STEP = 2.0**-5
-#: Levels (halvings of the step) of one table at most.
+# Levels (halvings of the step) of one table at most.
 MAX_LEVELS = 8
-#: Fewest levels before the tolerance may stop a table (its bound compares levels 2 and 3).
+# Fewest levels before the tolerance may stop a table (its bound compares levels 2 and 3).
 MIN_LEVELS = 3
-#: Restarts at a smaller step before falling back to one-sided differences.
+# Restarts at a smaller step before falling back to one-sided differences.
 MAX_RESTARTS = 4
-#: Levels of the one-sided table at most.
+# Levels of the one-sided table at most.
 ONE_SIDED_LEVELS = 12
-#: A restart shrinks the step by this factor (when there is no better guess).
+# A restart shrinks the step by this factor (when there is no better guess).
 JUMP = 16.0
-#: The first two differences of a table must agree to this fraction.
+# The first two differences of a table must agree to this fraction.
 CONSISTENT = 0.1
-#: Largest relative curvature of f across the first stencil before a smaller scale is tried.
+# Largest relative curvature of f across the first stencil before a smaller scale is tried.
 CURVED = 0.25
-#: The smallest step the relative scale may give (far below, x + h would be a subnormal mess).
+# The smallest step the relative scale may give (far below, x + h would be a subnormal mess).
 SMALLEST = 2.0**-1000
 
-#: The steps a coordinate asks for next.
+# The steps a coordinate asks for next.
 Request = tuple[float, ...]
-#: A coordinate's computation: yields requests, is sent changes, returns (value, error).
+# A coordinate's computation: yields requests, is sent changes, returns (value, error).
 Coordinate = Generator[Request, list[float], tuple[float, float]]
 
 
 def power_of_two_below(value: float) -> float:
-    """Return the largest power of two not above ``value`` (> 0)."""
+    """Return the largest power of two not above `value` (> 0)."""
     _, exponent = math.frexp(value)
     return math.ldexp(1.0, exponent - 1)
 
 
 def first_steps(x: float, h: float | None) -> tuple[float, float]:
-    """Return ``(first, small)``: the first step and its relative alternative near zero.
+    """Return `(first, small)`: the first step and its relative alternative near zero.
 
-    With ``h=None`` (``"auto"``) the first step is :data:`RELATIVE_STEP` times
-    ``max(1, |x|)`` rounded down to a power of two; a given ``h`` is the first step itself.
-    ``small`` is the same factor times ``min(1, |x|)`` (a step relative to ``|x|``), tried
+    With `h=None` (`"auto"`) the first step is `RELATIVE_STEP` times
+    `max(1, |x|)` rounded down to a power of two; a given `h` is the first step itself.
+    `small` is the same factor times `min(1, |x|)` (a step relative to `|x|`), tried
     where the first step leaves the domain or looks too large.
     """
     scale = RELATIVE_STEP if h is None else h
@@ -102,9 +102,9 @@ def first_steps(x: float, h: float | None) -> tuple[float, float]:
 
 
 class _Table:
-    """Neville's table of extrapolations to step 0 in ``t`` (``h**2`` two-sided, ``h`` one-sided).
+    """Neville's table of extrapolations to step 0 in `t` (`h**2` two-sided, `h` one-sided).
 
-    ``t`` is relative to the table's first step (the recurrence does not depend on its scale),
+    `t` is relative to the table's first step (the recurrence does not depend on its scale),
     so that tiny steps do not underflow when squared.
 
     Beside each entry it carries a bound on its rounding error, combined with absolute weights.
@@ -116,7 +116,7 @@ class _Table:
         self.bounds: list[list[float]] = []
 
     def add(self, t: float, value: float, bound: float) -> tuple[float, float, float] | None:
-        """Add a level; return ``(extrapolation, its change, its rounding bound)`` from level 2."""
+        """Add a level; return `(extrapolation, its change, its rounding bound)` from level 2."""
         row, rounding = [value], [bound]
         for j in range(1, len(self.rows) + 1):
             weight = t / (self.t[-j] - t)
@@ -159,10 +159,10 @@ def _rounding(
 ) -> float:
     """Return a bound on the rounding error of one difference quotient with these changes.
 
-    Two sources: the values of f, each correct to ``NOISE * EPS`` of its size (plus the
-    absolute resolution of float64, for values that underflow); and the points, ``x + s``
+    Two sources: the values of f, each correct to `NOISE * EPS` of its size (plus the
+    absolute resolution of float64, for values that underflow); and the points, `x + s`
     rounded to half a unit of their last place, which moves f by its slope there: at most
-    about twice the slope of the chord, ``|change| / step``, for a function whose slope
+    about twice the slope of the chord, `|change| / step`, for a function whose slope
     changes little across the stencil.
     """
     size = abs(base) + sum(abs(base + c) for c in changes)
@@ -174,11 +174,11 @@ def _rounding(
 def coordinate(
     x: float, base: float, first: float, small: float, rtol: float, atol: float
 ) -> Coordinate:
-    """Extrapolate the derivative along one coordinate; see the module text.
+    r"""Extrapolate the derivative along one coordinate; see the module text.
 
-    ``x`` is the coordinate's value, ``base`` the function's value at the point, ``first`` and
-    ``small`` the steps of :func:`first_steps`. Returns ``(value, error)``, ``(nan, inf)`` when
-    :math:`f` is not finite on either side for any step.
+    `x` is the coordinate's value, `base` the function's value at the point, `first` and
+    `small` the steps of `first_steps`. Returns `(value, error)`, `(nan, inf)` when
+    \(f\) is not finite on either side for any step.
     """
     toward = -1.0 if x > 0 else 1.0  # the side toward zero, where an edge most likely is
     h, start, restarts = first, first, 0
@@ -232,10 +232,10 @@ def coordinate(
 
 
 def _one_sided(x: float, base: float, first: float, side: float, best: _Best) -> Coordinate:
-    """Forward (``side > 0``) or backward differences from ``first``, extrapolated in ``h``.
+    """Forward (`side > 0`) or backward differences from `first`, extrapolated in `h`.
 
-    ``side == 0`` tries forward, then backward. Returns the two-sided ``best`` when it is
-    better, and ``(nan, inf)`` when neither side is finite.
+    `side == 0` tries forward, then backward. Returns the two-sided `best` when it is
+    better, and `(nan, inf)` when neither side is finite.
     """
     for sign in (side,) if side != 0.0 else (1.0, -1.0):
         table, h = _Table(), first
@@ -257,10 +257,10 @@ def _one_sided(x: float, base: float, first: float, side: float, best: _Best) ->
 def run(
     coordinates: list[Coordinate], evaluate: Callable[[list[int], Request], list[list[float]]]
 ) -> tuple[list[tuple[float, float]], int]:
-    """Run coordinates side by side; return their ``(value, error)`` and the evaluations asked.
+    """Run coordinates side by side; return their `(value, error)` and the evaluations asked.
 
-    Every round, the pending requests are grouped by their steps, and ``evaluate(members,
-    request)`` returns the changes for each member (its position in ``coordinates``), one row
+    Every round, the pending requests are grouped by their steps, and `evaluate(members,
+    request)` returns the changes for each member (its position in `coordinates`), one row
     each. Grouping only batches calls: each coordinate's numbers are its own.
     """
     results: list[tuple[float, float]] = [(math.nan, math.inf)] * len(coordinates)

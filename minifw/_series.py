@@ -1,22 +1,24 @@
 r"""Truncated power series of *changes*, for the fast path of layered objectives.
 
-A change :math:`\Delta(u) = f(a + \ldots) - f(a)` that vanishes at :math:`u = 0` is stored as its
-Taylor coefficients in :math:`u`: an array ``c`` of shape ``(P, ...)`` with ``c[p - 1]`` the
-coefficient of :math:`u^p`, for :math:`p = 1, \ldots, P`. The trailing axes hold many such
+A change \(\Delta(u) = f(a + \ldots) - f(a)\) that vanishes at \(u = 0\) is stored as its
+Taylor coefficients in \(u\): an array `c` of shape `(P, ...)` with `c[p - 1]` the
+coefficient of \(u^p\), for \(p = 1, \ldots, P\). The trailing axes hold many such
 series side by side (one per example and hidden unit, say); every operation acts on all of them
-at once and truncates at order ``P``. The constant term is always zero, which is what lets a
-change be represented without cancellation: the series of :math:`\sigma(a + u) - \sigma(a)`
-starts at :math:`\sigma'(a)\,u`, and evaluating it for a tiny :math:`u` keeps full relative
-precision, where subtracting two values of :math:`\sigma` would not.
+at once and truncates at order `P`. The constant term is always zero, which is what lets a
+change be represented without cancellation: the series of \(\sigma(a + u) - \sigma(a)\)
+starts at \(\sigma'(a)\,u\), and evaluating it for a tiny \(u\) keeps full relative
+precision, where subtracting two values of \(\sigma\) would not.
 
->>> import numpy as np
->>> u = np.array([[1.0], [0.0], [0.0]])          # the series of u itself, to order 3
->>> e = exp_change(u)                             # exp(u) - 1 = u + u^2/2 + u^3/6
->>> e[:, 0].tolist()
-[1.0, 0.5, 0.16666666666666666]
->>> six = exp_change(np.array([[1.0]] + [[0.0]] * 5))   # to order 6: the error is ~u^7/7!
->>> bool(abs(evaluate(six, 1e-3)[0] - np.expm1(1e-3)) < 1e-18)
-True
+Examples:
+    >>> import numpy as np
+    >>> u = np.array([[1.0], [0.0], [0.0]])          # the series of u itself, to order 3
+    >>> e = exp_change(u)                             # exp(u) - 1 = u + u^2/2 + u^3/6
+    >>> e[:, 0].tolist()
+    [1.0, 0.5, 0.16666666666666666]
+    >>> six = exp_change(np.array([[1.0]] + [[0.0]] * 5))   # to order 6: the error is ~u^7/7!
+    >>> bool(abs(evaluate(six, 1e-3)[0] - np.expm1(1e-3)) < 1e-18)
+    True
+
 """
 
 from __future__ import annotations
@@ -40,14 +42,16 @@ Series = NDArray[Any]
 
 
 def multiply(a: Series, b: Series, low_a: int = 1, low_b: int = 1) -> Series:
-    r"""Return the series of :math:`a(u)\,b(u)` (both without constant term), truncated.
+    r"""Return the series of \(a(u)\,b(u)\) (both without constant term), truncated.
 
-    :math:`(ab)_p = \sum_q a_q\,b_{p-q}`. ``low_a`` and ``low_b`` are the lowest orders that
-    can be non-zero in ``a`` and ``b`` (1 unless known higher, as for a power :math:`d^r`); terms
+    \((ab)_p = \sum_q a_q\,b_{p-q}\). `low_a` and `low_b` are the lowest orders that
+    can be non-zero in `a` and `b` (1 unless known higher, as for a power \(d^r\)); terms
     below them are skipped.
 
-    >>> multiply(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0])).tolist()
-    [0.0, 1.0, 2.0]
+    Examples:
+        >>> multiply(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0])).tolist()
+        [0.0, 1.0, 2.0]
+
     """
     order = a.shape[0]
     out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
@@ -58,15 +62,17 @@ def multiply(a: Series, b: Series, low_a: int = 1, low_b: int = 1) -> Series:
 
 
 def compose(outer: Series, inner: Series) -> Series:
-    r"""Return the series of :math:`g(d(u)) = \sum_r g_r\,d(u)^r` for inner series :math:`d`.
+    r"""Return the series of \(g(d(u)) = \sum_r g_r\,d(u)^r\) for inner series \(d\).
 
-    ``outer[r - 1]`` is :math:`g_r`, the Taylor coefficient of the outer change (say
-    :math:`f(a + v) - f(a)` in :math:`v`), broadcast against ``inner[0]``. Orders whose
+    `outer[r - 1]` is \(g_r\), the Taylor coefficient of the outer change (say
+    \(f(a + v) - f(a)\) in \(v\)), broadcast against `inner[0]`. Orders whose
     coefficients are all zero (all but the first, for a piecewise linear function) cost nothing.
 
-    >>> d = np.array([1.0, 1.0, 0.0])                 # d(u) = u + u^2
-    >>> compose(np.array([1.0, 1.0, 0.0]), d).tolist()  # d + d^2 = u + 2u^2 + 2u^3
-    [1.0, 2.0, 2.0]
+    Examples:
+        >>> d = np.array([1.0, 1.0, 0.0])                 # d(u) = u + u^2
+        >>> compose(np.array([1.0, 1.0, 0.0]), d).tolist()  # d + d^2 = u + 2u^2 + 2u^3
+        [1.0, 2.0, 2.0]
+
     """
     order = inner.shape[0]
     used = [r for r in range(2, order + 1) if np.any(outer[r - 1])]
@@ -81,13 +87,15 @@ def compose(outer: Series, inner: Series) -> Series:
 
 
 def exp_change(d: Series) -> Series:
-    r"""Return the series of :math:`e^{d(u)} - 1`.
+    r"""Return the series of \(e^{d(u)} - 1\).
 
-    With :math:`E = e^{d}`, :math:`E' = E\,d'` gives
-    :math:`p\,e_p = \sum_{q=1}^{p} q\,d_q\,e_{p-q}` with :math:`e_0 = 1`.
+    With \(E = e^{d}\), \(E' = E\,d'\) gives
+    \(p\,e_p = \sum_{q=1}^{p} q\,d_q\,e_{p-q}\) with \(e_0 = 1\).
 
-    >>> exp_change(np.array([2.0, 0.0, 0.0])).tolist()   # e^{2u} - 1 = 2u + 2u^2 + 4u^3/3
-    [2.0, 2.0, 1.3333333333333333]
+    Examples:
+        >>> exp_change(np.array([2.0, 0.0, 0.0])).tolist()   # e^{2u} - 1 = 2u + 2u^2 + 4u^3/3
+        [2.0, 2.0, 1.3333333333333333]
+
     """
     order = d.shape[0]
     out = np.zeros_like(d)
@@ -100,12 +108,14 @@ def exp_change(d: Series) -> Series:
 
 
 def reciprocal_change(s: Series) -> Series:
-    r"""Return the series of :math:`1 / (1 + s(u)) - 1`.
+    r"""Return the series of \(1 / (1 + s(u)) - 1\).
 
-    With :math:`(1 + s)(1 + r) = 1`: :math:`r_p = -s_p - \sum_{q=1}^{p-1} s_q\,r_{p-q}`.
+    With \((1 + s)(1 + r) = 1\): \(r_p = -s_p - \sum_{q=1}^{p-1} s_q\,r_{p-q}\).
 
-    >>> reciprocal_change(np.array([1.0, 0.0, 0.0])).tolist()  # 1/(1+u) - 1 = -u + u^2 - u^3
-    [-1.0, 1.0, -1.0]
+    Examples:
+        >>> reciprocal_change(np.array([1.0, 0.0, 0.0])).tolist()  # 1/(1+u) - 1 = -u + u^2 - u^3
+        [-1.0, 1.0, -1.0]
+
     """
     order = s.shape[0]
     out = np.zeros_like(s)
@@ -118,13 +128,15 @@ def reciprocal_change(s: Series) -> Series:
 
 
 def log1p(x: Series) -> Series:
-    r"""Return the series of :math:`\log(1 + x(u))`.
+    r"""Return the series of \(\log(1 + x(u))\).
 
-    With :math:`L = \log(1 + x)`, :math:`(1 + x) L' = x'` gives
-    :math:`p\,l_p = p\,x_p - \sum_{q=1}^{p-1} q\,l_q\,x_{p-q}`.
+    With \(L = \log(1 + x)\), \((1 + x) L' = x'\) gives
+    \(p\,l_p = p\,x_p - \sum_{q=1}^{p-1} q\,l_q\,x_{p-q}\).
 
-    >>> log1p(np.array([1.0, 0.0, 0.0])).tolist()  # u - u^2/2 + u^3/3
-    [1.0, -0.5, 0.3333333333333333]
+    Examples:
+        >>> log1p(np.array([1.0, 0.0, 0.0])).tolist()  # u - u^2/2 + u^3/3
+        [1.0, -0.5, 0.3333333333333333]
+
     """
     order = x.shape[0]
     out = np.zeros_like(x)
@@ -137,12 +149,14 @@ def log1p(x: Series) -> Series:
 
 
 def magnitude(c: Series, radius: NDArray[Any] | float) -> NDArray[np.float64]:
-    r"""Return :math:`\sum_p |c_p|\,U^p`, a bound on :math:`|c(u)|` for :math:`|u| \le U`.
+    r"""Return \(\sum_p |c_p|\,U^p\), a bound on \(|c(u)|\) for \(|u| \le U\).
 
-    ``radius`` (:math:`U`) broadcasts against ``c[0]``.
+    `radius` (\(U\)) broadcasts against `c[0]`.
 
-    >>> float(magnitude(np.array([1.0, -2.0]), 0.5))
-    1.0
+    Examples:
+        >>> float(magnitude(np.array([1.0, -2.0]), 0.5))
+        1.0
+
     """
     out = np.zeros(c.shape[1:])
     scale = np.ones_like(out) * radius
@@ -155,10 +169,12 @@ def magnitude(c: Series, radius: NDArray[Any] | float) -> NDArray[np.float64]:
 
 
 def evaluate(c: Series, u: Any) -> NDArray[Any]:
-    r"""Return :math:`\sum_p c_p\,u^p` by Horner's rule (``u`` broadcasts against ``c[0]``).
+    r"""Return \(\sum_p c_p\,u^p\) by Horner's rule (`u` broadcasts against `c[0]`).
 
-    >>> float(evaluate(np.array([1.0, 1.0]), 2.0))  # u + u^2 at 2
-    6.0
+    Examples:
+        >>> float(evaluate(np.array([1.0, 1.0]), 2.0))  # u + u^2 at 2
+        6.0
+
     """
     out = c[-1] * u
     for p in range(c.shape[0] - 2, -1, -1):

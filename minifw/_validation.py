@@ -1,16 +1,18 @@
 """One vocabulary of checks for user-supplied values: the attrs classes, the config and the CLI.
 
-A :class:`Check` is a test and the words for what it expects. The same object is an attrs
-validator (``attrs.field(validator=COUNT)``), is what :mod:`minifw.config` applies to a TOML value
-and what :mod:`minifw.cli` applies to a flag, so the three accept and refuse the same values and
-say so in the same words. ``bool`` is neither a count nor a number.
+A `Check` is a test and the words for what it expects. The same object is an attrs validator
+(`attrs.field(validator=COUNT)`), is what [`minifw.config`][minifw.config] applies to a TOML value
+and what `minifw.cli` applies to a flag, so the three accept and refuse the same values and say so
+in the same words. `bool` is neither a count nor a number.
 
->>> COUNT.accepts(3), COUNT.accepts(True), COUNT.accepts(-1)
-(True, False, False)
->>> COUNT.message("steps", -1)
-'steps must be a non-negative integer, got steps=-1'
->>> POSITIVE_INT.at_most(2**31, "2**31").message("batch_size", 2**70)
-'batch_size must be at most 2**31, got batch_size=1180591620717411303424'
+Examples:
+    >>> COUNT.accepts(3), COUNT.accepts(True), COUNT.accepts(-1)
+    (True, False, False)
+    >>> COUNT.message("steps", -1)
+    'steps must be a non-negative integer, got steps=-1'
+    >>> POSITIVE_INT.at_most(2**31, "2**31").message("batch_size", 2**70)
+    'batch_size must be at most 2**31, got batch_size=1180591620717411303424'
+
 """
 
 from __future__ import annotations
@@ -47,22 +49,22 @@ __all__ = [
     "to_float",
 ]
 
-#: Seeds are what ``numpy.random.SeedSequence`` takes: non-negative integers, here below 2**128.
+# Seeds are what `numpy.random.SeedSequence` takes: non-negative integers, here below 2**128.
 SEED_LIMIT = 2**128
 
 
 def is_int(value: object) -> bool:
-    """Whether ``value`` is an integer (Python or numpy), not a bool."""
+    """Whether `value` is an integer (Python or numpy), not a bool."""
     return not isinstance(value, bool | np.bool_) and isinstance(value, int | np.integer)
 
 
 def is_real(value: object) -> bool:
-    """Whether ``value`` is a real number (Python or numpy int or float), not a bool."""
+    """Whether `value` is a real number (Python or numpy int or float), not a bool."""
     return is_int(value) or isinstance(value, float | np.floating)
 
 
 def is_positive_float(value: object) -> bool:
-    """Whether ``value`` is a real number (not a bool) that is finite and > 0."""
+    """Whether `value` is a real number (not a bool) that is finite and > 0."""
     if not is_real(value):
         return False
     try:
@@ -72,7 +74,7 @@ def is_positive_float(value: object) -> bool:
 
 
 def is_positive_int(value: object) -> bool:
-    """Whether ``value`` is an integer (not a bool) that is > 0."""
+    """Whether `value` is an integer (not a bool) that is > 0."""
     return is_int(value) and int(value) > 0  # type: ignore[call-overload]
 
 
@@ -93,19 +95,21 @@ def _is_seed(value: object) -> bool:
 class Check:
     """A test of a value and the words for what it expects; also an attrs validator.
 
-    ``limit`` is an upper bound on values that pass ``test`` (numbers), with its own words in
-    the message. ``error`` is the exception raised by :meth:`require` and when used as a
-    validator, and ``subject`` prefixes the name in its message (the Trainer says
-    ``"Trainer field "``).
+    `limit` is an upper bound on values that pass `test` (numbers), with its own words in
+    the message. `error` is the exception raised by `require` and when used as a
+    validator, and `subject` prefixes the name in its message (the Trainer says
+    `"Trainer field "`).
 
-    >>> import attrs
-    >>> @attrs.frozen
-    ... class Run:
-    ...     steps: int = attrs.field(validator=COUNT)
-    >>> Run(steps=2.5)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: steps must be a non-negative integer, got steps=2.5
+    Examples:
+        >>> import attrs
+        >>> @attrs.frozen
+        ... class Run:
+        ...     steps: int = attrs.field(validator=COUNT)
+        >>> Run(steps=2.5)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: steps must be a non-negative integer, got steps=2.5
+
     """
 
     expected: str
@@ -120,62 +124,68 @@ class Check:
         return self._passes_test(value) and not self._too_large(value)
 
     def expectation(self, value: object) -> str:
-        """Return what was expected of this value: :attr:`expected`, or the limit it goes beyond.
+        """Return what was expected of this value: `expected`, or the limit it goes beyond.
 
-        >>> POSITIVE_INT.at_most(2**31, "2**31").expectation(0)
-        'a positive integer'
-        >>> POSITIVE_INT.at_most(2**31, "2**31").expectation(2**70)
-        'at most 2**31'
+        Examples:
+            >>> POSITIVE_INT.at_most(2**31, "2**31").expectation(0)
+            'a positive integer'
+            >>> POSITIVE_INT.at_most(2**31, "2**31").expectation(2**70)
+            'at most 2**31'
+
         """
         if self._passes_test(value) and self._too_large(value):
             return f"at most {self.limit_words}"
         return self.expected
 
     def message(self, name: str, value: object) -> str:
-        """Return the refusal: ``"<name> must be <expectation>, got <name>=<value>"``."""
+        """Return the refusal: `"<name> must be <expectation>, got <name>=<value>"`."""
         return f"{self.subject}{name} must be {self.expectation(value)}, got {name}={value!r}"
 
     def require(self, name: str, value: object) -> None:
-        """Raise :attr:`error` with :meth:`message` unless the value passes."""
+        """Raise `error` with `message` unless the value passes."""
         if not self.accepts(value):
             raise self.error(self.message(name, value))
 
     def __call__(self, _instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        """Attrs validator: :meth:`require`, named after the field's keyword."""
+        """Attrs validator: `require`, named after the field's keyword."""
         self.require(attribute.alias or attribute.name, value)
 
     def raising(self, error: type[MinifwError], subject: str = "") -> Check:
-        """Return the same check, raising ``error`` and naming the value ``subject + name``.
+        """Return the same check, raising `error` and naming the value `subject + name`.
 
-        >>> from minifw.errors import ConfigError
-        >>> COUNT.raising(ConfigError, "Trainer field ").require("eval_every", True)
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ConfigError: Trainer field eval_every must be a non-negative integer, got eval_every=True
+        Examples:
+            >>> from minifw.errors import ConfigError
+            >>> COUNT.raising(ConfigError, "Trainer field ").require("eval_every", True)
+            Traceback (most recent call last):
+            ...
+            minifw.errors.ConfigError: Trainer field eval_every must be a non-negative integer, got eval_every=True
+
         """
         return attrs.evolve(self, error=error, subject=subject)
 
     def or_none(self, *, say: bool = True) -> Check:
-        """Return the same check, also accepting ``None`` (said in the message when ``say``).
+        """Return the same check, also accepting `None` (said in the message when `say`).
 
-        ``say=False`` suits a None that stands for "not given", which nobody types.
+        `say=False` suits a None that stands for "not given", which nobody types.
 
-        >>> POSITIVE_INT.or_none().expected
-        'None or a positive integer'
-        >>> POSITIVE_INT.or_none(say=False).expected
-        'a positive integer'
+        Examples:
+            >>> POSITIVE_INT.or_none().expected
+            'None or a positive integer'
+            >>> POSITIVE_INT.or_none(say=False).expected
+            'a positive integer'
+
         """
         test = self.test
         expected = f"None or {self.expected}" if say else self.expected
         return attrs.evolve(self, expected=expected, test=lambda v: v is None or test(v))
 
     def at_most(self, limit: int, words: str) -> Check:
-        """Return the same check on numbers no larger than ``limit`` (written ``words`` in messages)."""
+        """Return the same check on numbers no larger than `limit` (written `words` in messages)."""
         return attrs.evolve(self, limit=limit, limit_words=words)
 
     @property
     def optional(self) -> bool:
-        """Whether ``None`` passes (TOML, which has no null, writes such a field's None as 0)."""
+        """Whether `None` passes (TOML, which has no null, writes such a field's None as 0)."""
         return self.accepts(None)
 
     def _passes_test(self, value: object) -> bool:
@@ -189,10 +199,12 @@ class Check:
 
 
 def one_of(*choices: object) -> Check:
-    """Return a check that the value is one of ``choices`` (compared with ``==``, types matter).
+    """Return a check that the value is one of `choices` (compared with `==`, types matter).
 
-    >>> one_of("sample", "download").message("source", "web")
-    "source must be one of 'sample', 'download', got source='web'"
+    Examples:
+        >>> one_of("sample", "download").message("source", "web")
+        "source must be one of 'sample', 'download', got source='web'"
+
     """
     return Check(
         "one of " + ", ".join(map(repr, choices)),
@@ -206,16 +218,16 @@ COUNT = Check("a non-negative integer", _is_count)
 BOOL = Check("True or False", lambda v: isinstance(v, bool))
 TEXT = Check("a string", lambda v: isinstance(v, str))
 SEED = Check("None, an integer in 0..2**128-1 or a numpy Generator", _is_seed)
-#: A seed written down as a number (in a file or on the command line).
+# A seed written down as a number (in a file or on the command line).
 SEED_NUMBER = Check("an integer in 0..2**128-1", _is_seed_number)
 
-#: The attrs validators of positive floats and integers, under the names the modules import.
+# The attrs validators of positive floats and integers, under the names the modules import.
 positive_float = POSITIVE_FLOAT
 positive_int = POSITIVE_INT
 
 
 def to_float(value: float) -> float:
-    """Attrs converter: an ``int`` becomes the equal ``float``; anything else is left for the validator."""
+    """Attrs converter: an `int` becomes the equal `float`; anything else is left for the validator."""
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return float(value)
@@ -228,12 +240,12 @@ def to_float(value: float) -> float:
 
 
 def keyword_fields(cls: type) -> dict[str, attrs.Attribute[Any]]:
-    """Return the ``__init__`` fields of an attrs class by keyword (their alias)."""
+    """Return the `__init__` fields of an attrs class by keyword (their alias)."""
     return {a.alias: a for a in attrs.fields(cls) if a.init and a.alias is not None}
 
 
 def field_check(field: attrs.Attribute[Any]) -> Check | None:
-    """Return the :class:`Check` that validates an attrs field, if its validator is one."""
+    """Return the `Check` that validates an attrs field, if its validator is one."""
     return field.validator if isinstance(field.validator, Check) else None
 
 
@@ -241,7 +253,7 @@ def none_as_zero(field: attrs.Attribute[Any]) -> bool:
     """Whether a file or a flag writes this field's None as 0.
 
     TOML and the command line have no null. Where None is a deliberate value (the default is not
-    None) and 0 is not valid, 0 stands for None: ``blas_threads = 0`` is numpy's own setting.
+    None) and 0 is not valid, 0 stands for None: `blas_threads = 0` is numpy's own setting.
     """
     check = field_check(field)
     return (
@@ -254,20 +266,22 @@ def none_as_zero(field: attrs.Attribute[Any]) -> bool:
 
 
 def check_written(field: attrs.Attribute[Any], value: object) -> tuple[object, str | None]:
-    """Convert a value a file or a flag gives for ``field``; return it and any refusal.
+    """Convert a value a file or a flag gives for `field`; return it and any refusal.
 
-    The refusal is what was expected, in the words of the field's :class:`Check` (None when the
+    The refusal is what was expected, in the words of the field's `Check` (None when the
     value passes, or when the field's validator is not a Check and the class itself will judge).
-    A converter's own :class:`~minifw.errors.MinifwError` propagates.
+    A converter's own [`MinifwError`][minifw.errors.MinifwError] propagates.
 
-    >>> import attrs
-    >>> @attrs.frozen
-    ... class Options:
-    ...     threads: int | None = attrs.field(default=1, validator=POSITIVE_INT.or_none())
-    >>> check_written(attrs.fields(Options).threads, 0)
-    (None, None)
-    >>> check_written(attrs.fields(Options).threads, -2)
-    (-2, '0 (for None) or a positive integer')
+    Examples:
+        >>> import attrs
+        >>> @attrs.frozen
+        ... class Options:
+        ...     threads: int | None = attrs.field(default=1, validator=POSITIVE_INT.or_none())
+        >>> check_written(attrs.fields(Options).threads, 0)
+        (None, None)
+        >>> check_written(attrs.fields(Options).threads, -2)
+        (-2, '0 (for None) or a positive integer')
+
     """
     if none_as_zero(field) and COUNT.accepts(value) and value == 0:
         value = None
