@@ -1,16 +1,18 @@
-"""The ``minifw`` command: ``demo``, ``train``, ``gradcheck`` and ``seed``.
+"""The `minifw` command: `demo`, `train`, `gradcheck` and `seed`.
 
 Every failure reaches the user as one line on standard error and exit status 2 (1 for a failed
-gradcheck), never a traceback or a page of usage. A flag's value is checked by the same
-:class:`~minifw._validation.Check` the class it configures applies (and a configuration file's
-value), so the command line, the configuration and Python accept and refuse alike. The choices
-of ``--model``, ``--sampler``, ``--loss``, ``--scheme`` and ``--optimizer`` are the command-line
-names in :data:`minifw.registry.REGISTRY`, and every command builds its parts through
-:class:`~minifw.config.TrainConfig`.
+gradcheck), never a traceback or a page of usage. A flag's value is checked by the same `Check` the
+class it configures applies (and a configuration file's value), so the command line, the
+configuration and Python accept and refuse alike. The choices of `--model`, `--sampler`, `--loss`,
+`--scheme` and `--optimizer` are the command-line names in
+[`minifw.registry.REGISTRY`][minifw.registry.REGISTRY], and every command builds its parts through
+[`TrainConfig`][minifw.config.TrainConfig].
 
->>> main(["--version"])  # doctest: +ELLIPSIS
-minifw ...
-0
+Examples:
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    minifw ...
+    0
+
 """
 
 from __future__ import annotations
@@ -43,12 +45,12 @@ from minifw.trainer import Trainer
 
 __all__ = ["main"]
 
-#: Steps the demo trains for: about 90% on the sample's test digits, well under a minute on a
-#: 2-core machine with or without AVX-512 (see benchmarks/README.md).
+# Steps the demo trains for: about 90% on the sample's test digits, well under a minute on a
+# 2-core machine with or without AVX-512 (see benchmarks/README.md).
 DEMO_STEPS = 2400
 
-#: The model options the command line sets (``--hidden-size`` ...); each belongs to the
-#: registered models that have such a field, and giving one chooses such a model.
+# The model options the command line sets (`--hidden-size` ...); each belongs to the
+# registered models that have such a field, and giving one chooses such a model.
 MODEL_OPTIONS = (
     "hidden_size",
     "weight_init_std",
@@ -60,7 +62,7 @@ MODEL_OPTIONS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``minifw`` command with ``argv`` (default: ``sys.argv[1:]``); return the status."""
+    """Run the `minifw` command with `argv` (default: `sys.argv[1:]`); return the status."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -320,7 +322,7 @@ def _int_list(text: str) -> object:
 def _field_type(
     cls: type, key: str, parse: Callable[[str], object] = _literal
 ) -> Callable[[str], object]:
-    """Return an argparse ``type`` checking a flag as ``cls`` checks its field ``key``."""
+    """Return an argparse `type` checking a flag as `cls` checks its field `key`."""
     field = keyword_fields(cls)[key]
 
     def flag_type(text: str) -> object:
@@ -343,7 +345,7 @@ def _field_type(
 
 
 def _check_type(check: Check, parse: Callable[[str], object]) -> Callable[[str], object]:
-    """Return an argparse ``type`` applying ``check`` to the parsed text."""
+    """Return an argparse `type` applying `check` to the parsed text."""
 
     def flag_type(text: str) -> object:
         try:
@@ -573,7 +575,7 @@ def _choose_model(
 ) -> None:
     """Set the model's type from --model, or from the model flags given; then its options.
 
-    ``current`` is the class the configuration file names: it stays when it takes the flags.
+    `current` is the class the configuration file names: it stays when it takes the flags.
     """
     kind = REGISTRY["model"]
     given = [key for key in MODEL_OPTIONS if getattr(args, key) is not None]

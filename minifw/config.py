@@ -1,60 +1,65 @@
-r"""Trainer configuration from TOML files: ``load_config(path).build()`` makes the Trainer.
+r"""Trainer configuration from TOML files: `load_config(path).build()` makes the Trainer.
 
-A configuration names every part of a :class:`~minifw.Trainer` and its options. All sections
-and keys are optional; what is left out takes the default shown here::
+A configuration names every part of a [`Trainer`][minifw.trainer.Trainer] and its options. All
+sections and keys are optional; what is left out takes the default shown here:
 
-    [trainer]               # the Trainer's own settings, and what `minifw train` does
-    learning_rate = 0.1     # SGD's step size (or an [optimizer] section, not both)
-    eval_every = 100        # evaluate accuracy every so many steps (0: only at the end)
-    progress = true
-    blas_threads = 1        # BLAS threads while training (0: numpy's own setting)
-    workers = 2             # processes sharing each numerical gradient (absent: none)
-    steps = 1000            # what `minifw train` runs
-    seed = 0                # seeds the model and the sampler unless they set their own
-    checkpoint = ""         # a .npz path to save to ("" for none)
-    checkpoint_every = 0    # save every so many steps (0: at the end)
+```toml
+[trainer]               # the Trainer's own settings, and what `minifw train` does
+learning_rate = 0.1     # SGD's step size (or an [optimizer] section, not both)
+eval_every = 100        # evaluate accuracy every so many steps (0: only at the end)
+progress = true
+blas_threads = 1        # BLAS threads while training (0: numpy's own setting)
+workers = 2             # processes sharing each numerical gradient (absent: none)
+steps = 1000            # what `minifw train` runs
+seed = 0                # seeds the model and the sampler unless they set their own
+checkpoint = ""         # a .npz path to save to ("" for none)
+checkpoint_every = 0    # save every so many steps (0: at the end)
 
-    [data]
-    source = "sample"       # "sample" (bundled), "download" (full data set) or "directory"
-    dataset = "MNIST"       # or "FashionMNIST" (for "download" and "directory")
-    path = ""               # the folder, for source = "directory"
-    root = ""               # the cache folder, for source = "download" ("" for the default)
-    normalize = true
-    flatten = true
-    one_hot = false
+[data]
+source = "sample"       # "sample" (bundled), "download" (full data set) or "directory"
+dataset = "MNIST"       # or "FashionMNIST" (for "download" and "directory")
+path = ""               # the folder, for source = "directory"
+root = ""               # the cache folder, for source = "download" ("" for the default)
+normalize = true
+flatten = true
+one_hot = false
 
-    [model]
-    type = "TwoLayerNet"    # or "MultiLayerNet"; then the class's own options
+[model]
+type = "TwoLayerNet"    # or "MultiLayerNet"; then the class's own options
 
-    [sampler]
-    type = "RandomChoiceSampler"
-    batch_size = 100
+[sampler]
+type = "RandomChoiceSampler"
+batch_size = 100
 
-    [loss]
-    type = "CrossEntropy"
+[loss]
+type = "CrossEntropy"
 
-    [differentiator]
-    type = "CentralDiff"    # h = 1e-4
+[differentiator]
+type = "CentralDiff"    # h = 1e-4
 
-    [optimizer]             # absent: SGD with [trainer] learning_rate
-    type = "Adam"           # learning_rate = 0.001, beta1 = 0.9, ...
+[optimizer]             # absent: SGD with [trainer] learning_rate
+type = "Adam"           # learning_rate = 0.001, beta1 = 0.9, ...
+```
 
-A ``type`` is a built-in name (:data:`minifw.registry.REGISTRY`) or
-``"package.module:ClassName"`` for a class of your own (a subclass of the part's base class).
-The keys of a part's section are its class's attrs fields; those of ``[trainer]`` are the
-settings among the fields of :class:`~minifw.Trainer` and the fields of :class:`RunOptions`;
-those of ``[data]`` the fields of :class:`DataOptions`. Each value is checked by the same check
-(``minifw._validation.Check``) the class itself applies. Unknown sections or keys and values of
-the wrong type are
-:class:`~minifw.errors.ConfigError`\ s that name the file, the section and the key.
+A `type` is a built-in name ([`minifw.registry.REGISTRY`][minifw.registry.REGISTRY]) or
+`"package.module:ClassName"` for a class of your own (a subclass of the part's base class). The keys
+of a part's section are its class's attrs fields; those of `[trainer]` are the settings among the
+fields of [`Trainer`][minifw.trainer.Trainer] and the fields of
+[`RunOptions`][minifw.config.RunOptions]; those of `[data]` the fields of
+[`DataOptions`][minifw.config.DataOptions]. Each value is checked by the same check
+(`minifw._validation.Check`) the class itself applies. Unknown sections or keys and values of the
+wrong type are [`ConfigError`][minifw.errors.ConfigError]s that name the file, the section and the
+key.
 
->>> config = TrainConfig.from_dict({"model": {"hidden_size": 10}, "trainer": {"seed": 1}})
->>> config.model
-PartSpec(type='TwoLayerNet', options={'hidden_size': 10, 'seed': 1})
->>> TrainConfig.from_dict({"loss": {"type": "CrossEntropy", "epsilon": 1e-7}})
-Traceback (most recent call last):
-...
-minifw.errors.ConfigError: <dict>: [loss] unknown key 'epsilon'; CrossEntropy takes: eps, reduction
+Examples:
+    >>> config = TrainConfig.from_dict({"model": {"hidden_size": 10}, "trainer": {"seed": 1}})
+    >>> config.model
+    PartSpec(type='TwoLayerNet', options={'hidden_size': 10, 'seed': 1})
+    >>> TrainConfig.from_dict({"loss": {"type": "CrossEntropy", "epsilon": 1e-7}})
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ConfigError: <dict>: [loss] unknown key 'epsilon'; CrossEntropy takes: eps, reduction
+
 """
 
 from __future__ import annotations
@@ -93,15 +98,17 @@ _Class: TypeAlias = type  # PartSpec's field `type` hides the builtin in its cla
 @final
 @attrs.frozen
 class RunOptions:
-    """What ``minifw train`` does with the Trainer; keys of ``[trainer]`` beside its settings.
+    """What `minifw train` does with the Trainer; keys of `[trainer]` beside its settings.
 
-    ``steps`` to train, the ``seed`` handed to every part that takes one and sets none, and a
-    ``checkpoint`` path ("" for none) saved every ``checkpoint_every`` steps (0: at the end).
+    `steps` to train, the `seed` handed to every part that takes one and sets none, and a
+    `checkpoint` path ("" for none) saved every `checkpoint_every` steps (0: at the end).
 
-    >>> RunOptions(steps=-1)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: steps must be a non-negative integer, got steps=-1
+    Examples:
+        >>> RunOptions(steps=-1)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: steps must be a non-negative integer, got steps=-1
+
     """
 
     steps: int = attrs.field(default=1000, validator=COUNT)
@@ -113,17 +120,19 @@ class RunOptions:
 @final
 @attrs.frozen
 class DataOptions:
-    """Where the examples come from: the keys of ``[data]``.
+    """Where the examples come from: the keys of `[data]`.
 
-    ``source`` is ``"sample"`` (the bundled MNIST sample), ``"download"`` (the full data set,
-    cached under ``root``) or ``"directory"`` (the IDX files in ``path``); ``dataset`` is
-    ``"MNIST"`` or ``"FashionMNIST"``; ``normalize``, ``flatten`` and ``one_hot`` are as in the
-    book's ``load_mnist``.
+    `source` is `"sample"` (the bundled MNIST sample), `"download"` (the full data set,
+    cached under `root`) or `"directory"` (the IDX files in `path`); `dataset` is
+    `"MNIST"` or `"FashionMNIST"`; `normalize`, `flatten` and `one_hot` are as in the
+    book's `load_mnist`.
 
-    >>> DataOptions(source="web")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: source must be one of 'sample', 'download', 'directory', got source='web'
+    Examples:
+        >>> DataOptions(source="web")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: source must be one of 'sample', 'download', 'directory', got source='web'
+
     """
 
     source: str = attrs.field(default="sample", validator=one_of("sample", "download", "directory"))
@@ -135,7 +144,7 @@ class DataOptions:
     one_hot: bool = attrs.field(default=False, validator=BOOL)
 
     def load(self, *, progress: bool = True) -> Dataset:
-        """Load the data set (downloading it first for ``source = "download"``)."""
+        """Load the data set (downloading it first for `source = "download"`)."""
         normalize, flatten, one_hot = self.normalize, self.flatten, self.one_hot
         dataset_type = _DATASETS[self.dataset]
         if self.source == "sample":
@@ -171,12 +180,12 @@ class PartSpec:
 @final
 @attrs.frozen
 class TrainConfig:
-    """A validated training configuration; :meth:`build` makes the :class:`~minifw.Trainer`.
+    """A validated training configuration; `build` makes the `Trainer`.
 
-    ``trainer`` holds the Trainer settings the configuration gives (the others keep the
-    Trainer's defaults), ``run`` and ``data`` the other keys of ``[trainer]`` and ``[data]``;
-    each part is a :class:`PartSpec` (``optimizer`` is None without an ``[optimizer]`` section:
-    SGD with ``[trainer] learning_rate``). ``raw`` is the configuration as given.
+    `trainer` holds the Trainer settings the configuration gives (the others keep the Trainer's
+    defaults), `run` and `data` the other keys of `[trainer]` and `[data]`; each part is a
+    [`PartSpec`][minifw.config.PartSpec] (`optimizer` is None without an `[optimizer]` section: SGD
+    with `[trainer] learning_rate`). `raw` is the configuration as given.
     """
 
     trainer: dict[str, Any]
@@ -192,7 +201,7 @@ class TrainConfig:
 
     @property
     def steps(self) -> int:
-        """How many steps ``minifw train`` runs."""
+        """How many steps `minifw train` runs."""
         return self.run.steps
 
     @classmethod
@@ -282,7 +291,7 @@ class TrainConfig:
         return differentiator
 
     def build_optimizer(self) -> Optimizer | None:
-        """Build the configured optimizer (None without an ``[optimizer]`` section)."""
+        """Build the configured optimizer (None without an `[optimizer]` section)."""
         if self.optimizer is None:
             return None
         optimizer: Optimizer = self._instantiate("optimizer", self.optimizer)
@@ -310,13 +319,15 @@ class TrainConfig:
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     r"""Read and validate a TOML configuration file.
 
-    >>> import tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "train.toml").write_text('[sampler]\nbatch_size = "big"\n')
-    >>> load_config(folder / "train.toml")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ConfigError: ...train.toml: [sampler] batch_size must be a positive integer, got batch_size='big'
+    Examples:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "train.toml").write_text('[sampler]\nbatch_size = "big"\n')
+        >>> load_config(folder / "train.toml")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ConfigError: ...train.toml: [sampler] batch_size must be a positive integer, got batch_size='big'
+
     """
     file = Path(path)
     try:
@@ -402,14 +413,14 @@ def _part(raw: Mapping[str, Any], kind: Kind, where: str, seed: int | None) -> P
 
 
 def _fields(cls: type) -> dict[str, attrs.Attribute[Any]]:
-    """Return the attrs fields of ``cls`` by keyword ({} unless ``cls`` itself is an attrs class)."""
+    """Return the attrs fields of `cls` by keyword ({} unless `cls` itself is an attrs class)."""
     if "__attrs_attrs__" not in vars(cls):  # a plain subclass of an attrs class has its own init
         return {}
     return keyword_fields(cls)
 
 
 def _accepted(cls: type, fields: Mapping[str, object]) -> set[str] | None:
-    """Return the keyword options of ``cls`` (None when it takes any keyword)."""
+    """Return the keyword options of `cls` (None when it takes any keyword)."""
     if fields:
         return set(fields)
     try:
@@ -425,16 +436,18 @@ def _accepted(cls: type, fields: Mapping[str, object]) -> set[str] | None:
 
 
 def resolve(name: str, kind: Kind, where: str) -> type:
-    """Return the class a configuration's ``type`` names: built-in, or ``"module:Class"``.
+    """Return the class a configuration's `type` names: built-in, or `"module:Class"`.
 
     The name is checked before anything is imported; whatever importing the module raises
-    (even ``SystemExit``) becomes a :class:`~minifw.errors.ConfigError` naming the file, the
+    (even `SystemExit`) becomes a [`ConfigError`][minifw.errors.ConfigError] naming the file, the
     section and the key, and the class must be a concrete subclass of the kind's base.
 
-    >>> resolve("..:X", REGISTRY["loss"], "train.toml")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ConfigError: train.toml: [loss] type '..:X' is neither a built-in name (CrossEntropy, MeanSquared) nor 'package.module:ClassName' (got module '..')
+    Examples:
+        >>> resolve("..:X", REGISTRY["loss"], "train.toml")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ConfigError: train.toml: [loss] type '..:X' is neither a built-in name (CrossEntropy, MeanSquared) nor 'package.module:ClassName' (got module '..')
+
     """
     part = kind.by_name(name)
     if part is not None:
@@ -474,7 +487,7 @@ def resolve(name: str, kind: Kind, where: str) -> type:
 
 
 def _syntax_problem(module_name: str, class_name: str) -> str:
-    """Describe what is wrong with ``module:Class`` as import syntax ("" when nothing is)."""
+    """Describe what is wrong with `module:Class` as import syntax ("" when nothing is)."""
     if not module_name:
         return "no module before ':'"
     if not all(_is_name(piece) for piece in module_name.split(".")):

@@ -1,17 +1,20 @@
 """Every built-in part of minifw, listed once, with the names a configuration and the command line use.
 
-Five kinds of part make a :class:`~minifw.Trainer`: a model, a sampler, a loss, a differentiator
-and an optimizer. For each, :data:`REGISTRY` holds a :class:`Kind`: the base class a part of that
-kind must subclass, the built-in classes, each with its command-line name, and the default. A new
-built-in part is one line here; :mod:`minifw.config` (``type = "Adam"``), the command line
-(``minifw train --optimizer adam``) and the table in the documentation derive from it.
+Five kinds of part make a [`Trainer`][minifw.trainer.Trainer]: a model, a sampler, a loss, a
+differentiator and an optimizer. For each, [`REGISTRY`][minifw.registry.REGISTRY] holds a
+[`Kind`][minifw.registry.Kind]: the base class a part of that kind must subclass, the built-in
+classes, each with its command-line name, and the default. A new built-in part is one line here;
+[`minifw.config`][minifw.config] (`type = "Adam"`), the command line
+(`minifw train --optimizer adam`) and the table in the documentation derive from it.
 
->>> REGISTRY["optimizer"].by_cli("adam").cls
-<class 'minifw.optimizers.Adam'>
->>> REGISTRY["loss"].names
-('CrossEntropy', 'MeanSquared')
->>> REGISTRY["sampler"].by_name("ShuffleSampler").cli
-'shuffle'
+Examples:
+    >>> REGISTRY["optimizer"].by_cli("adam").cls
+    <class 'minifw.optimizers.Adam'>
+    >>> REGISTRY["loss"].names
+    ('CrossEntropy', 'MeanSquared')
+    >>> REGISTRY["sampler"].by_name("ShuffleSampler").cli
+    'shuffle'
+
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ __all__ = ["REGISTRY", "Kind", "Part", "markdown_table"]
 class Part:
     """One built-in class and its command-line name (its configuration name is the class name).
 
-    >>> Part(CentralDiff, "central").name
-    'CentralDiff'
+    Examples:
+        >>> Part(CentralDiff, "central").name
+        'CentralDiff'
+
     """
 
     cls: type
@@ -53,7 +58,7 @@ class Part:
 
     @property
     def name(self) -> str:
-        """The name a configuration's ``type`` uses: the class name."""
+        """The name a configuration's `type` uses: the class name."""
         return self.cls.__name__
 
 
@@ -70,14 +75,16 @@ def _as_options(value: Mapping[str, Any]) -> Mapping[str, Any]:
 class Kind:
     """One kind of part: its base classes, the built-in parts and the default.
 
-    ``default`` names the part used when a configuration does not say, with ``defaults`` for
-    options that part needs (the sampler's ``batch_size``).
+    `default` names the part used when a configuration does not say, with `defaults` for
+    options that part needs (the sampler's `batch_size`).
 
-    >>> kind = REGISTRY["differentiator"]
-    >>> kind.cli_names
-    ('central', 'forward', 'backward', 'five-point', 'richardson', 'complex-step', 'backprop')
-    >>> kind.base_names
-    'Differentiator or Backprop'
+    Examples:
+        >>> kind = REGISTRY["differentiator"]
+        >>> kind.cli_names
+        ('central', 'forward', 'backward', 'five-point', 'richardson', 'complex-step', 'backprop')
+        >>> kind.base_names
+        'Differentiator or Backprop'
+
     """
 
     name: str
@@ -102,18 +109,17 @@ class Kind:
         return " or ".join(base.__name__ for base in self.bases)
 
     def by_name(self, name: str) -> Part | None:
-        """Return the built-in part whose class is called ``name``, or None."""
+        """Return the built-in part whose class is called `name`, or None."""
         return next((part for part in self.parts if part.name == name), None)
 
     def by_cli(self, cli: str) -> Part:
-        """Return the built-in part whose command-line name is ``cli`` (a KeyError otherwise)."""
+        """Return the built-in part whose command-line name is `cli` (a KeyError otherwise)."""
         for part in self.parts:
             if part.cli == cli:
                 return part
         raise KeyError(cli)
 
 
-#: The built-in parts by kind. Add a new built-in part here, and only here.
 REGISTRY: Mapping[str, Kind] = MappingProxyType(
     {
         kind.name: kind
@@ -167,13 +173,16 @@ REGISTRY: Mapping[str, Kind] = MappingProxyType(
         )
     }
 )
+"""The built-in parts by kind. Add a new built-in part here, and only here."""
 
 
 def markdown_table() -> str:
     """Return the built-in parts as a Markdown table (the documentation's, generated when it is built).
 
-    >>> print(markdown_table().splitlines()[2])
-    | `[model]` | `TwoLayerNet`, `MultiLayerNet` | `two-layer`, `multi-layer` | `TwoLayerNet` |
+    Examples:
+        >>> print(markdown_table().splitlines()[2])
+        | `[model]` | `TwoLayerNet`, `MultiLayerNet` | `two-layer`, `multi-layer` | `TwoLayerNet` |
+
     """
     lines = [
         "| section | `type` (built-in) | command line | default |",
