@@ -1,48 +1,52 @@
-r"""The checkpoint format: one ``.npz`` file, written atomically, read and checked completely.
+r"""The checkpoint format: one `.npz` file, written atomically, read and checked completely.
 
-A checkpoint holds everything a :class:`~minifw.Trainer` needs to carry on as if it had never
-stopped: the step count, the parameters, the optimizer's state, the sampler's state and the
-history. It is a plain ``.npz`` archive (``np.savez``, members stored uncompressed, no pickle),
-one member per array:
+A checkpoint holds everything a [`Trainer`][minifw.trainer.Trainer] needs to carry on as if it had
+never stopped: the step count, the parameters, the optimizer's state, the sampler's state and the
+history. It is a plain `.npz` archive (`np.savez`, members stored uncompressed, no pickle), one
+member per array:
 
-- ``format``: ``"minifw-checkpoint-2"``;
-- ``meta``: JSON naming the model, sampler and optimizer types and the parameter shapes;
-- ``step``: the number of training steps (int64);
-- ``param.<name>``: each parameter array (float64);
-- ``optimizer.step`` and ``optimizer.<slot>.<name>``: the optimizer's update count and each of
-  its state arrays, e.g. ``optimizer.m.W1`` for Adam;
-- ``sampler.<key>``: the sampler's state (``rng``, and e.g. ``order`` for shuffling);
-- ``history.<key>``: ``loss``, ``eval_step``, ``train_accuracy``, ``test_accuracy``.
+- `format`: `"minifw-checkpoint-2"`;
+- `meta`: JSON naming the model, sampler and optimizer types and the parameter shapes;
+- `step`: the number of training steps (int64);
+- `param.<name>`: each parameter array (float64);
+- `optimizer.step` and `optimizer.<slot>.<name>`: the optimizer's update count and each of
+  its state arrays, e.g. `optimizer.m.W1` for Adam;
+- `sampler.<key>`: the sampler's state (`rng`, and e.g. `order` for shuffling);
+- `history.<key>`: `loss`, `eval_step`, `train_accuracy`, `test_accuracy`.
 
-:func:`read_checkpoint` checks a file against the parts it is meant for: the zip structure,
-the members present (none missing, none unknown, none compressed), and for each member, before
-its data is read, the declared size and the ``.npy`` header (dtype and shape) against what the
-model's parameter shapes, the optimizer, the sampler and the step count lead to expect. Only
-then is the member read (its CRC checked) and its values checked (finite, in range). So a
-truncated or damaged file, a member that declares a terabyte, a compressed member that could
+[`read_checkpoint`][minifw.checkpoint.read_checkpoint] checks a file against the parts it is meant
+for: the zip structure, the members present (none missing, none unknown, none compressed), and for
+each member, before its data is read, the declared size and the `.npy` header (dtype and shape)
+against what the model's parameter shapes, the optimizer, the sampler and the step count lead to
+expect. Only then is the member read (its CRC checked) and its values checked (finite, in range). So
+a truncated or damaged file, a member that declares a terabyte, a compressed member that could
 inflate to hundreds of MiB, or parameters stored as strings raise
-:class:`~minifw.errors.CheckpointError` naming the file and the member, and nothing is allocated
-for them. Nothing changes either: the caller restores the returned :class:`Checkpoint`. Files of the earlier format ``minifw-checkpoint-1`` (no optimizer state)
-are read too; they can resume only a trainer with :class:`~minifw.SGD`, which keeps no state.
+[`CheckpointError`][minifw.errors.CheckpointError] naming the file and the member, and nothing is
+allocated for them. Nothing changes either: the caller restores the returned
+[`Checkpoint`][minifw.checkpoint.Checkpoint]. Files of the earlier format `minifw-checkpoint-1` (no
+optimizer state) are read too; they can resume only a trainer with [`SGD`][minifw.optimizers.SGD],
+which keeps no state.
 
->>> import pathlib, tempfile
->>> import numpy as np
->>> from minifw import SGD, RandomChoiceSampler, TwoLayerNet
->>> path = pathlib.Path(tempfile.mkdtemp()) / "run.npz"
->>> net, sampler, optimizer = TwoLayerNet(hidden_size=3, seed=0), RandomChoiceSampler(5), SGD()
->>> history = {"loss": np.array([2.3]), "eval_step": np.array([1]),
-...            "train_accuracy": np.array([0.1]), "test_accuracy": np.array([0.12])}
->>> _ = write_checkpoint(path, step=1, model=net, history=history, sampler=sampler,
-...                      optimizer=optimizer)
->>> checkpoint = read_checkpoint(path, model=net, sampler=sampler, optimizer=optimizer,
-...                              train_size=100)
->>> checkpoint.step, sorted(checkpoint.params), checkpoint.history["loss"]
-(1, ['W1', 'W2', 'b1', 'b2'], array([2.3]))
->>> read_checkpoint(path, model=TwoLayerNet(hidden_size=4), sampler=sampler,
-...                 optimizer=optimizer, train_size=100)
-Traceback (most recent call last):
-...
-minifw.errors.CheckpointError: .../run.npz holds parameters {'W1': (784, 3), 'b1': (3,), 'W2': (3, 10), 'b2': (10,)} but the model has {'W1': (784, 4), 'b1': (4,), 'W2': (4, 10), 'b2': (10,)} (checkpoint of a TwoLayerNet, this is a TwoLayerNet)
+Examples:
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from minifw import SGD, RandomChoiceSampler, TwoLayerNet
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.npz"
+    >>> net, sampler, optimizer = TwoLayerNet(hidden_size=3, seed=0), RandomChoiceSampler(5), SGD()
+    >>> history = {"loss": np.array([2.3]), "eval_step": np.array([1]),
+    ...            "train_accuracy": np.array([0.1]), "test_accuracy": np.array([0.12])}
+    >>> _ = write_checkpoint(path, step=1, model=net, history=history, sampler=sampler,
+    ...                      optimizer=optimizer)
+    >>> checkpoint = read_checkpoint(path, model=net, sampler=sampler, optimizer=optimizer,
+    ...                              train_size=100)
+    >>> checkpoint.step, sorted(checkpoint.params), checkpoint.history["loss"]
+    (1, ['W1', 'W2', 'b1', 'b2'], array([2.3]))
+    >>> read_checkpoint(path, model=TwoLayerNet(hidden_size=4), sampler=sampler,
+    ...                 optimizer=optimizer, train_size=100)
+    Traceback (most recent call last):
+    ...
+    minifw.errors.CheckpointError: .../run.npz holds parameters {'W1': (784, 3), 'b1': (3,), 'W2': (3, 10), 'b2': (10,)} but the model has {'W1': (784, 4), 'b1': (4,), 'W2': (4, 10), 'b2': (10,)} (checkpoint of a TwoLayerNet, this is a TwoLayerNet)
+
 """
 
 from __future__ import annotations
@@ -76,23 +80,24 @@ __all__ = [
     "write_checkpoint",
 ]
 
-#: The format minifw writes.
 CHECKPOINT_FORMAT = "minifw-checkpoint-2"
-#: The earlier format, still read: no optimizer state (it resumes SGD only).
+"""The format minifw writes."""
+
 LEGACY_FORMAT = "minifw-checkpoint-1"
+"""The earlier format, still read: no optimizer state (it resumes SGD only)."""
 
 HISTORY_KEYS = ("loss", "eval_step", "train_accuracy", "test_accuracy")
-#: numpy's own limit on the size of a ``.npy`` header.
+# numpy's own limit on the size of a `.npy` header.
 _MAX_HEADER = 10_000
-#: The longest ``format`` and ``meta`` strings accepted (characters).
+# The longest `format` and `meta` strings accepted (characters).
 _MAX_FORMAT_CHARS = 64
 _MAX_META_CHARS = 1 << 20
-#: The largest step count a checkpoint may hold.
+# The largest step count a checkpoint may hold.
 _MAX_STEP = 2**62
 _FLOAT64 = np.dtype("<f8")
 _INT64 = np.dtype("<i8")
 
-#: A check of a member's ``.npy`` header: (dtype, shape) -> what is wrong, or None.
+# A check of a member's `.npy` header: (dtype, shape) -> what is wrong, or None.
 HeaderCheck = Callable[[np.dtype[Any], tuple[int, ...]], "str | None"]
 
 
@@ -101,15 +106,17 @@ HeaderCheck = Callable[[np.dtype[Any], tuple[int, ...]], "str | None"]
 class Checkpoint:
     """The validated content of a checkpoint file, ready to be restored.
 
-    ``params`` has the model's names and shapes; ``optimizer`` and ``sampler`` are states for
-    :meth:`Optimizer.load_state <minifw.optimizers.Optimizer.load_state>` and
-    :meth:`BatchSampler.load_state <minifw.sampling.BatchSampler.load_state>`; ``history`` holds
-    the arrays of :meth:`History.to_arrays <minifw.trainer.History.to_arrays>`; ``format`` is
+    `params` has the model's names and shapes; `optimizer` and `sampler` are states for
+    [`Optimizer.load_state`][minifw.optimizers.Optimizer.load_state] and
+    [`BatchSampler.load_state`][minifw.sampling.BatchSampler.load_state]; `history` holds
+    the arrays of [`History.to_arrays`][minifw.trainer.History.to_arrays]; `format` is
     the format the file was written in.
 
-    >>> Checkpoint(format=CHECKPOINT_FORMAT, step=0, params={}, optimizer={}, sampler={},
-    ...            history={}, meta={}).step
-    0
+    Examples:
+        >>> Checkpoint(format=CHECKPOINT_FORMAT, step=0, params={}, optimizer={}, sampler={},
+        ...            history={}, meta={}).step
+        0
+
     """
 
     format: str
@@ -125,15 +132,17 @@ class Checkpoint:
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Check that a checkpoint can be written at ``path`` now, before long work; return the path.
+    """Check that a checkpoint can be written at `path` now, before long work; return the path.
 
     Creates the folder if needed (as saving would) and a temporary file in it, which it
-    removes. Raises :class:`~minifw.errors.CheckpointError` naming the path otherwise.
+    removes. Raises [`CheckpointError`][minifw.errors.CheckpointError] naming the path otherwise.
 
-    >>> check_writable("/proc/no/such/folder/run.npz")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.CheckpointError: cannot write checkpoint /proc/no/such/folder/run.npz: ...
+    Examples:
+        >>> check_writable("/proc/no/such/folder/run.npz")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.CheckpointError: cannot write checkpoint /proc/no/such/folder/run.npz: ...
+
     """
     target = Path(path)
     if target.is_dir():
@@ -157,7 +166,7 @@ def write_checkpoint(
     sampler: BatchSampler,
     optimizer: Optimizer,
 ) -> Path:
-    """Write a ``minifw-checkpoint-2`` file atomically and return its path.
+    """Write a `minifw-checkpoint-2` file atomically and return its path.
 
     The file is written to a temporary name in the same folder and renamed into place, so the
     previous checkpoint survives any failure. Non-finite values are refused before anything is
@@ -193,7 +202,7 @@ def write_checkpoint(
 
 
 def _history_problem(arrays: Mapping[str, AnyArray], step: int) -> str | None:
-    """Say what is wrong with the history members for a checkpoint at ``step``, if anything."""
+    """Say what is wrong with the history members for a checkpoint at `step`, if anything."""
     missing = [k for k in HISTORY_KEYS if f"history.{k}" not in arrays]
     if missing:
         return f"the history lacks {missing}"
@@ -222,8 +231,8 @@ def read_checkpoint(
 ) -> Checkpoint:
     """Read and check a checkpoint for these parts; change nothing.
 
-    ``train_size`` (the number of training examples) bounds the sampler's state arrays. Every
-    problem raises :class:`~minifw.errors.CheckpointError` naming the file and, where there is
+    `train_size` (the number of training examples) bounds the sampler's state arrays. Every problem
+    raises [`CheckpointError`][minifw.errors.CheckpointError] naming the file and, where there is
     one, the member.
     """
     return _Reader(Path(path), model, sampler, optimizer, train_size).read()

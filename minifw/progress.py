@@ -1,23 +1,25 @@
-"""How :meth:`Trainer.fit <minifw.trainer.Trainer.fit>` reports while it runs.
+"""How [`Trainer.fit`][minifw.trainer.Trainer.fit] reports while it runs.
 
 A terminal gets a progress bar (tqdm) that redraws itself in place. A file or a pipe (a CI log,
-``minifw demo > out.txt``, a notebook's stored output) would fill up with those redraws, one
-carriage return each, so it gets plain lines instead: one every ``interval`` seconds (5 by
+`minifw demo > out.txt`, a notebook's stored output) would fill up with those redraws, one
+carriage return each, so it gets plain lines instead: one every `interval` seconds (5 by
 default) and one at the end, never a carriage return. Quiet mode writes nothing.
 
-The mode is one of ``"auto"`` (the bar when the stream is a terminal, plain lines otherwise),
-``"bar"``, ``"lines"`` and ``"quiet"``; ``True`` means ``"auto"`` and ``False`` means
-``"quiet"``, which is what the Trainer's ``progress`` field takes.
+The mode is one of `"auto"` (the bar when the stream is a terminal, plain lines otherwise),
+`"bar"`, `"lines"` and `"quiet"`; `True` means `"auto"` and `False` means
+`"quiet"`, which is what the Trainer's `progress` field takes.
 
->>> import io
->>> clock = iter(range(0, 100, 2)).__next__          # a fake clock: 2 s per reading
->>> out = io.StringIO()
->>> with Lines(total=6, stream=out, clock=clock) as progress:
-...     for loss in [2.3, 2.2, 2.1, 2.0, 1.9, 1.8]:
-...         progress.update(loss)
->>> print(out.getvalue(), end="")
-3/6 steps (50%), loss 2.1000, 0.5 steps/s, 6 s elapsed, about 6 s left
-6/6 steps (100%), loss 1.8000, 0.5 steps/s, 12 s elapsed
+Examples:
+    >>> import io
+    >>> clock = iter(range(0, 100, 2)).__next__          # a fake clock: 2 s per reading
+    >>> out = io.StringIO()
+    >>> with Lines(total=6, stream=out, clock=clock) as progress:
+    ...     for loss in [2.3, 2.2, 2.1, 2.0, 1.9, 1.8]:
+    ...         progress.update(loss)
+    >>> print(out.getvalue(), end="")
+    3/6 steps (50%), loss 2.1000, 0.5 steps/s, 6 s elapsed, about 6 s left
+    6/6 steps (100%), loss 1.8000, 0.5 steps/s, 12 s elapsed
+
 """
 
 from __future__ import annotations
@@ -44,24 +46,25 @@ __all__ = [
     "progress_for",
 ]
 
-#: What the Trainer's ``progress`` field and :func:`progress_for` take.
 ProgressMode: TypeAlias = bool | Literal["auto", "bar", "lines", "quiet"]
-#: The check of a :data:`ProgressMode`.
+"""What the Trainer's `progress` field and [`progress_for`][minifw.progress.progress_for] take."""
+
 PROGRESS: Check = one_of(True, False, "auto", "bar", "lines", "quiet")
+"""The check of a [`ProgressMode`][minifw.progress.ProgressMode]."""
 
 
 @attrs.define
 class Progress(abc.ABC):
-    """Reports a run of ``total`` steps: one :meth:`update` per step, :meth:`note` for events.
+    """Reports a run of `total` steps: one `update` per step, `note` for events.
 
-    Use it as a context manager, or call :meth:`close` at the end.
+    Use it as a context manager, or call [`close`][minifw.progress.Progress.close] at the end.
     """
 
     total: int = attrs.field(validator=COUNT)
 
     @abc.abstractmethod
     def update(self, loss: float) -> None:
-        """Record one more step, whose loss was ``loss``."""
+        """Record one more step, whose loss was `loss`."""
 
     @abc.abstractmethod
     def note(self, text: str) -> None:
@@ -88,8 +91,10 @@ class Progress(abc.ABC):
 class Quiet(Progress):
     """Reports nothing.
 
-    >>> with Quiet(total=3) as progress:
-    ...     progress.update(2.3)
+    Examples:
+        >>> with Quiet(total=3) as progress:
+        ...     progress.update(2.3)
+
     """
 
     def update(self, loss: float) -> None:
@@ -105,17 +110,19 @@ class Quiet(Progress):
 @final
 @attrs.define
 class Bar(Progress):
-    r"""A tqdm progress bar on ``stream`` (``sys.stderr`` when None), the loss in its postfix.
+    r"""A tqdm progress bar on `stream` (`sys.stderr` when None), the loss in its postfix.
 
     For terminals: it redraws itself in place with carriage returns.
 
-    >>> import io
-    >>> out = io.StringIO()
-    >>> with Bar(total=2, stream=out) as bar:
-    ...     bar.update(2.3)
-    ...     bar.update(2.2)
-    >>> "\r" in out.getvalue(), "2/2" in out.getvalue()
-    (True, True)
+    Examples:
+        >>> import io
+        >>> out = io.StringIO()
+        >>> with Bar(total=2, stream=out) as bar:
+        ...     bar.update(2.3)
+        ...     bar.update(2.2)
+        >>> "\r" in out.getvalue(), "2/2" in out.getvalue()
+        (True, True)
+
     """
 
     stream: TextIO | None = attrs.field(default=None, kw_only=True)
@@ -136,7 +143,7 @@ class Bar(Progress):
         self._bar.update(1)
 
     def note(self, text: str) -> None:
-        """Print ``text`` above the bar."""
+        """Print `text` above the bar."""
         self._bar.write(text, file=self._bar.fp)
 
     def close(self) -> None:
@@ -147,13 +154,13 @@ class Bar(Progress):
 @final
 @attrs.define
 class Lines(Progress):
-    r"""Plain lines on ``stream`` (``sys.stderr`` when None): every ``interval`` seconds, and the last.
+    r"""Plain lines on `stream` (`sys.stderr` when None): every `interval` seconds, and the last.
 
     Each line says how many steps are done, the last loss, the speed, the time so far and the
-    time left; no carriage returns, so a file or a pipe stays readable. ``clock`` returns
-    seconds (``time.monotonic``; tests pass a fake one). The number of lines is at most
-    :math:`\lfloor t / \text{interval} \rfloor + 1` for a run of :math:`t` seconds, plus one per
-    :meth:`note`.
+    time left; no carriage returns, so a file or a pipe stays readable. `clock` returns
+    seconds (`time.monotonic`; tests pass a fake one). The number of lines is at most
+    \(\lfloor t / \text{interval} \rfloor + 1\) for a run of \(t\) seconds, plus one per
+    [`note`][minifw.progress.Lines.note].
     """
 
     stream: TextIO | None = attrs.field(default=None, kw_only=True)
@@ -169,7 +176,7 @@ class Lines(Progress):
         self._start = self._last_line = self.clock()
 
     def update(self, loss: float) -> None:
-        """Count the step; write a line after the last step or ``interval`` seconds after the last line."""
+        """Count the step; write a line after the last step or `interval` seconds after the last line."""
         self._done += 1
         self._loss = loss
         now = self.clock()
@@ -177,7 +184,7 @@ class Lines(Progress):
             self._line(now)
 
     def note(self, text: str) -> None:
-        """Write ``text`` on a line of its own."""
+        """Write `text` on a line of its own."""
         self._write(text)
 
     def close(self) -> None:
@@ -207,20 +214,23 @@ class Lines(Progress):
 
 
 def progress_for(mode: ProgressMode, total: int, stream: TextIO | None = None) -> Progress:
-    """Return the reporter for ``mode`` on ``stream`` (``sys.stderr`` when None).
+    """Return the reporter for `mode` on `stream` (`sys.stderr` when None).
 
-    ``True`` and ``"auto"`` give a :class:`Bar` when the stream is a terminal and
-    :class:`Lines` otherwise; ``False`` and ``"quiet"`` give :class:`Quiet`.
+    `True` and `"auto"` give a [`Bar`][minifw.progress.Bar] when the stream is a terminal and
+    [`Lines`][minifw.progress.Lines] otherwise; `False` and `"quiet"` give
+    [`Quiet`][minifw.progress.Quiet].
 
-    >>> import io
-    >>> type(progress_for(True, total=10, stream=io.StringIO())).__name__   # not a terminal
-    'Lines'
-    >>> type(progress_for(False, total=10)).__name__
-    'Quiet'
-    >>> progress_for("loud", total=10)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: progress must be one of True, False, 'auto', 'bar', 'lines', 'quiet', got progress='loud'
+    Examples:
+        >>> import io
+        >>> type(progress_for(True, total=10, stream=io.StringIO())).__name__   # not a terminal
+        'Lines'
+        >>> type(progress_for(False, total=10)).__name__
+        'Quiet'
+        >>> progress_for("loud", total=10)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: progress must be one of True, False, 'auto', 'bar', 'lines', 'quiet', got progress='loud'
+
     """
     PROGRESS.require("progress", mode)
     if mode is False or mode == "quiet":
