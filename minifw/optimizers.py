@@ -1,25 +1,30 @@
 r"""Optimizers: how a gradient becomes a change of the parameters.
 
-An :class:`Optimizer` moves every parameter array against its gradient with
-:meth:`~Optimizer.update`, in place, keeping whatever it remembers between steps (a velocity,
-running averages) per parameter name. The rules and defaults are those of the book's
-``common/optimizer.py``: :class:`SGD`, :class:`Momentum`, :class:`Nesterov`, :class:`AdaGrad`,
-:class:`RMSprop` and :class:`Adam`.
+An [`Optimizer`][minifw.optimizers.Optimizer] moves every parameter array against its gradient with
+[`update`][minifw.optimizers.Optimizer.update], in place, keeping whatever it remembers between
+steps (a velocity, running averages) per parameter name. The rules and defaults are those of the
+book's `common/optimizer.py`: [`SGD`][minifw.optimizers.SGD],
+[`Momentum`][minifw.optimizers.Momentum], [`Nesterov`][minifw.optimizers.Nesterov],
+[`AdaGrad`][minifw.optimizers.AdaGrad], [`RMSprop`][minifw.optimizers.RMSprop] and
+[`Adam`][minifw.optimizers.Adam].
 
-Hyperparameters are the optimizer's fields, checked when it is built; the state is kept apart
-from them (it is neither in the ``repr`` nor compared by ``==``) and travels as plain arrays with
-:meth:`~Optimizer.state` and :meth:`~Optimizer.load_state`, so a checkpoint can carry it.
+Hyperparameters are the optimizer's fields, checked when it is built; the state is kept apart from
+them (it is neither in the `repr` nor compared by `==`) and travels as plain arrays with
+[`state`][minifw.optimizers.Optimizer.state] and
+[`load_state`][minifw.optimizers.Optimizer.load_state], so a checkpoint can carry it.
 
->>> import numpy as np
->>> from minifw import Momentum
->>> params = {"w": np.array([1.0, -2.0])}
->>> optimizer = Momentum(learning_rate=0.1)
->>> for _ in range(2):
-...     optimizer.update(params, {"w": np.array([1.0, -1.0])})
->>> params["w"]
-array([ 0.71, -1.71])
->>> optimizer.state()["v.w"]
-array([-0.19,  0.19])
+Examples:
+    >>> import numpy as np
+    >>> from minifw import Momentum
+    >>> params = {"w": np.array([1.0, -2.0])}
+    >>> optimizer = Momentum(learning_rate=0.1)
+    >>> for _ in range(2):
+    ...     optimizer.update(params, {"w": np.array([1.0, -1.0])})
+    >>> params["w"]
+    array([ 0.71, -1.71])
+    >>> optimizer.state()["v.w"]
+    array([-0.19,  0.19])
+
 """
 
 from __future__ import annotations
@@ -48,30 +53,36 @@ __all__ = [
     "check_params",
 ]
 
-#: An optimizer's state as plain arrays: ``"step"`` (the number of updates, an int64 scalar) and
-#: one float64 array per slot and parameter, keyed ``"<slot>.<parameter name>"``.
 OptimizerState: TypeAlias = dict[str, AnyArray]
+"""An optimizer's state as plain arrays, savable with `np.savez` (no pickle).
+
+`"step"` (the number of updates, an int64 scalar) and one float64 array per slot and parameter,
+keyed `"<slot>.<parameter name>"`.
+"""
 
 _STEP = "step"
-#: The largest step count a state may hold (keeps ``beta ** step`` and int64 arithmetic sane).
+# The largest step count a state may hold (keeps `beta ** step` and int64 arithmetic sane).
 _MAX_STEP = 2**62
 
 
-#: Decay rates and momenta: a fraction of the old value kept each step.
+# Decay rates and momenta: a fraction of the old value kept each step.
 UNIT_INTERVAL = Check("a float in [0, 1)", lambda v: is_real(v) and 0.0 <= v < 1.0)  # type: ignore[operator]
 
 
 def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
-    """Return ``params`` as a dict after checking it can be updated in place.
+    """Return `params` as a dict after checking it can be updated in place.
 
-    Every value must be a writeable float64 :class:`numpy.ndarray` (an update writes into it;
-    another dtype would round or truncate every step silently). Called by
-    :meth:`Optimizer.update`, and by the :class:`~minifw.Trainer` before it draws a minibatch.
+    Every value must be a writeable float64 `numpy.ndarray` (an update writes into it; another dtype
+    would round or truncate every step silently). Called by
+    [`Optimizer.update`][minifw.optimizers.Optimizer.update], and by the
+    [`Trainer`][minifw.trainer.Trainer] before it draws a minibatch.
 
-    >>> check_params({"w": np.zeros(2, dtype=np.float32)})
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: params['w'] must be a float64 array (updated in place), got dtype float32
+    Examples:
+        >>> check_params({"w": np.zeros(2, dtype=np.float32)})
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: params['w'] must be a float64 array (updated in place), got dtype float32
+
     """
     if not isinstance(params, Mapping):
         raise ValidationError(
@@ -103,7 +114,7 @@ def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
 def _check_grads(
     params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]
 ) -> dict[str, FloatArray]:
-    """Return read-only float64 copies of ``grads``, one per parameter, of matching shapes."""
+    """Return read-only float64 copies of `grads`, one per parameter, of matching shapes."""
     if not isinstance(grads, Mapping):
         raise ValidationError(
             f"grads must be a mapping of names to arrays, got {type(grads).__name__}"
@@ -132,33 +143,35 @@ def _check_grads(
 class Optimizer(abc.ABC):
     r"""Updates parameter arrays in place from their gradients, one step at a time.
 
-    :meth:`update` does the shared work: it checks the parameters (writeable float64 arrays)
-    and the gradients (the same names and shapes), creates the state of a parameter the first
-    time it sees its name (every slot starts at zero), counts the step, applies the rule to
-    copies, and writes parameters and state back only when every new value is finite. So a
-    failed update leaves both exactly as they were.
+    [`update`][minifw.optimizers.Optimizer.update] does the shared work: it checks the parameters
+    (writeable float64 arrays) and the gradients (the same names and shapes), creates the state of a
+    parameter the first time it sees its name (every slot starts at zero), counts the step, applies
+    the rule to copies, and writes parameters and state back only when every new value is finite. So
+    a failed update leaves both exactly as they were.
 
-    A subclass names its per-parameter state arrays in ``slots`` and implements one hook,
-    :meth:`apply`, the rule for one parameter array; its hyperparameters are its attrs fields,
-    including ``learning_rate``:
+    Examples:
+        A subclass names its per-parameter state arrays in `slots` and implements one hook,
+        [`apply`][minifw.optimizers.Optimizer.apply], the rule for one parameter array; its
+        hyperparameters are its attrs fields, including `learning_rate`:
 
-    >>> import attrs, numpy as np
-    >>> from typing import final
-    >>> @final
-    ... @attrs.define
-    ... class SignSGD(Optimizer):
-    ...     learning_rate: float = 0.1
-    ...     slots = ()
-    ...     def apply(self, param, grad, state, step):
-    ...         param -= self.learning_rate * np.sign(grad)
-    >>> params = {"w": np.array([1.0, 1.0])}
-    >>> SignSGD().update(params, {"w": np.array([3.0, -0.5])})
-    >>> params["w"]
-    array([0.9, 1.1])
+        >>> import attrs, numpy as np
+        >>> from typing import final
+        >>> @final
+        ... @attrs.define
+        ... class SignSGD(Optimizer):
+        ...     learning_rate: float = 0.1
+        ...     slots = ()
+        ...     def apply(self, param, grad, state, step):
+        ...         param -= self.learning_rate * np.sign(grad)
+        >>> params = {"w": np.array([1.0, 1.0])}
+        >>> SignSGD().update(params, {"w": np.array([3.0, -0.5])})
+        >>> params["w"]
+        array([0.9, 1.1])
+
     """
 
-    #: The names of the state arrays kept for each parameter (each starts as zeros of its shape).
     slots: ClassVar[tuple[str, ...]]
+    """The names of the state arrays kept for each parameter (each starts as zeros of its shape)."""
 
     _step: int = attrs.field(default=0, init=False, repr=False, eq=False)
     _state: dict[str, dict[str, FloatArray]] = attrs.field(
@@ -168,17 +181,18 @@ class Optimizer(abc.ABC):
     @property
     @abc.abstractmethod
     def learning_rate(self) -> float:
-        r"""The step size :math:`\eta` (every optimizer has one; subclasses make it a field)."""
+        r"""The step size \(\eta\) (every optimizer has one; subclasses make it a field)."""
 
     @abc.abstractmethod
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
     ) -> None:
-        """Apply the rule to one parameter array: change ``param`` and ``state`` in place.
+        """Apply the rule to one parameter array: change `param` and `state` in place.
 
-        ``param`` and the arrays of ``state`` (one per name in ``slots``) are copies that
-        :meth:`update` commits afterwards; ``grad`` is read-only; ``step`` counts the updates
-        from 1 (this one included). This is the one method a new optimizer implements.
+        `param` and the arrays of `state` (one per name in `slots`) are copies that
+        [`update`][minifw.optimizers.Optimizer.update] commits afterwards; `grad` is read-only;
+        `step` counts the updates from 1 (this one included). This is the one method a new optimizer
+        implements.
         """
 
     @property
@@ -187,17 +201,19 @@ class Optimizer(abc.ABC):
         return self._step
 
     def update(self, params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]) -> None:
-        """Move every array of ``params`` one step against ``grads``, in place.
+        """Move every array of `params` one step against `grads`, in place.
 
-        ``grads`` has the same names and shapes as ``params``. Raises
-        :class:`~minifw.errors.ValidationError` for parameters or gradients of the wrong kind and
-        :class:`~minifw.errors.TrainingError` when a new value would not be finite; in both cases
-        nothing changed.
+        `grads` has the same names and shapes as `params`. Raises
+        [`ValidationError`][minifw.errors.ValidationError] for parameters or gradients of the wrong
+        kind and [`TrainingError`][minifw.errors.TrainingError] when a new value would not be
+        finite; in both cases nothing changed.
 
-        >>> params = {"w": np.array([1.0])}
-        >>> SGD(learning_rate=0.5).update(params, {"w": [0.2]})
-        >>> params["w"]
-        array([0.9])
+        Examples:
+            >>> params = {"w": np.array([1.0])}
+            >>> SGD(learning_rate=0.5).update(params, {"w": [0.2]})
+            >>> params["w"]
+            array([0.9])
+
         """
         checked = check_params(params)
         grad_arrays = _check_grads(checked, grads)
@@ -226,7 +242,7 @@ class Optimizer(abc.ABC):
         self._step = step
 
     def _slots_for(self, name: str, param: FloatArray) -> dict[str, FloatArray]:
-        """Return copies of the state of ``name``, or zeros when it is new."""
+        """Return copies of the state of `name`, or zeros when it is new."""
         current = self._state.get(name)
         if current is None:
             return {slot: np.zeros_like(param) for slot in self.slots}
@@ -241,10 +257,12 @@ class Optimizer(abc.ABC):
     def state(self) -> OptimizerState:
         """Return the state as plain arrays (copies): the step count and every slot array.
 
-        >>> optimizer = AdaGrad()
-        >>> optimizer.update({"b": np.zeros(2)}, {"b": np.array([3.0, 4.0])})
-        >>> optimizer.state()
-        {'step': array(1), 'h.b': array([ 9., 16.])}
+        Examples:
+            >>> optimizer = AdaGrad()
+            >>> optimizer.update({"b": np.zeros(2)}, {"b": np.array([3.0, 4.0])})
+            >>> optimizer.state()
+            {'step': array(1), 'h.b': array([ 9., 16.])}
+
         """
         state: OptimizerState = {_STEP: np.array(self._step, dtype=np.int64)}
         for name, slots in self._state.items():
@@ -254,18 +272,20 @@ class Optimizer(abc.ABC):
     def load_state(
         self, state: Mapping[str, ArrayLike], *, params: Mapping[str, FloatArray] | None = None
     ) -> None:
-        """Restore a state returned by :meth:`state`, after checking all of it.
+        """Restore a state returned by `state`, after checking all of it.
 
-        With ``params``, the state must also fit those parameters (names and shapes). The step
-        count, the names, shapes, dtypes (float64) and finiteness of every array are checked
-        before anything changes; a bad state raises :class:`~minifw.errors.ValidationError`
+        With `params`, the state must also fit those parameters (names and shapes). The step count,
+        the names, shapes, dtypes (float64) and finiteness of every array are checked before
+        anything changes; a bad state raises [`ValidationError`][minifw.errors.ValidationError]
         naming the key.
 
-        >>> optimizer = Adam()
-        >>> optimizer.load_state({"step": np.array(2), "m.w": np.ones(3)})
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ValidationError: state of Adam lacks 'v.w' (every parameter needs m, v)
+        Examples:
+            >>> optimizer = Adam()
+            >>> optimizer.load_state({"step": np.array(2), "m.w": np.ones(3)})
+            Traceback (most recent call last):
+            ...
+            minifw.errors.ValidationError: state of Adam lacks 'v.w' (every parameter needs m, v)
+
         """
         step, slots = _parse_state(self, state)
         if params is not None:
@@ -336,7 +356,7 @@ def _check_against_params(
     slots: Mapping[str, Mapping[str, FloatArray]],
     params: Mapping[str, FloatArray],
 ) -> None:
-    """Check that a parsed state belongs to ``params`` (names and shapes)."""
+    """Check that a parsed state belongs to `params` (names and shapes)."""
     kind = type(optimizer).__name__
     unknown = sorted(set(slots) - set(params))
     if unknown:
@@ -370,14 +390,16 @@ def _eps_field() -> Any:
 @final
 @attrs.define
 class SGD(Optimizer):
-    r"""Stochastic gradient descent: :math:`\theta \leftarrow \theta - \eta\, g`.
+    r"""Stochastic gradient descent: \(\theta \leftarrow \theta - \eta\, g\).
 
-    ``learning_rate`` :math:`\eta` defaults to 0.01, as in the book. No state.
+    `learning_rate` \(\eta\) defaults to 0.01, as in the book. No state.
 
-    >>> params = {"w": np.array([1.0, 2.0])}
-    >>> SGD().update(params, {"w": np.array([10.0, -10.0])})
-    >>> params["w"]
-    array([0.9, 2.1])
+    Examples:
+        >>> params = {"w": np.array([1.0, 2.0])}
+        >>> SGD().update(params, {"w": np.array([10.0, -10.0])})
+        >>> params["w"]
+        array([0.9, 2.1])
+
     """
 
     learning_rate: float = _learning_rate_field(0.01)
@@ -386,7 +408,7 @@ class SGD(Optimizer):
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
     ) -> None:
-        r""":math:`\theta \leftarrow \theta - \eta\, g`."""
+        r"""\(\theta \leftarrow \theta - \eta\, g\)."""
         param -= self.learning_rate * grad
 
 
@@ -395,19 +417,21 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     r"""SGD with a velocity: a ball rolling down the loss surface.
 
-    .. math::
+    \[
+    v \leftarrow \alpha v - \eta\, g, \qquad \theta \leftarrow \theta + v
+    \]
 
-        v \leftarrow \alpha v - \eta\, g, \qquad \theta \leftarrow \theta + v
+    with `momentum` \(\alpha\) (0.9) and `learning_rate` \(\eta\) (0.01); the
+    velocity \(v\) starts at zero.
 
-    with ``momentum`` :math:`\alpha` (0.9) and ``learning_rate`` :math:`\eta` (0.01); the
-    velocity :math:`v` starts at zero.
+    Examples:
+        >>> params = {"w": np.array([1.0])}
+        >>> optimizer = Momentum()
+        >>> for _ in range(3):
+        ...     optimizer.update(params, {"w": np.array([1.0])})
+        >>> params["w"]  # steps of 0.01, 0.019, 0.0271
+        array([0.9439])
 
-    >>> params = {"w": np.array([1.0])}
-    >>> optimizer = Momentum()
-    >>> for _ in range(3):
-    ...     optimizer.update(params, {"w": np.array([1.0])})
-    >>> params["w"]  # steps of 0.01, 0.019, 0.0271
-    array([0.9439])
     """
 
     learning_rate: float = _learning_rate_field(0.01)
@@ -417,7 +441,7 @@ class Momentum(Optimizer):
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
     ) -> None:
-        r""":math:`v \leftarrow \alpha v - \eta g`, then :math:`\theta \leftarrow \theta + v`."""
+        r"""\(v \leftarrow \alpha v - \eta g\), then \(\theta \leftarrow \theta + v\)."""
         velocity = state["v"]
         velocity[...] = self.momentum * velocity - self.learning_rate * grad
         param += velocity
@@ -428,20 +452,22 @@ class Momentum(Optimizer):
 class Nesterov(Optimizer):
     r"""Nesterov's accelerated gradient, in the form the book writes it.
 
-    .. math::
+    \[
+    v \leftarrow \alpha v - \eta\, g, \qquad
+    \theta \leftarrow \theta + \alpha^2 v - (1 + \alpha)\, \eta\, g
+    \]
 
-        v \leftarrow \alpha v - \eta\, g, \qquad
-        \theta \leftarrow \theta + \alpha^2 v - (1 + \alpha)\, \eta\, g
-
-    with ``momentum`` :math:`\alpha` (0.9) and ``learning_rate`` :math:`\eta` (0.01): the
+    with `momentum` \(\alpha\) (0.9) and `learning_rate` \(\eta\) (0.01): the
     gradient is, in effect, taken at the point the velocity is about to carry the parameters to.
 
-    >>> params = {"w": np.array([1.0])}
-    >>> optimizer = Nesterov()
-    >>> for _ in range(2):
-    ...     optimizer.update(params, {"w": np.array([1.0])})
-    >>> params["w"]  # 1 - 0.0271, then - 0.01539 - 0.019
-    array([0.93851])
+    Examples:
+        >>> params = {"w": np.array([1.0])}
+        >>> optimizer = Nesterov()
+        >>> for _ in range(2):
+        ...     optimizer.update(params, {"w": np.array([1.0])})
+        >>> params["w"]  # 1 - 0.0271, then - 0.01539 - 0.019
+        array([0.93851])
+
     """
 
     learning_rate: float = _learning_rate_field(0.01)
@@ -464,20 +490,22 @@ class Nesterov(Optimizer):
 class AdaGrad(Optimizer):
     r"""A step size per coordinate that shrinks with the squared gradients seen so far.
 
-    .. math::
+    \[
+    h \leftarrow h + g \odot g, \qquad
+    \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
+    \]
 
-        h \leftarrow h + g \odot g, \qquad
-        \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
+    with `learning_rate` \(\eta\) (0.01) and `eps` \(\epsilon\) (1e-7, which keeps
+    the first step finite where \(h = 0\)).
 
-    with ``learning_rate`` :math:`\eta` (0.01) and ``eps`` :math:`\epsilon` (1e-7, which keeps
-    the first step finite where :math:`h = 0`).
+    Examples:
+        >>> params = {"w": np.array([1.0, 1.0])}
+        >>> optimizer = AdaGrad()
+        >>> for _ in range(2):
+        ...     optimizer.update(params, {"w": np.array([3.0, 0.0])})
+        >>> params["w"]  # 0.01 (3/3), then 0.01 (3/sqrt(18)); the zero gradient moves nothing
+        array([0.98292893, 1.        ])
 
-    >>> params = {"w": np.array([1.0, 1.0])}
-    >>> optimizer = AdaGrad()
-    >>> for _ in range(2):
-    ...     optimizer.update(params, {"w": np.array([3.0, 0.0])})
-    >>> params["w"]  # 0.01 (3/3), then 0.01 (3/sqrt(18)); the zero gradient moves nothing
-    array([0.98292893, 1.        ])
     """
 
     learning_rate: float = _learning_rate_field(0.01)
@@ -487,7 +515,7 @@ class AdaGrad(Optimizer):
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
     ) -> None:
-        r""":math:`h \leftarrow h + g^2`, then :math:`\theta \leftarrow \theta - \eta g / (\sqrt{h} + \epsilon)`."""
+        r"""\(h \leftarrow h + g^2\), then \(\theta \leftarrow \theta - \eta g / (\sqrt{h} + \epsilon)\)."""
         squares = state["h"]
         squares += grad * grad
         param -= self.learning_rate * grad / (np.sqrt(squares) + self.eps)
@@ -496,20 +524,22 @@ class AdaGrad(Optimizer):
 @final
 @attrs.define
 class RMSprop(Optimizer):
-    r"""AdaGrad with a leaky memory: old squared gradients fade by ``decay_rate`` each step.
+    r"""AdaGrad with a leaky memory: old squared gradients fade by `decay_rate` each step.
 
-    .. math::
+    \[
+    h \leftarrow \rho\, h + (1 - \rho)\, g \odot g, \qquad
+    \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
+    \]
 
-        h \leftarrow \rho\, h + (1 - \rho)\, g \odot g, \qquad
-        \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
+    with `decay_rate` \(\rho\) (0.99), `learning_rate` \(\eta\) (0.01) and `eps`
+    \(\epsilon\) (1e-7).
 
-    with ``decay_rate`` :math:`\rho` (0.99), ``learning_rate`` :math:`\eta` (0.01) and ``eps``
-    :math:`\epsilon` (1e-7).
+    Examples:
+        >>> params = {"w": np.array([1.0])}
+        >>> RMSprop().update(params, {"w": np.array([2.0])})
+        >>> params["w"]  # h = 0.01 * 4 = 0.04: a first step of 0.01 * 2 / 0.2
+        array([0.9])
 
-    >>> params = {"w": np.array([1.0])}
-    >>> RMSprop().update(params, {"w": np.array([2.0])})
-    >>> params["w"]  # h = 0.01 * 4 = 0.04: a first step of 0.01 * 2 / 0.2
-    array([0.9])
     """
 
     learning_rate: float = _learning_rate_field(0.01)
@@ -520,7 +550,7 @@ class RMSprop(Optimizer):
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
     ) -> None:
-        r""":math:`h \leftarrow \rho h + (1 - \rho) g^2`, then the AdaGrad step."""
+        r"""\(h \leftarrow \rho h + (1 - \rho) g^2\), then the AdaGrad step."""
         squares = state["h"]
         squares *= self.decay_rate
         squares += (1 - self.decay_rate) * grad * grad
@@ -532,23 +562,25 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     r"""Momentum and RMSprop together, with the bias correction folded into the step size.
 
-    At step :math:`k = 1, 2, \dots`:
+    At step \(k = 1, 2, \dots\):
 
-    .. math::
+    \[
+    \eta_k = \eta\, \frac{\sqrt{1 - \beta_2^k}}{1 - \beta_1^k}, \qquad
+    m \leftarrow m + (1 - \beta_1)(g - m), \qquad
+    v \leftarrow v + (1 - \beta_2)(g \odot g - v), \qquad
+    \theta \leftarrow \theta - \eta_k\, \frac{m}{\sqrt{v} + \epsilon}
+    \]
 
-        \eta_k = \eta\, \frac{\sqrt{1 - \beta_2^k}}{1 - \beta_1^k}, \qquad
-        m \leftarrow m + (1 - \beta_1)(g - m), \qquad
-        v \leftarrow v + (1 - \beta_2)(g \odot g - v), \qquad
-        \theta \leftarrow \theta - \eta_k\, \frac{m}{\sqrt{v} + \epsilon}
+    with `learning_rate` \(\eta\) (0.001), `beta1` (0.9), `beta2` (0.999) and `eps`
+    \(\epsilon\) (1e-7), as in the book. \(m\) and \(v\) start at zero.
 
-    with ``learning_rate`` :math:`\eta` (0.001), ``beta1`` (0.9), ``beta2`` (0.999) and ``eps``
-    :math:`\epsilon` (1e-7), as in the book. :math:`m` and :math:`v` start at zero.
+    Examples:
+        >>> params = {"w": np.array([1.0, 1.0])}
+        >>> optimizer = Adam()
+        >>> optimizer.update(params, {"w": np.array([5.0, -0.1])})
+        >>> params["w"]  # the first step is learning_rate whatever the gradient's size (up to eps)
+        array([0.999     , 1.00099997])
 
-    >>> params = {"w": np.array([1.0, 1.0])}
-    >>> optimizer = Adam()
-    >>> optimizer.update(params, {"w": np.array([5.0, -0.1])})
-    >>> params["w"]  # the first step is learning_rate whatever the gradient's size (up to eps)
-    array([0.999     , 1.00099997])
     """
 
     learning_rate: float = _learning_rate_field(0.001)
@@ -560,7 +592,7 @@ class Adam(Optimizer):
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
     ) -> None:
-        """Take the book's Adam step for one parameter array at step ``step``."""
+        """Take the book's Adam step for one parameter array at step `step`."""
         rate = self.learning_rate * math.sqrt(1.0 - self.beta2**step) / (1.0 - self.beta1**step)
         mean, square = state["m"], state["v"]
         mean += (1 - self.beta1) * (grad - mean)
