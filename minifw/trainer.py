@@ -4,30 +4,32 @@ One training step draws a minibatch with the sampler, evaluates the loss, asks t
 differentiator for the gradient of every parameter array, and hands parameters and gradients to
 the optimizer, which moves each parameter against its gradient; for plain SGD
 
-.. math::
+\[
+\theta \leftarrow \theta - \eta\, \nabla_\theta L(\theta; x_B, t_B)
+\]
 
-    \theta \leftarrow \theta - \eta\, \nabla_\theta L(\theta; x_B, t_B)
+Examples:
+    >>> from minifw import MNIST, CrossEntropy, CentralDiff, RandomChoiceSampler, Trainer, TwoLayerNet
+    >>> trainer = Trainer(
+    ...     model=TwoLayerNet(hidden_size=10, seed=0),
+    ...     dataset=MNIST.sample(),
+    ...     sampler=RandomChoiceSampler(100, seed=0),
+    ...     loss=CrossEntropy(),
+    ...     differentiator=CentralDiff(),
+    ...     learning_rate=0.1,
+    ...     progress=False,
+    ... )
+    >>> x, t = trainer.minibatch()
+    >>> round(trainer.loss(x, t), 6)
+    2.304277
+    >>> sorted(trainer.gradient(x, t))
+    ['W1', 'W2', 'b1', 'b2']
+    >>> trainer.optimizer                  # learning_rate=0.1 means plain SGD with that step size
+    SGD(learning_rate=0.1)
+    >>> from minifw import Adam
+    >>> Trainer(model=TwoLayerNet(hidden_size=10), dataset=MNIST.sample(), optimizer=Adam()).optimizer
+    Adam(learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-07)
 
->>> from minifw import MNIST, CrossEntropy, CentralDiff, RandomChoiceSampler, Trainer, TwoLayerNet
->>> trainer = Trainer(
-...     model=TwoLayerNet(hidden_size=10, seed=0),
-...     dataset=MNIST.sample(),
-...     sampler=RandomChoiceSampler(100, seed=0),
-...     loss=CrossEntropy(),
-...     differentiator=CentralDiff(),
-...     learning_rate=0.1,
-...     progress=False,
-... )
->>> x, t = trainer.minibatch()
->>> round(trainer.loss(x, t), 6)
-2.304277
->>> sorted(trainer.gradient(x, t))
-['W1', 'W2', 'b1', 'b2']
->>> trainer.optimizer                  # learning_rate=0.1 means plain SGD with that step size
-SGD(learning_rate=0.1)
->>> from minifw import Adam
->>> Trainer(model=TwoLayerNet(hidden_size=10), dataset=MNIST.sample(), optimizer=Adam()).optimizer
-Adam(learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-07)
 """
 
 from __future__ import annotations
@@ -60,18 +62,18 @@ from minifw.typing import AnyArray, ArrayLike, FloatArray
 
 __all__ = ["CHECKPOINT_FORMAT", "Evaluation", "GradientMethod", "History", "Trainer"]
 
-#: The step size of the SGD a Trainer uses when given neither an optimizer nor a learning rate.
+# The step size of the SGD a Trainer uses when given neither an optimizer nor a learning rate.
 DEFAULT_LEARNING_RATE = 0.1
 
 
-#: Where a Trainer's gradients come from: a finite-difference scheme, or the model's backprop.
 GradientMethod: TypeAlias = Differentiator | Backprop
+"""Where a Trainer's gradients come from: a finite-difference scheme, or the model's backprop."""
 
 
 @final
 @attrs.frozen
 class Evaluation:
-    """Accuracy on the training and the test split after ``step`` training steps."""
+    """Accuracy on the training and the test split after `step` training steps."""
 
     step: int
     train_accuracy: float
@@ -89,11 +91,13 @@ class Evaluation:
 class History:
     """What training recorded: the loss of every step and each evaluation.
 
-    >>> history = History(loss=[2.3, 2.1], evaluations=[Evaluation(2, 0.5, 0.4)])
-    >>> history.steps
-    2
-    >>> history.last
-    Evaluation(step=2, train_accuracy=0.5, test_accuracy=0.4)
+    Examples:
+        >>> history = History(loss=[2.3, 2.1], evaluations=[Evaluation(2, 0.5, 0.4)])
+        >>> history.steps
+        2
+        >>> history.last
+        Evaluation(step=2, train_accuracy=0.5, test_accuracy=0.4)
+
     """
 
     loss: list[float] = attrs.field(factory=list)
@@ -110,7 +114,7 @@ class History:
         return self.evaluations[-1] if self.evaluations else None
 
     def to_arrays(self) -> dict[str, AnyArray]:
-        """Return the history as arrays (for ``np.savez``; no pickle needed)."""
+        """Return the history as arrays (for `np.savez`; no pickle needed)."""
         return {
             "loss": np.asarray(self.loss, dtype=np.float64),
             "eval_step": np.asarray([e.step for e in self.evaluations], dtype=np.int64),
@@ -124,7 +128,7 @@ class History:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, AnyArray]) -> History:
-        """Rebuild a history from :meth:`to_arrays`' output."""
+        """Rebuild a history from [`to_arrays`][minifw.trainer.History.to_arrays]' output."""
         evaluations = [
             Evaluation(int(s), float(a), float(b))
             for s, a, b in zip(
@@ -135,7 +139,7 @@ class History:
 
 
 def _field(check: Check) -> Check:
-    """Return ``check`` as a Trainer field's validator: a ConfigError naming the field."""
+    """Return `check` as a Trainer field's validator: a ConfigError naming the field."""
     return check.raising(ConfigError, "Trainer field ")
 
 
@@ -144,7 +148,7 @@ def _check_field(test: Callable[[object], bool], expected: str) -> Check:
     return _field(Check(expected, test))
 
 
-#: More BLAS threads than any machine minifw runs on has cores.
+# More BLAS threads than any machine minifw runs on has cores.
 MAX_BLAS_THREADS = 1024
 
 
@@ -161,32 +165,37 @@ def _scalar_loss(value: object) -> bool:
 class Trainer:
     """Trains a model on a data set with minibatches, (numerical) gradients and an optimizer.
 
-    Every part is an object and can be swapped for another: ``model`` (a
-    :class:`~minifw.Model`), ``dataset`` (a :class:`~minifw.Dataset`), ``sampler`` (a
-    :class:`~minifw.BatchSampler`, default ``RandomChoiceSampler(100)``), ``loss`` (a
-    :class:`~minifw.Loss` that reduces to a scalar, default ``CrossEntropy()``),
-    ``differentiator`` (any :class:`~minifw.Differentiator`, default ``CentralDiff()``, or
-    :class:`~minifw.Backprop` for analytic gradients) and ``optimizer`` (an
-    :class:`~minifw.Optimizer`, such as ``Adam()``). ``learning_rate=r`` is short for
-    ``optimizer=SGD(learning_rate=r)``; give one or the other (neither: ``SGD(learning_rate=0.1)``).
+    Every part is an object and can be swapped for another: `model` (a
+    [`Model`][minifw.models.Model]), `dataset` (a [`Dataset`][minifw.data.dataset.Dataset]),
+    `sampler` (a [`BatchSampler`][minifw.sampling.BatchSampler], default
+    `RandomChoiceSampler(100)`), `loss` (a [`Loss`][minifw.losses.Loss] that reduces to a scalar,
+    default `CrossEntropy()`), `differentiator` (any
+    [`Differentiator`][minifw.differentiation.Differentiator], default `CentralDiff()`, or
+    [`Backprop`][minifw.models.Backprop] for analytic gradients) and `optimizer` (an
+    [`Optimizer`][minifw.optimizers.Optimizer], such as `Adam()`). `learning_rate=r` is short for
+    `optimizer=SGD(learning_rate=r)`; give one or the other (neither: `SGD(learning_rate=0.1)`).
 
-    ``eval_every`` evaluates accuracy every so many steps during :meth:`fit` (0: only at the
-    end). ``progress`` says whether :meth:`fit` reports on stderr: ``True`` (the default) draws
-    a bar on a terminal and writes a plain line every few seconds when stderr is a file or a
-    pipe (never carriage returns there); ``False`` writes nothing (see :mod:`minifw.progress`).
-    A Trainer is built from a TOML file by :func:`minifw.config.load_config` (``.build()``). ``blas_threads`` caps the BLAS threads
-    numpy uses during :meth:`fit` (``None`` leaves numpy's setting): minibatch-sized matrix
-    products are fastest on one thread. A field of the wrong kind is rejected when the Trainer
-    is built, with a :class:`~minifw.errors.ConfigError` naming the field.
+    `eval_every` evaluates accuracy every so many steps during [`fit`][minifw.trainer.Trainer.fit]
+    (0: only at the end). `progress` says whether [`fit`][minifw.trainer.Trainer.fit] reports on
+    stderr: `True` (the default) draws a bar on a terminal and writes a plain line every few seconds
+    when stderr is a file or a pipe (never carriage returns there); `False` writes nothing (see
+    [`minifw.progress`][minifw.progress]). A Trainer is built from a TOML file by
+    [`minifw.config.load_config`][minifw.config.load_config] (`.build()`). `blas_threads` caps the
+    BLAS threads numpy uses during [`fit`][minifw.trainer.Trainer.fit] (`None` leaves numpy's
+    setting): minibatch-sized matrix products are fastest on one thread. A field of the wrong kind
+    is rejected when the Trainer is built, with a [`ConfigError`][minifw.errors.ConfigError] naming
+    the field.
 
-    ``workers`` spreads each numerical gradient over workers (see :mod:`minifw.parallel`; the
-    parameters come out the same to the last bit as with ``None``, the default). An ``int``
-    starts a pool of that many processes at the first gradient and reuses it: :meth:`fit` shuts
-    it down when it returns, unless the Trainer is used as a context manager
-    (``with Trainer(..., workers=2) as trainer:``), which keeps it for every fit until the block
-    ends; :meth:`close` shuts it down. An executor or a map function is used as it is.
+    `workers` spreads each numerical gradient over workers (see
+    [`minifw.parallel`][minifw.parallel]; the parameters come out the same to the last bit as with
+    `None`, the default). An `int` starts a pool of that many processes at the first gradient and
+    reuses it: [`fit`][minifw.trainer.Trainer.fit] shuts it down when it returns, unless the Trainer
+    is used as a context manager (`with Trainer(..., workers=2) as trainer:`), which keeps it for
+    every fit until the block ends; [`close`][minifw.trainer.Trainer.close] shuts it down. An
+    executor or a map function is used as it is.
 
-    The configured loss is :attr:`loss_function`; :meth:`loss` evaluates it on a batch.
+    The configured loss is [`loss_function`][minifw.trainer.Trainer.loss_function];
+    [`loss`][minifw.trainer.Trainer.loss] evaluates it on a batch.
     """
 
     model: Model = attrs.field(validator=_check_field(lambda v: isinstance(v, Model), "a Model"))
@@ -259,27 +268,27 @@ class Trainer:
 
     @property
     def learning_rate(self) -> float:
-        """The optimizer's step size (``optimizer.learning_rate``)."""
+        """The optimizer's step size (`optimizer.learning_rate`)."""
         return self.optimizer.learning_rate
 
     @property
     def loss_function(self) -> Loss:
-        """The configured :class:`~minifw.Loss`."""
+        """The configured [`Loss`][minifw.losses.Loss]."""
         return self._loss
 
     def minibatch(self) -> tuple[AnyArray, AnyArray]:
-        """Return the next training minibatch ``(x, t)`` drawn by the sampler."""
+        """Return the next training minibatch `(x, t)` drawn by the sampler."""
         train = self.dataset.train
         return self.sampler.minibatch(train.x, train.t)
 
     def loss(self, x: ArrayLike, t: ArrayLike) -> float:
-        """Return the loss of the model's predictions on ``(x, t)``."""
+        """Return the loss of the model's predictions on `(x, t)`."""
         return self.model.loss(x, t, self._loss)
 
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, FloatArray]:
-        """Return the gradient of :meth:`loss` on ``(x, t)`` for every parameter array.
+        """Return the gradient of `loss` on `(x, t)` for every parameter array.
 
-        Computed by the configured ``differentiator`` (numerically, for a finite-difference
+        Computed by the configured `differentiator` (numerically, for a finite-difference
         scheme).
         """
         if isinstance(self.differentiator, Backprop):
@@ -300,8 +309,8 @@ class Trainer:
     def close(self) -> None:
         """Shut down this Trainer's pool of worker processes, if it started one.
 
-        A later gradient starts a new one. Only the pool of an ``int`` ``workers`` is this
-        Trainer's; an executor or a map function passed as ``workers`` is left alone.
+        A later gradient starts a new one. Only the pool of an `int` `workers` is this
+        Trainer's; an executor or a map function passed as `workers` is left alone.
         """
         shutdown, self._pool, self._shutdown = self._shutdown, None, None
         if shutdown is not None:
@@ -324,11 +333,11 @@ class Trainer:
     def step(self) -> float:
         """Take one optimizer step on a fresh minibatch and return its loss (before the update).
 
-        All or nothing: when the parameters cannot be updated in place (read-only, not float64),
-        the loss is not finite, the gradient does not fit the parameters or the update would
-        not be finite, :class:`~minifw.errors.TrainingError` is raised and the parameters, the
-        optimizer's state, the sampler (it draws the same batch next time), the history and the
-        step count are as they were.
+        All or nothing: when the parameters cannot be updated in place (read-only, not float64), the
+        loss is not finite, the gradient does not fit the parameters or the update would not be
+        finite, [`TrainingError`][minifw.errors.TrainingError] is raised and the parameters, the
+        optimizer's state, the sampler (it draws the same batch next time), the history and the step
+        count are as they were.
         """
         step = self.step_count + 1
         try:
@@ -390,10 +399,10 @@ class Trainer:
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 0,
     ) -> History:
-        """Train for ``steps`` steps and return the :attr:`history` (of all steps so far).
+        """Train for `steps` steps and return the `history` (of all steps so far).
 
-        Evaluates every ``eval_every`` steps and after the last one. With ``checkpoint``, saves
-        there every ``checkpoint_every`` steps (0: only at the end), each time atomically, so a
+        Evaluates every `eval_every` steps and after the last one. With `checkpoint`, saves
+        there every `checkpoint_every` steps (0: only at the end), each time atomically, so a
         failure never leaves a damaged or non-finite checkpoint behind; that the path can be
         written is checked before the first step.
         """
@@ -435,11 +444,11 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
-        """Save parameters, optimizer and sampler state, history and step count to one ``.npz``.
+        """Save parameters, optimizer and sampler state, history and step count to one `.npz`.
 
-        The format is :mod:`minifw.checkpoint`'s. The file is written to a temporary name in the
-        same folder and renamed into place, so the previous checkpoint survives any failure. No
-        pickle is used.
+        The format is [`minifw.checkpoint`][minifw.checkpoint]'s. The file is written to a temporary
+        name in the same folder and renamed into place, so the previous checkpoint survives any
+        failure. No pickle is used.
         """
         return write_checkpoint(
             path,
@@ -451,13 +460,13 @@ class Trainer:
         )
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Restore a checkpoint saved by :meth:`save_checkpoint` into this trainer.
+        """Restore a checkpoint saved by `save_checkpoint` into this trainer.
 
-        The model must have parameters of the same names and shapes, the sampler and the
-        optimizer the same types (a ``minifw-checkpoint-1`` file, which has no optimizer state,
-        resumes only :class:`~minifw.SGD`). The whole file is read and checked before anything
-        changes (:func:`~minifw.checkpoint.read_checkpoint`), so a damaged or mismatched file
-        raises :class:`~minifw.errors.CheckpointError` and leaves the trainer as it was.
+        The model must have parameters of the same names and shapes, the sampler and the optimizer
+        the same types (a `minifw-checkpoint-1` file, which has no optimizer state, resumes only
+        [`SGD`][minifw.optimizers.SGD]). The whole file is read and checked before anything changes
+        ([`read_checkpoint`][minifw.checkpoint.read_checkpoint]), so a damaged or mismatched file
+        raises [`CheckpointError`][minifw.errors.CheckpointError] and leaves the trainer as it was.
         """
         checkpoint = read_checkpoint(
             path,
