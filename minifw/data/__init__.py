@@ -1,9 +1,11 @@
 """Data sets for minifw: MNIST (bundled sample, a folder of files, or a verified download).
 
->>> from minifw.data import MNIST
->>> ds = MNIST.sample()
->>> ds.train.x.shape, ds.test.t.shape
-((4000, 784), (1000,))
+Examples:
+    >>> from minifw.data import MNIST
+    >>> ds = MNIST.sample()
+    >>> ds.train.x.shape, ds.test.t.shape
+    ((4000, 784), (1000,))
+
 """
 
 from minifw.data.dataset import Dataset, LoadOptions, Split

@@ -1,7 +1,7 @@
 """Checks of the plain arguments the data functions take (paths, flags, limits, deadlines).
 
 Each names the argument, what was expected and what arrived, so a wrong call is one clear
-:class:`~minifw.errors.ValidationError`, never a ``TypeError`` from :mod:`pathlib` or :mod:`os`.
+[`ValidationError`][minifw.errors.ValidationError], never a `TypeError` from `pathlib` or `os`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ __all__ = ["as_path", "check_flag", "check_limit", "check_seconds"]
 
 
 def as_path(value: object, name: str) -> Path:
-    """Return ``value`` as a :class:`~pathlib.Path`, refusing what cannot name a file.
+    """Return `value` as a `Path`, refusing what cannot name a file.
 
-    >>> as_path("data/mnist", "path").as_posix()
-    'data/mnist'
-    >>> as_path(3, "path")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: path must be a str or os.PathLike naming a file or folder, got path=3 (int)
+    Examples:
+        >>> as_path("data/mnist", "path").as_posix()
+        'data/mnist'
+        >>> as_path(3, "path")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: path must be a str or os.PathLike naming a file or folder, got path=3 (int)
+
     """
     if not isinstance(value, str | os.PathLike):
         raise ValidationError(
@@ -42,12 +44,14 @@ def as_path(value: object, name: str) -> Path:
 
 
 def check_flag(value: object, name: str) -> bool:
-    """Return ``value`` if it is ``True`` or ``False``; anything else is refused.
+    """Return `value` if it is `True` or `False`; anything else is refused.
 
-    >>> check_flag(1, "progress")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: progress must be True or False, got progress=1
+    Examples:
+        >>> check_flag(1, "progress")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: progress must be True or False, got progress=1
+
     """
     if not isinstance(value, bool):
         raise ValidationError(f"{name} must be True or False, got {name}={value!r}")
@@ -55,12 +59,14 @@ def check_flag(value: object, name: str) -> bool:
 
 
 def check_limit(value: object, name: str) -> int:
-    """Return ``value`` if it is a positive ``int`` (a byte count); ``bool`` is not a count.
+    """Return `value` if it is a positive `int` (a byte count); `bool` is not a count.
 
-    >>> check_limit(0, "max_bytes")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: max_bytes must be a positive integer (a number of bytes), got max_bytes=0
+    Examples:
+        >>> check_limit(0, "max_bytes")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: max_bytes must be a positive integer (a number of bytes), got max_bytes=0
+
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(
@@ -70,14 +76,16 @@ def check_limit(value: object, name: str) -> int:
 
 
 def check_seconds(value: object, name: str) -> float | None:
-    """Return ``value`` as seconds if it is a positive finite number, or ``None`` (no limit).
+    """Return `value` as seconds if it is a positive finite number, or `None` (no limit).
 
-    >>> check_seconds(30, "deadline"), check_seconds(None, "deadline")
-    (30.0, None)
-    >>> check_seconds(float("nan"), "deadline")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: deadline must be a positive finite number of seconds or None, got deadline=nan
+    Examples:
+        >>> check_seconds(30, "deadline"), check_seconds(None, "deadline")
+        (30.0, None)
+        >>> check_seconds(float("nan"), "deadline")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: deadline must be a positive finite number of seconds or None, got deadline=nan
+
     """
     if value is None:
         return None

@@ -1,14 +1,17 @@
-"""Data sets: a :class:`Split` of inputs and labels, and the abstract :class:`Dataset`.
+"""Data sets: a `Split` of inputs and labels, and the abstract `Dataset`.
 
-:class:`LoadOptions` turns decoded uint8 images and integer labels into a :class:`Split` the way
-the book's ``load_mnist`` does (``normalize``, ``flatten``, ``one_hot``).
+[`LoadOptions`][minifw.data.dataset.LoadOptions] turns decoded uint8 images and integer labels into
+a [`Split`][minifw.data.dataset.Split] the way the book's `load_mnist` does (`normalize`, `flatten`,
+`one_hot`).
 
->>> import numpy as np
->>> split = Split(x=np.zeros((3, 4), dtype=np.float32), t=np.array([0, 2, 1]))
->>> split
-Split(x=<array shape=(3, 4) dtype=float32>, t=<array shape=(3,) dtype=int64>)
->>> len(split)
-3
+Examples:
+    >>> import numpy as np
+    >>> split = Split(x=np.zeros((3, 4), dtype=np.float32), t=np.array([0, 2, 1]))
+    >>> split
+    Split(x=<array shape=(3, 4) dtype=float32>, t=<array shape=(3,) dtype=int64>)
+    >>> len(split)
+    3
+
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ __all__ = ["Dataset", "LoadOptions", "Split"]
 
 
 def _as_numbers(value: ArrayLike, name: str) -> AnyArray:
-    """Return ``value`` as an array of finite numbers (bool, integer or float), or refuse it."""
+    """Return `value` as an array of finite numbers (bool, integer or float), or refuse it."""
     try:
         array = np.asarray(value)
     except (ValueError, TypeError, OverflowError) as err:
@@ -68,21 +71,23 @@ def _summary(array: AnyArray) -> str:
 @final
 @attrs.frozen(eq=False)
 class Split:
-    """One split of a data set: inputs ``x`` and labels ``t`` with the same first dimension.
+    """One split of a data set: inputs `x` and labels `t` with the same first dimension.
 
-    ``x`` is ``(n, ...)`` (``(n, 784)`` or ``(n, 1, 28, 28)`` for MNIST); ``t`` is ``(n,)`` of
-    integer class indices or ``(n, num_classes)`` one-hot rows. Both must hold finite numbers
+    `x` is `(n, ...)` (`(n, 784)` or `(n, 1, 28, 28)` for MNIST); `t` is `(n,)` of
+    integer class indices or `(n, num_classes)` one-hot rows. Both must hold finite numbers
     (bool, integer or float): strings, objects, nan and inf are refused here, where they enter.
 
-    >>> import numpy as np
-    >>> Split(x=np.zeros((2, 784)), t=np.array([1, 2, 3]))
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: x and t must have the same number of examples, got x.shape=(2, 784) and t.shape=(3,)
-    >>> Split(x=[[0.5, np.nan]], t=[1])
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: x must be finite, got 1 nan or inf values (the first, nan, at flat index 1)
+    Examples:
+        >>> import numpy as np
+        >>> Split(x=np.zeros((2, 784)), t=np.array([1, 2, 3]))
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: x and t must have the same number of examples, got x.shape=(2, 784) and t.shape=(3,)
+        >>> Split(x=[[0.5, np.nan]], t=[1])
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: x must be finite, got 1 nan or inf values (the first, nan, at flat index 1)
+
     """
 
     x: AnyArray = attrs.field(converter=_as_inputs, repr=_summary)
@@ -105,15 +110,18 @@ class Split:
 
 
 class Dataset(abc.ABC):
-    """A labelled data set with a training and a test :class:`Split`.
+    """A labelled data set with a training and a test [`Split`][minifw.data.dataset.Split].
 
-    A split that is not available raises :class:`~minifw.errors.DatasetNotFoundError` saying
-    which split it is and where it was looked for.
+    A split that is not available raises
+    [`DatasetNotFoundError`][minifw.errors.DatasetNotFoundError] saying which split it is and where
+    it was looked for.
 
-    >>> from minifw.data import MNIST
-    >>> ds = MNIST.sample()
-    >>> isinstance(ds, Dataset), len(ds.train), len(ds.test), ds.num_classes
-    (True, 4000, 1000, 10)
+    Examples:
+        >>> from minifw.data import MNIST
+        >>> ds = MNIST.sample()
+        >>> isinstance(ds, Dataset), len(ds.train), len(ds.test), ds.num_classes
+        (True, 4000, 1000, 10)
+
     """
 
     @property
@@ -129,7 +137,7 @@ class Dataset(abc.ABC):
     @property
     @abc.abstractmethod
     def num_classes(self) -> int:
-        """The number of classes; labels lie in ``0 .. num_classes - 1``."""
+        """The number of classes; labels lie in `0 .. num_classes - 1`."""
 
 
 def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -140,19 +148,20 @@ def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool)
 @final
 @attrs.frozen
 class LoadOptions:
-    """How decoded images and labels are presented, as in the book's ``load_mnist``.
+    """How decoded images and labels are presented, as in the book's `load_mnist`.
 
     Attributes:
-        normalize: ``x`` as float32 in ``[0, 1]`` (pixel / 255); otherwise the raw uint8 pixels.
-        flatten: ``x`` as ``(n, 784)``; otherwise ``(n, 1, 28, 28)`` (one channel).
-        one_hot: ``t`` as float32 ``(n, num_classes)`` one-hot rows; otherwise ``(n,)`` integer
-            (``numpy.intp``) class indices.
+        normalize: `x` as float32 in `[0, 1]` (pixel / 255); otherwise the raw uint8 pixels.
+        flatten: `x` as `(n, 784)`; otherwise `(n, 1, 28, 28)` (one channel).
+        one_hot: `t` as float32 `(n, num_classes)` one-hot rows; otherwise `(n,)` integer
+            (`numpy.intp`) class indices.
 
-    >>> import numpy as np
-    >>> images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
-    >>> split = LoadOptions(one_hot=True).apply(images, np.array([2]), num_classes=3)
-    >>> split.x, split.t
-    (array([[0. , 1. , 0.2, 0.4]], dtype=float32), array([[0., 0., 1.]], dtype=float32))
+    Examples:
+        >>> import numpy as np
+        >>> images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+        >>> split = LoadOptions(one_hot=True).apply(images, np.array([2]), num_classes=3)
+        >>> split.x, split.t
+        (array([[0. , 1. , 0.2, 0.4]], dtype=float32), array([[0., 0., 1.]], dtype=float32))
 
     """
 
@@ -161,7 +170,7 @@ class LoadOptions:
     one_hot: bool = attrs.field(default=False, validator=_check_bool)
 
     def apply(self, images: AnyArray, labels: AnyArray, *, num_classes: int) -> Split:
-        """Turn decoded ``(n, h, w)`` uint8 images and ``(n,)`` labels into a :class:`Split`."""
+        """Turn decoded `(n, h, w)` uint8 images and `(n,)` labels into a `Split`."""
         n = len(images)
         x: AnyArray = (
             images.reshape(n, int(np.prod(images.shape[1:])))

@@ -3,26 +3,29 @@
 Each missing file is fetched from the mirrors in order, streamed into a temporary file next to its
 final place (never held in memory), checked (complete transfer, published checksum, or a
 well-formed IDX file that fits the data set when no checksum is recorded), flushed to disk, and
-only then renamed into place by :func:`~minifw._atomic.atomic_write`. The bytes are decoded as
+only then renamed into place by `atomic_write`. The bytes are decoded as
 IDX while they arrive (and dropped), so a mirror sending something else (zeros, an HTML page, a
 gzip bomb) is cut off soon after: at once without a checksum, 1 MiB later with one (a file that
 merely ends damaged is then still reported by its checksum, the clearer message).
 Three more limits keep a bad mirror from costing more than the file is worth:
 
-- **size**: a mirror may send at most the file's published size (``IDXFile.size``), or, when none
-  is recorded, what the format allows for the data set (:meth:`DatasetSpec.max_download`); one
-  that sends more, or announces more in ``Content-Length``, is cut off;
-- **deadline**: the whole download may take at most ``deadline`` seconds (default 600);
+- **size**: a mirror may send at most the file's published size (`IDXFile.size`), or, when none is
+  recorded, what the format allows for the data set
+  ([`DatasetSpec.max_download`][minifw.data.spec.DatasetSpec.max_download]); one that sends more, or
+  announces more in `Content-Length`, is cut off;
+- **deadline**: the whole download may take at most `deadline` seconds (default 600);
 - **silence**: each read gives up after 30 seconds without data (or the time left, if less).
 
 A failed, oversized or interrupted transfer, an HTML error page served with status 200, or a
 checksum mismatch therefore never leaves a file in the cache. When every mirror fails, one
-:class:`~minifw.errors.DownloadError` lists what each mirror did and how to place the files by
-hand. A full disk is a :class:`~minifw.errors.DataError` naming the file.
+[`DownloadError`][minifw.errors.DownloadError] lists what each mirror did and how to place the files
+by hand. A full disk is a [`DataError`][minifw.errors.DataError] naming the file.
 
->>> from minifw.data import MNIST
->>> cache_folder(MNIST.spec(), root="/data").as_posix()
-'/data/mnist'
+Examples:
+    >>> from minifw.data import MNIST
+    >>> cache_folder(MNIST.spec(), root="/data").as_posix()
+    '/data/mnist'
+
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ ENV_VAR: Final = "MINIFW_DATA"
 """The environment variable naming the base cache folder (read at each call)."""
 
 DEFAULT_DEADLINE: Final = 600.0
-"""Seconds a whole download may take unless ``deadline=`` says otherwise (``None``: no limit)."""
+"""Seconds a whole download may take unless `deadline=` says otherwise (`None`: no limit)."""
 
 _TIMEOUT: Final = 30.0  # seconds without data before a mirror counts as failed
 _CHUNK: Final = 1 << 16
@@ -61,17 +64,19 @@ _USER_AGENT: Final = "minifw (+https://pypi.org/project/minifw/)"
 
 
 def cache_folder(spec: DatasetSpec, root: str | os.PathLike[str] | None = None) -> Path:
-    """Return the folder ``<base>/<spec.name>`` that caches the data set's files.
+    """Return the folder `<base>/<spec.name>` that caches the data set's files.
 
-    ``base`` is ``root`` if given, else ``$MINIFW_DATA`` if set, else ``~/.cache/minifw``.
+    `base` is `root` if given, else `$MINIFW_DATA` if set, else `~/.cache/minifw`.
     The environment variable is read at call time, so setting it after import works.
 
-    >>> import os
-    >>> from minifw.data import FashionMNIST
-    >>> os.environ["MINIFW_DATA"] = "/srv/datasets"
-    >>> cache_folder(FashionMNIST.spec()).as_posix()
-    '/srv/datasets/fashion-mnist'
-    >>> del os.environ["MINIFW_DATA"]
+    Examples:
+        >>> import os
+        >>> from minifw.data import FashionMNIST
+        >>> os.environ["MINIFW_DATA"] = "/srv/datasets"
+        >>> cache_folder(FashionMNIST.spec()).as_posix()
+        '/srv/datasets/fashion-mnist'
+        >>> del os.environ["MINIFW_DATA"]
+
     """
     if root is not None:
         base = as_path(root, "root")
@@ -90,9 +95,9 @@ def fetch_files(
     progress: bool = True,
     deadline: float | None = DEFAULT_DEADLINE,
 ) -> None:
-    """Download into ``folder`` each file of ``spec`` that is not already there.
+    """Download into `folder` each file of `spec` that is not already there.
 
-    A file counts as present when ``folder`` holds it compressed (``.gz``) or not; present files
+    A file counts as present when `folder` holds it compressed (`.gz`) or not; present files
     are not checked here (files placed by hand may be re-compressed copies), but loading them
     rejects anything that is not well-formed IDX.
 
@@ -101,28 +106,29 @@ def fetch_files(
         folder: where the files go.
         mirrors: base URLs (http, https, ftp or file), tried in order for each file.
         progress: show a progress bar on stderr when it is a terminal.
-        deadline: seconds the whole call may take, or ``None`` for no limit.
+        deadline: seconds the whole call may take, or `None` for no limit.
 
     Raises:
-        ValidationError: ``mirrors`` is not a sequence of URLs, or ``deadline`` or ``progress``
+        ValidationError: `mirrors` is not a sequence of URLs, or `deadline` or `progress`
             has the wrong type or value.
         DownloadError: a file could not be fetched from any mirror, or the deadline passed.
-        DataError: ``folder`` cannot be created or written (a full disk, no permission).
+        DataError: `folder` cannot be created or written (a full disk, no permission).
 
-    Any URL scheme of http, https, ftp and file works as a mirror; here a local folder (the
-    bundled sample, whose spec records SHA-256 values) stands in for a web server:
+    Examples:
+        Any URL scheme of http, https, ftp and file works as a mirror; here a local folder (the
+        bundled sample, whose spec records SHA-256 values) stands in for a web server:
 
-    >>> import pathlib, tempfile
-    >>> from minifw.data.mnist import SAMPLE_FOLDER, SAMPLE_SPEC
-    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "mnist-sample"
-    >>> fetch_files(SAMPLE_SPEC, folder, [SAMPLE_FOLDER.as_uri()], progress=False)
-    >>> sorted(path.name for path in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
-    ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz',
-     'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']
-    >>> fetch_files(SAMPLE_SPEC, folder, ["www.example.org/mnist/"])
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: mirrors[0] must be an http, https, ftp or file URL such as 'https://example.org/mnist/', got mirrors[0]='www.example.org/mnist/' (no scheme; a local folder is written file:///path/to/folder/)
+        >>> import pathlib, tempfile
+        >>> from minifw.data.mnist import SAMPLE_FOLDER, SAMPLE_SPEC
+        >>> folder = pathlib.Path(tempfile.mkdtemp()) / "mnist-sample"
+        >>> fetch_files(SAMPLE_SPEC, folder, [SAMPLE_FOLDER.as_uri()], progress=False)
+        >>> sorted(path.name for path in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+        ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz',
+         'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']
+        >>> fetch_files(SAMPLE_SPEC, folder, ["www.example.org/mnist/"])
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: mirrors[0] must be an http, https, ftp or file URL such as 'https://example.org/mnist/', got mirrors[0]='www.example.org/mnist/' (no scheme; a local folder is written file:///path/to/folder/)
 
     """
     bases = _check_mirrors(mirrors)
@@ -157,7 +163,7 @@ class _MirrorError(Exception):
 
 @final
 class _Deadline:
-    """The time left of an overall ``deadline`` (``None``: unlimited), on a monotonic clock."""
+    """The time left of an overall `deadline` (`None`: unlimited), on a monotonic clock."""
 
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds
@@ -242,7 +248,7 @@ def _stream(
     *,
     progress: bool,
 ) -> None:
-    """Copy the body to ``out`` a piece at a time, checking each piece as it arrives."""
+    """Copy the body to `out` a piece at a time, checking each piece as it arrives."""
     # read1 returns after one network read, so the size and deadline are checked between small
     # pieces; read(n) would wait for all n bytes, however slowly they drip in.
     read = getattr(response, "read1", None) or response.read

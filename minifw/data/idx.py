@@ -1,27 +1,29 @@
 """Strict, memory-bounded reading and atomic writing of IDX files, the format MNIST ships in.
 
-An IDX file is a 4-byte magic number ``00 00 <type> <ndim>``, then ``ndim`` big-endian ``uint32``
+An IDX file is a 4-byte magic number `00 00 <type> <ndim>`, then `ndim` big-endian `uint32`
 dimensions, then the array's elements, big-endian, in C order. MNIST distributes each file
-gzip-compressed; :func:`read_idx` recognises gzip by its first two bytes (``1f 8b``), never by the
-file name, because files saved by hand are often misnamed.
+gzip-compressed; [`read_idx`][minifw.data.idx.read_idx] recognises gzip by its first two bytes
+(`1f 8b`), never by the file name, because files saved by hand are often misnamed.
 
 The reader trusts nothing. It streams the file through gzip and reads the header first; the header
-fixes the exact number of data bytes to expect, which must not exceed ``max_bytes`` (and whatever
-a caller's ``check`` demands, such as a data set's image count). Only then is an array of exactly
-that size allocated and filled; decompression never runs more than a little past it. So a small
-``.gz`` that inflates to gigabytes (a "gzip bomb"), a header declaring absurd dimensions, an empty
-file, an HTML page saved under a ``.gz`` name, a truncated or corrupt gzip stream, trailing
-garbage, an unknown type code or a header that disagrees with the amount of data each raise an
-:class:`~minifw.errors.IDXFormatError` naming the file, what was expected and what arrived, with
-memory bounded by the size the header (and the caller) allow.
+fixes the exact number of data bytes to expect, which must not exceed `max_bytes` (and whatever a
+caller's `check` demands, such as a data set's image count). Only then is an array of exactly that
+size allocated and filled; decompression never runs more than a little past it. So a small `.gz`
+that inflates to gigabytes (a "gzip bomb"), a header declaring absurd dimensions, an empty file, an
+HTML page saved under a `.gz` name, a truncated or corrupt gzip stream, trailing garbage, an unknown
+type code or a header that disagrees with the amount of data each raise an
+[`IDXFormatError`][minifw.errors.IDXFormatError] naming the file, what was expected and what
+arrived, with memory bounded by the size the header (and the caller) allow.
 
->>> import numpy as np
->>> data = encode_idx(np.arange(6, dtype=np.uint8).reshape(2, 3))
->>> data[:4].hex(" "), len(data)
-('00 00 08 02', 18)
->>> decode_idx(data)
-array([[0, 1, 2],
-       [3, 4, 5]], dtype=uint8)
+Examples:
+    >>> import numpy as np
+    >>> data = encode_idx(np.arange(6, dtype=np.uint8).reshape(2, 3))
+    >>> data[:4].hex(" "), len(data)
+    ('00 00 08 02', 18)
+    >>> decode_idx(data)
+    array([[0, 1, 2],
+           [3, 4, 5]], dtype=uint8)
+
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ DEFAULT_MAX_BYTES: Final = 1 << 28
 """The most data bytes (256 MiB) a file may declare unless the caller allows more.
 
 Full MNIST's largest file holds 47,040,000 bytes of pixels; a header declaring more than this
-limit is refused before anything is allocated. Pass ``max_bytes=`` to read larger files."""
+limit is refused before anything is allocated. Pass `max_bytes=` to read larger files."""
 
 # IDX type code -> big-endian numpy dtype, as defined on Yann LeCun's MNIST page.
 _DTYPES: Final[dict[int, np.dtype[Any]]] = {
@@ -94,13 +96,15 @@ _EXTRA_COUNTED: Final = 1 << 20
 class IDXHeader:
     """What an IDX header declares: the element type and the shape, hence the data's size.
 
-    ``dtype`` is in native byte order (the order :func:`read_idx` returns).
+    `dtype` is in native byte order (the order [`read_idx`][minifw.data.idx.read_idx] returns).
 
-    >>> header = IDXHeader(np.dtype(np.uint8), (10000, 28, 28))
-    >>> header.nbytes, header.header_bytes
-    (7840000, 16)
-    >>> header.describe()
-    'shape (10000, 28, 28) of uint8'
+    Examples:
+        >>> header = IDXHeader(np.dtype(np.uint8), (10000, 28, 28))
+        >>> header.nbytes, header.header_bytes
+        (7840000, 16)
+        >>> header.describe()
+        'shape (10000, 28, 28) of uint8'
+
     """
 
     dtype: np.dtype[Any]
@@ -123,7 +127,7 @@ class IDXHeader:
 
 HeaderCheck: TypeAlias = Callable[[IDXHeader, str], None]
 """A caller's check of a header (and the file's name), run before any data is read; it raises
-a :class:`~minifw.errors.DataError` to refuse the file."""
+a [`DataError`][minifw.errors.DataError] to refuse the file."""
 
 
 def read_idx(
@@ -134,7 +138,7 @@ def read_idx(
 ) -> AnyArray:
     """Read an IDX file, gzip-compressed or not, into a native-endian array.
 
-    Memory stays bounded by the declared data size, which may not exceed ``max_bytes``: a header
+    Memory stays bounded by the declared data size, which may not exceed `max_bytes`: a header
     announcing more is refused before anything is allocated, and decompression stops a little
     past the declared size, so a gzip bomb costs neither memory nor much time.
 
@@ -142,32 +146,33 @@ def read_idx(
         path: the file. Compression is detected from its first bytes, not from its name.
         max_bytes: the most data bytes (after the header) the file may declare.
         check: called with the header and the file's name before any data is read; raise a
-            :class:`~minifw.errors.DataError` in it to refuse the file (data sets check their
+            [`DataError`][minifw.errors.DataError] in it to refuse the file (data sets check their
             image shape and count this way).
 
     Returns:
-        A writable array with the file's shape and element type (``uint8`` for MNIST).
+        A writable array with the file's shape and element type (`uint8` for MNIST).
 
     Raises:
-        DatasetNotFoundError: no file at ``path``.
+        DatasetNotFoundError: no file at `path`.
         IDXFormatError: the file is not a well-formed IDX file, or declares more than
-            ``max_bytes``; the message says why.
+            `max_bytes`; the message says why.
         DataError: the file exists but cannot be read (permissions, a directory, ...).
 
-    >>> import numpy as np, pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "labels-idx1-ubyte.gz"
-    >>> write_idx(path, np.array([7, 2, 1], dtype=np.uint8))
-    >>> read_idx(path)
-    array([7, 2, 1], dtype=uint8)
-    >>> read_idx(path, max_bytes=2)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    minifw.errors.IDXFormatError: .../labels-idx1-ubyte.gz: the header declares shape (3,) of uint8, that is 3 bytes of data, more than the 2 allowed (max_bytes=2); nothing was read past the header
-    >>> _ = path.write_bytes(b"<!DOCTYPE html><html>Not Found</html>")
-    >>> read_idx(path)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    minifw.errors.IDXFormatError: .../labels-idx1-ubyte.gz is not an IDX file: ...HTML page...
+    Examples:
+        >>> import numpy as np, pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "labels-idx1-ubyte.gz"
+        >>> write_idx(path, np.array([7, 2, 1], dtype=np.uint8))
+        >>> read_idx(path)
+        array([7, 2, 1], dtype=uint8)
+        >>> read_idx(path, max_bytes=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        minifw.errors.IDXFormatError: .../labels-idx1-ubyte.gz: the header declares shape (3,) of uint8, that is 3 bytes of data, more than the 2 allowed (max_bytes=2); nothing was read past the header
+        >>> _ = path.write_bytes(b"<!DOCTYPE html><html>Not Found</html>")
+        >>> read_idx(path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        minifw.errors.IDXFormatError: .../labels-idx1-ubyte.gz is not an IDX file: ...HTML page...
 
     """
     file = as_path(path, "path")
@@ -200,18 +205,19 @@ def decode_idx(
         data: the file's content.
         source: the name used in error messages, usually the file's path.
         max_bytes: the most data bytes (after the header) the file may declare.
-        check: called with the header and ``source`` before any data is decoded (see
-            :func:`read_idx`).
+        check: called with the header and `source` before any data is decoded (see
+            [`read_idx`][minifw.data.idx.read_idx]).
 
     Raises:
-        IDXFormatError: ``data`` is not a well-formed IDX file.
+        IDXFormatError: `data` is not a well-formed IDX file.
 
-    >>> decode_idx(bytes.fromhex("00000d01 00000001 3f800000"))
-    array([1.], dtype=float32)
-    >>> decode_idx(bytes.fromhex("00000801 00000003 0102"), source="labels")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.IDXFormatError: labels: the header announces shape (3,) of uint8, that is 3 bytes of data, but 2 bytes follow the header (1 missing)
+    Examples:
+        >>> decode_idx(bytes.fromhex("00000d01 00000001 3f800000"))
+        array([1.], dtype=float32)
+        >>> decode_idx(bytes.fromhex("00000801 00000003 0102"), source="labels")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.IDXFormatError: labels: the header announces shape (3,) of uint8, that is 3 bytes of data, but 2 bytes follow the header (1 missing)
 
     """
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -237,14 +243,15 @@ def encode_idx(array: ArrayLike) -> bytes:
     Raises:
         ValidationError: the array cannot be stored as IDX.
 
-    >>> encode_idx([[1, 2]])
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: array must have dtype uint8, int8, int16, int32, float32, float64, got dtype int64
-    >>> encode_idx([[1], [2, 3]])  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: array must be a rectangular array of numbers, got a list that numpy cannot turn into one (...)
+    Examples:
+        >>> encode_idx([[1, 2]])
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: array must have dtype uint8, int8, int16, int32, float32, float64, got dtype int64
+        >>> encode_idx([[1], [2, 3]])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: array must be a rectangular array of numbers, got a list that numpy cannot turn into one (...)
 
     """
     try:
@@ -266,24 +273,25 @@ def encode_idx(array: ArrayLike) -> bytes:
 
 
 def write_idx(path: str | os.PathLike[str], array: ArrayLike) -> None:
-    """Write an array as an IDX file, gzip-compressed when ``path`` ends in ``.gz``; atomically.
+    """Write an array as an IDX file, gzip-compressed when `path` ends in `.gz`; atomically.
 
-    The file is written to a temporary file beside ``path``, flushed to disk and only then
-    renamed over ``path``: a full disk or an interruption leaves any previous file untouched
+    The file is written to a temporary file beside `path`, flushed to disk and only then
+    renamed over `path`: a full disk or an interruption leaves any previous file untouched
     and no temporary file behind. The gzip stream is reproducible: no timestamp and no file name
     in its header, compression level 9, so the same array always gives the same bytes.
 
     Raises:
-        ValidationError: the array cannot be stored as IDX (see :func:`encode_idx`).
+        ValidationError: the array cannot be stored as IDX (see
+            [`encode_idx`][minifw.data.idx.encode_idx]).
         DataError: the file cannot be written (the message names it and the system's reason).
 
-
-    >>> import hashlib, numpy as np, pathlib, tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> write_idx(folder / "a.gz", np.zeros((2, 2), dtype=np.uint8))
-    >>> write_idx(folder / "b.gz", np.zeros((2, 2), dtype=np.uint8))
-    >>> (folder / "a.gz").read_bytes() == (folder / "b.gz").read_bytes()
-    True
+    Examples:
+        >>> import hashlib, numpy as np, pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> write_idx(folder / "a.gz", np.zeros((2, 2), dtype=np.uint8))
+        >>> write_idx(folder / "b.gz", np.zeros((2, 2), dtype=np.uint8))
+        >>> (folder / "a.gz").read_bytes() == (folder / "b.gz").read_bytes()
+        True
 
     """
     target = as_path(path, "path")
@@ -295,10 +303,12 @@ def write_idx(path: str | os.PathLike[str], array: ArrayLike) -> None:
 
 
 def gzip_bytes(data: bytes) -> bytes:
-    """Compress ``data`` with the fixed, reproducible gzip settings :func:`write_idx` uses.
+    """Compress `data` with the fixed, reproducible gzip settings `write_idx` uses.
 
-    >>> gzip_bytes(b"")[:4].hex(" ")
-    '1f 8b 08 00'
+    Examples:
+        >>> gzip_bytes(b"")[:4].hex(" ")
+        '1f 8b 08 00'
+
     """
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
@@ -307,25 +317,29 @@ def gzip_bytes(data: bytes) -> bytes:
 class IDXDecoder:
     """Decode an IDX file fed in pieces, gzip or not, never holding more than its header declares.
 
-    The engine behind :func:`read_idx`, :func:`decode_idx` and the checks of downloads: feed
-    the file's bytes in any pieces with :meth:`feed`, then call :meth:`finish`, which checks
-    that the file ended where it should and returns the header; :meth:`array` then gives the
-    data. With ``keep=False`` the data is checked and dropped (nothing is allocated), to
-    validate a file while it streams past.
+    The engine behind [`read_idx`][minifw.data.idx.read_idx],
+    [`decode_idx`][minifw.data.idx.decode_idx] and the checks of downloads: feed the file's bytes in
+    any pieces with [`feed`][minifw.data.idx.IDXDecoder.feed], then call
+    [`finish`][minifw.data.idx.IDXDecoder.finish], which checks that the file ended where it should
+    and returns the header; [`array`][minifw.data.idx.IDXDecoder.array] then gives the data. With
+    `keep=False` the data is checked and dropped (nothing is allocated), to validate a file while it
+    streams past.
 
     Errors are raised as early as the bytes allow: a wrong header before any data is read, extra
     data as soon as a little of it has inflated. When the input's total length is known, pass it
-    as ``size``: a header that length cannot satisfy is then refused before anything is
+    as `size`: a header that length cannot satisfy is then refused before anything is
     allocated (exactly, for uncompressed input; by deflate's 1032-fold limit, for gzip).
 
-    >>> data = gzip_bytes(encode_idx(np.array([7, 2, 1], dtype=np.uint8)))
-    >>> decoder = IDXDecoder("labels.gz")
-    >>> for start in range(0, len(data), 8):
-    ...     decoder.feed(data[start : start + 8])
-    >>> decoder.finish()
-    IDXHeader(dtype=dtype('uint8'), shape=(3,))
-    >>> decoder.array()
-    array([7, 2, 1], dtype=uint8)
+    Examples:
+        >>> data = gzip_bytes(encode_idx(np.array([7, 2, 1], dtype=np.uint8)))
+        >>> decoder = IDXDecoder("labels.gz")
+        >>> for start in range(0, len(data), 8):
+        ...     decoder.feed(data[start : start + 8])
+        >>> decoder.finish()
+        IDXHeader(dtype=dtype('uint8'), shape=(3,))
+        >>> decoder.array()
+        array([7, 2, 1], dtype=uint8)
+
     """
 
     def __init__(
@@ -407,7 +421,7 @@ class IDXDecoder:
         return header
 
     def array(self) -> AnyArray:
-        """Return the decoded array (after :meth:`finish`; only when built with ``keep=True``)."""
+        """Return the decoded array (after `finish`; only when built with `keep=True`)."""
         if self._result is None:
             why = "it was built with keep=False" if not self._keep else "finish() was not called"
             raise ValidationError(f"IDXDecoder for {self._source} holds no array: {why}")
@@ -428,7 +442,7 @@ class IDXDecoder:
             data = self._inflate_member(data)
 
     def _inflate_member(self, data: bytes | bytearray | memoryview) -> bytes:
-        """Inflate ``data`` a bounded step at a time; return what follows the member's end."""
+        """Inflate `data` a bounded step at a time; return what follows the member's end."""
         member = self._member
         try:
             while True:
@@ -542,7 +556,7 @@ class IDXDecoder:
             raise self._size_mismatch(header)
 
     def _size_mismatch(self, header: IDXHeader, actual: int | None = None) -> IDXFormatError:
-        """Say how the data after the header (``actual`` bytes, else those seen) is off."""
+        """Say how the data after the header (`actual` bytes, else those seen) is off."""
         expected = header.nbytes
         if actual is None and self._extra > _EXTRA_COUNTED:
             follow = f"more than {expected + _EXTRA_COUNTED} bytes follow the header"

@@ -1,8 +1,10 @@
 """The shared loader of data sets stored as four IDX files, such as MNIST.
 
-:class:`IDXDataset` reads a folder (:meth:`IDXDataset.from_directory`) or a verified download
-(:meth:`IDXDataset.download`), checking that images and labels agree before building a
-:class:`~minifw.data.dataset.Split`. A concrete data set only says which files it is made of.
+[`IDXDataset`][minifw.data.idx_dataset.IDXDataset] reads a folder
+([`IDXDataset.from_directory`][minifw.data.idx_dataset.IDXDataset.from_directory]) or a verified
+download ([`IDXDataset.download`][minifw.data.idx_dataset.IDXDataset.download]), checking that
+images and labels agree before building a [`Split`][minifw.data.dataset.Split]. A concrete data set
+only says which files it is made of.
 """
 
 from __future__ import annotations
@@ -40,25 +42,30 @@ def _check_split(
 class IDXDataset(Dataset):
     """A data set stored as four IDX files (MNIST's format); abstract.
 
-    A concrete data set fills in one hook, :meth:`spec`, which returns its files, checksums,
-    mirrors and classes as data. Loading (:meth:`from_directory`) and downloading
-    (:meth:`download`) are shared. Built directly, it holds splits given in memory:
+    A concrete data set fills in one hook, [`spec`][minifw.data.idx_dataset.IDXDataset.spec], which
+    returns its files, checksums, mirrors and classes as data. Loading
+    ([`from_directory`][minifw.data.idx_dataset.IDXDataset.from_directory]) and downloading
+    ([`download`][minifw.data.idx_dataset.IDXDataset.download]) are shared.
 
-    >>> import numpy as np
-    >>> from minifw.data import MNIST
-    >>> tiny = MNIST(test=Split(x=np.zeros((2, 784), dtype=np.float32), t=np.array([3, 5])))
-    >>> len(tiny.test)
-    2
-    >>> tiny.train
-    Traceback (most recent call last):
-    ...
-    minifw.errors.DatasetNotFoundError: MNIST has no train split: it was built in memory without one
+    Examples:
+        Built directly, a data set holds splits given in memory:
+
+        >>> import numpy as np
+        >>> from minifw.data import MNIST
+        >>> tiny = MNIST(test=Split(x=np.zeros((2, 784), dtype=np.float32), t=np.array([3, 5])))
+        >>> len(tiny.test)
+        2
+        >>> tiny.train
+        Traceback (most recent call last):
+        ...
+        minifw.errors.DatasetNotFoundError: MNIST has no train split: it was built in memory without one
+
     """
 
     _train: Split | None = attrs.field(default=None, alias="train", validator=_check_split)
     _test: Split | None = attrs.field(default=None, alias="test", validator=_check_split)
     source: Path | None = attrs.field(default=None, kw_only=True)
-    """The folder the splits were read from, or ``None`` for splits built in memory."""
+    """The folder the splits were read from, or `None` for splits built in memory."""
 
     @classmethod
     @abc.abstractmethod
@@ -67,17 +74,17 @@ class IDXDataset(Dataset):
 
     @property
     def train(self) -> Split:
-        """The training split; :class:`~minifw.errors.DatasetNotFoundError` if absent."""
+        """The training split; `DatasetNotFoundError` if absent."""
         return self._split("train", self._train)
 
     @property
     def test(self) -> Split:
-        """The test split; :class:`~minifw.errors.DatasetNotFoundError` if absent."""
+        """The test split; `DatasetNotFoundError` if absent."""
         return self._split("test", self._test)
 
     @property
     def num_classes(self) -> int:
-        """The number of classes, from :meth:`spec`."""
+        """The number of classes, from [`spec`][minifw.data.idx_dataset.IDXDataset.spec]."""
         return self.spec().num_classes
 
     @classmethod
@@ -89,21 +96,23 @@ class IDXDataset(Dataset):
         flatten: bool = True,
         one_hot: bool = False,
     ) -> Self:
-        """Load the data set from a folder holding its IDX files, ``.gz`` or uncompressed.
+        """Load the data set from a folder holding its IDX files, `.gz` or uncompressed.
 
         A folder with only one split's two files is usable for that split; asking for the other
-        raises :class:`~minifw.errors.DatasetNotFoundError`. Files are accepted whenever they are
-        well-formed IDX files (re-compressed copies are fine); checksums apply to downloads only.
-        Each file's header is checked against the spec (image shape and type, at most the
-        published number of examples) before its data is read, so memory stays bounded by what
-        the data set may hold, whatever a damaged or hostile file declares or inflates to.
+        raises [`DatasetNotFoundError`][minifw.errors.DatasetNotFoundError]. Files are accepted
+        whenever they are well-formed IDX files (re-compressed copies are fine); checksums apply to
+        downloads only. Each file's header is checked against the spec (image shape and type, at
+        most the published number of examples) before its data is read, so memory stays bounded by
+        what the data set may hold, whatever a damaged or hostile file declares or inflates to.
 
-        >>> import pathlib, tempfile
-        >>> from minifw.data import MNIST
-        >>> MNIST.from_directory(pathlib.Path(tempfile.mkdtemp()))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        minifw.errors.DatasetNotFoundError: no MNIST files in ...: looked for train-images-idx3-ubyte.gz, ...
+        Examples:
+            >>> import pathlib, tempfile
+            >>> from minifw.data import MNIST
+            >>> MNIST.from_directory(pathlib.Path(tempfile.mkdtemp()))  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            minifw.errors.DatasetNotFoundError: no MNIST files in ...: looked for train-images-idx3-ubyte.gz, ...
+
         """
         options = LoadOptions(normalize=normalize, flatten=flatten, one_hot=one_hot)
         return cls._load(cls.spec(), as_path(path, "path"), options=options, verify=False)
@@ -122,9 +131,9 @@ class IDXDataset(Dataset):
     ) -> Self:
         """Download the data set into a cache folder unless already there, then load it.
 
-        The folder is ``<root>/<spec().name>``; ``root`` defaults to the ``MINIFW_DATA``
-        environment variable (read at each call), else ``~/.cache/minifw``. Missing files are
-        fetched from ``mirrors`` (default ``spec().mirrors``) in order, each checked against its
+        The folder is `<root>/<spec().name>`; `root` defaults to the `MINIFW_DATA`
+        environment variable (read at each call), else `~/.cache/minifw`. Missing files are
+        fetched from `mirrors` (default `spec().mirrors`) in order, each checked against its
         published checksum and moved into the folder only when complete and correct. Files
         already in the folder are used as they are.
 
@@ -134,12 +143,12 @@ class IDXDataset(Dataset):
         Args:
             root: the base cache folder (see above).
             mirrors: base URLs (http, https, ftp or file) tried in order for each file.
-            normalize: pixels as float32 in [0, 1] (else raw uint8), as for :meth:`sample`.
-            flatten: images as ``(n, 784)`` rows (else ``(n, 1, 28, 28)``).
+            normalize: pixels as float32 in [0, 1] (else raw uint8), as for `sample`.
+            flatten: images as `(n, 784)` rows (else `(n, 1, 28, 28)`).
             one_hot: labels as one-hot rows (else class indices).
             progress: show a progress bar on stderr when it is a terminal.
             deadline: seconds the whole download may take (every file, every mirror), default
-                600; ``None`` for no limit. Each network read also gives up after 30 seconds
+                600; `None` for no limit. Each network read also gives up after 30 seconds
                 without data (or the time left, if less), so a server that sends a byte now and
                 then cannot hold the download past the deadline.
 
@@ -150,14 +159,15 @@ class IDXDataset(Dataset):
                 the message lists each mirror's failure and how to place the files by hand.
             DataError: the cache folder cannot be written (a full disk, no permission).
 
-        >>> import tempfile
-        >>> from minifw.data import MNIST
-        >>> MNIST.download(root=tempfile.mkdtemp(), mirrors=[])  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        minifw.errors.DownloadError: could not download MNIST file train-images-idx3-ubyte.gz into .../mnist; every mirror failed:
-          (no mirrors were given)
-        Nothing was written for train-images-idx3-ubyte.gz. To work offline, place the files ... MNIST.sample() works offline: ...
+        Examples:
+            >>> import tempfile
+            >>> from minifw.data import MNIST
+            >>> MNIST.download(root=tempfile.mkdtemp(), mirrors=[])  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            minifw.errors.DownloadError: could not download MNIST file train-images-idx3-ubyte.gz into .../mnist; every mirror failed:
+              (no mirrors were given)
+            Nothing was written for train-images-idx3-ubyte.gz. To work offline, place the files ... MNIST.sample() works offline: ...
 
         """
         options = LoadOptions(normalize=normalize, flatten=flatten, one_hot=one_hot)
@@ -169,7 +179,7 @@ class IDXDataset(Dataset):
 
     @classmethod
     def _load(cls, spec: DatasetSpec, folder: Path, *, options: LoadOptions, verify: bool) -> Self:
-        """Read both splits of ``spec`` from ``folder``; ``verify`` checks recorded checksums."""
+        """Read both splits of `spec` from `folder`; `verify` checks recorded checksums."""
         if not folder.is_dir():
             raise DatasetNotFoundError(
                 f"no {spec.title} folder at {spec.looked_for(folder)}; that path is not a folder"
@@ -198,7 +208,7 @@ class IDXDataset(Dataset):
 def _read_split(
     spec: DatasetSpec, folder: Path, split: SplitName, options: LoadOptions, *, verify: bool
 ) -> Split | None:
-    """Read one split's image and label files; ``None`` when neither file is present."""
+    """Read one split's image and label files; `None` when neither file is present."""
     images_file, labels_file = spec.files(split)
     images_path, labels_path = images_file.find(folder), labels_file.find(folder)
     if images_path is None and labels_path is None:
@@ -221,7 +231,7 @@ def _read_split(
 
 
 def _read_file(spec: DatasetSpec, file: IDXFile, path: Path, *, verify: bool) -> AnyArray:
-    """Read one file, its header checked against ``spec`` before any data is read."""
+    """Read one file, its header checked against `spec` before any data is read."""
     if verify and file.checksum is not None:
         file.checksum.verify_file(path)
     check = functools.partial(spec.check_header, file)

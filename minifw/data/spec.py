@@ -1,21 +1,23 @@
 """What an IDX data set is made of, as plain data: file names, checksums, mirrors, classes.
 
 A new data set in the MNIST format (Fashion-MNIST, KMNIST, a test fixture) is one
-:class:`DatasetSpec` value; no loading or downloading code changes.
+[`DatasetSpec`][minifw.data.spec.DatasetSpec] value; no loading or downloading code changes.
 
->>> spec = DatasetSpec(
-...     name="tiny",
-...     title="Tiny",
-...     train_images=IDXFile("train-images-idx3-ubyte"),
-...     train_labels=IDXFile("train-labels-idx1-ubyte"),
-...     test_images=IDXFile("t10k-images-idx3-ubyte"),
-...     test_labels=IDXFile("t10k-labels-idx1-ubyte"),
-...     num_classes=3,
-...     image_shape=(2, 2),
-... )
->>> spec.files("test")  # doctest: +NORMALIZE_WHITESPACE
-(IDXFile(stem='t10k-images-idx3-ubyte', checksum=None, size=None, count=None),
- IDXFile(stem='t10k-labels-idx1-ubyte', checksum=None, size=None, count=None))
+Examples:
+    >>> spec = DatasetSpec(
+    ...     name="tiny",
+    ...     title="Tiny",
+    ...     train_images=IDXFile("train-images-idx3-ubyte"),
+    ...     train_labels=IDXFile("train-labels-idx1-ubyte"),
+    ...     test_images=IDXFile("t10k-images-idx3-ubyte"),
+    ...     test_labels=IDXFile("t10k-labels-idx1-ubyte"),
+    ...     num_classes=3,
+    ...     image_shape=(2, 2),
+    ... )
+    >>> spec.files("test")  # doctest: +NORMALIZE_WHITESPACE
+    (IDXFile(stem='t10k-images-idx3-ubyte', checksum=None, size=None, count=None),
+     IDXFile(stem='t10k-labels-idx1-ubyte', checksum=None, size=None, count=None))
+
 """
 
 from __future__ import annotations
@@ -69,13 +71,15 @@ class Checksum:
     MD5 identifies the published MNIST files (it is what the mirrors and torchvision publish);
     SHA-256 protects the files bundled with minifw.
 
-    >>> payload = b"hello"
-    >>> Checksum("md5", "5d41402abc4b2a76b9719d911017c592").matches(payload)
-    True
-    >>> Checksum("sha256", "00" * 32).verify(payload, source="hello.gz")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.IntegrityError: hello.gz has the wrong sha256 checksum: expected 0000000000000000000000000000000000000000000000000000000000000000, got 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 (5 bytes)
+    Examples:
+        >>> payload = b"hello"
+        >>> Checksum("md5", "5d41402abc4b2a76b9719d911017c592").matches(payload)
+        True
+        >>> Checksum("sha256", "00" * 32).verify(payload, source="hello.gz")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.IntegrityError: hello.gz has the wrong sha256 checksum: expected 0000000000000000000000000000000000000000000000000000000000000000, got 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 (5 bytes)
+
     """
 
     algorithm: Literal["md5", "sha256"] = attrs.field(validator=_check_algorithm)
@@ -84,30 +88,34 @@ class Checksum:
     def new_hash(self) -> hashlib._Hash:
         """Return an empty hash object of this algorithm, to feed bytes into while streaming.
 
-        >>> Checksum("md5", "0" * 32).new_hash().name
-        'md5'
+        Examples:
+            >>> Checksum("md5", "0" * 32).new_hash().name
+            'md5'
+
         """
         return hashlib.new(self.algorithm, usedforsecurity=False)
 
     def matches(self, data: bytes) -> bool:
-        """Return whether ``data`` has this digest."""
+        """Return whether `data` has this digest."""
         digest = self.new_hash()
         digest.update(data)
         return digest.hexdigest() == self.hexdigest
 
     def verify(self, data: bytes, *, source: str) -> None:
-        """Raise :class:`IntegrityError` naming ``source`` unless ``data`` has this digest."""
+        """Raise `IntegrityError` naming `source` unless `data` has this digest."""
         digest = self.new_hash()
         digest.update(data)
         self._compare(digest.hexdigest(), len(data), source)
 
     def verify_file(self, path: Path) -> None:
-        """Like :meth:`verify` for a file's bytes, read a piece at a time (memory stays small).
+        """Like `verify` for a file's bytes, read a piece at a time (memory stays small).
 
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "hello.gz"
-        >>> _ = path.write_bytes(b"hello")
-        >>> Checksum("md5", "5d41402abc4b2a76b9719d911017c592").verify_file(path)
+        Examples:
+            >>> import pathlib, tempfile
+            >>> path = pathlib.Path(tempfile.mkdtemp()) / "hello.gz"
+            >>> _ = path.write_bytes(b"hello")
+            >>> Checksum("md5", "5d41402abc4b2a76b9719d911017c592").verify_file(path)
+
         """
         digest = self.new_hash()
         size = 0
@@ -143,33 +151,34 @@ def _check_stem(instance: IDXFile, attribute: attrs.Attribute[str], value: str) 
 @final
 @attrs.frozen
 class IDXFile:
-    """One IDX file of a data set: its name and, optionally, what its published ``.gz`` is like.
+    """One IDX file of a data set: its name and, optionally, what its published `.gz` is like.
 
     Attributes:
-        stem: the file name without ``.gz``.
-        checksum: the digest of the published ``.gz``. It applies to downloads (and to the
+        stem: the file name without `.gz`.
+        checksum: the digest of the published `.gz`. It applies to downloads (and to the
             bundled sample). Files a user places by hand may be re-compressed copies, so they are
             accepted whenever they are well-formed IDX.
-        size: the published ``.gz``'s length in bytes. A mirror sending more is cut off there;
-            without it, downloads are capped by what ``count`` (or the IDX reader's default
+        size: the published `.gz`'s length in bytes. A mirror sending more is cut off there;
+            without it, downloads are capped by what `count` (or the IDX reader's default
             limit) allows.
         count: the number of examples (images or labels) in the published file. A file whose
             header declares more is refused before its data is read; fewer is fine (a subset).
 
-    >>> f = IDXFile(
-    ...     "t10k-labels-idx1-ubyte",
-    ...     Checksum("md5", "ec29112dd5afa0611ce80d1b7f02629c"),
-    ...     size=4542,
-    ...     count=10000,
-    ... )
-    >>> f.gz_name
-    't10k-labels-idx1-ubyte.gz'
-    >>> [path.name for path in f.candidates(Path("data"))]
-    ['t10k-labels-idx1-ubyte.gz', 't10k-labels-idx1-ubyte']
-    >>> IDXFile("labels", size=0)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: size must be a positive integer, got size=0
+    Examples:
+        >>> f = IDXFile(
+        ...     "t10k-labels-idx1-ubyte",
+        ...     Checksum("md5", "ec29112dd5afa0611ce80d1b7f02629c"),
+        ...     size=4542,
+        ...     count=10000,
+        ... )
+        >>> f.gz_name
+        't10k-labels-idx1-ubyte.gz'
+        >>> [path.name for path in f.candidates(Path("data"))]
+        ['t10k-labels-idx1-ubyte.gz', 't10k-labels-idx1-ubyte']
+        >>> IDXFile("labels", size=0)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: size must be a positive integer, got size=0
 
     """
 
@@ -190,11 +199,11 @@ class IDXFile:
         return f"{self.stem}.gz"
 
     def candidates(self, folder: Path) -> tuple[Path, Path]:
-        """Return the paths where this file may be found in ``folder``, ``.gz`` first."""
+        """Return the paths where this file may be found in `folder`, `.gz` first."""
         return folder / self.gz_name, folder / self.stem
 
     def find(self, folder: Path) -> Path | None:
-        """Return the first of :meth:`candidates` that is a file, or ``None``."""
+        """Return the first of `candidates` that is a file, or `None`."""
         return next((path for path in self.candidates(folder) if path.is_file()), None)
 
 
@@ -219,21 +228,23 @@ _EXAMPLE_URL: Final = "'https://example.org/mnist/'"
 
 
 def check_mirror_url(url: object, name: str = "mirror") -> str:
-    """Return ``url`` if it can serve as a mirror: an http, https, ftp or file URL of a folder.
+    """Return `url` if it can serve as a mirror: an http, https, ftp or file URL of a folder.
 
-    File names are appended to it, so it may not carry a query or a fragment. ``name`` is how
+    File names are appended to it, so it may not carry a query or a fragment. `name` is how
     the argument is called in the error message.
 
-    >>> check_mirror_url("https://example.org/mnist/")
-    'https://example.org/mnist/'
-    >>> check_mirror_url("example.org/mnist/", "mirrors[0]")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: mirrors[0] must be an http, https, ftp or file URL such as 'https://example.org/mnist/', got mirrors[0]='example.org/mnist/' (no scheme; a local folder is written file:///path/to/folder/)
-    >>> check_mirror_url("gopher://example.org/", "mirror")
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: mirror must be an http, https, ftp or file URL such as 'https://example.org/mnist/', got mirror='gopher://example.org/' (unsupported scheme 'gopher')
+    Examples:
+        >>> check_mirror_url("https://example.org/mnist/")
+        'https://example.org/mnist/'
+        >>> check_mirror_url("example.org/mnist/", "mirrors[0]")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: mirrors[0] must be an http, https, ftp or file URL such as 'https://example.org/mnist/', got mirrors[0]='example.org/mnist/' (no scheme; a local folder is written file:///path/to/folder/)
+        >>> check_mirror_url("gopher://example.org/", "mirror")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: mirror must be an http, https, ftp or file URL such as 'https://example.org/mnist/', got mirror='gopher://example.org/' (unsupported scheme 'gopher')
+
     """
     if not isinstance(url, str) or not url:
         raise ValidationError(
@@ -249,7 +260,7 @@ def check_mirror_url(url: object, name: str = "mirror") -> str:
 
 
 def _url_problem(url: str) -> str:
-    """Say what makes ``url`` unusable as a mirror, or return ``""``."""
+    """Say what makes `url` unusable as a mirror, or return `""`."""
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
         return "it contains spaces or control characters; percent-encode them"
     try:
@@ -299,18 +310,19 @@ class DatasetSpec:
     """The files, checksums, mirrors and classes of one IDX data set.
 
     Attributes:
-        name: the cache subfolder, e.g. ``"mnist"`` (files go to ``<root>/<name>/``).
-        title: the name used in messages, e.g. ``"MNIST"``.
+        name: the cache subfolder, e.g. `"mnist"` (files go to `<root>/<name>/`).
+        title: the name used in messages, e.g. `"MNIST"`.
         train_images, train_labels, test_images, test_labels: the four files.
-        num_classes: labels must lie in ``0 .. num_classes - 1``.
-        image_shape: the shape of one image, e.g. ``(28, 28)``.
-        mirrors: base URLs tried in order; each file is fetched from ``mirror + file.gz_name``.
+        num_classes: labels must lie in `0 .. num_classes - 1`.
+        image_shape: the shape of one image, e.g. `(28, 28)`.
+        mirrors: base URLs tried in order; each file is fetched from `mirror + file.gz_name`.
             Each must be an http, https, ftp or file URL (checked here, at construction).
         offline_hint: a sentence added to "not found" errors, e.g. where to get data offline.
 
-    >>> from minifw.data import MNIST
-    >>> MNIST.spec().train_images.stem, MNIST.spec().num_classes, MNIST.spec().image_shape
-    ('train-images-idx3-ubyte', 10, (28, 28))
+    Examples:
+        >>> from minifw.data import MNIST
+        >>> MNIST.spec().train_images.stem, MNIST.spec().num_classes, MNIST.spec().image_shape
+        ('train-images-idx3-ubyte', 10, (28, 28))
 
     """
 
@@ -328,7 +340,7 @@ class DatasetSpec:
     offline_hint: str = ""
 
     def files(self, split: SplitName) -> tuple[IDXFile, IDXFile]:
-        """Return the ``(images, labels)`` files of ``split``."""
+        """Return the `(images, labels)` files of `split`."""
         if split == "train":
             return self.train_images, self.train_labels
         return self.test_images, self.test_labels
@@ -339,11 +351,13 @@ class DatasetSpec:
         return (*self.files("train"), *self.files("test"))
 
     def kind(self, file: IDXFile) -> Literal["images", "labels"]:
-        """Say whether ``file`` is one of this data set's image files or label files.
+        """Say whether `file` is one of this data set's image files or label files.
 
-        >>> from minifw.data import MNIST
-        >>> MNIST.spec().kind(MNIST.spec().test_labels)
-        'labels'
+        Examples:
+            >>> from minifw.data import MNIST
+            >>> MNIST.spec().kind(MNIST.spec().test_labels)
+            'labels'
+
         """
         if file in (self.train_images, self.test_images):
             return "images"
@@ -352,14 +366,16 @@ class DatasetSpec:
         raise ValidationError(f"file must be one of the {self.title} files, got {file!r}")
 
     def max_payload(self, file: IDXFile) -> int:
-        """Return the most data bytes (after the header) ``file`` may declare; more is refused.
+        """Return the most data bytes (after the header) `file` may declare; more is refused.
 
-        ``file.count`` examples of one uint8 image each, or of one label of at most 4 bytes
+        `file.count` examples of one uint8 image each, or of one label of at most 4 bytes
         (IDX's widest integer); without a count, the IDX reader's default limit.
 
-        >>> from minifw.data import MNIST
-        >>> MNIST.spec().max_payload(MNIST.spec().train_images)
-        47040000
+        Examples:
+            >>> from minifw.data import MNIST
+            >>> MNIST.spec().max_payload(MNIST.spec().train_images)
+            47040000
+
         """
         if file.count is None:
             return DEFAULT_MAX_BYTES
@@ -368,14 +384,16 @@ class DatasetSpec:
         return file.count * _LABEL_BYTES
 
     def max_download(self, file: IDXFile) -> int:
-        """Return the most bytes a mirror may send for ``file``: its published size, if recorded.
+        """Return the most bytes a mirror may send for `file`: its published size, if recorded.
 
         Otherwise a generous bound from the format: the most data the file may hold, plus its
         header, plus what gzip adds to data it cannot compress (far below 1%).
 
-        >>> from minifw.data import MNIST
-        >>> MNIST.spec().max_download(MNIST.spec().train_images)
-        9912422
+        Examples:
+            >>> from minifw.data import MNIST
+            >>> MNIST.spec().max_download(MNIST.spec().train_images)
+            9912422
+
         """
         if file.size is not None:
             return file.size
@@ -383,18 +401,20 @@ class DatasetSpec:
         return payload + payload // 100 + _GZIP_SLACK
 
     def check_header(self, file: IDXFile, header: IDXHeader, source: str) -> None:
-        """Refuse, before its data is read, a ``file`` whose header does not fit this data set.
+        """Refuse, before its data is read, a `file` whose header does not fit this data set.
 
-        Images must be uint8 of :attr:`image_shape`, labels one integer per example, and neither
-        may hold more examples than ``file.count``.
+        Images must be uint8 of `image_shape`, labels one integer per example, and neither
+        may hold more examples than `file.count`.
 
-        >>> import numpy as np
-        >>> from minifw.data import MNIST
-        >>> spec = MNIST.spec()
-        >>> spec.check_header(spec.test_labels, IDXHeader(np.dtype(np.uint8), (10**9,)), "x.gz")
-        Traceback (most recent call last):
-        ...
-        minifw.errors.IDXFormatError: x.gz: the header declares 1000000000 MNIST labels, more than the 10000 in the published t10k-labels-idx1-ubyte; nothing was read past the header
+        Examples:
+            >>> import numpy as np
+            >>> from minifw.data import MNIST
+            >>> spec = MNIST.spec()
+            >>> spec.check_header(spec.test_labels, IDXHeader(np.dtype(np.uint8), (10**9,)), "x.gz")
+            Traceback (most recent call last):
+            ...
+            minifw.errors.IDXFormatError: x.gz: the header declares 1000000000 MNIST labels, more than the 10000 in the published t10k-labels-idx1-ubyte; nothing was read past the header
+
         """
         kind = self.kind(file)
         if kind == "images" and (
@@ -420,9 +440,11 @@ class DatasetSpec:
     def looked_for(self, folder: Path) -> str:
         """Say where the files were looked for, under which names, and what works offline.
 
-        >>> from minifw.data import FashionMNIST
-        >>> FashionMNIST.spec().looked_for(Path("data"))
-        'data: looked for train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (each may also be uncompressed, without .gz)'
+        Examples:
+            >>> from minifw.data import FashionMNIST
+            >>> FashionMNIST.spec().looked_for(Path("data"))
+            'data: looked for train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (each may also be uncompressed, without .gz)'
+
         """
         names = ", ".join(file.gz_name for file in self.all_files)
         text = f"{folder}: looked for {names} (each may also be uncompressed, without .gz)"
