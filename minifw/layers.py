@@ -1,27 +1,30 @@
 r"""Layers: forward pass, backward pass, and how a change of the input moves the output.
 
-A :class:`Layer` maps a batch of inputs ``x`` (rows are examples) to outputs ``y`` and keeps
-three rules side by side:
+A [`Layer`][minifw.layers.Layer] maps a batch of inputs `x` (rows are examples) to outputs `y` and
+keeps three rules side by side:
 
-- :meth:`~Layer.forward`: :math:`y = f(x)`;
-- :meth:`~Layer.backward`: the exact gradient, :math:`\partial L/\partial x` and
-  :math:`\partial L/\partial \theta` from :math:`\partial L/\partial y` (backpropagation);
-- :meth:`~Layer.change`: :math:`f(x + \Delta x) - f(x)` for many moves :math:`\Delta x` at once,
-  computed without the cancellation of subtracting two outputs, so that the tiny moves of a
+- [`forward`][minifw.layers.Layer.forward]: \(y = f(x)\);
+- [`backward`][minifw.layers.Layer.backward]: the exact gradient, \(\partial L/\partial x\) and
+  \(\partial L/\partial \theta\) from \(\partial L/\partial y\) (backpropagation);
+- [`change`][minifw.layers.Layer.change]: \(f(x + \Delta x) - f(x)\) for many moves \(\Delta x\) at
+  once, computed without the cancellation of subtracting two outputs, so that the tiny moves of a
   finite difference keep their precision.
 
-Numerical gradients of a model built from layers (:class:`~minifw.models.Sequential`) use the
-third rule to push the effect of one parameter through only the layers after it, and only
-through the rows (examples) it reaches. Layers whose change is a smooth function of the move
-also give its Taylor series (:class:`Activation` through :meth:`~Activation.taylor`), which lets
-tiny steps be evaluated with a few multiply-adds.
+Numerical gradients of a model built from layers ([`Sequential`][minifw.models.Sequential]) use the
+third rule to push the effect of one parameter through only the layers after it, and only through
+the rows (examples) it reaches. Layers whose change is a smooth function of the move also give its
+Taylor series ([`Activation`][minifw.layers.Activation] through
+[`taylor`][minifw.layers.Activation.taylor]), which lets tiny steps be evaluated with a few
+multiply-adds.
 
->>> import numpy as np
->>> from minifw.layers import Sigmoid
->>> x = np.array([[0.0, 2.0]])
->>> y = Sigmoid().forward(x)
->>> Sigmoid().change(x, y, np.array([[1e-9, 1e-9]]))  # sigma'(x) * 1e-9, to the last digit
-array([[2.50000000e-10, 1.04993585e-10]])
+Examples:
+    >>> import numpy as np
+    >>> from minifw.layers import Sigmoid
+    >>> x = np.array([[0.0, 2.0]])
+    >>> y = Sigmoid().forward(x)
+    >>> Sigmoid().change(x, y, np.array([[1e-9, 1e-9]]))  # sigma'(x) * 1e-9, to the last digit
+    array([[2.50000000e-10, 1.04993585e-10]])
+
 """
 
 from __future__ import annotations
@@ -51,20 +54,22 @@ __all__ = [
     "softmax",
 ]
 
-#: Arrays that may be complex: a complex step moves every layer by an imaginary amount.
+# Arrays that may be complex: a complex step moves every layer by an imaginary amount.
 Array = NDArray[Any]
 
-#: Score moves up to this size take the precise expm1 route in Softmax.change.
+# Score moves up to this size take the precise expm1 route in Softmax.change.
 _SMALL_SHIFT = 0.5
 
 
 def sigmoid(a: ArrayLike) -> Array:
-    r"""Return :math:`\sigma(a) = 1 / (1 + e^{-a})`, elementwise, without overflow.
+    r"""Return \(\sigma(a) = 1 / (1 + e^{-a})\), elementwise, without overflow.
 
     Real inputs give float64; complex inputs (a complex step) give complex128.
 
-    >>> sigmoid([-1000.0, 0.0, 1000.0])
-    array([0. , 0.5, 1. ])
+    Examples:
+        >>> sigmoid([-1000.0, 0.0, 1000.0])
+        array([0. , 0.5, 1. ])
+
     """
     arr = np.asarray(a)
     if not np.iscomplexobj(arr):
@@ -77,13 +82,15 @@ def sigmoid(a: ArrayLike) -> Array:
 
 
 def softmax(a: ArrayLike) -> Array:
-    r"""Return :math:`y_k = e^{a_k} / \sum_m e^{a_m}` along the last axis, without overflow.
+    r"""Return \(y_k = e^{a_k} / \sum_m e^{a_m}\) along the last axis, without overflow.
 
     The largest score is subtracted first (its real part, for complex scores), which changes
     nothing mathematically.
 
-    >>> softmax([1010.0, 1000.0, 990.0]).round(6).tolist()
-    [0.999955, 4.5e-05, 0.0]
+    Examples:
+        >>> softmax([1010.0, 1000.0, 990.0]).round(6).tolist()
+        [0.999955, 4.5e-05, 0.0]
+
     """
     arr = np.asarray(a)
     if not np.iscomplexobj(arr):
@@ -96,41 +103,42 @@ def softmax(a: ArrayLike) -> Array:
 class Layer(abc.ABC):
     r"""One stage of a network: forward, backward and change rules side by side.
 
-    Shapes: ``x`` is ``(R, n_in)`` (``R`` rows, one per example), ``y = forward(x)`` is
-    ``(R, n_out)``. Every method receives the rows it concerns and must not modify its arguments.
+    Shapes: `x` is `(R, n_in)` (`R` rows, one per example), `y = forward(x)` is
+    `(R, n_out)`. Every method receives the rows it concerns and must not modify its arguments.
 
     A new layer implements the four members below. Numerical gradients then work for any model
-    built from it, and :meth:`backward` gives the exact gradient that
-    :func:`~minifw.gradcheck` checks them against. A smooth elementwise function is simpler
-    to write as an :class:`Activation`.
+    built from it, and [`backward`][minifw.layers.Layer.backward] gives the exact gradient that
+    [`gradcheck`][minifw.gradcheck] checks them against. A smooth elementwise function is simpler
+    to write as an [`Activation`][minifw.layers.Activation].
     """
 
     @property
     @abc.abstractmethod
     def params(self) -> dict[str, FloatArray]:
-        """The layer's parameter arrays by local name (``{}`` for none); updated in place."""
+        """The layer's parameter arrays by local name (`{}` for none); updated in place."""
 
     @abc.abstractmethod
     def forward(self, x: Array) -> Array:
-        """Return the output for inputs ``x`` of shape ``(R, n_in)``."""
+        """Return the output for inputs `x` of shape `(R, n_in)`."""
 
     @abc.abstractmethod
     def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
-        r"""Return :math:`\partial L/\partial x` and :math:`\partial L/\partial\theta` by name.
+        r"""Return \(\partial L/\partial x\) and \(\partial L/\partial\theta\) by name.
 
-        ``dy`` is :math:`\partial L/\partial y`, the shape of ``y``; the parameter gradients sum
+        `dy` is \(\partial L/\partial y\), the shape of `y`; the parameter gradients sum
         over the rows.
         """
 
     @abc.abstractmethod
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r"""Return :math:`f(x + \Delta x) - f(x)` for moves ``dx`` of the inputs ``x``.
+        r"""Return \(f(x + \Delta x) - f(x)\) for moves `dx` of the inputs `x`.
 
-        ``x``, ``y`` and ``dx`` have the same number of rows (each row of ``dx`` moves the
-        matching row of ``x``). Compute it so that a tiny move keeps its relative precision
-        (not as ``forward(x + dx) - y`` where a better formula exists), and with complex
-        arithmetic when ``dx`` is complex (a complex step) or raise
-        :class:`~minifw.errors.DifferentiationError` where the layer is not analytic.
+        `x`, `y` and `dx` have the same number of rows (each row of `dx` moves the matching row of
+        `x`). Compute it so that a tiny move keeps its relative precision (not as
+        `forward(x + dx) - y` where a better formula exists), and with complex arithmetic when `dx`
+        is complex (a complex step) or raise
+        [`DifferentiationError`][minifw.errors.DifferentiationError] where the layer is not
+        analytic.
         """
 
 
@@ -143,25 +151,28 @@ class SeriesLayer(Protocol):
     ) -> tuple[Array, NDArray[np.bool_]]:
         r"""Return the series of the output change and which rows it is valid for.
 
-        ``dx`` has shape ``(P, R, n_in)``: coefficients of :math:`u^1, \ldots, u^P` of each
-        row's input move. ``reach`` (``(R,)``) bounds :math:`|u|`. The second result is
-        ``False`` for a row whose series cannot be trusted up to that reach (a kink or a pole
-        within reach); those rows are then computed with :meth:`Layer.change`.
+        `dx` has shape `(P, R, n_in)`: coefficients of \(u^1, \ldots, u^P\) of each row's input
+        move. `reach` (`(R,)`) bounds \(|u|\). The second result is `False` for a row whose series
+        cannot be trusted up to that reach (a kink or a pole within reach); those rows are then
+        computed with [`Layer.change`][minifw.layers.Layer.change].
         """
         ...
 
 
 class Activation(Layer):
-    r"""An elementwise function :math:`y = f(x)` without parameters.
+    r"""An elementwise function \(y = f(x)\) without parameters.
 
-    Subclasses give :meth:`forward`, :meth:`slope` (:math:`f'`), :meth:`change` and
-    :meth:`taylor` (the Taylor coefficients of :math:`f(x + v) - f(x)` in :math:`v` and how far
-    they reach); backward passes and series follow from those.
+    Subclasses give [`forward`][minifw.layers.Layer.forward],
+    [`slope`][minifw.layers.Activation.slope] (\(f'\)), [`change`][minifw.layers.Layer.change] and
+    [`taylor`][minifw.layers.Activation.taylor] (the Taylor coefficients of \(f(x + v) - f(x)\) in
+    \(v\) and how far they reach); backward passes and series follow from those.
 
-    >>> import numpy as np
-    >>> x = np.array([[0.5]])
-    >>> Tanh().backward(x, Tanh().forward(x), np.ones((1, 1)))[0].round(6)
-    array([[0.786448]])
+    Examples:
+        >>> import numpy as np
+        >>> x = np.array([[0.5]])
+        >>> Tanh().backward(x, Tanh().forward(x), np.ones((1, 1)))[0].round(6)
+        array([[0.786448]])
+
     """
 
     @property
@@ -172,27 +183,27 @@ class Activation(Layer):
 
     @abc.abstractmethod
     def slope(self, x: Array, y: Array) -> Array:
-        """Return :math:`f'(x)` elementwise (``y = f(x)`` is given)."""
+        r"""Return \(f'(x)\) elementwise (`y = f(x)` is given)."""
 
     @abc.abstractmethod
     def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
-        r"""Return the Taylor coefficients of :math:`f(x + v) - f(x)` in :math:`v`, and a reach.
+        r"""Return the Taylor coefficients of \(f(x + v) - f(x)\) in \(v\), and a reach.
 
-        The coefficients have shape ``(order, *x.shape)``, ``[p - 1]`` holding the coefficient of
-        :math:`v^p`. The reach (shape of ``x``) is a radius within which the series converges
-        (the distance to the nearest singularity or kink; ``inf`` for a polynomial).
+        The coefficients have shape `(order, *x.shape)`, `[p - 1]` holding the coefficient of
+        \(v^p\). The reach (shape of `x`) is a radius within which the series converges
+        (the distance to the nearest singularity or kink; `inf` for a polynomial).
         """
 
     @final
     def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
-        r""":math:`\partial L/\partial x = f'(x) \odot \partial L/\partial y`."""
+        r"""\(\partial L/\partial x = f'(x) \odot \partial L/\partial y\)."""
         return dy * self.slope(x, y), {}
 
     @final
     def series_change(
         self, x: Array, y: Array, dx: Array, reach: FloatArray
     ) -> tuple[Array, NDArray[np.bool_]]:
-        """Compose :meth:`taylor` with the input series (see :class:`SeriesLayer`)."""
+        """Compose `taylor` with the input series (see `SeriesLayer`)."""
         coeffs, radius = self.taylor(x, y, dx.shape[0])
         moved = _series.magnitude(dx, _expand(reach, dx.ndim - 1))
         # Trust the series where the input moves by at most half the convergence radius.
@@ -202,36 +213,38 @@ class Activation(Layer):
 
 
 def _expand(reach: FloatArray, ndim: int) -> FloatArray:
-    """Give ``reach`` (one value per row) trailing axes to broadcast against ``ndim`` axes."""
+    """Give `reach` (one value per row) trailing axes to broadcast against `ndim` axes."""
     return reach.reshape(reach.shape + (1,) * (ndim - 1))
 
 
 @final
 @attrs.define(eq=False)
 class Sigmoid(Activation):
-    r"""The logistic function :math:`\sigma(x) = 1 / (1 + e^{-x})`.
+    r"""The logistic function \(\sigma(x) = 1 / (1 + e^{-x})\).
 
     Change without cancellation:
-    :math:`\sigma(x + d) - \sigma(x) = \sigma(x + d)\,\sigma(-x)\,(1 - e^{-d})`.
+    \(\sigma(x + d) - \sigma(x) = \sigma(x + d)\,\sigma(-x)\,(1 - e^{-d})\).
 
-    >>> import numpy as np
-    >>> Sigmoid().forward(np.array([[0.0, 1.0]])).round(6)
-    array([[0.5     , 0.731059]])
+    Examples:
+        >>> import numpy as np
+        >>> Sigmoid().forward(np.array([[0.0, 1.0]])).round(6)
+        array([[0.5     , 0.731059]])
+
     """
 
     def forward(self, x: Array) -> Array:
-        r"""Return :math:`\sigma(x)`."""
+        r"""Return \(\sigma(x)\)."""
         return sigmoid(x)
 
     def slope(self, x: Array, y: Array) -> Array:
-        r""":math:`\sigma'(x) = \sigma(x)(1 - \sigma(x)) = \sigma(x)\,\sigma(-x)`."""
+        r"""\(\sigma'(x) = \sigma(x)(1 - \sigma(x)) = \sigma(x)\,\sigma(-x)\)."""
         result: Array = y * sigmoid(-x)
         return result
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r""":math:`\sigma(x + d)\,\sigma(-x)\,(1 - e^{-d})` for moves below 1/2, else a difference.
+        r"""\(\sigma(x + d)\,\sigma(-x)\,(1 - e^{-d})\) for moves below 1/2, else a difference.
 
-        (:math:`1 - \sigma(x) = \sigma(-x)`.) A large move changes the output by much more than
+        (\(1 - \sigma(x) = \sigma(-x)\).) A large move changes the output by much more than
         its rounding, so there the plain difference is as precise and avoids huge exponentials.
         """
         after = sigmoid(x + dx)
@@ -241,10 +254,10 @@ class Sigmoid(Activation):
         return result
 
     def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
-        r"""Coefficients from :math:`\sigma' = \sigma(1 - \sigma)`; reach :math:`\sqrt{x^2 + \pi^2}`.
+        r"""Coefficients from \(\sigma' = \sigma(1 - \sigma)\); reach \(\sqrt{x^2 + \pi^2}\).
 
-        With :math:`\sigma(x + v) = \sum_r s_r v^r`:
-        :math:`(r + 1)\,s_{r+1} = s_r - \sum_{q=0}^{r} s_q s_{r-q}`, :math:`s_0 = \sigma(x)`.
+        With \(\sigma(x + v) = \sum_r s_r v^r\):
+        \((r + 1)\,s_{r+1} = s_r - \sum_{q=0}^{r} s_q s_{r-q}\), \(s_0 = \sigma(x)\).
         """
         # s_1 = sigma(x) sigma(-x) directly: y (1 - y) would lose digits where y is near 1.
         s = [np.asarray(y), self.slope(x, y)]
@@ -261,29 +274,31 @@ class Tanh(Activation):
     r"""The hyperbolic tangent.
 
     Change without cancellation:
-    :math:`\tanh(x + d) - \tanh(x) = \sinh(d) / (\cosh(x)\cosh(x + d))`.
+    \(\tanh(x + d) - \tanh(x) = \sinh(d) / (\cosh(x)\cosh(x + d))\).
 
-    >>> import numpy as np
-    >>> Tanh().forward(np.array([[0.0, 1.0]])).round(6)
-    array([[0.      , 0.761594]])
+    Examples:
+        >>> import numpy as np
+        >>> Tanh().forward(np.array([[0.0, 1.0]])).round(6)
+        array([[0.      , 0.761594]])
+
     """
 
     def forward(self, x: Array) -> Array:
-        r"""Return :math:`\tanh(x)`."""
+        r"""Return \(\tanh(x)\)."""
         result: Array = np.tanh(x)
         return result
 
     def slope(self, x: Array, y: Array) -> Array:
-        r""":math:`\tanh'(x) = 1 - \tanh^2(x) = 1/\cosh^2(x)` (the latter keeps its digits)."""
+        r"""\(\tanh'(x) = 1 - \tanh^2(x) = 1/\cosh^2(x)\) (the latter keeps its digits)."""
         with np.errstate(over="ignore"):
             result: Array = 1.0 / np.cosh(x) ** 2
         return result
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r""":math:`\sinh(d) / (\cosh(x)\cosh(x + d))` for moves below 1/2, else a difference.
+        r"""\(\sinh(d) / (\cosh(x)\cosh(x + d))\) for moves below 1/2, else a difference.
 
         A large move changes the output by much more than its rounding, and far out (beyond
-        :math:`|x| = 350`) the hyperbolic functions would overflow: there a plain difference is
+        \(|x| = 350\)) the hyperbolic functions would overflow: there a plain difference is
         as precise.
         """
         after = x + dx
@@ -294,9 +309,9 @@ class Tanh(Activation):
         return result
 
     def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
-        r"""Coefficients from :math:`\tanh' = 1 - \tanh^2`; reach :math:`\sqrt{x^2 + \pi^2/4}`.
+        r"""Coefficients from \(\tanh' = 1 - \tanh^2\); reach \(\sqrt{x^2 + \pi^2/4}\).
 
-        :math:`(r + 1)\,t_{r+1} = [r = 0] - \sum_{q=0}^{r} t_q t_{r-q}`, :math:`t_0 = \tanh(x)`.
+        \((r + 1)\,t_{r+1} = [r = 0] - \sum_{q=0}^{r} t_q t_{r-q}\), \(t_0 = \tanh(x)\).
         """
         # t_1 = 1 / cosh(x)^2 directly: 1 - y^2 would lose digits where |y| is near 1.
         t = [np.asarray(y), self.slope(x, y)]
@@ -310,30 +325,32 @@ class Tanh(Activation):
 @final
 @attrs.define(eq=False)
 class ReLU(Activation):
-    r"""The rectifier :math:`\max(x, 0)`.
+    r"""The rectifier \(\max(x, 0)\).
 
-    A change that stays on one side of 0 is :math:`d` (or 0); one that crosses the kink is
+    A change that stays on one side of 0 is \(d\) (or 0); one that crosses the kink is
     computed from both sides. The slope at exactly 0 is taken as 0, as the book's backward pass
     does. A complex step is refused at the kink, where the function is not analytic.
 
-    >>> import numpy as np
-    >>> x = np.array([[-1.0, 0.5]])
-    >>> ReLU().change(x, ReLU().forward(x), np.array([[2.0, 1e-9]]))
-    array([[1.e+00, 1.e-09]])
+    Examples:
+        >>> import numpy as np
+        >>> x = np.array([[-1.0, 0.5]])
+        >>> ReLU().change(x, ReLU().forward(x), np.array([[2.0, 1e-9]]))
+        array([[1.e+00, 1.e-09]])
+
     """
 
     def forward(self, x: Array) -> Array:
-        r"""Return :math:`\max(x, 0)`."""
+        r"""Return \(\max(x, 0)\)."""
         result: Array = np.maximum(x, 0.0)
         return result
 
     def slope(self, x: Array, y: Array) -> Array:
-        """1 where :math:`x > 0`, else 0."""
+        r"""1 where \(x > 0\), else 0."""
         result: Array = (np.real(x) > 0).astype(np.float64)
         return result
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        """``dx`` where both sides are positive, 0 where neither is, else the difference."""
+        """`dx` where both sides are positive, 0 where neither is, else the difference."""
         if np.iscomplexobj(dx) or np.iscomplexobj(x):
             xr = np.real(x)
             moved = (dx != 0) & np.broadcast_to(xr == 0, np.broadcast_shapes(xr.shape, dx.shape))
@@ -351,7 +368,7 @@ class ReLU(Activation):
         return result
 
     def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
-        """Return the slope, then zeros; reach :math:`|x|` (the distance to the kink)."""
+        r"""Return the slope, then zeros; reach \(|x|\) (the distance to the kink)."""
         coeffs = np.zeros((order, *np.shape(x)))
         coeffs[0] = np.real(x) > 0
         reach: FloatArray = np.abs(np.real(x))
@@ -361,19 +378,21 @@ class ReLU(Activation):
 @final
 @attrs.define(eq=False)
 class Affine(Layer):
-    r"""A fully connected layer :math:`y = xW + b`.
+    r"""A fully connected layer \(y = xW + b\).
 
-    ``W`` is ``(n_in, n_out)`` and ``b`` is ``(n_out,)``, both float64. A change of the input
-    moves the output linearly, :math:`\Delta y = \Delta x\,W`, and a change :math:`s` of
-    :math:`W_{ij}` (or :math:`b_j`) moves only column :math:`j` of the output, by
-    :math:`s\,x_{\cdot i}` (or :math:`s`): the structure fast numerical gradients build on.
+    `W` is `(n_in, n_out)` and `b` is `(n_out,)`, both float64. A change of the input
+    moves the output linearly, \(\Delta y = \Delta x\,W\), and a change \(s\) of
+    \(W_{ij}\) (or \(b_j\)) moves only column \(j\) of the output, by
+    \(s\,x_{\cdot i}\) (or \(s\)): the structure fast numerical gradients build on.
 
-    >>> import numpy as np
-    >>> layer = Affine(W=np.array([[1.0, 2.0]]), b=np.array([0.0, 1.0]))
-    >>> layer.forward(np.array([[3.0]]))
-    array([[3., 7.]])
-    >>> Affine.init(784, 50, std=0.01, rng=np.random.default_rng(0)).W.shape
-    (784, 50)
+    Examples:
+        >>> import numpy as np
+        >>> layer = Affine(W=np.array([[1.0, 2.0]]), b=np.array([0.0, 1.0]))
+        >>> layer.forward(np.array([[3.0]]))
+        array([[3., 7.]])
+        >>> Affine.init(784, 50, std=0.01, rng=np.random.default_rng(0)).W.shape
+        (784, 50)
+
     """
 
     W: FloatArray = attrs.field()
@@ -396,34 +415,34 @@ class Affine(Layer):
 
     @classmethod
     def init(cls, n_in: int, n_out: int, *, std: float, rng: np.random.Generator) -> Affine:
-        """Return a layer with ``W = std * rng.standard_normal((n_in, n_out))`` and ``b = 0``."""
+        """Return a layer with `W = std * rng.standard_normal((n_in, n_out))` and `b = 0`."""
         return cls(W=std * rng.standard_normal((n_in, n_out)), b=np.zeros(n_out))
 
     @property
     def params(self) -> dict[str, FloatArray]:
-        """``{"W": W, "b": b}``."""
+        """`{"W": W, "b": b}`."""
         return {"W": self.W, "b": self.b}
 
     def forward(self, x: Array) -> Array:
-        """Return :math:`xW + b`."""
+        r"""Return \(xW + b\)."""
         result: Array = x @ self.W + self.b
         return result
 
     def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
-        r""":math:`\partial L/\partial x = \delta W^\top`, :math:`\nabla W = x^\top\delta`,
-        :math:`\nabla b = \sum_n \delta_n` (with :math:`\delta = \partial L/\partial y`).
+        r"""\(\partial L/\partial x = \delta W^\top\), \(\nabla W = x^\top\delta\),
+        \(\nabla b = \sum_n \delta_n\) (with \(\delta = \partial L/\partial y\)).
         """  # noqa: D205
         return dy @ self.W.T, {"W": x.T @ dy, "b": dy.sum(axis=0)}
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r""":math:`\Delta y = \Delta x\,W` (exact: the layer is linear)."""
+        r"""\(\Delta y = \Delta x\,W\) (exact: the layer is linear)."""
         result: Array = dx @ self.W
         return result
 
     def series_change(
         self, x: Array, y: Array, dx: Array, reach: FloatArray
     ) -> tuple[Array, NDArray[np.bool_]]:
-        """Each coefficient times ``W`` (valid everywhere)."""
+        """Each coefficient times `W` (valid everywhere)."""
         result: Array = dx @ self.W
         return result, np.ones(dx.shape[1], dtype=bool)
 
@@ -431,16 +450,18 @@ class Affine(Layer):
 @final
 @attrs.define(eq=False)
 class Softmax(Layer):
-    r"""Probabilities from scores, row by row: :math:`y_k = e^{x_k} / \sum_m e^{x_m}`.
+    r"""Probabilities from scores, row by row: \(y_k = e^{x_k} / \sum_m e^{x_m}\).
 
-    A move :math:`\delta` of the scores gives :math:`y'_k - y_k = y_k (e_k - s) / (1 + s)` with
-    :math:`e = \operatorname{expm1}(\delta)` and :math:`s = \sum_k y_k e_k`: no cancellation, so
+    A move \(\delta\) of the scores gives \(y'_k - y_k = y_k (e_k - s) / (1 + s)\) with
+    \(e = \operatorname{expm1}(\delta)\) and \(s = \sum_k y_k e_k\): no cancellation, so
     tiny moves keep their precision.
 
-    >>> import numpy as np
-    >>> x = np.array([[0.0, 0.0]])
-    >>> Softmax().change(x, Softmax().forward(x), np.array([[1e-8, 0.0]]))
-    array([[ 2.5e-09, -2.5e-09]])
+    Examples:
+        >>> import numpy as np
+        >>> x = np.array([[0.0, 0.0]])
+        >>> Softmax().change(x, Softmax().forward(x), np.array([[1e-8, 0.0]]))
+        array([[ 2.5e-09, -2.5e-09]])
+
     """
 
     @property
@@ -449,19 +470,19 @@ class Softmax(Layer):
         return {}
 
     def forward(self, x: Array) -> Array:
-        """Return :func:`softmax` of each row."""
+        """Return [`softmax`][minifw.layers.softmax] of each row."""
         return softmax(x)
 
     def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
-        r""":math:`\partial L/\partial x = y \odot (g - \langle g, y\rangle)`, :math:`g = \partial L/\partial y`."""
+        r"""\(\partial L/\partial x = y \odot (g - \langle g, y\rangle)\), \(g = \partial L/\partial y\)."""
         result: Array = y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
         return result, {}
 
     def change(self, x: Array, y: Array, dx: Array) -> Array:
-        r""":math:`y \odot (e - s)/(1 + s)` for moves up to 1/2, else a difference.
+        r"""\(y \odot (e - s)/(1 + s)\) for moves up to 1/2, else a difference.
 
         A large move changes the probabilities by much more than their rounding, and
-        :math:`1 + s` would lose digits when every score drops a lot; there the new
+        \(1 + s\) would lose digits when every score drops a lot; there the new
         probabilities (a shifted exponential, no overflow) minus the old are as precise.
         """
         if np.iscomplexobj(dx) or float(np.max(np.abs(dx), initial=0.0)) <= _SMALL_SHIFT:
@@ -476,9 +497,9 @@ class Softmax(Layer):
     def series_change(
         self, x: Array, y: Array, dx: Array, reach: FloatArray
     ) -> tuple[Array, NDArray[np.bool_]]:
-        r"""Return the series of :math:`y \odot (e - s)/(1 + s)` from those of :math:`e` and :math:`s`.
+        r"""Return the series of \(y \odot (e - s)/(1 + s)\) from those of \(e\) and \(s\).
 
-        Trusted where :math:`|s| \le 1/2` within reach (``1 + s`` stays away from 0).
+        Trusted where \(|s| \le 1/2\) within reach (`1 + s` stays away from 0).
         """
         e = _series.exp_change(dx)
         s = np.einsum("rk,prk->pr", y, e)[..., None]
