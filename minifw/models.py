@@ -1,26 +1,29 @@
 r"""Models: named parameter arrays and a prediction; networks built from layers.
 
-A :class:`Model` holds its parameters in ``params`` (a dict of float64 arrays, updated in place by
-training) and maps inputs to predictions with :meth:`~Model.predict`. Numerical gradients reach a
-model through :meth:`~Model.objective`, the loss on a batch as an
-:class:`~minifw.objective.Objective`. For any model that is a
-:class:`~minifw.objective.Perturbation` (one full :meth:`~Model.predict` per coordinate and step,
-the book's method); for a model built from layers (:class:`Sequential`, :class:`MultiLayerNet`,
-:class:`TwoLayerNet`) it is a :class:`~minifw.layered.LayeredObjective`, which recomputes only
-what a coordinate changes. Register a faster objective for a model class of your own with
-``@model_objective.register``.
+A [`Model`][minifw.models.Model] holds its parameters in `params` (a dict of float64 arrays, updated
+in place by training) and maps inputs to predictions with [`predict`][minifw.models.Model.predict].
+Numerical gradients reach a model through [`objective`][minifw.models.Model.objective], the loss on
+a batch as an [`Objective`][minifw.objective.Objective]. For any model that is a
+[`Perturbation`][minifw.objective.Perturbation] (one full [`predict`][minifw.models.Model.predict]
+per coordinate and step, the book's method); for a model built from layers
+([`Sequential`][minifw.models.Sequential], [`MultiLayerNet`][minifw.models.MultiLayerNet],
+[`TwoLayerNet`][minifw.models.TwoLayerNet]) it is a
+[`LayeredObjective`][minifw.layered.LayeredObjective], which recomputes only what a coordinate
+changes. Register a faster objective for a model class of your own with `@model_objective.register`.
 
-Exact gradients are a capability: a model with a ``backprop(x, t, loss)`` method
-(:class:`HasBackprop`, as every layered model has) can be gradient-checked and trained with
-:class:`Backprop`.
+Exact gradients are a capability: a model with a `backprop(x, t, loss)` method
+([`HasBackprop`][minifw.models.HasBackprop], as every layered model has) can be gradient-checked and
+trained with [`Backprop`][minifw.models.Backprop].
 
->>> import numpy as np
->>> from minifw import CrossEntropy, TwoLayerNet
->>> net = TwoLayerNet(input_size=4, hidden_size=3, output_size=2, seed=0)
->>> sorted(net.params)
-['W1', 'W2', 'b1', 'b2']
->>> net.predict(np.ones((1, 4))).round(4)
-array([[0.4964, 0.5036]])
+Examples:
+    >>> import numpy as np
+    >>> from minifw import CrossEntropy, TwoLayerNet
+    >>> net = TwoLayerNet(input_size=4, hidden_size=3, output_size=2, seed=0)
+    >>> sorted(net.params)
+    ['W1', 'W2', 'b1', 'b2']
+    >>> net.predict(np.ones((1, 4))).round(4)
+    array([[0.4964, 0.5036]])
+
 """
 
 from __future__ import annotations
@@ -69,53 +72,56 @@ ActivationName: TypeAlias = Literal["relu", "sigmoid", "tanh"]
 OutputName: TypeAlias = Literal["softmax", "identity"]
 
 _ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
-#: Most units a built-in network's layer may have.
+# Most units a built-in network's layer may have.
 MAX_UNITS = 2**20
 
 
 @attrs.define(eq=False)
 class Model(abc.ABC):
-    """Parameters by name and a prediction; subclass and implement :meth:`predict`.
+    """Parameters by name and a prediction; subclass and implement `predict`.
 
-    Subclasses fill ``params`` (float64 arrays, updated in place by training) and implement
-    :meth:`predict`. Numerical gradients then work through :meth:`objective`; add a
-    ``backprop(x, t, loss)`` method for exact gradients (:class:`HasBackprop`).
+    Subclasses fill `params` (float64 arrays, updated in place by training) and implement
+    [`predict`][minifw.models.Model.predict]. Numerical gradients then work through
+    [`objective`][minifw.models.Model.objective]; add a `backprop(x, t, loss)` method for exact
+    gradients ([`HasBackprop`][minifw.models.HasBackprop]).
 
-    >>> import attrs, numpy as np
-    >>> from typing import final
-    >>> from minifw import CentralDiff, MeanSquared
-    >>> @final
-    ... @attrs.define(eq=False)
-    ... class Linear(Model):
-    ...     def __attrs_post_init__(self):
-    ...         self.params = {"W": np.array([[1.0], [2.0]])}
-    ...     def predict(self, x):
-    ...         return np.asarray(x, dtype=np.float64) @ self.params["W"]
-    >>> model = Linear()
-    >>> model.loss([[1.0, 1.0]], [[0.0]], MeanSquared())  # 0.5 * (1 + 2)^2
-    4.5
-    >>> grads = CentralDiff().gradients(model.objective([[1.0, 1.0]], [[0.0]], MeanSquared()))
-    >>> grads["W"].round(6).tolist()
-    [[3.0], [3.0]]
+    Examples:
+        >>> import attrs, numpy as np
+        >>> from typing import final
+        >>> from minifw import CentralDiff, MeanSquared
+        >>> @final
+        ... @attrs.define(eq=False)
+        ... class Linear(Model):
+        ...     def __attrs_post_init__(self):
+        ...         self.params = {"W": np.array([[1.0], [2.0]])}
+        ...     def predict(self, x):
+        ...         return np.asarray(x, dtype=np.float64) @ self.params["W"]
+        >>> model = Linear()
+        >>> model.loss([[1.0, 1.0]], [[0.0]], MeanSquared())  # 0.5 * (1 + 2)^2
+        4.5
+        >>> grads = CentralDiff().gradients(model.objective([[1.0, 1.0]], [[0.0]], MeanSquared()))
+        >>> grads["W"].round(6).tolist()
+        [[3.0], [3.0]]
+
     """
 
     params: dict[str, FloatArray] = attrs.field(factory=dict, init=False, repr=False)
 
     @abc.abstractmethod
     def predict(self, x: ArrayLike) -> FloatArray:
-        """Return the predictions for a batch of inputs ``x``."""
+        """Return the predictions for a batch of inputs `x`."""
 
     @final
     def loss(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> float:
-        """Return the scalar ``loss(predict(x), t)``; ``loss`` must reduce to a scalar."""
+        """Return the scalar `loss(predict(x), t)`; `loss` must reduce to a scalar."""
         loss.require_scalar()
         return float(loss(self.predict(x), t))
 
     @final
     def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
-        """Return the loss on ``(x, t)`` as an :class:`~minifw.objective.Objective` of ``params``.
+        """Return the loss on `(x, t)` as an `Objective` of `params`.
 
-        Chosen by :func:`model_objective` for the model's class.
+        Chosen by [`model_objective`][minifw.models.model_objective] for the model's class.
         """
         check_params(self.params, type(self).__name__)
         return model_objective(self, x, t, loss)
@@ -124,14 +130,16 @@ class Model(abc.ABC):
     def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
         """Return the fraction of examples whose highest score is the answer.
 
-        ``t`` holds class indices ``(N,)`` or one-hot rows ``(N, K)``.
+        `t` holds class indices `(N,)` or one-hot rows `(N, K)`.
 
-        >>> import numpy as np
-        >>> TwoLayerNet(input_size=2, hidden_size=2, output_size=3, seed=0).accuracy(
-        ...     np.ones((2, 2)), [0, 5])
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ValidationError: t must hold class indices in 0..2 for 3 classes, got t[1]=5
+        Examples:
+            >>> import numpy as np
+            >>> TwoLayerNet(input_size=2, hidden_size=2, output_size=3, seed=0).accuracy(
+            ...     np.ones((2, 2)), [0, 5])
+            Traceback (most recent call last):
+            ...
+            minifw.errors.ValidationError: t must hold class indices in 0..2 for 3 classes, got t[1]=5
+
         """
         scores = np.asarray(self.predict(x))
         if scores.ndim != 2 or scores.shape[1] == 0:
@@ -166,12 +174,12 @@ class Model(abc.ABC):
 
 @functools.singledispatch
 def model_objective(model: Model, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
-    """Return the objective of ``loss`` on ``(x, t)`` for ``model``, chosen by its class.
+    """Return the objective of `loss` on `(x, t)` for `model`, chosen by its class.
 
     The default perturbs the parameter arrays in place, one coordinate at a time, and runs a full
-    :meth:`~Model.predict` for every step (the book's method). Layered models register
-    :class:`~minifw.layered.LayeredObjective`; register your own with
-    ``@model_objective.register``.
+    [`predict`][minifw.models.Model.predict] for every step (the book's method). Layered models
+    register [`LayeredObjective`][minifw.layered.LayeredObjective]; register your own with
+    `@model_objective.register`.
     """
     x_arr = np.asarray(x)
     loss.require_scalar()
@@ -184,14 +192,14 @@ class HasBackprop(Protocol):
     """A model that computes the exact gradient of a loss (backpropagation)."""
 
     def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
-        """Return the exact gradient of ``loss(predict(x), t)`` for each parameter array."""
+        """Return the exact gradient of `loss(predict(x), t)` for each parameter array."""
         ...
 
 
 def analytic_gradient(model: Model, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
-    """Return ``model.backprop(x, t, loss)``, checked against the model's parameters.
+    """Return `model.backprop(x, t, loss)`, checked against the model's parameters.
 
-    Raises :class:`~minifw.errors.NotSupportedError` for a model without ``backprop``.
+    Raises [`NotSupportedError`][minifw.errors.NotSupportedError] for a model without `backprop`.
     """
     if not isinstance(model, HasBackprop):
         raise NotSupportedError(
@@ -213,32 +221,34 @@ def analytic_gradient(model: Model, x: ArrayLike, t: ArrayLike, loss: Loss) -> d
 @final
 @attrs.frozen
 class Backprop:
-    """Use the model's exact gradient (:meth:`HasBackprop.backprop`) where a scheme would go.
+    """Use the model's exact gradient (`HasBackprop.backprop`) where a scheme would go.
 
-    ``Trainer(..., differentiator=Backprop())`` trains with backpropagation, as the book's
+    `Trainer(..., differentiator=Backprop())` trains with backpropagation, as the book's
     chapter 5 does: a fair baseline for numerical training.
 
-    >>> import numpy as np
-    >>> from minifw import CrossEntropy, TwoLayerNet
-    >>> net = TwoLayerNet(input_size=2, hidden_size=2, output_size=2, seed=0)
-    >>> sorted(Backprop().gradients(net, np.ones((1, 2)), [1], CrossEntropy()))
-    ['W1', 'W2', 'b1', 'b2']
+    Examples:
+        >>> import numpy as np
+        >>> from minifw import CrossEntropy, TwoLayerNet
+        >>> net = TwoLayerNet(input_size=2, hidden_size=2, output_size=2, seed=0)
+        >>> sorted(Backprop().gradients(net, np.ones((1, 2)), [1], CrossEntropy()))
+        ['W1', 'W2', 'b1', 'b2']
+
     """
 
     def gradients(
         self, model: Model, x: ArrayLike, t: ArrayLike, loss: Loss
     ) -> dict[str, FloatArray]:
-        """Return :func:`analytic_gradient` of ``model``."""
+        """Return [`analytic_gradient`][minifw.models.analytic_gradient] of `model`."""
         return analytic_gradient(model, x, t, loss)
 
 
 @attrs.define(eq=False)
 class Layered(Model):
-    r"""A model that is a stack of :class:`~minifw.layers.Layer`\ s, applied in order.
+    r"""A model that is a stack of [`Layer`][minifw.layers.Layer]s, applied in order.
 
     Its parameters are the layers' own arrays, named after the layer's local name and the
-    position of the layer among those with parameters: the first Affine layer's ``W`` and ``b``
-    are ``W1`` and ``b1``, and so on (the book's names). Predictions, exact gradients
+    position of the layer among those with parameters: the first Affine layer's `W` and `b`
+    are `W1` and `b1`, and so on (the book's names). Predictions, exact gradients
     (backprop) and the fast objective follow from the layers' rules.
     """
 
@@ -249,7 +259,7 @@ class Layered(Model):
 
     @final
     def _name_params(self) -> None:
-        """Fill ``params`` with the layers' arrays under their model-wide names."""
+        """Fill `params` with the layers' arrays under their model-wide names."""
         self.params = {name: self.layers[k].params[local] for name, (k, local) in self._names().items()}
 
     @final
@@ -269,13 +279,13 @@ class Layered(Model):
 
     @final
     def predict(self, x: ArrayLike) -> FloatArray:
-        """Return the last layer's output for inputs ``x`` of shape ``(batch, inputs)``."""
+        """Return the last layer's output for inputs `x` of shape `(batch, inputs)`."""
         out: FloatArray = self.forward(x)[-1]
         return out
 
     @final
     def forward(self, x: ArrayLike) -> tuple[FloatArray, ...]:
-        """Return the input and every layer's output: ``(x, y_1, ..., y_L)``."""
+        """Return the input and every layer's output: `(x, y_1, ..., y_L)`."""
         acts = [self._inputs(x)]
         for layer in self.layers:
             acts.append(np.asarray(layer.forward(acts[-1]), dtype=np.float64))
@@ -283,10 +293,10 @@ class Layered(Model):
 
     @final
     def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
-        r"""Return the exact gradient of ``loss(predict(x), t)`` by backpropagation.
+        r"""Return the exact gradient of `loss(predict(x), t)` by backpropagation.
 
-        Starting from :math:`w\,\partial\ell/\partial y` (``w`` the reduction's weight), each
-        layer's :meth:`~minifw.layers.Layer.backward` gives the gradient of its input and its
+        Starting from \(w\,\partial\ell/\partial y\) (`w` the reduction's weight), each
+        layer's [`backward`][minifw.layers.Layer.backward] gives the gradient of its input and its
         parameters, last layer first.
         """
         acts = self.forward(x)
@@ -349,14 +359,16 @@ def _as_layers(value: Sequence[Layer]) -> tuple[Layer, ...]:
 class Sequential(Layered):
     """A model from a sequence of layers.
 
-    >>> import numpy as np
-    >>> from minifw.layers import Affine, ReLU, Softmax
-    >>> rng = np.random.default_rng(0)
-    >>> net = Sequential([Affine.init(2, 3, std=1.0, rng=rng), ReLU(), Affine.init(3, 2, std=1.0, rng=rng), Softmax()])
-    >>> sorted(net.params)
-    ['W1', 'W2', 'b1', 'b2']
-    >>> net.predict(np.array([[1.0, -1.0]])).round(4)
-    array([[0.5122, 0.4878]])
+    Examples:
+        >>> import numpy as np
+        >>> from minifw.layers import Affine, ReLU, Softmax
+        >>> rng = np.random.default_rng(0)
+        >>> net = Sequential([Affine.init(2, 3, std=1.0, rng=rng), ReLU(), Affine.init(3, 2, std=1.0, rng=rng), Softmax()])
+        >>> sorted(net.params)
+        ['W1', 'W2', 'b1', 'b2']
+        >>> net.predict(np.array([[1.0, -1.0]])).round(4)
+        array([[0.5122, 0.4878]])
+
     """
 
     layers: tuple[Layer, ...] = attrs.field(converter=_as_layers)
@@ -365,7 +377,7 @@ class Sequential(Layered):
         self._name_params()
 
 
-#: The checks of the built-in networks' fields (the shared vocabulary: config and CLI use them).
+# The checks of the built-in networks' fields (the shared vocabulary: config and CLI use them).
 SIZE = POSITIVE_INT.at_most(MAX_UNITS, "2**20 = 1048576")
 ACTIVATION = one_of(*_ACTIVATIONS)
 OUTPUT = one_of("softmax", "identity")
@@ -392,7 +404,7 @@ def _as_sizes(value: object) -> tuple[int, ...]:
     return tuple(int(s) for s in sizes)
 
 
-#: Largest number of parameters a built-in network accepts (1 GiB of float64).
+# Largest number of parameters a built-in network accepts (1 GiB of float64).
 MAX_PARAMETERS = 1 << 27
 
 
@@ -408,22 +420,24 @@ def _check_total(sizes: Sequence[int]) -> None:
 @final
 @attrs.define(eq=False)
 class MultiLayerNet(Layered):
-    r"""A fully connected network as the book's ``MultiLayerNet``: affine and activation layers.
+    r"""A fully connected network as the book's `MultiLayerNet`: affine and activation layers.
 
-    ``input_size -> hidden_sizes[0] -> ... -> output_size``, each hidden layer an
-    :class:`~minifw.layers.Affine` layer followed by ``activation`` (``"relu"``, ``"sigmoid"``
-    or ``"tanh"``), then an Affine output layer and ``output``: ``"softmax"`` (probabilities,
-    for :class:`~minifw.CrossEntropy`) or ``"identity"`` (scores, for
-    :class:`~minifw.MeanSquared`). Weights start as standard normal draws from
-    ``numpy.random.default_rng(seed)`` (layer by layer) times a scale: ``"he"``
-    :math:`\sqrt{2/n_\text{in}}`, ``"xavier"`` :math:`\sqrt{1/n_\text{in}}`, or a number; biases
-    at zero. Parameters are named ``W1, b1, W2, b2, ...``.
+    `input_size -> hidden_sizes[0] -> ... -> output_size`, each hidden layer an
+    [`Affine`][minifw.layers.Affine] layer followed by `activation` (`"relu"`, `"sigmoid"`
+    or `"tanh"`), then an Affine output layer and `output`: `"softmax"` (probabilities,
+    for [`CrossEntropy`][minifw.losses.CrossEntropy]) or `"identity"` (scores, for
+    [`MeanSquared`][minifw.losses.MeanSquared]). Weights start as standard normal draws from
+    `numpy.random.default_rng(seed)` (layer by layer) times a scale: `"he"`
+    \(\sqrt{2/n_\text{in}}\), `"xavier"` \(\sqrt{1/n_\text{in}}\), or a number; biases
+    at zero. Parameters are named `W1, b1, W2, b2, ...`.
 
-    >>> net = MultiLayerNet(input_size=4, hidden_sizes=(3, 3), output_size=2, seed=0)
-    >>> sorted(net.params)
-    ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
-    >>> [type(layer).__name__ for layer in net.layers]
-    ['Affine', 'ReLU', 'Affine', 'ReLU', 'Affine', 'Softmax']
+    Examples:
+        >>> net = MultiLayerNet(input_size=4, hidden_sizes=(3, 3), output_size=2, seed=0)
+        >>> sorted(net.params)
+        ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
+        >>> [type(layer).__name__ for layer in net.layers]
+        ['Affine', 'ReLU', 'Affine', 'ReLU', 'Affine', 'Softmax']
+
     """
 
     input_size: int = attrs.field(default=784, validator=SIZE)
@@ -464,21 +478,23 @@ class MultiLayerNet(Layered):
 class TwoLayerNet(Layered):
     r"""The book's network of chapter 4: affine, sigmoid, affine, softmax.
 
-    .. math::
+    \[
+    a_1 = x W_1 + b_1,\quad z = \sigma(a_1),\quad a_2 = z W_2 + b_2,\quad
+    y = \operatorname{softmax}(a_2)
+    \]
 
-        a_1 = x W_1 + b_1,\quad z = \sigma(a_1),\quad a_2 = z W_2 + b_2,\quad
-        y = \operatorname{softmax}(a_2)
+    Weights start as `weight_init_std` times standard normal draws from
+    `numpy.random.default_rng(seed)` (`W1` first), biases at zero.
 
-    Weights start as ``weight_init_std`` times standard normal draws from
-    ``numpy.random.default_rng(seed)`` (``W1`` first), biases at zero.
+    Examples:
+        >>> from minifw import CentralDiff, CrossEntropy
+        >>> net = TwoLayerNet(input_size=3, hidden_size=4, output_size=2, seed=1)
+        >>> x, t = np.array([[0.0, 0.5, 1.0]]), np.array([1])
+        >>> num = CentralDiff().gradients(net.objective(x, t, CrossEntropy()))
+        >>> ana = net.backprop(x, t, CrossEntropy())
+        >>> all(np.allclose(num[k], ana[k], rtol=0, atol=1e-10) for k in net.params)
+        True
 
-    >>> from minifw import CentralDiff, CrossEntropy
-    >>> net = TwoLayerNet(input_size=3, hidden_size=4, output_size=2, seed=1)
-    >>> x, t = np.array([[0.0, 0.5, 1.0]]), np.array([1])
-    >>> num = CentralDiff().gradients(net.objective(x, t, CrossEntropy()))
-    >>> ana = net.backprop(x, t, CrossEntropy())
-    >>> all(np.allclose(num[k], ana[k], rtol=0, atol=1e-10) for k in net.params)
-    True
     """
 
     input_size: int = attrs.field(default=784, validator=SIZE)
