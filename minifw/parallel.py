@@ -1,16 +1,17 @@
 r"""Workers: where the tasks of a numerical gradient run.
 
-A numerical gradient is a set of independent tasks: each *chunk* of coordinates asks the
-objective for its own changes (see :class:`~minifw.objective.Chunked`). :func:`run_tasks` runs
-them where ``workers`` says:
+A numerical gradient is a set of independent tasks: each *chunk* of coordinates asks the objective
+for its own changes (see [`Chunked`][minifw.objective.Chunked]).
+[`run_tasks`][minifw.parallel.run_tasks] runs them where `workers` says:
 
-- ``None`` or ``1``: one after the other, in this process (the default);
-- an ``int`` :math:`n \ge 2`: a pool of :math:`n` processes (:func:`process_pool`), started for the
-  call and shut down after it (a :class:`~minifw.Trainer` keeps one for all its steps);
-- a *map-like* callable, ``map(fn, iterable)`` returning the results in order: the ``map`` of a
-  ``multiprocessing.Pool`` or of an executor (scipy's ``workers`` convention);
-- a :class:`concurrent.futures.Executor`: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``,
-  or the one a ``dask.distributed.Client`` gives (``client.get_executor()``).
+- `None` or `1`: one after the other, in this process (the default);
+- an `int` \(n \ge 2\): a pool of \(n\) processes ([`process_pool`][minifw.parallel.process_pool]),
+  started for the call and shut down after it (a [`Trainer`][minifw.trainer.Trainer] keeps one for
+  all its steps);
+- a *map-like* callable, `map(fn, iterable)` returning the results in order: the `map` of a
+  `multiprocessing.Pool` or of an executor (scipy's `workers` convention);
+- a `concurrent.futures.Executor`: a `ThreadPoolExecutor`, a `ProcessPoolExecutor`,
+  or the one a `dask.distributed.Client` gives (`client.get_executor()`).
 
 Every task runs on a copy of the objective of its own: the function and its arrays are pickled
 once with cloudpickle (which, as in Dask, also serialises lambdas and closures) and rebuilt in
@@ -22,14 +23,16 @@ with one BLAS thread (OpenBLAS gives different last bits for different thread co
 gradient is the same to the last bit whatever the workers, their number or the order in which
 they finish.
 
->>> from concurrent.futures import ThreadPoolExecutor
->>> def scaled(factor, task):
-...     return factor * task
->>> run_tasks(scaled, 10, [1, 2, 3], workers=None)
-[10, 20, 30]
->>> with ThreadPoolExecutor(2) as pool:
-...     run_tasks(scaled, 10, [1, 2, 3], workers=pool)
-[10, 20, 30]
+Examples:
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> def scaled(factor, task):
+    ...     return factor * task
+    >>> run_tasks(scaled, 10, [1, 2, 3], workers=None)
+    [10, 20, 30]
+    >>> with ThreadPoolExecutor(2) as pool:
+    ...     run_tasks(scaled, 10, [1, 2, 3], workers=pool)
+    [10, 20, 30]
+
 """
 
 from __future__ import annotations
@@ -73,12 +76,13 @@ S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: A map-like callable: ``map(fn, iterable)`` returning ``fn``'s results in the iterable's order.
 MapFunction: TypeAlias = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
-#: What a ``workers`` argument accepts (see the module text).
-Workers: TypeAlias = "int | Executor | MapFunction | None"
+"""A map-like callable: `map(fn, iterable)` returning `fn`'s results in the iterable's order."""
 
-#: How many calls' objectives a worker process keeps (the newest; older ones are dropped).
+Workers: TypeAlias = "int | Executor | MapFunction | None"
+"""What a `workers` argument accepts (see [`minifw.parallel`][minifw.parallel])."""
+
+# How many calls' objectives a worker process keeps (the newest; older ones are dropped).
 KEEP_CALLS = 2
 
 _EXPECTED = (
@@ -91,12 +95,12 @@ class WorkerError(MinifwError):
     """A task could not be sent to a worker, rebuilt there, or brought back.
 
     The message says which, and what to do (define the function at module level, drop an open
-    file from a closure, compute serially with ``workers=None``).
+    file from a closure, compute serially with `workers=None`).
     """
 
 
 def _count(workers: object) -> int | None:
-    """Return ``workers`` as a Python int when it is an integer (not a bool), else ``None``."""
+    """Return `workers` as a Python int when it is an integer (not a bool), else `None`."""
     return operator.index(workers) if is_int(workers) else None  # type: ignore[arg-type]
 
 
@@ -109,18 +113,20 @@ def _accepts_workers(workers: object) -> bool:
     return callable(workers) and not isinstance(workers, type)
 
 
-#: The check of a ``workers`` value, shared by the engine, the Trainer and the configuration.
 WORKERS = Check(_EXPECTED, _accepts_workers)
+"""The check of a `workers` value, shared by the engine, the Trainer and the configuration."""
 
 
 def check_workers(workers: object, name: str = "workers") -> None:
-    """Refuse a ``workers`` value that is none of the accepted kinds.
+    """Refuse a `workers` value that is none of the accepted kinds.
 
-    >>> check_workers(2)
-    >>> check_workers(0)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: workers must be None, a positive integer (the number of processes), a map-like callable such as pool.map, or a concurrent.futures.Executor, got workers=0
+    Examples:
+        >>> check_workers(2)
+        >>> check_workers(0)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: workers must be None, a positive integer (the number of processes), a map-like callable such as pool.map, or a concurrent.futures.Executor, got workers=0
+
     """
     if WORKERS.accepts(workers):
         return
@@ -139,26 +145,30 @@ def check_workers(workers: object, name: str = "workers") -> None:
 
 
 def is_serial(workers: Workers) -> bool:
-    """Whether ``workers`` means "in this process, one task after the other" (None or 1).
+    """Whether `workers` means "in this process, one task after the other" (None or 1).
 
-    >>> is_serial(None), is_serial(1), is_serial(2)
-    (True, True, False)
+    Examples:
+        >>> is_serial(None), is_serial(1), is_serial(2)
+        (True, True, False)
+
     """
     return workers is None or _count(workers) == 1
 
 
 def process_pool(processes: int) -> ProcessPoolExecutor:
-    """Return a pool of ``processes`` fresh worker processes (started with ``spawn``).
+    """Return a pool of `processes` fresh worker processes (started with `spawn`).
 
-    ``spawn`` starts each worker as a new interpreter: nothing of this process's threads or
-    locks is inherited (``fork`` is unsafe once threads exist, and leaves no helper process
-    behind the way ``forkserver`` does). As with any spawned process, a script that starts one
-    must guard its top level with ``if __name__ == "__main__":``. Use it as a context manager,
-    or call ``shutdown()``.
+    `spawn` starts each worker as a new interpreter: nothing of this process's threads or
+    locks is inherited (`fork` is unsafe once threads exist, and leaves no helper process
+    behind the way `forkserver` does). As with any spawned process, a script that starts one
+    must guard its top level with `if __name__ == "__main__":`. Use it as a context manager,
+    or call `shutdown()`.
 
-    >>> with process_pool(1) as pool:
-    ...     list(pool.map(abs, [-1, 2]))
-    [1, 2]
+    Examples:
+        >>> with process_pool(1) as pool:
+        ...     list(pool.map(abs, [-1, 2]))
+        [1, 2]
+
     """
     if not is_int(processes) or int(processes) < 1:
         raise ValidationError(f"processes must be a positive integer, got processes={processes!r}")
@@ -187,9 +197,11 @@ def _blas_controller() -> ThreadpoolController:
 def blas_threads() -> int:
     """Return how many threads BLAS would use for a product started now, in this thread.
 
-    >>> with one_blas_thread():
-    ...     blas_threads()
-    1
+    Examples:
+        >>> with one_blas_thread():
+        ...     blas_threads()
+        1
+
     """
     counts = [
         int(lib.get_num_threads() or 1)
@@ -213,10 +225,12 @@ def one_blas_thread() -> Iterator[None]:
     and a task that finds more than one BLAS thread (a worker thread of a process whose main
     thread allows more) refuses to run rather than give different last bits.
 
-    >>> import numpy as np
-    >>> with one_blas_thread():
-    ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
-    4.0
+    Examples:
+        >>> import numpy as np
+        >>> with one_blas_thread():
+        ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
+        4.0
+
     """
     global _blas_depth, _blas_limiter
     with _blas_lock:
@@ -239,17 +253,19 @@ def one_blas_thread() -> Iterator[None]:
 def run_tasks(
     work: Callable[[S, T], R], state: S, tasks: Sequence[T], workers: Workers = None
 ) -> list[R]:
-    """Return ``[work(state, task) for task in tasks]``, computed where ``workers`` says.
+    """Return `[work(state, task) for task in tasks]`, computed where `workers` says.
 
-    ``work`` gets a copy of ``state`` of its own in every worker (the original in serial
+    `work` gets a copy of `state` of its own in every worker (the original in serial
     evaluation). A task that raises makes this raise the error of the first failing task in
     task order, as serial evaluation would.
 
-    >>> import numpy as np
-    >>> def total(arrays, name):
-    ...     return float(arrays[name].sum())
-    >>> run_tasks(total, {"a": np.ones(3), "b": np.arange(4.0)}, ["a", "b"], workers=1)
-    [3.0, 6.0]
+    Examples:
+        >>> import numpy as np
+        >>> def total(arrays, name):
+        ...     return float(arrays[name].sum())
+        >>> run_tasks(total, {"a": np.ones(3), "b": np.arange(4.0)}, ["a", "b"], workers=1)
+        [3.0, 6.0]
+
     """
     check_workers(workers)
     tasks = list(tasks)
@@ -325,7 +341,7 @@ def _distribute(
     *,
     here: bool = False,
 ) -> list[R]:
-    """Run the tasks through ``map_fn``; ``here`` says its workers are processes of this machine.
+    """Run the tasks through `map_fn`; `here` says its workers are processes of this machine.
 
     Those read the pickled state from a file rather than through their task queue's pipe, where
     a megabyte takes about a millisecond per worker, one worker after the other.
@@ -401,8 +417,8 @@ class _RemoteTracebackError(Exception):
 
 
 _cache_lock = threading.Lock()
-#: Per call token, the idle copies of the state in this process (a worker takes one, or
-#: unpickles its own, and puts it back when its task is done).
+# Per call token, the idle copies of the state in this process (a worker takes one, or
+# unpickles its own, and puts it back when its task is done).
 _cache: OrderedDict[str, list[Any]] = OrderedDict()
 
 
