@@ -1,40 +1,41 @@
 r"""The loss of a layered model on one batch, as an objective that answers changes in bulk.
 
-Moving one parameter of layer :math:`k` changes nothing before that layer, so only layers
-:math:`k, k+1, \ldots` are recomputed, and only for the examples the move reaches. For an
-:class:`~minifw.layers.Affine` layer :math:`a = xW + b` the structure is simplest: a step
-:math:`s` of :math:`W_{ij}` moves only output unit :math:`j`, by :math:`u_n = s\,x_{ni}`, and only
-in examples with :math:`x_{ni} \ne 0` (most MNIST pixels are zero); :math:`b_j` moves unit
-:math:`j` by :math:`s` in every example. Writing :math:`G_{nj}(u)` for the change of example
-:math:`n`'s loss when unit :math:`j` of layer :math:`k`'s output moves by :math:`u`,
+Moving one parameter of layer \(k\) changes nothing before that layer, so only layers
+\(k, k+1, \ldots\) are recomputed, and only for the examples the move reaches. For an
+[`Affine`][minifw.layers.Affine] layer \(a = xW + b\) the structure is simplest: a step
+\(s\) of \(W_{ij}\) moves only output unit \(j\), by \(u_n = s\,x_{ni}\), and only
+in examples with \(x_{ni} \ne 0\) (most MNIST pixels are zero); \(b_j\) moves unit
+\(j\) by \(s\) in every example. Writing \(G_{nj}(u)\) for the change of example
+\(n\)'s loss when unit \(j\) of layer \(k\)'s output moves by \(u\),
 
-.. math::
+\[
+L(\theta + s\,e_{W_{ij}}) - L(\theta) = w \sum_n G_{nj}(s\,x_{ni}),
+\]
 
-    L(\theta + s\,e_{W_{ij}}) - L(\theta) = w \sum_n G_{nj}(s\,x_{ni}),
+with \(w\) the reduction's weight (\(1/N\) for a mean). Two routes evaluate it:
 
-with :math:`w` the reduction's weight (:math:`1/N` for a mean). Two routes evaluate it:
-
-- **exact**: each distinct move :math:`(n, j, u)` is pushed through the layers after :math:`k`
-  with their :meth:`~minifw.layers.Layer.change` rules (no cancellation), and the loss change
-  is taken with :func:`~minifw.loss_changes.loss_change`. Moves that are equal are computed
+- **exact**: each distinct move \((n, j, u)\) is pushed through the layers after \(k\)
+  with their [`change`][minifw.layers.Layer.change] rules (no cancellation), and the loss change
+  is taken with [`loss_change`][minifw.loss_changes.loss_change]. Moves that are equal are computed
   once (in an example, pixels of equal value move a hidden unit identically).
-- **series**, for small steps: the Taylor coefficients :math:`G_{nj}(u) = \sum_{p \le P}
-  g_{njp} u^p` are propagated through the same layers
-  (:class:`~minifw.layers.SeriesLayer`), and then
-  :math:`\sum_n G_{nj}(s\,x_{ni}) = \sum_p s^p \sum_n x_{ni}^p\,g_{njp}`: a few matrix products
-  give every :math:`W_{ij}` at once. The order :math:`P` is chosen from the largest move so that
+- **series**, for small steps: the Taylor coefficients \(G_{nj}(u) = \sum_{p \le P}
+  g_{njp} u^p\) are propagated through the same layers
+  ([`SeriesLayer`][minifw.layers.SeriesLayer]), and then
+  \(\sum_n G_{nj}(s\,x_{ni}) = \sum_p s^p \sum_n x_{ni}^p\,g_{njp}\): a few matrix products
+  give every \(W_{ij}\) at once. The order \(P\) is chosen from the largest move so that
   the neglected terms are below the last bit (checked for every example and unit: where a kink,
   a pole or a slowly decaying series is within reach, that example and unit take the exact
   route). These are the values of the finite differences themselves, truncation error of the
   stencil included, evaluated without the rounding error of subtracting two losses.
 
 The output units of each Affine layer are cut into a few pieces
-(:meth:`LayeredObjective.pieces`), fixed by the layer's width alone. Series and sums are computed, and cached, per piece, and the
-tasks of a gradient (:meth:`LayeredObjective.chunks`) are the pieces: the weights and the bias of
-a piece's units together. A worker computes only the pieces of its own tasks, and a task gives
-the same numbers wherever and in whatever order it runs (see :mod:`minifw.parallel`). Within a
-piece, work is split into parts of bounded size, so scratch memory stays bounded whatever the
-model.
+([`LayeredObjective.pieces`][minifw.layered.LayeredObjective.pieces]), fixed by the layer's width
+alone. Series and sums are computed, and cached, per piece, and the tasks of a gradient
+([`LayeredObjective.chunks`][minifw.layered.LayeredObjective.chunks]) are the pieces: the weights
+and the bias of a piece's units together. A worker computes only the pieces of its own tasks, and a
+task gives the same numbers wherever and in whatever order it runs (see
+[`minifw.parallel`][minifw.parallel]). Within a piece, work is split into parts of bounded size, so
+scratch memory stays bounded whatever the model.
 """
 
 from __future__ import annotations
@@ -59,21 +60,21 @@ __all__ = ["LayeredObjective"]
 
 Array = NDArray[Any]
 
-#: Largest number of elements in one scratch array (8 MiB of float64).
+# Largest number of elements in one scratch array (8 MiB of float64).
 ELEMENT_BUDGET = 1 << 20
-#: A layer of w output units is cut into isqrt(w // UNIT_SCALE) pieces (at least one), each a
-#: task of a gradient (its W columns and b entries): 2 for the book's 50 hidden units, 6 for
-#: 500. A piece has a fixed cost (its series are computed in parts of bounded memory, rounded
-#: up per piece), so the pieces grow with the layer, and their number more slowly.
+# A layer of w output units is cut into isqrt(w // UNIT_SCALE) pieces (at least one), each a
+# task of a gradient (its W columns and b entries): 2 for the book's 50 hidden units, 6 for
+# 500. A piece has a fixed cost (its series are computed in parts of bounded memory, rounded
+# up per piece), so the pieces grow with the layer, and their number more slowly.
 UNIT_SCALE = 12
-#: Coordinates per task for parameters of layers other than Affine.
+# Coordinates per task for parameters of layers other than Affine.
 GENERIC_TASK = 64
-#: Highest series order tried; larger moves take the exact route.
+# Highest series order tried; larger moves take the exact route.
 MAX_ORDER = 12
-#: A series is trusted when its last terms are below this fraction of its size.
+# A series is trusted when its last terms are below this fraction of its size.
 SERIES_TOLERANCE = 2.0**-56
-#: Assumed convergence radius of a change's series in u, when choosing the order and judging
-#: the neglected terms (the book's networks measure about 1; the check decides per pair).
+# Assumed convergence radius of a change's series in u, when choosing the order and judging
+# the neglected terms (the book's networks measure about 1; the check decides per pair).
 _ORDER_RADIUS = 0.5
 
 
@@ -82,9 +83,9 @@ _ORDER_RADIUS = 0.5
 class LayeredObjective:
     """The loss of a stack of layers on one batch; see the module text for how it answers.
 
-    ``acts[0]`` is the batch's input and ``acts[k + 1]`` the output of ``layers[k]`` at the
-    current parameters; ``names`` maps each parameter's name to ``(layer index, local name)``;
-    ``t`` holds the prepared ``(N, K)`` targets.
+    `acts[0]` is the batch's input and `acts[k + 1]` the output of `layers[k]` at the
+    current parameters; `names` maps each parameter's name to `(layer index, local name)`;
+    `t` holds the prepared `(N, K)` targets.
     """
 
     layers: tuple[Layer, ...]
@@ -122,11 +123,12 @@ class LayeredObjective:
         return float(self.weight * np.sum(self.loss.evaluate(self.acts[-1], self.t)))
 
     def chunks(self) -> list[dict[str, IntArray]]:
-        """Return the tasks of a gradient (see :class:`~minifw.objective.Chunked`).
+        """Return the tasks of a gradient (see [`Chunked`][minifw.objective.Chunked]).
 
-        For an Affine layer, one task per piece of its output units (:meth:`pieces`): the
-        columns of ``W`` and the entries of ``b`` of those units, which share the piece's
-        series. For parameters of other layers, runs of :data:`GENERIC_TASK` coordinates.
+        For an Affine layer, one task per piece of its output units
+        ([`pieces`][minifw.layered.LayeredObjective.pieces]): the columns of `W` and the entries of
+        `b` of those units, which share the piece's series. For parameters of other layers, runs of
+        `GENERIC_TASK` coordinates.
         """
         by_layer: dict[int, dict[str, str]] = {}
         for name, (k, local) in self.names.items():
@@ -153,9 +155,9 @@ class LayeredObjective:
         return tasks
 
     def pieces(self, k: int) -> list[IntArray]:
-        """Return the pieces of layer ``k``'s output units, of nearly equal sizes.
+        """Return the pieces of layer `k`'s output units, of nearly equal sizes.
 
-        ``isqrt(width // UNIT_SCALE)`` of them, at least one (see :data:`UNIT_SCALE`).
+        `isqrt(width // UNIT_SCALE)` of them, at least one (see `UNIT_SCALE`).
 
         Series and sums are computed, and cached, per piece; the pieces depend on the layer's
         width alone, so a task is computed the same way wherever it runs.
@@ -167,7 +169,7 @@ class LayeredObjective:
         return self._pieces[k]
 
     def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
-        """Return ``L(params + s e_i) - L(params)`` for flat indices of ``params[name]``."""
+        """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`."""
         k, local = self.names[name]
         layer = self.layers[k]
         if isinstance(layer, Affine):
@@ -225,7 +227,7 @@ class LayeredObjective:
         steps: Array,
         max_step: float,
     ) -> Array:
-        """Return ``sum_q s^q S_q[i, j]`` for coordinates ``(pixel, column)`` of piece ``p``.
+        """Return `sum_q s^q S_q[i, j]` for coordinates `(pixel, column)` of piece `p`.
 
         Horner's rule, one column per step. For a whole piece (a task) it runs on the sums
         themselves and the result is then picked in index order: the same operations per
@@ -278,10 +280,10 @@ class LayeredObjective:
         return out.T
 
     def _piece_sums(self, k: int, local: str, p: int, max_step: float) -> list[Array]:
-        """Return ``S_q = sum_n x_ni^q g_njq`` (W) or ``sum_n g_njq`` (b), q = 1..P, piece p.
+        """Return `S_q = sum_n x_ni^q g_njq` (W) or `sum_n g_njq` (b), q = 1..P, piece p.
 
         For W only the rows of the inputs that are not 0 in every example (most of MNIST's
-        border is 0): ``(active inputs, J)``.
+        border is 0): `(active inputs, J)`.
         """
         key = (k, local, p, max_step)
         if key not in self._sum_cache:
@@ -301,7 +303,7 @@ class LayeredObjective:
     def _input_powers(self, k: int, order: int) -> tuple[IntArray, list[Array]]:
         """Return the inputs of layer k not 0 in every example, and their powers 1..order.
 
-        The powers are of the transposed input, ``(active inputs, N)``; kept when small.
+        The powers are of the transposed input, `(active inputs, N)`; kept when small.
         """
         if k not in self._powers:
             xt = np.ascontiguousarray(self.acts[k].T)
@@ -318,9 +320,9 @@ class LayeredObjective:
         return active, powers
 
     def _plan(self, k: int, max_step: float) -> tuple[FloatArray, int] | None:
-        """Return ``(reach, P)``: each example's largest move and the series order, or ``None``.
+        """Return `(reach, P)`: each example's largest move and the series order, or `None`.
 
-        ``None`` when no series applies (a layer or the loss without one, or steps too large).
+        `None` when no series applies (a layer or the loss without one, or steps too large).
         """
         key = (k, max_step)
         if key not in self._plans:
@@ -332,10 +334,10 @@ class LayeredObjective:
         return self._plans[key]
 
     def _piece_series(self, k: int, p: int, max_step: float) -> tuple[Array, NDArray[np.bool_]]:
-        """Return ``(g, ok)``: the series of every ``G_nj`` of piece ``p``'s units to order P.
+        """Return `(g, ok)`: the series of every `G_nj` of piece `p`'s units to order P.
 
-        ``g`` is ``(P, N, J)``; ``ok`` marks the ``(n, j)`` whose series is trusted for moves
-        up to ``max_step * max(1, max_i |x_ni|)``.
+        `g` is `(P, N, J)`; `ok` marks the `(n, j)` whose series is trusted for moves
+        up to `max_step * max(1, max_i |x_ni|)`.
         """
         key = (k, p, max_step)
         if key not in self._series_cache:
@@ -355,7 +357,7 @@ class LayeredObjective:
     def _propagate_series(
         self, k: int, units: IntArray, reach: FloatArray, order: int
     ) -> tuple[Array, NDArray[np.bool_]]:
-        """Return ``(g, ok)`` for ``units``, in parts small enough for the scratch budget."""
+        """Return `(g, ok)` for `units`, in parts small enough for the scratch budget."""
         n = self.acts[k + 1].shape[0]
         widest = max(a.shape[1] for a in self.acts[k + 1 :])
         per_part = max(1, ELEMENT_BUDGET // (order * n * widest))
@@ -369,7 +371,7 @@ class LayeredObjective:
     def _series_piece(
         self, k: int, units: IntArray, reach: FloatArray, order: int
     ) -> tuple[Array, NDArray[np.bool_]]:
-        """Return the series of ``G_nj`` for all examples ``n`` and the given units ``j``."""
+        """Return the series of `G_nj` for all examples `n` and the given units `j`."""
         n = self.acts[0].shape[0]
         rows = np.repeat(np.arange(n), units.size)
         cols = np.tile(units, n)
@@ -433,10 +435,10 @@ class LayeredObjective:
         exact: NDArray[np.bool_],
         steps: Array,
     ) -> Array:
-        """Sum, per coordinate and step, the exact loss changes of the moves in ``exact``.
+        """Sum, per coordinate and step, the exact loss changes of the moves in `exact`.
 
-        Coordinate ``c`` moves unit ``unit[c]`` of example ``n`` by ``s x[n, pixel[c]]`` (W) or
-        ``s`` (b); only examples with ``exact[n, unit[c]]`` (and a non-zero input) are computed.
+        Coordinate `c` moves unit `unit[c]` of example `n` by `s x[n, pixel[c]]` (W) or
+        `s` (b); only examples with `exact[n, unit[c]]` (and a non-zero input) are computed.
         """
         x = self.acts[k]
         dtype = np.result_type(steps, np.float64)
@@ -465,7 +467,7 @@ class LayeredObjective:
         return out
 
     def _exact_moves(self, k: int, rows: IntArray, units: IntArray, amounts: Array) -> Array:
-        """Return each example's exact loss change when unit ``units`` of layer k moves."""
+        """Return each example's exact loss change when unit `units` of layer k moves."""
         widest = max(a.shape[1] for a in self.acts[k + 1 :])
         per_piece = max(1, ELEMENT_BUDGET // widest)
         out = np.zeros(rows.size, dtype=np.result_type(amounts, np.float64))
@@ -528,10 +530,10 @@ class LayeredObjective:
 
 
 def _unit_to_dense(scalar: Array, cols: IntArray, width: int, layer: Layer | None) -> Array:
-    """Turn moves of single units into full rows (through ``layer`` when it is Affine).
+    """Turn moves of single units into full rows (through `layer` when it is Affine).
 
-    ``scalar`` is ``(P, R)`` (series coefficients or, with ``P = 1``, plain amounts); an Affine
-    layer maps a move of input unit ``j`` to ``scalar * W[j, :]`` directly.
+    `scalar` is `(P, R)` (series coefficients or, with `P = 1`, plain amounts); an Affine
+    layer maps a move of input unit `j` to `scalar * W[j, :]` directly.
     """
     if isinstance(layer, Affine):
         result: Array = scalar[..., None] * layer.W[cols]
@@ -544,15 +546,15 @@ def _unit_to_dense(scalar: Array, cols: IntArray, width: int, layer: Layer | Non
 def _softmax_head(
     loss: Loss, y: FloatArray, t: FloatArray, d: Array, w: Array, reach: FloatArray
 ) -> tuple[Array, NDArray[np.bool_]] | None:
-    r"""Return the cross-entropy change of softmax outputs whose scores move by :math:`d(u)\,w`.
+    r"""Return the cross-entropy change of softmax outputs whose scores move by \(d(u)\,w\).
 
-    With :math:`D_m = d^m` (series), :math:`e^{d w_k} - 1 = \sum_m w_k^m D_m / m!`, so
-    :math:`s = \sum_k y_k (e^{d w_k} - 1) = \sum_m M_m D_m` with the moments
-    :math:`M_m = \sum_k y_k w_k^m / m!`: a handful of multiply-adds per example instead of one
+    With \(D_m = d^m\) (series), \(e^{d w_k} - 1 = \sum_m w_k^m D_m / m!\), so
+    \(s = \sum_k y_k (e^{d w_k} - 1) = \sum_m M_m D_m\) with the moments
+    \(M_m = \sum_k y_k w_k^m / m!\): a handful of multiply-adds per example instead of one
     exponential per class. Then
-    :math:`y'_c / y_c - 1 = (e_c - s)/(1 + s)` for the target class :math:`c`, and the change is
-    :math:`-t_c \operatorname{log1p}\big(\tfrac{y_c}{y_c + \varepsilon}(y'_c/y_c - 1)\big)`.
-    ``None`` where this does not apply (another loss, or targets with several classes).
+    \(y'_c / y_c - 1 = (e_c - s)/(1 + s)\) for the target class \(c\), and the change is
+    \(-t_c \operatorname{log1p}\big(\tfrac{y_c}{y_c + \varepsilon}(y'_c/y_c - 1)\big)\).
+    `None` where this does not apply (another loss, or targets with several classes).
     """
     if not isinstance(loss, CrossEntropy):
         return None
@@ -585,7 +587,7 @@ def _softmax_head(
 
 
 def _order_for(reach: float) -> int | None:
-    """Return the series order whose first neglected term is below the last bit, or ``None``."""
+    """Return the series order whose first neglected term is below the last bit, or `None`."""
     if reach == 0.0:
         return 1
     ratio = reach / _ORDER_RADIUS
@@ -612,7 +614,7 @@ def _converged(series: Array, reach: FloatArray) -> NDArray[np.bool_]:
 
 
 def _sum_by(group: IntArray, values: Array, size: int) -> Array:
-    """Sum ``values`` per ``group`` (in order, so the result does not depend on chunking)."""
+    """Sum `values` per `group` (in order, so the result does not depend on chunking)."""
     if np.iscomplexobj(values):
         real = np.bincount(group, weights=values.real, minlength=size)
         imag = np.bincount(group, weights=values.imag, minlength=size)
