@@ -1,20 +1,23 @@
 r"""Numerical differentiation: derivatives from differences of function values.
 
-A :class:`Differentiator` is a finite-difference scheme: a step ``h`` and a :class:`Stencil` of
-offsets :math:`o_k` and weights :math:`w_k` with
+A [`Differentiator`][minifw.differentiation.Differentiator] is a finite-difference scheme: a step
+`h` and a [`Stencil`][minifw.differentiation.Stencil] of offsets \(o_k\) and weights \(w_k\) with
 
-.. math::
+\[
+f'(x) \approx \frac{1}{h} \sum_k w_k \big(f(x + o_k h) - f(x)\big).
+\]
 
-    f'(x) \approx \frac{1}{h} \sum_k w_k \big(f(x + o_k h) - f(x)\big).
+One engine evaluates every scheme. It asks an [`Objective`][minifw.objective.Objective] for the
+*changes* \(L(\theta + o_k h e_i) - L(\theta)\) of many coordinates \(i\) at once, so an objective
+that knows its own structure (such as [`TwoLayerNet`][minifw.models.TwoLayerNet]'s) can answer in
+bulk, while [`Perturbation`][minifw.objective.Perturbation] answers for any black-box function, one
+coordinate at a time.
 
-One engine evaluates every scheme. It asks an :class:`Objective` for the *changes*
-:math:`L(\theta + o_k h e_i) - L(\theta)` of many coordinates :math:`i` at once, so an objective
-that knows its own structure (such as :class:`~minifw.models.TwoLayerNet`'s) can answer in bulk,
-while :class:`Perturbation` answers for any black-box function, one coordinate at a time.
+Examples:
+    >>> from minifw import CentralDiff
+    >>> CentralDiff().derivative(lambda x0: x0 * x0 + 4.0**2.0, 3.0)
+    6.00000000000378
 
->>> from minifw import CentralDiff
->>> CentralDiff().derivative(lambda x0: x0 * x0 + 4.0**2.0, 3.0)
-6.00000000000378
 """
 
 from __future__ import annotations
@@ -56,29 +59,29 @@ __all__ = [
 ]
 
 EPS = float(np.finfo(np.float64).eps)
-#: A fixed step is refused where float spacing alone moves ``x + h`` by more than this part of h.
+# A fixed step is refused where float spacing alone moves `x + h` by more than this part of h.
 STEP_REFUSED = 1e-3
-#: ... and warned about (:class:`StepWarning`) above this part.
+# ... and warned about (`StepWarning`) above this part.
 STEP_WARNED = 1e-6
-#: A one-sided fallback value of h="auto" must agree with the formula one order lower to this part.
+# A one-sided fallback value of h="auto" must agree with the formula one order lower to this part.
 FALLBACK_AGREEMENT = 1e-3
-#: An "auto" stencil reaching closer than this part of |x| to 0 is checked against a quarter step ...
+# An "auto" stencil reaching closer than this part of |x| to 0 is checked against a quarter step ...
 AUTO_REACH = 1 / 16
-#: ... and must agree with it to this part (or to rounding), else the step is too large for f there.
+# ... and must agree with it to this part (or to rounding), else the step is too large for f there.
 AUTO_AGREEMENT = 1e-2
 
 
 class StepWarning(RuntimeWarning):
     """A fixed step is so small against a coordinate that float spacing blurs the difference.
 
-    ``x + h`` is off by up to ``spacing(x) / 2`` from the intended point; above
-    :data:`STEP_WARNED` of the step this warning is issued, above :data:`STEP_REFUSED` the step
-    is refused with a :class:`~minifw.errors.DifferentiationError`.
+    `x + h` is off by up to `spacing(x) / 2` from the intended point; above
+    `STEP_WARNED` of the step this warning is issued, above `STEP_REFUSED` the step
+    is refused with a [`DifferentiationError`][minifw.errors.DifferentiationError].
     """
 
 
 def _to_step(value: float | str) -> float | str:
-    """Attrs converter of a step: an ``int`` becomes the equal ``float``; "auto" stays."""
+    """Attrs converter of a step: an `int` becomes the equal `float`; "auto" stays."""
     return value if isinstance(value, str) else to_float(value)
 
 
@@ -86,15 +89,15 @@ def _is_step(value: object) -> bool:
     return value == "auto" if isinstance(value, str) else is_positive_float(value)
 
 
-#: The steps a scheme takes: a positive float, or "auto" for steps chosen per coordinate.
+# The steps a scheme takes: a positive float, or "auto" for steps chosen per coordinate.
 STEP = Check("a positive finite float or 'auto'", _is_step)
-#: Tolerances of RichardsonDiff.
+# Tolerances of RichardsonDiff.
 TOLERANCE = Check(
     "a non-negative finite float",
     lambda v: is_real(v) and math.isfinite(v) and v >= 0,  # type: ignore[arg-type,operator]
 )
 
-#: Most coordinates in one task of an objective split by default; bounds the engine's scratch.
+# Most coordinates in one task of an objective split by default; bounds the engine's scratch.
 ENGINE_CHUNK = 1 << 16
 
 
@@ -114,7 +117,7 @@ def _as_offsets(values: object) -> tuple[complex, ...]:
 
 
 def _number(value: object) -> complex:
-    """Return a real number as a ``float``, a complex one (imaginary part not 0) as a ``complex``."""
+    """Return a real number as a `float`, a complex one (imaginary part not 0) as a `complex`."""
     number = complex(value)  # type: ignore[call-overload]
     # + 0.0 turns the -0.0 real part of a literal such as -1j into 0.0, for a plain repr
     return complex(number.real + 0.0, number.imag) if number.imag != 0 else number.real
@@ -125,25 +128,27 @@ def _number(value: object) -> complex:
 class Stencil:
     r"""Offsets and weights of a first-derivative finite-difference formula.
 
-    The formula is :math:`f'(x) \approx \frac1h \sum_k w_k \big(f(x + o_k h) - f(x)\big)`.
-    Writing it with differences from :math:`f(x)` drops the weight of the centre point (the
-    weights of a consistent first-derivative formula sum to zero), so ``offsets`` never contains
-    0. Consistency also requires :math:`\sum_k w_k o_k = 1`, which is checked.
+    The formula is \(f'(x) \approx \frac1h \sum_k w_k \big(f(x + o_k h) - f(x)\big)\).
+    Writing it with differences from \(f(x)\) drops the weight of the centre point (the
+    weights of a consistent first-derivative formula sum to zero), so `offsets` never contains
+    0. Consistency also requires \(\sum_k w_k o_k = 1\), which is checked.
 
     Offsets and weights may be complex: the derivative is then the real part of the sum (for the
-    complex step, offset :math:`i` and weight :math:`-i` give
-    :math:`\operatorname{Im} f(x + ih) / h`).
+    complex step, offset \(i\) and weight \(-i\) give
+    \(\operatorname{Im} f(x + ih) / h\)).
 
-    >>> Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))  # central difference
-    Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))
-    >>> Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5)).order
-    2
-    >>> Stencil(offsets=(1j,), weights=(-1j,)).order  # the complex step
-    2
-    >>> Stencil(offsets=(1.0,), weights=(2.0,))
-    Traceback (most recent call last):
-    ...
-    minifw.errors.ValidationError: stencil weights must satisfy sum(w * o) == 1 for a first derivative, got 2.0
+    Examples:
+        >>> Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))  # central difference
+        Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))
+        >>> Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5)).order
+        2
+        >>> Stencil(offsets=(1j,), weights=(-1j,)).order  # the complex step
+        2
+        >>> Stencil(offsets=(1.0,), weights=(2.0,))
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: stencil weights must satisfy sum(w * o) == 1 for a first derivative, got 2.0
+
     """
 
     offsets: tuple[complex, ...] = attrs.field(converter=_as_offsets)
@@ -179,11 +184,11 @@ class Stencil:
 
     @property
     def order(self) -> int:
-        r"""The order of accuracy :math:`p`: the error is :math:`O(h^p)` for smooth :math:`f`.
+        r"""The order of accuracy \(p\): the error is \(O(h^p)\) for smooth \(f\).
 
-        The first power :math:`m \ge 2` whose moment :math:`\operatorname{Re}\sum_k w_k o_k^m`
-        does not vanish is :math:`p + 1`: Taylor's theorem leaves
-        :math:`\frac{h^{m-1}}{m!} f^{(m)}(x) \sum_k w_k o_k^m` as the leading error.
+        The first power \(m \ge 2\) whose moment \(\operatorname{Re}\sum_k w_k o_k^m\)
+        does not vanish is \(p + 1\): Taylor's theorem leaves
+        \(\frac{h^{m-1}}{m!} f^{(m)}(x) \sum_k w_k o_k^m\) as the leading error.
         """
         for m in range(2, len(self.offsets) + 3):
             size = math.fsum(
@@ -195,64 +200,71 @@ class Stencil:
 
 
 def _moment(weights: tuple[complex, ...], offsets: tuple[complex, ...], power: int) -> complex:
-    r"""Return :math:`\sum_k w_k o_k^{power}`, summed exactly per real and imaginary part."""
+    r"""Return \(\sum_k w_k o_k^{power}\), summed exactly per real and imaginary part."""
     terms = [complex(w) * complex(o) ** power for w, o in zip(weights, offsets, strict=True)]
     return complex(math.fsum(t.real for t in terms), math.fsum(t.imag for t in terms))
 
 
 @attrs.frozen
 class Differentiator(abc.ABC):
-    r"""A finite-difference scheme: a step ``h`` and a :class:`Stencil`.
+    r"""A finite-difference scheme: a step `h` and a [`Stencil`][minifw.differentiation.Stencil].
 
-    All three entry points share one engine:
+    All four entry points share one engine:
 
-    - :meth:`derivative` of :math:`f:\mathbb{R}\to\mathbb{R}` at a point;
-    - :meth:`partial` of :math:`f:\mathbb{R}^n\to\mathbb{R}` with respect to one coordinate, the
-      others fixed;
-    - :meth:`gradient` of :math:`f` at an array of any shape, perturbing it in place and restoring
-      it exactly;
-    - :meth:`gradients` of an :class:`Objective` over all of its parameter arrays.
+    - [`derivative`][minifw.differentiation.Differentiator.derivative] of
+      \(f:\mathbb{R}\to\mathbb{R}\) at a point;
+    - [`partial`][minifw.differentiation.Differentiator.partial] of \(f:\mathbb{R}^n\to\mathbb{R}\)
+      with respect to one coordinate, the others fixed;
+    - [`gradient`][minifw.differentiation.Differentiator.gradient] of \(f\) at an array of any
+      shape, perturbing it in place and restoring it exactly;
+    - [`gradients`][minifw.differentiation.Differentiator.gradients] of an
+      [`Objective`][minifw.objective.Objective] over all of its parameter arrays.
 
-    A new scheme is a subclass with a :attr:`stencil` (here the one-sided second-order formula
-    :math:`(-3f(x) + 4f(x+h) - f(x+2h))/2h`):
+    `h="auto"` chooses a step per coordinate, \(\varepsilon^{1/(p+1)} \max(1, |x_i|)\) for a
+    scheme of order \(p\) (rounded down to a power of two, so that \(x \pm h\) is exact in most
+    cases), which balances truncation and rounding error; where that stencil leaves the domain of
+    \(f\) (`f` is nan or inf there, or raises `ValueError` or `ArithmeticError`), a step relative to
+    \(|x_i|\) or a one-sided stencil of the same order takes its place, and a stencil that reaches
+    near 0 is checked against a quarter of its step (a singularity at 0 makes a large step
+    inaccurate without making it nan). What cannot be checked is an error, not a number.
 
-    >>> import attrs
-    >>> from typing import final
-    >>> @final
-    ... @attrs.frozen
-    ... class ForwardDiff2(Differentiator):
-    ...     @property
-    ...     def stencil(self) -> Stencil:
-    ...         return Stencil((1.0, 2.0), (2.0, -0.5))
-    >>> ForwardDiff2(h=1e-3).derivative(lambda x: x**2, 1.0)  # ForwardDiff: 2.000999...
-    1.9999999999994467
+    A fixed step must be large enough for the point: where \(x + h = x\) in float64 the difference
+    is \(0/h\), and where float spacing moves \(x + h\) by more than `STEP_REFUSED` of \(h\) the
+    difference says little about the slope; both are errors (between `STEP_WARNED` and that, a
+    [`StepWarning`][minifw.differentiation.StepWarning]).
 
-    ``h="auto"`` chooses a step per coordinate,
-    :math:`\varepsilon^{1/(p+1)} \max(1, |x_i|)` for a scheme of order :math:`p` (rounded down
-    to a power of two, so that :math:`x \pm h` is exact in most cases), which balances
-    truncation and rounding error; where that stencil leaves the domain of :math:`f` (``f``
-    is nan or inf there, or raises ``ValueError`` or ``ArithmeticError``), a step relative to
-    :math:`|x_i|` or a one-sided stencil of the same order takes its place, and a stencil that
-    reaches near 0 is checked against a quarter of its step (a singularity at 0 makes a large
-    step inaccurate without making it nan). What cannot be checked is an error, not a number.
+    Examples:
+        A new scheme is a subclass with a [`stencil`][minifw.differentiation.Differentiator.stencil]
+        (here the one-sided second-order formula \((-3f(x) + 4f(x+h) - f(x+2h))/2h\)):
 
-    >>> import math
-    >>> CentralDiff(h="auto").derivative(math.log, 1e-9)  # 1e-4 would step below 0
-    1000000000.0
+        >>> import attrs
+        >>> from typing import final
+        >>> @final
+        ... @attrs.frozen
+        ... class ForwardDiff2(Differentiator):
+        ...     @property
+        ...     def stencil(self) -> Stencil:
+        ...         return Stencil((1.0, 2.0), (2.0, -0.5))
+        >>> ForwardDiff2(h=1e-3).derivative(lambda x: x**2, 1.0)  # ForwardDiff: 2.000999...
+        1.9999999999994467
 
-    A fixed step must be large enough for the point: where :math:`x + h = x` in float64 the
-    difference is :math:`0/h`, and where float spacing moves :math:`x + h` by more than
-    :data:`STEP_REFUSED` of :math:`h` the difference says little about the slope; both are
-    errors (between :data:`STEP_WARNED` and that, a :class:`StepWarning`).
+        `h="auto"` near the edge of the domain of \(\log\):
 
-    >>> ForwardDiff(h=1e-50).derivative(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.DifferentiationError: step h=1e-50 vanishes against x=5.0: x + 1e-50 == x in float64, so the difference would be 0; use a larger h (the default is 1e-4)
-    >>> CentralDiff(h=1e-15).derivative(lambda x: x * x, 1.0)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.DifferentiationError: step h=1e-15 is too small for x=1.0: float64 numbers there are 2.2e-16 apart, so x + 1e-15 is off by up to 11% of the step; use h >= 1.1e-10 or h='auto'
+        >>> import math
+        >>> CentralDiff(h="auto").derivative(math.log, 1e-9)  # 1e-4 would step below 0
+        1000000000.0
+
+        Fixed steps too small for the point:
+
+        >>> ForwardDiff(h=1e-50).derivative(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.DifferentiationError: step h=1e-50 vanishes against x=5.0: x + 1e-50 == x in float64, so the difference would be 0; use a larger h (the default is 1e-4)
+        >>> CentralDiff(h=1e-15).derivative(lambda x: x * x, 1.0)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.DifferentiationError: step h=1e-15 is too small for x=1.0: float64 numbers there are 2.2e-16 apart, so x + 1e-15 is off by up to 11% of the step; use h >= 1.1e-10 or h='auto'
+
     """
 
     h: float | Literal["auto"] = attrs.field(default=1e-4, converter=_to_step, validator=STEP)
@@ -260,13 +272,15 @@ class Differentiator(abc.ABC):
     @property
     @abc.abstractmethod
     def stencil(self) -> Stencil:
-        """The offsets (in units of ``h``) and weights of this scheme."""
+        """The offsets (in units of `h`) and weights of this scheme."""
 
     def derivative(self, f: Callable[[float], Any], x: float) -> float:
-        """Return the derivative of a function of one real variable at ``x``.
+        """Return the derivative of a function of one real variable at `x`.
 
-        >>> CentralDiff().derivative(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
-        0.1999999999990898
+        Examples:
+            >>> CentralDiff().derivative(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
+            0.1999999999990898
+
         """
         objective = _scalar_objective(f, _real_scalar(x, "x"))
         return float(self._derivatives(objective, "x", np.zeros(1, dtype=np.intp))[0])
@@ -274,12 +288,14 @@ class Differentiator(abc.ABC):
     def partial(
         self, f: Callable[[FloatArray], Any], x: ArrayLike, i: int | tuple[int, ...]
     ) -> float:
-        r"""Return :math:`\partial f / \partial x_i` at ``x``, the other coordinates fixed.
+        r"""Return \(\partial f / \partial x_i\) at `x`, the other coordinates fixed.
 
-        ``i`` is an index into ``x`` (an int for a vector, a tuple for any shape).
+        `i` is an index into `x` (an int for a vector, a tuple for any shape).
 
-        >>> CentralDiff().partial(lambda x: x[0]**2 + x[1]**2, [3.0, 4.0], 1)
-        7.999999999999119
+        Examples:
+            >>> CentralDiff().partial(lambda x: x[0]**2 + x[1]**2, [3.0, 4.0], 1)
+            7.999999999999119
+
         """
         arr = _point(x, "x")
         flat = _flat_index(i, arr.shape)
@@ -289,17 +305,20 @@ class Differentiator(abc.ABC):
     def gradient(
         self, f: Callable[[FloatArray], Any], x: ArrayLike, *, workers: Workers = None
     ) -> FloatArray:
-        r"""Return :math:`\nabla f(x)`, an array of ``x``'s shape.
+        r"""Return \(\nabla f(x)\), an array of `x`'s shape.
 
-        A float64 array ``x`` is perturbed in place, one coordinate at a time, so ``f`` may also
-        ignore its argument and read the array through a closure. Afterwards ``x`` holds exactly
-        its original values, also when ``f`` raises. Other array-likes are copied first.
-        ``workers`` spreads the coordinates over processes or an executor, as in
-        :meth:`gradients` (then each worker perturbs a copy of ``x``).
+        A float64 array `x` is perturbed in place, one coordinate at a time, so `f` may also ignore
+        its argument and read the array through a closure. Afterwards `x` holds exactly its original
+        values, also when `f` raises. Other array-likes are copied first. `workers` spreads the
+        coordinates over processes or an executor, as in
+        [`gradients`][minifw.differentiation.Differentiator.gradients] (then each worker perturbs a
+        copy of `x`).
 
-        >>> import numpy as np
-        >>> CentralDiff().gradient(lambda x: np.sum(x**2), np.array([3.0, 4.0]))
-        array([6., 8.])
+        Examples:
+            >>> import numpy as np
+            >>> CentralDiff().gradient(lambda x: np.sum(x**2), np.array([3.0, 4.0]))
+            array([6., 8.])
+
         """
         arr = _point(x, "x")
         check_workers(workers)
@@ -307,23 +326,24 @@ class Differentiator(abc.ABC):
         return self.gradients(objective, workers=workers)["x"]
 
     def gradients(self, objective: Objective, *, workers: Workers = None) -> dict[str, FloatArray]:
-        """Return the gradient of an :class:`Objective` for each of its parameter arrays.
+        """Return the gradient of an `Objective` for each of its parameter arrays.
 
         The coordinates are split into tasks fixed by the objective
-        (:func:`~minifw.objective.task_chunks`), each run with one BLAS thread. ``workers`` says
-        where (:mod:`minifw.parallel`): ``None`` or ``1`` in this process, one task after the
-        other; an ``int`` for a pool of that many processes, started and shut down by this
-        call; a map-like callable such as ``pool.map``; or a
-        :class:`concurrent.futures.Executor` (threads, processes, or
-        ``dask.distributed.Client.get_executor()``). Each worker evaluates its own copy of the
-        objective, so the parameters are never shared, and the result is the same to the last
+        ([`task_chunks`][minifw.objective.task_chunks]), each run with one BLAS thread. `workers`
+        says where ([`minifw.parallel`][minifw.parallel]): `None` or `1` in this process, one task
+        after the other; an `int` for a pool of that many processes, started and shut down by this
+        call; a map-like callable such as `pool.map`; or a `concurrent.futures.Executor` (threads,
+        processes, or `dask.distributed.Client.get_executor()`). Each worker evaluates its own copy
+        of the objective, so the parameters are never shared, and the result is the same to the last
         bit whatever the workers.
 
-        >>> import numpy as np
-        >>> w, b = np.array([[1.0, 2.0]]), np.array([0.5])
-        >>> objective = Perturbation(lambda: float((w @ [1.0, 1.0] + b)[0] ** 2), {"w": w, "b": b})
-        >>> {name: g.round(6).tolist() for name, g in CentralDiff().gradients(objective).items()}
-        {'w': [[7.0, 7.0]], 'b': [7.0]}
+        Examples:
+            >>> import numpy as np
+            >>> w, b = np.array([[1.0, 2.0]]), np.array([0.5])
+            >>> objective = Perturbation(lambda: float((w @ [1.0, 1.0] + b)[0] ** 2), {"w": w, "b": b})
+            >>> {name: g.round(6).tolist() for name, g in CentralDiff().gradients(objective).items()}
+            {'w': [[7.0, 7.0]], 'b': [7.0]}
+
         """
         check_workers(workers)
         if not is_serial(workers):
@@ -345,7 +365,7 @@ class Differentiator(abc.ABC):
         return grads
 
     def _derivatives(self, objective: Objective, name: str, index: IntArray) -> FloatArray:
-        """Return the derivatives along coordinates ``index`` of ``name`` (one task of the engine)."""
+        """Return the derivatives along coordinates `index` of `name` (one task of the engine)."""
         return _estimate(self, objective, name, index).value
 
 
@@ -357,10 +377,12 @@ _CENTRAL = Stencil(offsets=(1.0, -1.0), weights=(0.5, -0.5))
 @final
 @attrs.frozen
 class ForwardDiff(Differentiator):
-    r"""Forward difference :math:`\big(f(x + h) - f(x)\big) / h`; error :math:`O(h)`.
+    r"""Forward difference \(\big(f(x + h) - f(x)\big) / h\); error \(O(h)\).
 
-    >>> ForwardDiff().derivative(lambda x: x * x, 3.0)
-    6.000100000012054
+    Examples:
+        >>> ForwardDiff().derivative(lambda x: x * x, 3.0)
+        6.000100000012054
+
     """
 
     @property
@@ -372,10 +394,12 @@ class ForwardDiff(Differentiator):
 @final
 @attrs.frozen
 class BackwardDiff(Differentiator):
-    r"""Backward difference :math:`\big(f(x) - f(x - h)\big) / h`; error :math:`O(h)`.
+    r"""Backward difference \(\big(f(x) - f(x - h)\big) / h\); error \(O(h)\).
 
-    >>> BackwardDiff().derivative(lambda x: x * x, 3.0)
-    5.99990000001327
+    Examples:
+        >>> BackwardDiff().derivative(lambda x: x * x, 3.0)
+        5.99990000001327
+
     """
 
     @property
@@ -387,12 +411,14 @@ class BackwardDiff(Differentiator):
 @final
 @attrs.frozen
 class CentralDiff(Differentiator):
-    r"""Central difference :math:`\big(f(x + h) - f(x - h)\big) / 2h`; error :math:`O(h^2)`.
+    r"""Central difference \(\big(f(x + h) - f(x - h)\big) / 2h\); error \(O(h^2)\).
 
-    The book's choice, with ``h = 1e-4``.
+    The book's choice, with `h = 1e-4`.
 
-    >>> CentralDiff().derivative(lambda x0: x0 * x0 + 4.0**2.0, 3.0)
-    6.00000000000378
+    Examples:
+        >>> CentralDiff().derivative(lambda x0: x0 * x0 + 4.0**2.0, 3.0)
+        6.00000000000378
+
     """
 
     @property
@@ -408,22 +434,24 @@ _COMPLEX = Stencil(offsets=(1j,), weights=(-1j,))
 @final
 @attrs.frozen
 class FivePointDiff(Differentiator):
-    r"""The five-point central difference; error :math:`O(h^4)`.
+    r"""The five-point central difference; error \(O(h^4)\).
 
-    .. math::
+    \[
+    f'(x) \approx \frac{f(x - 2h) - 8f(x - h) + 8f(x + h) - f(x + 2h)}{12h}
+    = f'(x) - \frac{h^4}{30} f^{(5)}(x) + O(h^6)
+    \]
 
-        f'(x) \approx \frac{f(x - 2h) - 8f(x - h) + 8f(x + h) - f(x + 2h)}{12h}
-        = f'(x) - \frac{h^4}{30} f^{(5)}(x) + O(h^6)
+    Four evaluations per coordinate instead of two; `h="auto"` takes
+    \(h = \varepsilon^{1/5} \max(1, |x|)\), about `1e-3`, where the error is near
+    \(\varepsilon^{4/5} \approx 10^{-13}\).
 
-    Four evaluations per coordinate instead of two; ``h="auto"`` takes
-    :math:`h = \varepsilon^{1/5} \max(1, |x|)`, about ``1e-3``, where the error is near
-    :math:`\varepsilon^{4/5} \approx 10^{-13}`.
+    Examples:
+        >>> import math
+        >>> FivePointDiff(h=1e-2).derivative(math.exp, 1.0) - math.e  # CentralDiff: 4.5e-05
+        -9.061005279420442e-10
+        >>> abs(FivePointDiff(h="auto").derivative(math.exp, 1.0) - math.e) < 1e-12
+        True
 
-    >>> import math
-    >>> FivePointDiff(h=1e-2).derivative(math.exp, 1.0) - math.e  # CentralDiff: 4.5e-05
-    -9.061005279420442e-10
-    >>> abs(FivePointDiff(h="auto").derivative(math.exp, 1.0) - math.e) < 1e-12
-    True
     """
 
     @property
@@ -435,43 +463,45 @@ class FivePointDiff(Differentiator):
 @final
 @attrs.frozen
 class ComplexStep(Differentiator):
-    r"""The complex step :math:`f'(x) \approx \operatorname{Im} f(x + ih) / h`; error :math:`O(h^2)`.
+    r"""The complex step \(f'(x) \approx \operatorname{Im} f(x + ih) / h\); error \(O(h^2)\).
 
     For a function that is analytic and real on the real line,
-    :math:`f(x + ih) = f(x) + ih f'(x) - \frac{h^2}{2} f''(x) - \frac{ih^3}{6} f'''(x) + \dots`:
+    \(f(x + ih) = f(x) + ih f'(x) - \frac{h^2}{2} f''(x) - \frac{ih^3}{6} f'''(x) + \dots\):
     the imaginary part carries the derivative with no subtraction, so no cancellation, and
-    ``h = 1e-20`` leaves a truncation error of :math:`10^{-40}`. The result is exact to
+    `h = 1e-20` leaves a truncation error of \(10^{-40}\). The result is exact to
     rounding, from one evaluation per coordinate (and one at the point). As a stencil it is the
-    offset :math:`i` with weight :math:`-i` (:math:`\sum_k w_k o_k = 1`), whose real part the
+    offset \(i\) with weight \(-i\) (\(\sum_k w_k o_k = 1\)), whose real part the
     engine takes.
 
-    ``f`` must be *complex-safe*: computed with complex arithmetic from its argument (not with
-    ``abs``, ``float()``, ``.real``, :mod:`math` functions or a cast to float). A function
-    that returns a real number for a complex argument, raises ``TypeError`` or ``ValueError``
-    for it, or loses the imaginary part where a real step moves it, is refused with a
-    :class:`~minifw.errors.DifferentiationError`, never differentiated wrongly. ``x`` itself is
-    never written with complex numbers: ``f`` is called with a complex copy, so it must read
+    `f` must be *complex-safe*: computed with complex arithmetic from its argument (not with `abs`,
+    `float()`, `.real`, `math` functions or a cast to float). A function that returns a real number
+    for a complex argument, raises `TypeError` or `ValueError` for it, or loses the imaginary part
+    where a real step moves it, is refused with a
+    [`DifferentiationError`][minifw.errors.DifferentiationError], never differentiated wrongly. `x`
+    itself is never written with complex numbers: `f` is called with a complex copy, so it must read
     its argument (a closure over the float array would not see the step). Layered models
-    (:class:`~minifw.Sequential`, :class:`~minifw.TwoLayerNet`) answer complex steps through
-    their structure-aware objective.
+    ([`Sequential`][minifw.models.Sequential], [`TwoLayerNet`][minifw.models.TwoLayerNet]) answer
+    complex steps through their structure-aware objective.
 
-    >>> import math
-    >>> import numpy as np
-    >>> ComplexStep().derivative(np.exp, 1.0) == math.e
-    True
-    >>> ComplexStep().gradient(lambda v: np.sum(v**3), np.array([1.0, 2.0]))
-    array([ 3., 12.])
-    >>> ComplexStep().derivative(lambda v: abs(v) ** 2, 3.0)
-    Traceback (most recent call last):
-    ...
-    minifw.errors.DifferentiationError: f returned a real float64 for a complex argument at x moved by 0+1e-20j: f is not complex-safe ...
+    Examples:
+        >>> import math
+        >>> import numpy as np
+        >>> ComplexStep().derivative(np.exp, 1.0) == math.e
+        True
+        >>> ComplexStep().gradient(lambda v: np.sum(v**3), np.array([1.0, 2.0]))
+        array([ 3., 12.])
+        >>> ComplexStep().derivative(lambda v: abs(v) ** 2, 3.0)
+        Traceback (most recent call last):
+        ...
+        minifw.errors.DifferentiationError: f returned a real float64 for a complex argument at x moved by 0+1e-20j: f is not complex-safe ...
+
     """
 
     h: float = attrs.field(default=1e-20, converter=to_float, validator=positive_float)
 
     @property
     def stencil(self) -> Stencil:
-        """One imaginary step, weighted :math:`-i`."""
+        r"""One imaginary step, weighted \(-i\)."""
         return _COMPLEX
 
 
@@ -490,9 +520,9 @@ class Estimate:
 class GradientEstimate:
     """Derivatives along every coordinate of an array, error bounds beside them, and the cost.
 
-    ``value`` and ``error`` have the array's shape; ``evaluations`` counts the function values
-    asked of the objective (each a call of ``f`` for a :class:`~minifw.Perturbation`),
-    the one at the point included.
+    `value` and `error` have the array's shape; `evaluations` counts the function values asked of
+    the objective (each a call of `f` for a [`Perturbation`][minifw.objective.Perturbation]), the
+    one at the point included.
     """
 
     value: FloatArray
@@ -502,14 +532,14 @@ class GradientEstimate:
 
 @runtime_checkable
 class HasErrorEstimate(Protocol):
-    """A differentiator that bounds the error of what it returns (:class:`RichardsonDiff`)."""
+    """A differentiator that bounds the error of what it returns (`RichardsonDiff`)."""
 
     def estimate(self, f: Callable[[float], Any], x: float) -> Estimate:
-        """Return the derivative of ``f`` at ``x`` with an error bound."""
+        """Return the derivative of `f` at `x` with an error bound."""
         ...
 
     def gradient_estimate(self, f: Callable[[FloatArray], Any], x: ArrayLike) -> GradientEstimate:
-        """Return the gradient of ``f`` at ``x`` with error bounds."""
+        """Return the gradient of `f` at `x` with error bounds."""
         ...
 
     def estimates(self, objective: Objective) -> dict[str, GradientEstimate]:
@@ -520,34 +550,41 @@ class HasErrorEstimate(Protocol):
 @final
 @attrs.frozen
 class RichardsonDiff(Differentiator):
-    r"""Central differences at :math:`h, h/2, h/4, \dots` extrapolated to :math:`h = 0`, with error bounds.
+    r"""Central differences at \(h, h/2, h/4, \dots\) extrapolated to \(h = 0\), with error bounds.
 
-    The central difference is :math:`D(h) = f'(x) + a_1 h^2 + a_2 h^4 + \dots`; Richardson
-    extrapolation combines :math:`D` at several steps to cancel the :math:`a_j` terms one by
-    one (Neville's table in :math:`h^2`). Each coordinate stops on its own, when its error bound
-    meets ``atol + rtol * |derivative|``, when rounding dominates the bound, or when the bound
-    stops improving. The bound (the module ``minifw._richardson`` derives it) is deliberately pessimistic:
-    it is the error of the previous, less accurate extrapolation plus a rounding bound, so the
-    value is usually far more accurate than it says (around :math:`10^{-14}` relative with the
-    default ``rtol=1e-8``, from 7 to 11 evaluations for most functions).
+    The central difference is \(D(h) = f'(x) + a_1 h^2 + a_2 h^4 + \dots\); Richardson extrapolation
+    combines \(D\) at several steps to cancel the \(a_j\) terms one by one (Neville's table in
+    \(h^2\)). Each coordinate stops on its own, when its error bound meets
+    `atol + rtol * |derivative|`, when rounding dominates the bound, or when the bound stops
+    improving. The bound (the module `minifw._richardson` derives it) is deliberately pessimistic:
+    it is the error of the previous, less accurate extrapolation plus a rounding bound, so the value
+    is usually far more accurate than it says (`benchmarks/accuracy.py` measures the errors, the
+    bounds and the evaluations against other libraries; `benchmarks/README.md` has the figures).
 
-    ``h="auto"`` starts at :math:`2^{-5} \max(1, |x|)` (rounded down to a power of two) and
+    `h="auto"` starts at \(2^{-5} \max(1, |x|)\) (rounded down to a power of two) and
     restarts smaller where that is too large for the function (see the module text); a float
-    ``h`` is the first step. Near a domain edge (``f`` nan, inf, or raising ``ValueError`` or
-    ``ArithmeticError`` on one side) the step shrinks until the stencil fits, and where it never
+    `h` is the first step. Near a domain edge (`f` nan, inf, or raising `ValueError` or
+    `ArithmeticError` on one side) the step shrinks until the stencil fits, and where it never
     does, a one-sided table is used; a coordinate where neither side works is an error.
 
-    :meth:`estimate`, :meth:`gradient_estimate` and :meth:`estimates` return the bounds and
-    the number of evaluations beside the values (:class:`HasErrorEstimate`);
-    :meth:`~Differentiator.derivative`, :meth:`~Differentiator.gradient` and
-    :meth:`~Differentiator.gradients` return the values alone, as every scheme does.
+    [`estimate`][minifw.differentiation.RichardsonDiff.estimate],
+    [`gradient_estimate`][minifw.differentiation.RichardsonDiff.gradient_estimate] and
+    [`estimates`][minifw.differentiation.RichardsonDiff.estimates] return the bounds and the number
+    of evaluations beside the values
+    ([`HasErrorEstimate`][minifw.differentiation.HasErrorEstimate]);
+    [`derivative`][minifw.differentiation.Differentiator.derivative],
+    [`gradient`][minifw.differentiation.Differentiator.gradient] and
+    [`gradients`][minifw.differentiation.Differentiator.gradients] return the values alone, as every
+    scheme does.
 
-    >>> import math
-    >>> result = RichardsonDiff().estimate(math.exp, 1.0)
-    >>> abs(result.value - math.e) <= result.error <= 1e-8 * math.e, result.evaluations
-    (True, 7)
-    >>> RichardsonDiff().derivative(math.log, 1e-3)  # math.log raises below 0
-    1000.0000000000994
+    Examples:
+        >>> import math
+        >>> result = RichardsonDiff().estimate(math.exp, 1.0)
+        >>> abs(result.value - math.e) <= result.error <= 1e-8 * math.e, result.evaluations
+        (True, 7)
+        >>> RichardsonDiff().derivative(math.log, 1e-3)  # math.log raises below 0
+        1000.0000000000994
+
     """
 
     h: float | Literal["auto"] = attrs.field(default="auto", converter=_to_step, validator=STEP)
@@ -560,11 +597,13 @@ class RichardsonDiff(Differentiator):
         return _CENTRAL
 
     def estimate(self, f: Callable[[float], Any], x: float) -> Estimate:
-        """Return the derivative of ``f`` at ``x``, a bound on its error and the calls of ``f``.
+        """Return the derivative of `f` at `x`, a bound on its error and the calls of `f`.
 
-        >>> result = RichardsonDiff().estimate(lambda x: x**3, 2.0)
-        >>> result.value, result.error < 1e-10
-        (12.0, True)
+        Examples:
+            >>> result = RichardsonDiff().estimate(lambda x: x**3, 2.0)
+            >>> result.value, result.error < 1e-10
+            (12.0, True)
+
         """
         calls = 0
 
@@ -578,20 +617,22 @@ class RichardsonDiff(Differentiator):
         return Estimate(float(found.value[0]), float(found.error[0]), calls)
 
     def gradient_estimate(self, f: Callable[[FloatArray], Any], x: ArrayLike) -> GradientEstimate:
-        """Return the gradient of ``f`` at ``x`` with error bounds, as :meth:`gradient` does.
+        """Return the gradient of `f` at `x` with error bounds, as `gradient` does.
 
-        >>> import numpy as np
-        >>> result = RichardsonDiff().gradient_estimate(lambda v: np.sum(np.sin(v)), [0.5, 1.0])
-        >>> bool(np.all(np.abs(result.value - np.cos([0.5, 1.0])) <= result.error))
-        True
-        >>> result.evaluations  # 1 at the point, 6 and 6 along the coordinates
-        13
+        Examples:
+            >>> import numpy as np
+            >>> result = RichardsonDiff().gradient_estimate(lambda v: np.sum(np.sin(v)), [0.5, 1.0])
+            >>> bool(np.all(np.abs(result.value - np.cos([0.5, 1.0])) <= result.error))
+            True
+            >>> result.evaluations  # 1 at the point, 6 and 6 along the coordinates
+            13
+
         """
         arr = _point(x, "x")
         return self.estimates(_array_objective(f, arr))["x"]
 
     def estimates(self, objective: Objective) -> dict[str, GradientEstimate]:
-        """Return the gradient of an :class:`Objective` with error bounds, per parameter array."""
+        """Return the gradient of an `Objective` with error bounds, per parameter array."""
         found = {}
         evaluations = 1  # the value at the point, shared by all coordinates
         for name, arr in objective.params.items():
@@ -608,8 +649,8 @@ class RichardsonDiff(Differentiator):
 
 # --- the engine ----------------------------------------------------------------------------------
 
-#: What f raises where it is not defined; a scheme that may step around it (h="auto",
-#: RichardsonDiff) treats these as "not finite here". minifw's own errors always propagate.
+# What f raises where it is not defined; a scheme that may step around it (h="auto",
+# RichardsonDiff) treats these as "not finite here". minifw's own errors always propagate.
 _DOMAIN_ERRORS = (ValueError, ArithmeticError)
 
 
@@ -617,9 +658,9 @@ _DOMAIN_ERRORS = (ValueError, ArithmeticError)
 def _estimate(
     differentiator: Differentiator, objective: Objective, name: str, index: IntArray
 ) -> GradientEstimate:
-    """Return the derivatives along coordinates ``index`` of ``name``: a fixed stencil's values.
+    """Return the derivatives along coordinates `index` of `name`: a fixed stencil's values.
 
-    ``error`` is nan (a fixed stencil does not bound its error); ``evaluations`` counts the
+    `error` is nan (a fixed stencil does not bound its error); `evaluations` counts the
     changes asked of the objective, not the value at the point.
     """
     stencil = differentiator.stencil
@@ -690,7 +731,7 @@ def _(
 
 
 def _combine(stencil: Stencil, changes: NDArray[Any], h: FloatArray) -> FloatArray:
-    r"""Return the real part of :math:`\\frac1h \\sum_k w_k c_k`, one value per row."""
+    r"""Return the real part of \(\frac1h \sum_k w_k c_k\), one value per row."""
     total = np.zeros(changes.shape[0], dtype=changes.dtype)
     # Term by term, in stencil order: for the central difference this is
     # 0.5 * (f(x+h) - f(x-h)) / h, the book's number to the last digit.
@@ -706,14 +747,14 @@ def _values(arr: FloatArray, index: IntArray) -> FloatArray:
 
 
 def _step_sizes(h: float | str, order: int, values: FloatArray) -> FloatArray:
-    """Per-coordinate steps: ``h`` itself, or for "auto" eps**(1/(order+1)) * max(1, |x|)."""
+    """Per-coordinate steps: `h` itself, or for "auto" eps**(1/(order+1)) * max(1, |x|)."""
     if h != "auto":
         return np.full(values.shape, float(h))
     return _auto_steps(order, values)
 
 
 def _auto_steps(order: int, values: FloatArray) -> FloatArray:
-    r""":math:`\\varepsilon^{1/(p+1)} \\max(1, |x|)`, both factors rounded to powers of two."""
+    r"""\(\varepsilon^{1/(p+1)} \max(1, |x|)\), both factors rounded to powers of two."""
     exponent = round(math.log2(EPS) / (order + 1))
     _, scale = np.frexp(np.maximum(1.0, np.abs(values)))
     steps: FloatArray = np.ldexp(1.0, scale - 1 + exponent)
@@ -769,7 +810,7 @@ def _grouped_changes(
     *,
     tolerant: bool,
 ) -> NDArray[Any]:
-    """Return the changes at steps ``h_k * offsets``, one objective call per distinct step."""
+    """Return the changes at steps `h_k * offsets`, one objective call per distinct step."""
     steps, group = np.unique(h, return_inverse=True)
     changes = np.empty((index.size, offsets.size), dtype=np.result_type(offsets, np.float64))
     for g, step in enumerate(steps.tolist()):
@@ -781,7 +822,7 @@ def _grouped_changes(
 def _changes(
     objective: Objective, name: str, index: IntArray, steps: NDArray[Any], *, tolerant: bool
 ) -> NDArray[Any]:
-    """Return the objective's changes; ``tolerant``: nan where f is not finite or raised.
+    """Return the objective's changes; `tolerant`: nan where f is not finite or raised.
 
     A call that raises is repeated one coordinate and one step at a time, so that only the
     failing evaluations become nan.
@@ -807,9 +848,9 @@ def _changes(
 
 @functools.lru_cache(maxsize=16)
 def _one_sided(order: int, side: float) -> Stencil:
-    r"""Return the one-sided stencil of ``order`` (offsets ``side * (1..order)``).
+    r"""Return the one-sided stencil of `order` (offsets `side * (1..order)`).
 
-    Its weights solve :math:`\\sum_k w_k o_k^m = [m = 1]` for :math:`m = 1..p`.
+    Its weights solve \(\sum_k w_k o_k^m = [m = 1]\) for \(m = 1..p\).
     """
     n = order
     # Gauss-Jordan on the Vandermonde system, in fractions: weights exact to the last bit.
@@ -831,7 +872,7 @@ def _one_sided(order: int, side: float) -> Stencil:
 def _stencil_value(
     stencil: Stencil, objective: Objective, name: str, flat: int, step: float
 ) -> tuple[float, float, int]:
-    """Return the stencil's value at ``step`` (nan where f is not finite), max |f|, evaluations."""
+    """Return the stencil's value at `step` (nan where f is not finite), max |f|, evaluations."""
     offsets = step * np.array(stencil.offsets)
     found = _changes(objective, name, np.array([flat]), offsets, tolerant=True)
     base = objective.value()
@@ -849,9 +890,9 @@ def _confirmed(
     step: float,
     value: float | None = None,
 ) -> tuple[float, int]:
-    """Return the stencil's value at ``step`` if it agrees with the value at ``step / 4``, else nan.
+    """Return the stencil's value at `step` if it agrees with the value at `step / 4`, else nan.
 
-    They agree to :data:`AUTO_AGREEMENT`, or within the rounding error of the smaller step
+    They agree to `AUTO_AGREEMENT`, or within the rounding error of the smaller step
     (a derivative of 0 is all rounding). Near a singularity the larger step does not agree.
     """
     used = 0
@@ -867,7 +908,7 @@ def _confirmed(
 
 
 def _relative_step(order: int, x: float) -> float:
-    """Return the "auto" step relative to ``|x|`` rather than ``max(1, |x|)`` (a power of two)."""
+    """Return the "auto" step relative to `|x|` rather than `max(1, |x|)` (a power of two)."""
     relative = float(_auto_steps(order, np.array([x]))[0]) * min(1.0, abs(x))
     return _richardson.power_of_two_below(relative) if relative > 0 else 0.0
 
@@ -878,8 +919,8 @@ def _auto_near_zero(
     """Check an "auto" value whose stencil reaches near 0; return it or a better one.
 
     A function singular at 0 (log, sqrt, 1/x) stays finite on a stencil that reaches close to
-    0, but the difference is then far off. The value must agree with the stencil at ``h / 4``
-    (:func:`_confirmed`); where it does not, the stencil at a step relative to ``|x|`` is
+    0, but the difference is then far off. The value must agree with the stencil at `h / 4`
+    (`_confirmed`); where it does not, the stencil at a step relative to `|x|` is
     tried, with the same check; where that fails too, the derivative is refused.
     """
     found, used = _confirmed(stencil, objective, name, flat, h, value)
@@ -912,13 +953,13 @@ def _one_sided_fallback(
 ) -> tuple[float, int]:
     """Return the derivative where the "auto" stencil left the domain of f, and the evaluations.
 
-    Tried in turn: where ``|x| <= 1/16``, the same stencil at a step relative to ``|x|`` (most
+    Tried in turn: where `|x| <= 1/16`, the same stencil at a step relative to `|x|` (most
     domain edges are at 0, and such a step keeps the stencil between 0 and x), checked
-    against a quarter of that step (:func:`_confirmed`);
+    against a quarter of that step (`_confirmed`);
     a one-sided stencil of the same order (at least 2) on the side where f was finite, at
-    ``h`` and then at the relative step; the other side likewise. A one-sided value counts only
+    `h` and then at the relative step; the other side likewise. A one-sided value counts only
     where the one-sided formula of one order less, on the same points, agrees with it to
-    :data:`FALLBACK_AGREEMENT`: near a singularity at the edge it does not, and the step is
+    `FALLBACK_AGREEMENT`: near a singularity at the edge it does not, and the step is
     wrong for the function.
     """
     x = float(_values(objective.params[name], np.array([flat]))[0])
@@ -985,7 +1026,7 @@ def _check_imaginary(
 def _chunk_derivatives(
     job: tuple[Differentiator, Objective], chunk: dict[str, IntArray]
 ) -> dict[str, FloatArray]:
-    """One task of :meth:`Differentiator.gradients`: the derivatives of a chunk's coordinates."""
+    """One task of `Differentiator.gradients`: the derivatives of a chunk's coordinates."""
     differentiator, objective = job
     return {name: differentiator._derivatives(objective, name, index) for name, index in chunk.items()}
 
@@ -993,7 +1034,7 @@ def _chunk_derivatives(
 def _checked_changes(
     objective: Objective, name: str, index: IntArray, steps: NDArray[Any], *, finite: bool = True
 ) -> NDArray[Any]:
-    """Return the objective's changes, refusing a wrong shape or (with ``finite``) nan and inf."""
+    """Return the objective's changes, refusing a wrong shape or (with `finite`) nan and inf."""
     changes = np.asarray(objective.loss_changes(name, index, steps))
     expected = (index.size, steps.size)
     if changes.shape != expected or changes.dtype.kind not in "fc":
@@ -1030,19 +1071,19 @@ def _real_scalar(value: object, name: str) -> float:
 
 
 def _scalar_objective(f: Callable[[Any], Any], x: float) -> Perturbation:
-    """Return the objective of ``f`` at a number; ``f`` gets a Python float (or complex)."""
+    """Return the objective of `f` at a number; `f` gets a Python float (or complex)."""
     arrays = {"x": np.array(x)}
     return Perturbation(lambda: f(arrays["x"].item()), arrays)
 
 
 def _array_objective(f: Callable[[Any], Any], arr: FloatArray) -> Perturbation:
-    """Return the objective of ``f`` at an array; ``f`` gets it (or a complex copy of it)."""
+    """Return the objective of `f` at an array; `f` gets it (or a complex copy of it)."""
     arrays = {"x": arr}
     return Perturbation(lambda: f(arrays["x"]), arrays)
 
 
 def _point(x: ArrayLike, name: str) -> FloatArray:
-    """Return the array to perturb: ``x`` itself when it is float64, else a float64 copy."""
+    """Return the array to perturb: `x` itself when it is float64, else a float64 copy."""
     if isinstance(x, np.ndarray):
         if x.dtype != np.float64:
             kind = "an integer" if np.issubdtype(x.dtype, np.integer) else f"a {x.dtype}"
