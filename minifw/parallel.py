@@ -306,11 +306,14 @@ class _Stored:
 @final
 @attrs.frozen
 class _Job:
-    """One task as sent to a worker: the call's token, the pickled state (or not), the task."""
+    """One task as sent to a worker: the call's token, the pickled state (or not), its number.
+
+    The pickled state holds the work, the state and every task, so a job itself is small.
+    """
 
     token: str
     payload: bytes | _Stored | None
-    task: Any
+    task: int
 
 
 @final
@@ -346,7 +349,7 @@ def _distribute(
     Those read the pickled state from a file rather than through their task queue's pipe, where
     a megabyte takes about a millisecond per worker, one worker after the other.
     """
-    pickled = _dumps(work, state)
+    pickled = _dumps(work, state, tasks)
     payload: bytes | _Stored = _store(pickled) if here else pickled
     token = uuid.uuid4().hex
     outcomes: list[Any] = [None] * len(tasks)
@@ -356,7 +359,7 @@ def _distribute(
     carrying = set(todo[:slots])
     try:
         while todo:
-            jobs = [_Job(token, payload if i in carrying else None, tasks[i]) for i in todo]
+            jobs = [_Job(token, payload if i in carrying else None, i) for i in todo]
             with one_blas_thread():  # for workers that are threads of this process
                 mapped = list(map_fn(_run_job, jobs))
             for i, outcome in zip(todo, mapped, strict=True):
@@ -387,9 +390,9 @@ def _distribute(
     return results
 
 
-def _dumps(work: Callable[[S, T], R], state: S) -> bytes:
+def _dumps(work: Callable[[S, T], R], state: S, tasks: list[T]) -> bytes:
     try:
-        payload: bytes = cloudpickle.dumps((work, state))
+        payload: bytes = cloudpickle.dumps((work, state, tasks))
     except Exception as err:
         raise WorkerError(
             "workers other than None/1 run the tasks on copies of the objective, made by "
@@ -462,7 +465,7 @@ def _run_job(job: _Job) -> _Done | _Failed | _Missing:
         )
     if isinstance(copy, _Missing):
         return copy
-    work, state = copy
+    work, state, tasks = copy
     try:
         with one_blas_thread():
             threads = blas_threads()
@@ -474,7 +477,7 @@ def _run_job(job: _Job) -> _Done | _Failed | _Missing:
                     "with OPENBLAS_NUM_THREADS=1 (and OMP_NUM_THREADS=1, MKL_NUM_THREADS=1), "
                     "as Dask does, or call from the main thread"
                 )
-            value = work(state, job.task)
+            value = work(state, tasks[job.task])
     except Exception as err:
         return _failure(err)  # the copy may be half-changed: it is not kept
     _checkin(job.token, copy)
