@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
+from typing import final
 
 __all__ = [
     "MAX_LEVELS",
@@ -101,6 +102,7 @@ def first_steps(x: float, h: float | None) -> tuple[float, float]:
     return first, max(min(small, first), SMALLEST)
 
 
+@final
 class _Table:
     """Neville's table of extrapolations to step 0 in `t` (`h**2` two-sided, `h` one-sided).
 
@@ -133,6 +135,7 @@ class _Table:
         return result
 
 
+@final
 class _Best:
     """The best entry so far of a table, and whether the table should stop."""
 

@@ -238,6 +238,7 @@ def read_checkpoint(
     return _Reader(Path(path), model, sampler, optimizer, train_size).read()
 
 
+@final
 @attrs.define
 class _Reader:
     """One reading of one file: the open archive and what the parts lead to expect."""

@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, final
 
 import attrs
 import numpy as np
@@ -108,6 +108,7 @@ def _one_line(text: object) -> str:
 # --- the parser ----------------------------------------------------------------------------------
 
 
+@final
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr and exit status 2."""
 
