@@ -346,8 +346,8 @@ def _distribute(
 ) -> list[R]:
     """Run the tasks through `map_fn`; `here` says its workers are processes of this machine.
 
-    Those read the pickled state from a file rather than through their task queue's pipe, where
-    a megabyte takes about a millisecond per worker, one worker after the other.
+    Those read the pickled state from a file rather than through their task queue's pipe, which
+    carries a large state to one worker after the other.
     """
     pickled = _dumps(work, state, tasks)
     payload: bytes | _Stored = _store(pickled) if here else pickled
