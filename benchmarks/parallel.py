@@ -35,11 +35,13 @@ if __name__ == "__main__":
     _common.limit_blas_threads(sys.argv[1:])
 
 import argparse
+import atexit
 import functools
 import importlib
 import io
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import tarfile
@@ -145,6 +147,7 @@ def before_package(rev: str) -> Any:
     except (OSError, subprocess.CalledProcessError):
         return None
     folder = Path(tempfile.mkdtemp(prefix="minifw-before-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     (folder / "minifw").rename(folder / "minifw_before")
