@@ -329,9 +329,14 @@ class Perturbation:
         A value of `f` that is not finite (nan, inf) is returned as it is, for the engine to
         report or to step around. Complex steps are taken on a complex copy (see the class text).
         """
-        base = self.value()
         if np.iscomplexobj(steps):
+            # For a purely imaginary step ih, Re f(x + ih) = f(x) - h^2 f''(x)/2 + ...: f(x) itself
+            # in float64 for the tiny h of a complex step, so the value at the point is not
+            # evaluated (one call of f per derivative) and the change is i Im f(x + ih).
+            imaginary = bool(np.all(np.real(steps) == 0))
+            base = None if imaginary else self.value()
             return self._complex_changes(name, index, steps, base)
+        base = self.value()
         arr = self.arrays[name]
         # Address elements through a flat view where one exists (an int index is the cheapest),
         # else through index tuples.
@@ -362,7 +367,7 @@ class Perturbation:
         return np.array(changes, dtype=np.float64).reshape(index.size, steps.size)
 
     def _complex_changes(
-        self, name: str, index: IntArray, steps: NDArray[Any], base: float
+        self, name: str, index: IntArray, steps: NDArray[Any], base: float | None
     ) -> NDArray[np.complex128]:
         """Evaluate `f` with a complex copy of `arrays[name]` swapped in, then swap back.
 
@@ -398,7 +403,8 @@ class Perturbation:
                         ) from err
                     finally:
                         flat[i] = centre
-                    changes.append(_complex_scalar(value, where) - base)
+                    moved = _complex_scalar(value, where)
+                    changes.append(moved - (moved.real if base is None else base))
         finally:
             arrays[name] = original
         return np.array(changes, dtype=np.complex128).reshape(index.size, steps.size)
