@@ -470,8 +470,8 @@ class ComplexStep(Differentiator):
     the imaginary part carries the derivative with no subtraction, so no cancellation, and
     `h = 1e-20` leaves a truncation error of \(10^{-40}\). The result is exact to
     rounding, from one evaluation per coordinate: the value at the point is not needed, since
-\(\operatorname{Re} f(x + ih) = f(x) - \frac{h^2}{2} f''(x) + \dots\) is \(f(x)\) in float64 for
-so small an \(h\). As a stencil it is the
+    \(\operatorname{Re} f(x + ih) = f(x) - \frac{h^2}{2} f''(x) + \dots\) is \(f(x)\) in float64
+    for so small an \(h\). As a stencil it is the
     offset \(i\) with weight \(-i\) (\(\sum_k w_k o_k = 1\)), whose real part the
     engine takes.
 
