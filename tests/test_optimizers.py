@@ -7,7 +7,6 @@ book counterpart to ``ORACLES``); ``test_every_concrete_optimizer_is_listed`` fa
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from oracles.book_optimizers import (
     BookRMSprop,
     BookSGD,
 )
+from test_contracts import _concrete_subclasses
 
 import minifw
 from minifw import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
@@ -51,21 +51,6 @@ ORACLES: list[tuple[Callable[[], Optimizer], Callable[[], Any]]] = [
         lambda: BookAdam(lr=0.01, beta1=0.8, beta2=0.99),
     ),
 ]
-
-
-def _concrete_subclasses(base: type) -> set[type]:
-    """Concrete subclasses defined in minifw's modules (not in tests or doctest examples)."""
-    found: set[type] = set()
-    subclasses: list[type] = base.__subclasses__()
-    for sub in subclasses:
-        module = sys.modules.get(sub.__module__)
-        defined_in_minifw = sub.__module__.startswith("minifw.") and (
-            getattr(module, sub.__name__, None) is sub
-        )
-        if defined_in_minifw and not inspect.isabstract(sub):
-            found.add(sub)
-        found |= _concrete_subclasses(sub)
-    return found
 
 
 def test_every_concrete_optimizer_is_listed() -> None:
