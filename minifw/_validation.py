@@ -138,8 +138,14 @@ class Check:
         return self.expected
 
     def message(self, name: str, value: object) -> str:
-        """Return the refusal: `"<name> must be <expectation>, got <name>=<value>"`."""
-        return f"{self.subject}{name} must be {self.expectation(value)}, got {name}={value!r}"
+        """Return the refusal: `"<name> must be <expectation>, got <name>=<value>"`.
+
+        Examples:
+            >>> POSITIVE_FLOAT.message("eps", 10**400)  # a huge integer is not printed in full
+            'eps must be a positive finite float, got eps=100000...0 (an integer of 401 digits)'
+
+        """
+        return f"{self.subject}{name} must be {self.expectation(value)}, got {name}={_shown(value)}"
 
     def require(self, name: str, value: object) -> None:
         """Raise `error` with `message` unless the value passes."""
@@ -196,6 +202,14 @@ class Check:
 
     def _too_large(self, value: object) -> bool:
         return self.limit is not None and value is not None and value > self.limit  # type: ignore[operator]
+
+
+def _shown(value: object) -> str:
+    """Return `repr(value)`, shortened for integers too long to read."""
+    text = repr(value)
+    if is_int(value) and len(text) > 40:
+        return f"{text[:6]}...{text[-1]} (an integer of {len(text.lstrip('-'))} digits)"
+    return text
 
 
 def one_of(*choices: object) -> Check:
