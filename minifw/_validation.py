@@ -18,7 +18,7 @@ Examples:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 import attrs
@@ -35,6 +35,7 @@ __all__ = [
     "SEED_NUMBER",
     "TEXT",
     "Check",
+    "check_arrays",
     "check_written",
     "field_check",
     "is_int",
@@ -210,6 +211,44 @@ def _shown(value: object) -> str:
     if is_int(value) and len(text) > 40:
         return f"{text[:6]}...{text[-1]} (an integer of {len(text.lstrip('-'))} digits)"
     return text
+
+
+def check_arrays(arrays: object, *, name: str = "params", why: str) -> dict[str, Any]:
+    """Return `arrays` as a dict after checking each value is a writeable float64 array.
+
+    The check every parameter mapping passes before it is changed in place, by an optimizer's
+    update or by a numerical gradient's steps; `why` says which, in the message. Another dtype
+    would round or truncate every change silently, and a read-only array cannot take one.
+
+    Examples:
+        >>> check_arrays({"w": np.zeros(2, dtype=np.float32)}, why="updated in place")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: params['w'] must be a float64 array (updated in place), got dtype float32
+
+    """
+    if not isinstance(arrays, Mapping):
+        raise ValidationError(
+            f"{name} must be a mapping of names to arrays, got {type(arrays).__name__}"
+        )
+    checked: dict[str, Any] = {}
+    for key, value in arrays.items():
+        if not isinstance(key, str):
+            raise ValidationError(f"{name} must be keyed by strings, got the key {key!r}")
+        if not isinstance(value, np.ndarray):
+            raise ValidationError(
+                f"{name}[{key!r}] must be a numpy array ({why}), got {type(value).__name__}"
+            )
+        if value.dtype != np.float64:
+            raise ValidationError(
+                f"{name}[{key!r}] must be a float64 array ({why}), got dtype {value.dtype}"
+            )
+        if not value.flags.writeable:
+            raise ValidationError(
+                f"{name}[{key!r}] must be a writeable array ({why}), got a read-only array"
+            )
+        checked[key] = value
+    return checked
 
 
 def one_of(*choices: object) -> Check:

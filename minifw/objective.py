@@ -35,6 +35,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import check_arrays
 from minifw.errors import DifferentiationError, ValidationError
 from minifw.typing import FloatArray, IntArray
 
@@ -186,24 +187,11 @@ def check_params(params: Mapping[str, object], owner: str) -> None:
         >>> check_params({"w": np.array([1, 2, 3])}, "model")
         Traceback (most recent call last):
         ...
-        minifw.errors.ValidationError: model parameter 'w' must be a float64 array (a small step is lost in dtype int64); convert it with .astype(np.float64)
+        minifw.errors.ValidationError: model params['w'] must be a float64 array (stepped by a small h in place and restored: convert it with .astype(np.float64)), got dtype int64
 
     """
-    for name, arr in params.items():
-        if not isinstance(arr, np.ndarray):
-            raise ValidationError(
-                f"{owner} parameter {name!r} must be a numpy array, got {type(arr).__name__}"
-            )
-        if arr.dtype != np.float64:
-            raise ValidationError(
-                f"{owner} parameter {name!r} must be a float64 array (a small step is lost in "
-                f"dtype {arr.dtype}); convert it with .astype(np.float64)"
-            )
-        if not arr.flags.writeable:
-            raise ValidationError(
-                f"{owner} parameter {name!r} is read-only: it is perturbed in place and "
-                "restored, so it must be writeable"
-            )
+    why = "stepped by a small h in place and restored: convert it with .astype(np.float64)"
+    for name, arr in check_arrays(params, name=f"{owner} params", why=why).items():
         if arr.size == 0:
             raise ValidationError(f"{owner} parameter {name!r} is empty (shape {arr.shape})")
         if not np.all(np.isfinite(arr)):

@@ -37,7 +37,7 @@ from typing import Any, ClassVar, TypeAlias, final
 import attrs
 import numpy as np
 
-from minifw._validation import POSITIVE_FLOAT, Check, is_real, to_float
+from minifw._validation import POSITIVE_FLOAT, Check, check_arrays, is_real, to_float
 from minifw.errors import TrainingError, ValidationError
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
@@ -84,30 +84,7 @@ def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
         minifw.errors.ValidationError: params['w'] must be a float64 array (updated in place), got dtype float32
 
     """
-    if not isinstance(params, Mapping):
-        raise ValidationError(
-            f"params must be a mapping of names to arrays, got {type(params).__name__}"
-        )
-    checked: dict[str, FloatArray] = {}
-    for name, value in params.items():
-        if not isinstance(name, str):
-            raise ValidationError(f"params must be keyed by strings, got the key {name!r}")
-        if not isinstance(value, np.ndarray):
-            raise ValidationError(
-                f"params[{name!r}] must be a numpy array (updated in place), "
-                f"got {type(value).__name__}"
-            )
-        if value.dtype != np.float64:
-            raise ValidationError(
-                f"params[{name!r}] must be a float64 array (updated in place), "
-                f"got dtype {value.dtype}"
-            )
-        if not value.flags.writeable:
-            raise ValidationError(
-                f"params[{name!r}] must be a writeable array (updated in place), "
-                "got a read-only array"
-            )
-        checked[name] = value
+    checked: dict[str, FloatArray] = check_arrays(params, why="updated in place")
     return checked
 
 
