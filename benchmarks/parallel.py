@@ -56,7 +56,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw import MNIST, CentralDiff, CrossEntropy, RandomChoiceSampler, TwoLayerNet
-from minifw.parallel import process_pool
+from minifw.numdiff.workers import process_pool
 
 Array = NDArray[np.float64]
 Grads = dict[str, Array]

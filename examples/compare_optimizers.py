@@ -37,7 +37,7 @@ from minifw import (
     RMSprop,
     Trainer,
 )
-from minifw.plotting import matplotlib_available
+from minifw.app.plotting import matplotlib_available
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from minifw import Trainer
-from minifw.config import load_config
+from minifw.app.config import load_config
 from minifw.errors import MinifwError
 
 HERE = Path(__file__).resolve().parent

@@ -24,7 +24,7 @@ from minifw import (
     Trainer,
     TwoLayerNet,
 )
-from minifw.plotting import matplotlib_available, plot_history
+from minifw.app.plotting import matplotlib_available, plot_history
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,39 @@ Examples:
 
 """
 
+from minifw._version import __version__
 from minifw.data import MNIST, Dataset, FashionMNIST, Split
-from minifw.differentiation import (
+from minifw.errors import MinifwError
+from minifw.nn.gradcheck import (
+    DirectionCheck,
+    GradcheckReport,
+    ParamCheck,
+    gradcheck,
+    gradcheck_function,
+)
+from minifw.nn.layers import (
+    Activation,
+    Affine,
+    Layer,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    sigmoid,
+    softmax,
+)
+from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
+from minifw.nn.models import (
+    Backprop,
+    HasBackprop,
+    Layered,
+    Model,
+    MultiLayerNet,
+    Sequential,
+    TwoLayerNet,
+    model_objective,
+)
+from minifw.numdiff.differentiation import (
     BackwardDiff,
     CentralDiff,
     ComplexStep,
@@ -24,33 +55,11 @@ from minifw.differentiation import (
     Stencil,
     StepWarning,
 )
-from minifw.errors import MinifwError
-from minifw.gradcheck import (
-    DirectionCheck,
-    GradcheckReport,
-    ParamCheck,
-    gradcheck,
-    gradcheck_function,
-)
-from minifw.layers import Activation, Affine, Layer, ReLU, Sigmoid, Softmax, Tanh, sigmoid, softmax
-from minifw.losses import CrossEntropy, Loss, MeanSquared
-from minifw.models import (
-    Backprop,
-    HasBackprop,
-    Layered,
-    Model,
-    MultiLayerNet,
-    Sequential,
-    TwoLayerNet,
-    model_objective,
-)
-from minifw.objective import Chunked, Objective, Perturbation
-from minifw.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
-from minifw.parallel import WorkerError, process_pool
-from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
-from minifw.trainer import Evaluation, History, Trainer
-
-__version__ = "0.1.0"
+from minifw.numdiff.objective import Chunked, Objective, Perturbation
+from minifw.numdiff.workers import WorkerError, process_pool
+from minifw.train.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
+from minifw.train.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
+from minifw.train.trainer import Evaluation, History, Trainer
 
 __all__ = [
     "MNIST",

@@ -2,6 +2,6 @@
 
 import sys
 
-from minifw.cli import main
+from minifw.app.cli import main
 
 sys.exit(main())

@@ -1,8 +1,8 @@
 """One vocabulary of checks for user-supplied values: the attrs classes, the config and the CLI.
 
 A `Check` is a test and the words for what it expects. The same object is an attrs validator
-(`attrs.field(validator=COUNT)`), is what [`minifw.config`][minifw.config] applies to a TOML value
-and what `minifw.cli` applies to a flag, so the three accept and refuse the same values and say so
+(`attrs.field(validator=COUNT)`), is what [`minifw.app.config`][minifw.app.config] applies to a TOML value
+and what `minifw.app.cli` applies to a flag, so the three accept and refuse the same values and say so
 in the same words. `bool` is neither a count nor a number.
 
 Examples:

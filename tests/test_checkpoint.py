@@ -34,13 +34,13 @@ from minifw import (
     Trainer,
     TwoLayerNet,
 )
-from minifw.checkpoint import (
+from minifw.errors import CheckpointError
+from minifw.train.checkpoint import (
     CHECKPOINT_FORMAT,
     LEGACY_FORMAT,
     check_writable,
     read_checkpoint,
 )
-from minifw.errors import CheckpointError
 
 #: Loading a damaged file may allocate no more than this (the model itself is ~50 KB).
 MAX_PEAK_BYTES = 8 * 1024 * 1024

@@ -12,10 +12,10 @@ import pytest
 
 from minifw import Differentiator, MultiLayerNet, Trainer, TwoLayerNet
 from minifw._validation import keyword_fields
-from minifw.cli import _parser, main
-from minifw.config import TrainConfig
+from minifw.app.cli import _parser, main
+from minifw.app.config import TrainConfig
+from minifw.app.registry import REGISTRY
 from minifw.errors import ConfigError
-from minifw.registry import REGISTRY
 
 QUIET = ["--quiet"]
 

@@ -28,9 +28,9 @@ from minifw import (
     TwoLayerNet,
 )
 from minifw._validation import keyword_fields
-from minifw.config import RunOptions, TrainConfig, load_config
+from minifw.app.config import RunOptions, TrainConfig, load_config
+from minifw.app.registry import REGISTRY, markdown_table
 from minifw.errors import ConfigError, MinifwError
-from minifw.registry import REGISTRY, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,7 @@ batch_size = 32
 drop_last = true
 
 [loss]
-type = "minifw.losses:MeanSquared"
+type = "minifw.nn.losses:MeanSquared"
 
 [differentiator]
 type = "ForwardDiff"
@@ -149,7 +149,7 @@ def test_a_learning_rate_and_an_optimizer_are_refused_together(tmp_path: Path) -
 
 
 def test_the_trainer_is_built_by_the_config_without_an_import_cycle() -> None:
-    code = "import sys, minifw.trainer; print('minifw.config' in sys.modules)"
+    code = "import sys, minifw.train.trainer; print('minifw.app.config' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
@@ -393,8 +393,8 @@ MODULES = {
         ("divides_by_zero:X", r"ZeroDivisionError: division by zero"),
         ("abstract_loss:Half", r"type 'abstract_loss:Half' is abstract \(it lacks per_example\)"),
         ("not_a_class:Brier", r"type 'not_a_class:Brier' is not a Loss subclass"),
-        ("minifw.models:TwoLayerNet", r"type 'minifw.models:TwoLayerNet' is not a Loss subclass"),
-        ("minifw.losses:Nothing", r"module 'minifw.losses' has no 'Nothing'"),
+        ("minifw.nn.models:TwoLayerNet", r"type 'minifw.nn.models:TwoLayerNet' is not a Loss subclass"),
+        ("minifw.nn.losses:Nothing", r"module 'minifw.nn.losses' has no 'Nothing'"),
     ],
 )
 def test_a_hostile_type_is_a_config_error_naming_file_section_and_key(
@@ -471,7 +471,7 @@ NOT_CONFIGURABLE = {minifw.Sequential: "made of layer objects, which TOML cannot
 
 @pytest.mark.parametrize("kind", list(BASES))
 def test_every_built_in_part_is_registered(kind: str) -> None:
-    # The completeness guard: a new built-in class must be added to minifw.registry.
+    # The completeness guard: a new built-in class must be added to minifw.app.registry.
     registered = {part.cls for part in REGISTRY[kind].parts}
     assert _public_concrete_subclasses(BASES[kind]) - set(NOT_CONFIGURABLE) == registered
 

@@ -16,7 +16,7 @@ import pytest
 
 import minifw
 from minifw import BatchSampler, Differentiator, Loss
-from minifw.loss_changes import loss_change, loss_series
+from minifw.nn.loss_changes import loss_change, loss_series
 
 LOSSES: list[Loss] = [minifw.MeanSquared(), minifw.CrossEntropy()]
 DIFFERENTIATORS: list[Differentiator] = [

@@ -24,8 +24,8 @@ from minifw import (
     RichardsonDiff,
     Stencil,
 )
-from minifw.differentiation import _auto_steps, _combine, _one_sided
 from minifw.errors import DifferentiationError, MinifwError, ValidationError
+from minifw.numdiff.differentiation import _auto_steps, _combine, _one_sided
 
 
 def function_2(x: np.ndarray) -> float:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from minifw.config import TrainConfig
+from minifw.app.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -329,10 +329,10 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     api = (site / "api" / "losses" / "index.html").read_text(encoding="utf-8")
     trainer = (site / "api" / "trainer" / "index.html").read_text(encoding="utf-8")
     # The docstrings' Markdown is rendered natively (docs/contributing.md): a cross-reference
-    # `[`per_example`][minifw.losses.Loss.per_example]` became a link, on its page and across
+    # `[`per_example`][minifw.nn.losses.Loss.per_example]` became a link, on its page and across
     # pages, and none is left as text.
-    assert 'href="#minifw.losses.Loss.per_example"' in api
-    assert 'href="../losses/#minifw.losses.Loss"' in trainer
+    assert 'href="#minifw.nn.losses.Loss.per_example"' in api
+    assert 'href="../losses/#minifw.nn.losses.Loss"' in trainer
     assert "][minifw." not in api + trainer
     # \( ... \) and \[ ... \] became math (MathML when latex2mathml is installed), doctests
     # under Examples: became highlighted code, and attrs classes show their constructor.

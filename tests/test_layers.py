@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from test_contracts import _concrete_subclasses
 
 import minifw
-from minifw import _series
 from minifw.errors import DifferentiationError
-from minifw.layers import Activation, Affine, Layer, ReLU, SeriesLayer, Sigmoid, Softmax, Tanh
+from minifw.nn import _series
+from minifw.nn.layers import Activation, Affine, Layer, ReLU, SeriesLayer, Sigmoid, Softmax, Tanh
 
 Array = Any
 

@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from minifw import CrossEntropy, Loss, MeanSquared, MinifwError
 from minifw.errors import ValidationError
-from minifw.loss_changes import loss_change
+from minifw.nn.loss_changes import loss_change
 
 T = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]  # the answer is "2"
 Y_TWO = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]  # 0.6 on "2"

@@ -129,8 +129,8 @@ def test_notebooks_use_only_public_api(path: Path) -> None:
 
 
 def test_public_api_check_sees_private_names() -> None:
-    code = "import minifw._series\nfrom minifw.layers import _expand\nminifw._atomic\n"
-    assert minifw_imports(code) == ["minifw._series", "minifw.layers._expand", "minifw._atomic"]
+    code = "import minifw.nn._series\nfrom minifw.nn.layers import _expand\nminifw._atomic\n"
+    assert minifw_imports(code) == ["minifw.nn._series", "minifw.nn.layers._expand", "minifw._atomic"]
 
 
 def test_docs_build_executes_the_notebooks() -> None:

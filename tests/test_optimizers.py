@@ -28,7 +28,7 @@ from test_contracts import _concrete_subclasses
 import minifw
 from minifw import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
 from minifw.errors import MinifwError, TrainingError, ValidationError
-from minifw.optimizers import check_params
+from minifw.train.optimizers import check_params
 from minifw.typing import FloatArray
 
 OPTIMIZERS: list[Optimizer] = [SGD(), Momentum(), Nesterov(), AdaGrad(), RMSprop(), Adam()]

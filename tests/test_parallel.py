@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
-import minifw.parallel
+import minifw.numdiff.workers
 from minifw import (
     MNIST,
     Adam,
@@ -46,8 +46,14 @@ from minifw import (
     gradcheck,
 )
 from minifw.errors import ConfigError, DifferentiationError, MinifwError, ValidationError
-from minifw.objective import Chunked, Objective, task_chunks
-from minifw.parallel import WorkerError, blas_threads, one_blas_thread, process_pool, run_tasks
+from minifw.numdiff.objective import Chunked, Objective, task_chunks
+from minifw.numdiff.workers import (
+    WorkerError,
+    blas_threads,
+    one_blas_thread,
+    process_pool,
+    run_tasks,
+)
 from minifw.typing import ArrayLike, FloatArray, IntArray
 
 Grads = dict[str, FloatArray]
@@ -269,7 +275,7 @@ def test_a_worker_without_a_copy_is_sent_one() -> None:
         calls.append(len(jobs))
         results = []
         for job in jobs:
-            minifw.parallel._cache.clear()
+            minifw.numdiff.workers._cache.clear()
             results.append(fn(job))
         return results
 

@@ -13,7 +13,7 @@ import pytest
 
 from minifw import MNIST, Backprop, RandomChoiceSampler, Trainer, TwoLayerNet
 from minifw.errors import ConfigError, ValidationError
-from minifw.progress import Bar, Lines, Quiet, progress_for
+from minifw.train.progress import Bar, Lines, Quiet, progress_for
 
 FIT = textwrap.dedent(
     """

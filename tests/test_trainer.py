@@ -28,6 +28,7 @@ from minifw import (
     gradcheck,
 )
 from minifw.errors import CheckpointError, ConfigError, MinifwError, TrainingError, ValidationError
+from minifw.train.checkpoint import CHECKPOINT_FORMAT
 from minifw.typing import ArrayLike, FloatArray, IntArray
 
 
@@ -123,7 +124,7 @@ def test_checkpoint_has_no_pickle_and_the_expected_contents(sample: MNIST, tmp_p
     path = trainer.save_checkpoint(tmp_path / "ck.npz")
     with np.load(path, allow_pickle=False) as data:
         keys = set(data.files)
-        assert str(data["format"]) == minifw.trainer.CHECKPOINT_FORMAT
+        assert str(data["format"]) == CHECKPOINT_FORMAT
         assert int(data["step"]) == 3
     assert {"param.W1", "param.b1", "param.W2", "param.b2", "history.loss", "sampler.rng"} <= keys
 

@@ -2,7 +2,7 @@
 
 Every public name is importable from `minifw` itself, and the pages link to it that way
 (`[fit][minifw.Trainer.fit]`), while the API reference documents each object under the module that
-defines it (`minifw.trainer.Trainer.fit`). mkdocstrings registers an object's anchor under the
+defines it (`minifw.train.trainer.Trainer.fit`). mkdocstrings registers an object's anchor under the
 paths of the aliases Griffe knows for it, and Griffe creates the alias of a member
 (`minifw.Trainer.fit`) only when someone looks it up. This extension looks up, once the package is
 loaded, every name in the package's `__all__` and the members of each class among them, so each

@@ -1,7 +1,7 @@
-"""MkDocs hook: the table of built-in parts, generated from :data:`minifw.registry.REGISTRY`.
+"""MkDocs hook: the table of built-in parts, generated from :data:`minifw.app.registry.REGISTRY`.
 
 A page writes ``<!-- minifw:registry-table -->`` where the table goes; the hook replaces it with
-:func:`minifw.registry.markdown_table` when the site is built, so a new built-in part appears in
+:func:`minifw.app.registry.markdown_table` when the site is built, so a new built-in part appears in
 the documentation without editing it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minifw.registry import markdown_table
+from minifw.app.registry import markdown_table
 
 MARKER = "<!-- minifw:registry-table -->"
 

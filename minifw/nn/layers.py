@@ -1,25 +1,25 @@
 r"""Layers: forward pass, backward pass, and how a change of the input moves the output.
 
-A [`Layer`][minifw.layers.Layer] maps a batch of inputs `x` (rows are examples) to outputs `y` and
+A [`Layer`][minifw.nn.layers.Layer] maps a batch of inputs `x` (rows are examples) to outputs `y` and
 keeps three rules side by side:
 
-- [`forward`][minifw.layers.Layer.forward]: \(y = f(x)\);
-- [`backward`][minifw.layers.Layer.backward]: the exact gradient, \(\partial L/\partial x\) and
+- [`forward`][minifw.nn.layers.Layer.forward]: \(y = f(x)\);
+- [`backward`][minifw.nn.layers.Layer.backward]: the exact gradient, \(\partial L/\partial x\) and
   \(\partial L/\partial \theta\) from \(\partial L/\partial y\) (backpropagation);
-- [`change`][minifw.layers.Layer.change]: \(f(x + \Delta x) - f(x)\) for many moves \(\Delta x\) at
+- [`change`][minifw.nn.layers.Layer.change]: \(f(x + \Delta x) - f(x)\) for many moves \(\Delta x\) at
   once, computed without the cancellation of subtracting two outputs, so that the tiny moves of a
   finite difference keep their precision.
 
-Numerical gradients of a model built from layers ([`Sequential`][minifw.models.Sequential]) use the
+Numerical gradients of a model built from layers ([`Sequential`][minifw.nn.models.Sequential]) use the
 third rule to push the effect of one parameter through only the layers after it, and only through
 the rows (examples) it reaches. Layers whose change is a smooth function of the move also give its
-Taylor series ([`Activation`][minifw.layers.Activation] through
-[`taylor`][minifw.layers.Activation.taylor]), which lets tiny steps be evaluated with a few
+Taylor series ([`Activation`][minifw.nn.layers.Activation] through
+[`taylor`][minifw.nn.layers.Activation.taylor]), which lets tiny steps be evaluated with a few
 multiply-adds.
 
 Examples:
     >>> import numpy as np
-    >>> from minifw.layers import Sigmoid
+    >>> from minifw.nn.layers import Sigmoid
     >>> x = np.array([[0.0, 2.0]])
     >>> y = Sigmoid().forward(x)
     >>> Sigmoid().change(x, y, np.array([[1e-9, 1e-9]]))  # sigma'(x) * 1e-9, to the last digit
@@ -37,8 +37,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw import _series
 from minifw.errors import DifferentiationError, ValidationError
+from minifw.nn import _series
 from minifw.typing import ArrayLike, FloatArray
 
 __all__ = [
@@ -107,9 +107,9 @@ class Layer(abc.ABC):
     `(R, n_out)`. Every method receives the rows it concerns and must not modify its arguments.
 
     A new layer implements the four members below. Numerical gradients then work for any model
-    built from it, and [`backward`][minifw.layers.Layer.backward] gives the exact gradient that
-    [`gradcheck`][minifw.gradcheck] checks them against. A smooth elementwise function is simpler
-    to write as an [`Activation`][minifw.layers.Activation].
+    built from it, and [`backward`][minifw.nn.layers.Layer.backward] gives the exact gradient that
+    [`gradcheck`][minifw.nn.gradcheck] checks them against. A smooth elementwise function is simpler
+    to write as an [`Activation`][minifw.nn.layers.Activation].
     """
 
     @property
@@ -154,7 +154,7 @@ class SeriesLayer(Protocol):
         `dx` has shape `(P, R, n_in)`: coefficients of \(u^1, \ldots, u^P\) of each row's input
         move. `reach` (`(R,)`) bounds \(|u|\). The second result is `False` for a row whose series
         cannot be trusted up to that reach (a kink or a pole within reach); those rows are then
-        computed with [`Layer.change`][minifw.layers.Layer.change].
+        computed with [`Layer.change`][minifw.nn.layers.Layer.change].
         """
         ...
 
@@ -162,9 +162,9 @@ class SeriesLayer(Protocol):
 class Activation(Layer):
     r"""An elementwise function \(y = f(x)\) without parameters.
 
-    Subclasses give [`forward`][minifw.layers.Layer.forward],
-    [`slope`][minifw.layers.Activation.slope] (\(f'\)), [`change`][minifw.layers.Layer.change] and
-    [`taylor`][minifw.layers.Activation.taylor] (the Taylor coefficients of \(f(x + v) - f(x)\) in
+    Subclasses give [`forward`][minifw.nn.layers.Layer.forward],
+    [`slope`][minifw.nn.layers.Activation.slope] (\(f'\)), [`change`][minifw.nn.layers.Layer.change] and
+    [`taylor`][minifw.nn.layers.Activation.taylor] (the Taylor coefficients of \(f(x + v) - f(x)\) in
     \(v\) and how far they reach); backward passes and series follow from those.
 
     Examples:
@@ -470,7 +470,7 @@ class Softmax(Layer):
         return {}
 
     def forward(self, x: Array) -> Array:
-        """Return [`softmax`][minifw.layers.softmax] of each row."""
+        """Return [`softmax`][minifw.nn.layers.softmax] of each row."""
         return softmax(x)
 
     def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:

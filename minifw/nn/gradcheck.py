@@ -1,7 +1,7 @@
 r"""Gradient checking: compare a numerical gradient with an analytic one.
 
-[`gradcheck`][minifw.gradcheck.gradcheck] checks a model's `backprop`;
-[`gradcheck_function`][minifw.gradcheck.gradcheck_function] checks a function's gradient function.
+[`gradcheck`][minifw.nn.gradcheck.gradcheck] checks a model's `backprop`;
+[`gradcheck_function`][minifw.nn.gradcheck.gradcheck_function] checks a function's gradient function.
 For each parameter array, with \(g\) the analytic gradient and \(\hat g\) the numerical one, the
 full check reports
 
@@ -13,7 +13,7 @@ full check reports
   information;
 - the entries whose error is above `tolerance * max|g|` (the first few, and how many);
 - with a scheme that bounds its own error
-  ([`RichardsonDiff`][minifw.differentiation.RichardsonDiff]), the largest bound, which says how
+  ([`RichardsonDiff`][minifw.numdiff.differentiation.RichardsonDiff]), the largest bound, which says how
   much of the error can be the numerical gradient's.
 
 `fast=True` first checks one random direction per array instead (as torch's `fast_mode`
@@ -50,12 +50,12 @@ import attrs
 import numpy as np
 
 from minifw._validation import is_positive_float
-from minifw.differentiation import CentralDiff, Differentiator, HasErrorEstimate
 from minifw.errors import DifferentiationError, NotSupportedError, ValidationError
-from minifw.losses import CrossEntropy, Loss
-from minifw.models import Model, analytic_gradient
-from minifw.objective import Objective, Perturbation
-from minifw.parallel import Workers, check_workers
+from minifw.nn.losses import CrossEntropy, Loss
+from minifw.nn.models import Model, analytic_gradient
+from minifw.numdiff.differentiation import CentralDiff, Differentiator, HasErrorEstimate
+from minifw.numdiff.objective import Objective, Perturbation
+from minifw.numdiff.workers import Workers, check_workers
 from minifw.typing import ArrayLike, FloatArray
 
 __all__ = [
@@ -141,9 +141,9 @@ class DirectionCheck:
 class GradcheckReport:
     """The result of `gradcheck` or `gradcheck_function`.
 
-    `checks` holds one [`ParamCheck`][minifw.gradcheck.ParamCheck] per parameter array (empty when a
+    `checks` holds one [`ParamCheck`][minifw.nn.gradcheck.ParamCheck] per parameter array (empty when a
     fast check passed and the full check was not needed); `directions` one
-    [`DirectionCheck`][minifw.gradcheck.DirectionCheck] per array in fast mode. `str(report)` is a
+    [`DirectionCheck`][minifw.nn.gradcheck.DirectionCheck] per array in fast mode. `str(report)` is a
     table, one row per array.
     """
 
@@ -235,13 +235,13 @@ def gradcheck(
 ) -> GradcheckReport:
     r"""Compare `differentiator`'s numerical gradient with `model.backprop`.
 
-    The loss defaults to [`CrossEntropy`][minifw.losses.CrossEntropy] and the scheme to
-    [`CentralDiff`][minifw.differentiation.CentralDiff] (`h=1e-4`). A parameter array passes when
+    The loss defaults to [`CrossEntropy`][minifw.nn.losses.CrossEntropy] and the scheme to
+    [`CentralDiff`][minifw.numdiff.differentiation.CentralDiff] (`h=1e-4`). A parameter array passes when
     \(\max_i |\hat g_i - g_i| / \max_i |g_i| \le\) `tolerance`. With `fast=True` one
     random direction per array (drawn from `seed`) is checked first, and the full check runs
     only when one fails (see the module text). The parameters are left as they were.
     `workers` spreads the numerical gradient over processes or an executor, with the same
-    result to the last bit ([`gradients`][minifw.differentiation.Differentiator.gradients]).
+    result to the last bit ([`gradients`][minifw.numdiff.differentiation.Differentiator.gradients]).
 
     Examples:
         >>> import numpy as np

@@ -1,9 +1,9 @@
 """Loss functions: how far a prediction is from the answer.
 
-A [`Loss`][minifw.losses.Loss] turns predictions `y` and targets `t` into one number to minimise.
+A [`Loss`][minifw.nn.losses.Loss] turns predictions `y` and targets `t` into one number to minimise.
 The base class does the shared work (conversion to float64, validation, promoting a single sample to
 a batch, turning class indices into one-hot rows, reduction); a concrete loss only says what one
-example costs, in [`Loss.per_example`][minifw.losses.Loss.per_example].
+example costs, in [`Loss.per_example`][minifw.nn.losses.Loss.per_example].
 
 Examples:
     >>> from minifw import CrossEntropy, MeanSquared
@@ -31,7 +31,7 @@ from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 __all__ = ["ChecksInputs", "CrossEntropy", "Loss", "MeanSquared", "Reduction"]
 
 Reduction: TypeAlias = Literal["mean", "sum", "none"]
-"""How a [`Loss`][minifw.losses.Loss] reduces its per-example values: their mean, sum, or none."""
+"""How a [`Loss`][minifw.nn.losses.Loss] reduces its per-example values: their mean, sum, or none."""
 
 _REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
 
@@ -50,7 +50,7 @@ class ChecksInputs(Protocol):
     def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
         """Raise `ValidationError` for values the loss is not defined for.
 
-        Called by [`Loss.prepare`][minifw.losses.Loss.prepare] with the validated `(N, K)` batches;
+        Called by [`Loss.prepare`][minifw.nn.losses.Loss.prepare] with the validated `(N, K)` batches;
         the message names the argument.
         """
         ...
@@ -62,7 +62,7 @@ class Loss(abc.ABC):
 
     For predictions \(y \in \mathbb{R}^{N \times K}\) and targets \(t\) of the same shape
     (one-hot rows or probabilities), a loss computes one value \(\ell(y_n, t_n)\) per example
-    with [`per_example`][minifw.losses.Loss.per_example], then reduces them:
+    with [`per_example`][minifw.nn.losses.Loss.per_example], then reduces them:
 
     - `"mean"` (default): \(\frac{1}{N} \sum_n \ell(y_n, t_n)\), the minibatch formula of the
       book (divide by the batch size so batches of any size are comparable);
@@ -72,11 +72,11 @@ class Loss(abc.ABC):
     Calling the loss accepts anything array-like. `y` is one prediction `(K,)` or a batch `(N, K)`.
     `t` is either the same shape as `y` (one-hot rows or probabilities) or integer class indices: a
     scalar for one prediction, `(N,)` for a batch. Index labels are turned into one-hot rows before
-    [`per_example`][minifw.losses.Loss.per_example] sees them, so both forms give exactly the same
+    [`per_example`][minifw.nn.losses.Loss.per_example] sees them, so both forms give exactly the same
     value.
 
     Examples:
-        Subclass and implement [`per_example`][minifw.losses.Loss.per_example] to define a new loss:
+        Subclass and implement [`per_example`][minifw.nn.losses.Loss.per_example] to define a new loss:
 
         >>> import attrs, numpy as np
         >>> from typing import final
@@ -98,7 +98,7 @@ class Loss(abc.ABC):
     def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
         """Return the loss of each example: shape `(N,)` from `y` and `t` of shape `(N, K)`.
 
-        Called by [`__call__`][minifw.losses.Loss.__call__] with validated, finite float64 arrays of
+        Called by [`__call__`][minifw.nn.losses.Loss.__call__] with validated, finite float64 arrays of
         the same shape, `t` already one-hot when the caller gave class indices. This is the one
         method a new loss implements; it must not modify its arguments.
         """
@@ -121,7 +121,7 @@ class Loss(abc.ABC):
     def evaluate(self, y: FloatArray, t: FloatArray) -> FloatArray:
         """Return `per_example` of prepared batches, checked: `(N,)` float64, finite.
 
-        A subclass's [`per_example`][minifw.losses.Loss.per_example] that returns a scalar, a list,
+        A subclass's [`per_example`][minifw.nn.losses.Loss.per_example] that returns a scalar, a list,
         the wrong shape, or a non-finite value (an overflow, say) is refused here with a
         [`ValidationError`][minifw.errors.ValidationError] naming the loss and the example, rather
         than silently averaged into a wrong number.
@@ -156,9 +156,9 @@ class Loss(abc.ABC):
     def prepare(self, y: ArrayLike, t: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Validate `y` and `t` and return them as float64 batches of shape `(N, K)`.
 
-        This is the conversion [`__call__`][minifw.losses.Loss.__call__] applies before
-        [`per_example`][minifw.losses.Loss.per_example]; it is public so that code calling
-        [`per_example`][minifw.losses.Loss.per_example] directly can apply the same checks.
+        This is the conversion [`__call__`][minifw.nn.losses.Loss.__call__] applies before
+        [`per_example`][minifw.nn.losses.Loss.per_example]; it is public so that code calling
+        [`per_example`][minifw.nn.losses.Loss.per_example] directly can apply the same checks.
 
         Examples:
             >>> y, t = MeanSquared().prepare([0.2, 0.8], 1)

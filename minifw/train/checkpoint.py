@@ -1,6 +1,6 @@
 r"""The checkpoint format: one `.npz` file, written atomically, read and checked completely.
 
-A checkpoint holds everything a [`Trainer`][minifw.trainer.Trainer] needs to carry on as if it had
+A checkpoint holds everything a [`Trainer`][minifw.train.trainer.Trainer] needs to carry on as if it had
 never stopped: the step count, the parameters, the optimizer's state, the sampler's state and the
 history. It is a plain `.npz` archive (`np.savez`, members stored uncompressed, no pickle), one
 member per array:
@@ -14,7 +14,7 @@ member per array:
 - `sampler.<key>`: the sampler's state (`rng`, and e.g. `order` for shuffling);
 - `history.<key>`: `loss`, `eval_step`, `train_accuracy`, `test_accuracy`.
 
-[`read_checkpoint`][minifw.checkpoint.read_checkpoint] checks a file against the parts it is meant
+[`read_checkpoint`][minifw.train.checkpoint.read_checkpoint] checks a file against the parts it is meant
 for: the zip structure, the members present (none missing, none unknown, none compressed), and for
 each member, before its data is read, the declared size and the `.npy` header (dtype and shape)
 against what the model's parameter shapes, the optimizer, the sampler and the step count lead to
@@ -23,8 +23,8 @@ a truncated or damaged file, a member that declares a terabyte, a compressed mem
 inflate to hundreds of MiB, or parameters stored as strings raise
 [`CheckpointError`][minifw.errors.CheckpointError] naming the file and the member, and nothing is
 allocated for them. Nothing changes either: the caller restores the returned
-[`Checkpoint`][minifw.checkpoint.Checkpoint]. Files of the earlier format `minifw-checkpoint-1` (no
-optimizer state) are read too; they can resume only a trainer with [`SGD`][minifw.optimizers.SGD],
+[`Checkpoint`][minifw.train.checkpoint.Checkpoint]. Files of the earlier format `minifw-checkpoint-1` (no
+optimizer state) are read too; they can resume only a trainer with [`SGD`][minifw.train.optimizers.SGD],
 which keeps no state.
 
 Examples:
@@ -66,9 +66,9 @@ import numpy as np
 
 from minifw._atomic import atomic_write
 from minifw.errors import CheckpointError, MinifwError
-from minifw.models import Model
-from minifw.optimizers import SGD, Optimizer, check_params
-from minifw.sampling import BatchSampler
+from minifw.nn.models import Model
+from minifw.train.optimizers import SGD, Optimizer, check_params
+from minifw.train.sampling import BatchSampler
 from minifw.typing import AnyArray, FloatArray
 
 __all__ = [
@@ -107,9 +107,9 @@ class Checkpoint:
     """The validated content of a checkpoint file, ready to be restored.
 
     `params` has the model's names and shapes; `optimizer` and `sampler` are states for
-    [`Optimizer.load_state`][minifw.optimizers.Optimizer.load_state] and
-    [`BatchSampler.load_state`][minifw.sampling.BatchSampler.load_state]; `history` holds
-    the arrays of [`History.to_arrays`][minifw.trainer.History.to_arrays]; `format` is
+    [`Optimizer.load_state`][minifw.train.optimizers.Optimizer.load_state] and
+    [`BatchSampler.load_state`][minifw.train.sampling.BatchSampler.load_state]; `history` holds
+    the arrays of [`History.to_arrays`][minifw.train.trainer.History.to_arrays]; `format` is
     the format the file was written in.
 
     Examples:

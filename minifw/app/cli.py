@@ -5,8 +5,8 @@ gradcheck), never a traceback or a page of usage. A flag's value is checked by t
 class it configures applies (and a configuration file's value), so the command line, the
 configuration and Python accept and refuse alike. The choices of `--model`, `--sampler`, `--loss`,
 `--scheme` and `--optimizer` are the command-line names in
-[`minifw.registry.REGISTRY`][minifw.registry.REGISTRY], and every command builds its parts through
-[`TrainConfig`][minifw.config.TrainConfig].
+[`minifw.app.registry.REGISTRY`][minifw.app.registry.REGISTRY], and every command builds its parts through
+[`TrainConfig`][minifw.app.config.TrainConfig].
 
 Examples:
     >>> main(["--version"])  # doctest: +ELLIPSIS
@@ -31,17 +31,17 @@ import attrs
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-import minifw
 from minifw._validation import POSITIVE_FLOAT, Check, check_written, field_check, keyword_fields
-from minifw.config import RunOptions, TrainConfig, load_config
-from minifw.differentiation import Differentiator
+from minifw._version import __version__
+from minifw.app.config import RunOptions, TrainConfig, load_config
+from minifw.app.plotting import matplotlib_available, plot_history
+from minifw.app.registry import REGISTRY
 from minifw.errors import ConfigError, MinifwError
-from minifw.gradcheck import gradcheck
-from minifw.losses import CrossEntropy
-from minifw.plotting import matplotlib_available, plot_history
-from minifw.registry import REGISTRY
-from minifw.sampling import BatchSampler
-from minifw.trainer import Trainer
+from minifw.nn.gradcheck import gradcheck
+from minifw.nn.losses import CrossEntropy
+from minifw.numdiff.differentiation import Differentiator
+from minifw.train.sampling import BatchSampler
+from minifw.train.trainer import History, Trainer
 
 __all__ = ["main"]
 
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or a bad flag (2, already reported on one line)
         return stop.code if isinstance(stop.code, int) else 2
     if args.version:
-        print(f"minifw {minifw.__version__}")
+        print(f"minifw {__version__}")
         return 0
     if args.command is None:
         parser.print_help()
@@ -158,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         help="train a model (flags or --config FILE)",
         description="Train with numerical (or analytic) gradients. Flags override --config.",
     )
-    train.add_argument("--config", type=Path, help="a TOML file (see minifw.config)")
+    train.add_argument("--config", type=Path, help="a TOML file (see minifw.app.config)")
     train.add_argument(
         "--data", help="sample (bundled, default), mnist (download full MNIST) or a folder"
     )
@@ -458,7 +458,7 @@ def _count_params(params: dict[str, Any]) -> int:
     return int(sum(np.size(v) for v in params.values()))
 
 
-def _maybe_plot(history: minifw.History, path: Path | None, title: str) -> None:
+def _maybe_plot(history: History, path: Path | None, title: str) -> None:
     if path is None:
         return
     if not matplotlib_available():
@@ -643,7 +643,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 
 def _seed(_args: argparse.Namespace) -> int:
-    from minifw.walkthrough import seed_walkthrough
+    from minifw.app.walkthrough import seed_walkthrough
 
     for line in seed_walkthrough():
         print(line)

@@ -1,15 +1,15 @@
 """Every built-in part of minifw, listed once, with the names a configuration and the command line use.
 
-Five kinds of part make a [`Trainer`][minifw.trainer.Trainer]: a model, a sampler, a loss, a
-differentiator and an optimizer. For each, [`REGISTRY`][minifw.registry.REGISTRY] holds a
-[`Kind`][minifw.registry.Kind]: the base class a part of that kind must subclass, the built-in
+Five kinds of part make a [`Trainer`][minifw.train.trainer.Trainer]: a model, a sampler, a loss, a
+differentiator and an optimizer. For each, [`REGISTRY`][minifw.app.registry.REGISTRY] holds a
+[`Kind`][minifw.app.registry.Kind]: the base class a part of that kind must subclass, the built-in
 classes, each with its command-line name, and the default. A new built-in part is one line here;
-[`minifw.config`][minifw.config] (`type = "Adam"`), the command line
+[`minifw.app.config`][minifw.app.config] (`type = "Adam"`), the command line
 (`minifw train --optimizer adam`) and the table in the documentation derive from it.
 
 Examples:
     >>> REGISTRY["optimizer"].by_cli("adam").cls
-    <class 'minifw.optimizers.Adam'>
+    <class 'minifw.train.optimizers.Adam'>
     >>> REGISTRY["loss"].names
     ('CrossEntropy', 'MeanSquared')
     >>> REGISTRY["sampler"].by_name("ShuffleSampler").cli
@@ -25,7 +25,9 @@ from typing import Any, final
 
 import attrs
 
-from minifw.differentiation import (
+from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
+from minifw.nn.models import Backprop, Model, MultiLayerNet, TwoLayerNet
+from minifw.numdiff.differentiation import (
     BackwardDiff,
     CentralDiff,
     ComplexStep,
@@ -34,10 +36,8 @@ from minifw.differentiation import (
     ForwardDiff,
     RichardsonDiff,
 )
-from minifw.losses import CrossEntropy, Loss, MeanSquared
-from minifw.models import Backprop, Model, MultiLayerNet, TwoLayerNet
-from minifw.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
-from minifw.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
+from minifw.train.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
+from minifw.train.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
 
 __all__ = ["REGISTRY", "Kind", "Part", "markdown_table"]
 

@@ -1,17 +1,17 @@
 r"""Optimizers: how a gradient becomes a change of the parameters.
 
-An [`Optimizer`][minifw.optimizers.Optimizer] moves every parameter array against its gradient with
-[`update`][minifw.optimizers.Optimizer.update], in place, keeping whatever it remembers between
+An [`Optimizer`][minifw.train.optimizers.Optimizer] moves every parameter array against its gradient with
+[`update`][minifw.train.optimizers.Optimizer.update], in place, keeping whatever it remembers between
 steps (a velocity, running averages) per parameter name. The rules and defaults are those of the
-book's `common/optimizer.py`: [`SGD`][minifw.optimizers.SGD],
-[`Momentum`][minifw.optimizers.Momentum], [`Nesterov`][minifw.optimizers.Nesterov],
-[`AdaGrad`][minifw.optimizers.AdaGrad], [`RMSprop`][minifw.optimizers.RMSprop] and
-[`Adam`][minifw.optimizers.Adam].
+book's `common/optimizer.py`: [`SGD`][minifw.train.optimizers.SGD],
+[`Momentum`][minifw.train.optimizers.Momentum], [`Nesterov`][minifw.train.optimizers.Nesterov],
+[`AdaGrad`][minifw.train.optimizers.AdaGrad], [`RMSprop`][minifw.train.optimizers.RMSprop] and
+[`Adam`][minifw.train.optimizers.Adam].
 
 Hyperparameters are the optimizer's fields, checked when it is built; the state is kept apart from
 them (it is neither in the `repr` nor compared by `==`) and travels as plain arrays with
-[`state`][minifw.optimizers.Optimizer.state] and
-[`load_state`][minifw.optimizers.Optimizer.load_state], so a checkpoint can carry it.
+[`state`][minifw.train.optimizers.Optimizer.state] and
+[`load_state`][minifw.train.optimizers.Optimizer.load_state], so a checkpoint can carry it.
 
 Examples:
     >>> import numpy as np
@@ -74,8 +74,8 @@ def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
 
     Every value must be a writeable float64 `numpy.ndarray` (an update writes into it; another dtype
     would round or truncate every step silently). Called by
-    [`Optimizer.update`][minifw.optimizers.Optimizer.update], and by the
-    [`Trainer`][minifw.trainer.Trainer] before it draws a minibatch.
+    [`Optimizer.update`][minifw.train.optimizers.Optimizer.update], and by the
+    [`Trainer`][minifw.train.trainer.Trainer] before it draws a minibatch.
 
     Examples:
         >>> check_params({"w": np.zeros(2, dtype=np.float32)})
@@ -120,7 +120,7 @@ def _check_grads(
 class Optimizer(abc.ABC):
     r"""Updates parameter arrays in place from their gradients, one step at a time.
 
-    [`update`][minifw.optimizers.Optimizer.update] does the shared work: it checks the parameters
+    [`update`][minifw.train.optimizers.Optimizer.update] does the shared work: it checks the parameters
     (writeable float64 arrays) and the gradients (the same names and shapes), creates the state of a
     parameter the first time it sees its name (every slot starts at zero), counts the step, applies
     the rule to copies, and writes parameters and state back only when every new value is finite. So
@@ -128,7 +128,7 @@ class Optimizer(abc.ABC):
 
     Examples:
         A subclass names its per-parameter state arrays in `slots` and implements one hook,
-        [`apply`][minifw.optimizers.Optimizer.apply], the rule for one parameter array; its
+        [`apply`][minifw.train.optimizers.Optimizer.apply], the rule for one parameter array; its
         hyperparameters are its attrs fields, including `learning_rate`:
 
         >>> import attrs, numpy as np
@@ -167,7 +167,7 @@ class Optimizer(abc.ABC):
         """Apply the rule to one parameter array: change `param` and `state` in place.
 
         `param` and the arrays of `state` (one per name in `slots`) are copies that
-        [`update`][minifw.optimizers.Optimizer.update] commits afterwards; `grad` is read-only;
+        [`update`][minifw.train.optimizers.Optimizer.update] commits afterwards; `grad` is read-only;
         `step` counts the updates from 1 (this one included). This is the one method a new optimizer
         implements.
         """

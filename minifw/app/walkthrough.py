@@ -17,10 +17,10 @@ import math
 import numpy as np
 
 from minifw.data import MNIST
-from minifw.differentiation import CentralDiff, ForwardDiff
 from minifw.errors import DifferentiationError
-from minifw.losses import CrossEntropy, MeanSquared
-from minifw.sampling import RandomChoiceSampler
+from minifw.nn.losses import CrossEntropy, MeanSquared
+from minifw.numdiff.differentiation import CentralDiff, ForwardDiff
+from minifw.train.sampling import RandomChoiceSampler
 
 __all__ = ["seed_walkthrough"]
 

@@ -1,7 +1,7 @@
 r"""Plots of training, written as PNG files (needs the `plot` extra: matplotlib).
 
 Examples:
-    >>> from minifw.trainer import Evaluation, History
+    >>> from minifw.train.trainer import Evaluation, History
     >>> import tempfile, pathlib
     >>> history = History(loss=[2.3, 2.0, 1.5, 1.2], evaluations=[Evaluation(2, 0.5, 0.45), Evaluation(4, 0.7, 0.66)])
     >>> path = plot_history(history, pathlib.Path(tempfile.mkdtemp()) / "history.png")
@@ -19,7 +19,7 @@ import numpy as np
 
 from minifw._atomic import atomic_write
 from minifw.errors import NotSupportedError
-from minifw.trainer import History
+from minifw.train.trainer import History
 
 __all__ = ["matplotlib_available", "plot_history"]
 

@@ -48,16 +48,21 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check, is_int
-from minifw.checkpoint import CHECKPOINT_FORMAT, check_writable, read_checkpoint, write_checkpoint
 from minifw.data.dataset import Dataset
-from minifw.differentiation import CentralDiff, Differentiator
 from minifw.errors import CheckpointError, ConfigError, TrainingError, ValidationError
-from minifw.losses import CrossEntropy, Loss
-from minifw.models import Backprop, Model
-from minifw.optimizers import SGD, Optimizer, check_params
-from minifw.parallel import WORKERS, Workers, is_serial, process_pool
-from minifw.progress import Progress, progress_for
-from minifw.sampling import BatchSampler, RandomChoiceSampler
+from minifw.nn.losses import CrossEntropy, Loss
+from minifw.nn.models import Backprop, Model
+from minifw.numdiff.differentiation import CentralDiff, Differentiator
+from minifw.numdiff.workers import WORKERS, Workers, is_serial, process_pool
+from minifw.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    check_writable,
+    read_checkpoint,
+    write_checkpoint,
+)
+from minifw.train.optimizers import SGD, Optimizer, check_params
+from minifw.train.progress import Progress, progress_for
+from minifw.train.sampling import BatchSampler, RandomChoiceSampler
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
 __all__ = ["CHECKPOINT_FORMAT", "Evaluation", "GradientMethod", "History", "Trainer"]
@@ -128,7 +133,7 @@ class History:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, AnyArray]) -> History:
-        """Rebuild a history from [`to_arrays`][minifw.trainer.History.to_arrays]' output."""
+        """Rebuild a history from [`to_arrays`][minifw.train.trainer.History.to_arrays]' output."""
         evaluations = [
             Evaluation(int(s), float(a), float(b))
             for s, a, b in zip(
@@ -166,36 +171,36 @@ class Trainer:
     """Trains a model on a data set with minibatches, (numerical) gradients and an optimizer.
 
     Every part is an object and can be swapped for another: `model` (a
-    [`Model`][minifw.models.Model]), `dataset` (a [`Dataset`][minifw.data.dataset.Dataset]),
-    `sampler` (a [`BatchSampler`][minifw.sampling.BatchSampler], default
-    `RandomChoiceSampler(100)`), `loss` (a [`Loss`][minifw.losses.Loss] that reduces to a scalar,
+    [`Model`][minifw.nn.models.Model]), `dataset` (a [`Dataset`][minifw.data.dataset.Dataset]),
+    `sampler` (a [`BatchSampler`][minifw.train.sampling.BatchSampler], default
+    `RandomChoiceSampler(100)`), `loss` (a [`Loss`][minifw.nn.losses.Loss] that reduces to a scalar,
     default `CrossEntropy()`), `differentiator` (any
-    [`Differentiator`][minifw.differentiation.Differentiator], default `CentralDiff()`, or
-    [`Backprop`][minifw.models.Backprop] for analytic gradients) and `optimizer` (an
-    [`Optimizer`][minifw.optimizers.Optimizer], such as `Adam()`). `learning_rate=r` is short for
+    [`Differentiator`][minifw.numdiff.differentiation.Differentiator], default `CentralDiff()`, or
+    [`Backprop`][minifw.nn.models.Backprop] for analytic gradients) and `optimizer` (an
+    [`Optimizer`][minifw.train.optimizers.Optimizer], such as `Adam()`). `learning_rate=r` is short for
     `optimizer=SGD(learning_rate=r)`; give one or the other (neither: `SGD(learning_rate=0.1)`).
 
-    `eval_every` evaluates accuracy every so many steps during [`fit`][minifw.trainer.Trainer.fit]
-    (0: only at the end). `progress` says whether [`fit`][minifw.trainer.Trainer.fit] reports on
+    `eval_every` evaluates accuracy every so many steps during [`fit`][minifw.train.trainer.Trainer.fit]
+    (0: only at the end). `progress` says whether [`fit`][minifw.train.trainer.Trainer.fit] reports on
     stderr: `True` (the default) draws a bar on a terminal and writes a plain line every few seconds
     when stderr is a file or a pipe (never carriage returns there); `False` writes nothing (see
-    [`minifw.progress`][minifw.progress]). A Trainer is built from a TOML file by
-    [`minifw.config.load_config`][minifw.config.load_config] (`.build()`). `blas_threads` caps the
-    BLAS threads numpy uses during [`fit`][minifw.trainer.Trainer.fit] (`None` leaves numpy's
+    [`minifw.train.progress`][minifw.train.progress]). A Trainer is built from a TOML file by
+    [`minifw.app.config.load_config`][minifw.app.config.load_config] (`.build()`). `blas_threads` caps the
+    BLAS threads numpy uses during [`fit`][minifw.train.trainer.Trainer.fit] (`None` leaves numpy's
     setting): minibatch-sized matrix products are fastest on one thread. A field of the wrong kind
     is rejected when the Trainer is built, with a [`ConfigError`][minifw.errors.ConfigError] naming
     the field.
 
     `workers` spreads each numerical gradient over workers (see
-    [`minifw.parallel`][minifw.parallel]; the parameters come out the same to the last bit as with
+    [`minifw.numdiff.workers`][minifw.numdiff.workers]; the parameters come out the same to the last bit as with
     `None`, the default). An `int` starts a pool of that many processes at the first gradient and
-    reuses it: [`fit`][minifw.trainer.Trainer.fit] shuts it down when it returns, unless the Trainer
+    reuses it: [`fit`][minifw.train.trainer.Trainer.fit] shuts it down when it returns, unless the Trainer
     is used as a context manager (`with Trainer(..., workers=2) as trainer:`), which keeps it for
-    every fit until the block ends; [`close`][minifw.trainer.Trainer.close] shuts it down. An
+    every fit until the block ends; [`close`][minifw.train.trainer.Trainer.close] shuts it down. An
     executor or a map function is used as it is.
 
-    The configured loss is [`loss_function`][minifw.trainer.Trainer.loss_function];
-    [`loss`][minifw.trainer.Trainer.loss] evaluates it on a batch.
+    The configured loss is [`loss_function`][minifw.train.trainer.Trainer.loss_function];
+    [`loss`][minifw.train.trainer.Trainer.loss] evaluates it on a batch.
     """
 
     model: Model = attrs.field(validator=_check_field(lambda v: isinstance(v, Model), "a Model"))
@@ -273,7 +278,7 @@ class Trainer:
 
     @property
     def loss_function(self) -> Loss:
-        """The configured [`Loss`][minifw.losses.Loss]."""
+        """The configured [`Loss`][minifw.nn.losses.Loss]."""
         return self._loss
 
     def minibatch(self) -> tuple[AnyArray, AnyArray]:
@@ -446,7 +451,7 @@ class Trainer:
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
         """Save parameters, optimizer and sampler state, history and step count to one `.npz`.
 
-        The format is [`minifw.checkpoint`][minifw.checkpoint]'s. The file is written to a temporary
+        The format is [`minifw.train.checkpoint`][minifw.train.checkpoint]'s. The file is written to a temporary
         name in the same folder and renamed into place, so the previous checkpoint survives any
         failure. No pickle is used.
         """
@@ -464,8 +469,8 @@ class Trainer:
 
         The model must have parameters of the same names and shapes, the sampler and the optimizer
         the same types (a `minifw-checkpoint-1` file, which has no optimizer state, resumes only
-        [`SGD`][minifw.optimizers.SGD]). The whole file is read and checked before anything changes
-        ([`read_checkpoint`][minifw.checkpoint.read_checkpoint]), so a damaged or mismatched file
+        [`SGD`][minifw.train.optimizers.SGD]). The whole file is read and checked before anything changes
+        ([`read_checkpoint`][minifw.train.checkpoint.read_checkpoint]), so a damaged or mismatched file
         raises [`CheckpointError`][minifw.errors.CheckpointError] and leaves the trainer as it was.
         """
         checkpoint = read_checkpoint(

@@ -1,17 +1,17 @@
 r"""How a loss moves when its predictions move: precise changes, Taylor series and gradients.
 
-A [`Loss`][minifw.losses.Loss] only says what one example costs. Fast numerical gradients also need
+A [`Loss`][minifw.nn.losses.Loss] only says what one example costs. Fast numerical gradients also need
 the *change* of that cost when a prediction moves a little, computed without the cancellation of
 subtracting two values, and (for tiny moves) its Taylor series; backpropagation needs its
 gradient. These are functions of the loss type, kept here apart from the losses:
 
-- [`loss_change`][minifw.loss_changes.loss_change] and
-  [`loss_series`][minifw.loss_changes.loss_series] dispatch on the loss's class
+- [`loss_change`][minifw.nn.loss_changes.loss_change] and
+  [`loss_series`][minifw.nn.loss_changes.loss_series] dispatch on the loss's class
   (`functools.singledispatch`): the built-in losses have precise rules, any other loss falls back to
-  two evaluations of [`per_example`][minifw.losses.Loss.per_example] (and to no series). Register a
+  two evaluations of [`per_example`][minifw.nn.losses.Loss.per_example] (and to no series). Register a
   rule for your own loss with `@loss_change.register`.
-- [`loss_gradient`][minifw.loss_changes.loss_gradient] uses the loss's own `per_example_grad` method
-  where it has one ([`HasLossGradient`][minifw.loss_changes.HasLossGradient]).
+- [`loss_gradient`][minifw.nn.loss_changes.loss_gradient] uses the loss's own `per_example_grad` method
+  where it has one ([`HasLossGradient`][minifw.nn.loss_changes.HasLossGradient]).
 
 Examples:
     >>> import numpy as np
@@ -30,9 +30,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw import _series
 from minifw.errors import NotSupportedError
-from minifw.losses import CrossEntropy, Loss, MeanSquared
+from minifw.nn import _series
+from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
 from minifw.typing import FloatArray
 
 __all__ = ["HasLossGradient", "loss_change", "loss_gradient", "loss_series", "single_targets"]
@@ -45,7 +45,7 @@ def loss_change(loss: Loss, y: Array, dy: Array, t: FloatArray) -> Array:
     r"""Return \(\ell(y_r + \Delta y_r, t_r) - \ell(y_r, t_r)\) for each row, shape `(R,)`.
 
     `y`, `dy` and `t` are `(R, K)`. The default evaluates
-    [`per_example`][minifw.losses.Loss.per_example] twice, which is right for every loss; the
+    [`per_example`][minifw.nn.losses.Loss.per_example] twice, which is right for every loss; the
     built-in losses register forms without cancellation.
 
     Examples:
@@ -166,7 +166,7 @@ def loss_gradient(loss: Loss, y: FloatArray, t: FloatArray) -> FloatArray:
     r"""Return \(\partial \ell_n / \partial y_{nk}\) from the loss's `per_example_grad`.
 
     Raises [`NotSupportedError`][minifw.errors.NotSupportedError] for a loss without one (numerical
-    gradients never need it; backprop and [`gradcheck`][minifw.gradcheck] do).
+    gradients never need it; backprop and [`gradcheck`][minifw.nn.gradcheck] do).
 
     Examples:
         >>> import numpy as np

@@ -1,8 +1,8 @@
 """Minibatch sampling: which examples the next step learns from.
 
-A [`BatchSampler`][minifw.sampling.BatchSampler] draws the indices of a minibatch from a data set of
-`n` examples with [`sample`][minifw.sampling.BatchSampler.sample], and
-[`minibatch`][minifw.sampling.BatchSampler.minibatch] applies them to arrays. Each sampler owns its
+A [`BatchSampler`][minifw.train.sampling.BatchSampler] draws the indices of a minibatch from a data set of
+`n` examples with [`sample`][minifw.train.sampling.BatchSampler.sample], and
+[`minibatch`][minifw.train.sampling.BatchSampler.minibatch] applies them to arrays. Each sampler owns its
 own `numpy.random.Generator`, so a seed reproduces the batches exactly and its state can be saved in
 a checkpoint.
 
@@ -53,10 +53,10 @@ def _check_n(n: object) -> int:
 class BatchSampler(abc.ABC):
     """Draws minibatch indices from `range(n)`.
 
-    Subclasses implement [`sample`][minifw.sampling.BatchSampler.sample]. Samplers that keep state
+    Subclasses implement [`sample`][minifw.train.sampling.BatchSampler.sample]. Samplers that keep state
     beyond their generator (a permutation, a position) extend
-    [`state`][minifw.sampling.BatchSampler.state] and
-    [`load_state`][minifw.sampling.BatchSampler.load_state] so checkpoints can resume the same
+    [`state`][minifw.train.sampling.BatchSampler.state] and
+    [`load_state`][minifw.train.sampling.BatchSampler.load_state] so checkpoints can resume the same
     sequence of batches.
 
     Examples:
@@ -122,7 +122,7 @@ class BatchSampler(abc.ABC):
         return {"rng": np.array(json.dumps(self.rng.bit_generator.state))}
 
     def load_state(self, state: SamplerState) -> None:
-        """Restore a state returned by [`state`][minifw.sampling.BatchSampler.state]."""
+        """Restore a state returned by [`state`][minifw.train.sampling.BatchSampler.state]."""
         try:
             rng_state: dict[str, Any] = json.loads(str(state["rng"]))
             self.rng.bit_generator.state = rng_state

@@ -3,7 +3,7 @@ r"""Richardson extrapolation of central differences for one coordinate (the nume
 A coordinate's computation is a generator (`coordinate`): it yields the steps it wants (a tuple of
 floats \(s\)) and is sent back the changes \(f(x + s) - f(x)\) for them, nan where \(f\) is not
 finite or raised a domain error. It returns `(value, error)`. The engine in
-[`minifw.differentiation`][minifw.differentiation] runs many coordinates side by side and batches
+[`minifw.numdiff.differentiation`][minifw.numdiff.differentiation] runs many coordinates side by side and batches
 their requests into few objective calls; the numbers of a coordinate do not depend on the others.
 
 **The table.** The central difference \(D(h) = (f(x+h) - f(x-h))/2h\) has the expansion

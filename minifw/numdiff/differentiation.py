@@ -1,16 +1,16 @@
 r"""Numerical differentiation: derivatives from differences of function values.
 
-A [`Differentiator`][minifw.differentiation.Differentiator] is a finite-difference scheme: a step
-`h` and a [`Stencil`][minifw.differentiation.Stencil] of offsets \(o_k\) and weights \(w_k\) with
+A [`Differentiator`][minifw.numdiff.differentiation.Differentiator] is a finite-difference scheme: a step
+`h` and a [`Stencil`][minifw.numdiff.differentiation.Stencil] of offsets \(o_k\) and weights \(w_k\) with
 
 \[
 f'(x) \approx \frac{1}{h} \sum_k w_k \big(f(x + o_k h) - f(x)\big).
 \]
 
-One engine evaluates every scheme. It asks an [`Objective`][minifw.objective.Objective] for the
+One engine evaluates every scheme. It asks an [`Objective`][minifw.numdiff.objective.Objective] for the
 *changes* \(L(\theta + o_k h e_i) - L(\theta)\) of many coordinates \(i\) at once, so an objective
-that knows its own structure (such as [`TwoLayerNet`][minifw.models.TwoLayerNet]'s) can answer in
-bulk, while [`Perturbation`][minifw.objective.Perturbation] answers for any black-box function, one
+that knows its own structure (such as [`TwoLayerNet`][minifw.nn.models.TwoLayerNet]'s) can answer in
+bulk, while [`Perturbation`][minifw.numdiff.objective.Perturbation] answers for any black-box function, one
 coordinate at a time.
 
 Examples:
@@ -36,11 +36,11 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw import _richardson
 from minifw._validation import Check, is_positive_float, is_real, positive_float, to_float
 from minifw.errors import DifferentiationError, MinifwError, ValidationError
-from minifw.objective import Objective, Perturbation, check_copyable, describe, task_chunks
-from minifw.parallel import Workers, check_workers, is_serial, run_tasks
+from minifw.numdiff import _richardson
+from minifw.numdiff.objective import Objective, Perturbation, check_copyable, describe, task_chunks
+from minifw.numdiff.workers import Workers, check_workers, is_serial, run_tasks
 from minifw.typing import ArrayLike, FloatArray, IntArray
 
 __all__ = [
@@ -207,18 +207,18 @@ def _moment(weights: tuple[complex, ...], offsets: tuple[complex, ...], power: i
 
 @attrs.frozen
 class Differentiator(abc.ABC):
-    r"""A finite-difference scheme: a step `h` and a [`Stencil`][minifw.differentiation.Stencil].
+    r"""A finite-difference scheme: a step `h` and a [`Stencil`][minifw.numdiff.differentiation.Stencil].
 
     All four entry points share one engine:
 
-    - [`derivative`][minifw.differentiation.Differentiator.derivative] of
+    - [`derivative`][minifw.numdiff.differentiation.Differentiator.derivative] of
       \(f:\mathbb{R}\to\mathbb{R}\) at a point;
-    - [`partial`][minifw.differentiation.Differentiator.partial] of \(f:\mathbb{R}^n\to\mathbb{R}\)
+    - [`partial`][minifw.numdiff.differentiation.Differentiator.partial] of \(f:\mathbb{R}^n\to\mathbb{R}\)
       with respect to one coordinate, the others fixed;
-    - [`gradient`][minifw.differentiation.Differentiator.gradient] of \(f\) at an array of any
+    - [`gradient`][minifw.numdiff.differentiation.Differentiator.gradient] of \(f\) at an array of any
       shape, perturbing it in place and restoring it exactly;
-    - [`gradients`][minifw.differentiation.Differentiator.gradients] of an
-      [`Objective`][minifw.objective.Objective] over all of its parameter arrays.
+    - [`gradients`][minifw.numdiff.differentiation.Differentiator.gradients] of an
+      [`Objective`][minifw.numdiff.objective.Objective] over all of its parameter arrays.
 
     `h="auto"` chooses a step per coordinate, \(\varepsilon^{1/(p+1)} \max(1, |x_i|)\) for a
     scheme of order \(p\) (rounded down to a power of two, so that \(x \pm h\) is exact in most
@@ -231,10 +231,10 @@ class Differentiator(abc.ABC):
     A fixed step must be large enough for the point: where \(x + h = x\) in float64 the difference
     is \(0/h\), and where float spacing moves \(x + h\) by more than `STEP_REFUSED` of \(h\) the
     difference says little about the slope; both are errors (between `STEP_WARNED` and that, a
-    [`StepWarning`][minifw.differentiation.StepWarning]).
+    [`StepWarning`][minifw.numdiff.differentiation.StepWarning]).
 
     Examples:
-        A new scheme is a subclass with a [`stencil`][minifw.differentiation.Differentiator.stencil]
+        A new scheme is a subclass with a [`stencil`][minifw.numdiff.differentiation.Differentiator.stencil]
         (here the one-sided second-order formula \((-3f(x) + 4f(x+h) - f(x+2h))/2h\)):
 
         >>> import attrs
@@ -311,7 +311,7 @@ class Differentiator(abc.ABC):
         its argument and read the array through a closure. Afterwards `x` holds exactly its original
         values, also when `f` raises. Other array-likes are copied first. `workers` spreads the
         coordinates over processes or an executor, as in
-        [`gradients`][minifw.differentiation.Differentiator.gradients] (then each worker perturbs a
+        [`gradients`][minifw.numdiff.differentiation.Differentiator.gradients] (then each worker perturbs a
         copy of `x`).
 
         Examples:
@@ -329,8 +329,8 @@ class Differentiator(abc.ABC):
         """Return the gradient of an `Objective` for each of its parameter arrays.
 
         The coordinates are split into tasks fixed by the objective
-        ([`task_chunks`][minifw.objective.task_chunks]), each run with one BLAS thread. `workers`
-        says where ([`minifw.parallel`][minifw.parallel]): `None` or `1` in this process, one task
+        ([`task_chunks`][minifw.numdiff.objective.task_chunks]), each run with one BLAS thread. `workers`
+        says where ([`minifw.numdiff.workers`][minifw.numdiff.workers]): `None` or `1` in this process, one task
         after the other; an `int` for a pool of that many processes, started and shut down by this
         call; a map-like callable such as `pool.map`; or a `concurrent.futures.Executor` (threads,
         processes, or `dask.distributed.Client.get_executor()`). Each worker evaluates its own copy
@@ -482,7 +482,7 @@ class ComplexStep(Differentiator):
     [`DifferentiationError`][minifw.errors.DifferentiationError], never differentiated wrongly. `x`
     itself is never written with complex numbers: `f` is called with a complex copy, so it must read
     its argument (a closure over the float array would not see the step). Layered models
-    ([`Sequential`][minifw.models.Sequential], [`TwoLayerNet`][minifw.models.TwoLayerNet]) answer
+    ([`Sequential`][minifw.nn.models.Sequential], [`TwoLayerNet`][minifw.nn.models.TwoLayerNet]) answer
     complex steps through their structure-aware objective.
 
     Examples:
@@ -523,7 +523,7 @@ class GradientEstimate:
     """Derivatives along every coordinate of an array, error bounds beside them, and the cost.
 
     `value` and `error` have the array's shape; `evaluations` counts the function values asked of
-    the objective (each a call of `f` for a [`Perturbation`][minifw.objective.Perturbation]), the
+    the objective (each a call of `f` for a [`Perturbation`][minifw.numdiff.objective.Perturbation]), the
     one at the point included.
     """
 
@@ -558,7 +558,7 @@ class RichardsonDiff(Differentiator):
     combines \(D\) at several steps to cancel the \(a_j\) terms one by one (Neville's table in
     \(h^2\)). Each coordinate stops on its own, when its error bound meets
     `atol + rtol * |derivative|`, when rounding dominates the bound, or when the bound stops
-    improving. The bound (the module `minifw._richardson` derives it) is deliberately pessimistic:
+    improving. The bound (the module `minifw.numdiff._richardson` derives it) is deliberately pessimistic:
     it is the error of the previous, less accurate extrapolation plus a rounding bound, so the value
     is usually far more accurate than it says (`benchmarks/accuracy.py` measures the errors, the
     bounds and the evaluations against other libraries; `benchmarks/README.md` has the figures).
@@ -569,14 +569,14 @@ class RichardsonDiff(Differentiator):
     `ArithmeticError` on one side) the step shrinks until the stencil fits, and where it never
     does, a one-sided table is used; a coordinate where neither side works is an error.
 
-    [`estimate`][minifw.differentiation.RichardsonDiff.estimate],
-    [`gradient_estimate`][minifw.differentiation.RichardsonDiff.gradient_estimate] and
-    [`estimates`][minifw.differentiation.RichardsonDiff.estimates] return the bounds and the number
+    [`estimate`][minifw.numdiff.differentiation.RichardsonDiff.estimate],
+    [`gradient_estimate`][minifw.numdiff.differentiation.RichardsonDiff.gradient_estimate] and
+    [`estimates`][minifw.numdiff.differentiation.RichardsonDiff.estimates] return the bounds and the number
     of evaluations beside the values
-    ([`HasErrorEstimate`][minifw.differentiation.HasErrorEstimate]);
-    [`derivative`][minifw.differentiation.Differentiator.derivative],
-    [`gradient`][minifw.differentiation.Differentiator.gradient] and
-    [`gradients`][minifw.differentiation.Differentiator.gradients] return the values alone, as every
+    ([`HasErrorEstimate`][minifw.numdiff.differentiation.HasErrorEstimate]);
+    [`derivative`][minifw.numdiff.differentiation.Differentiator.derivative],
+    [`gradient`][minifw.numdiff.differentiation.Differentiator.gradient] and
+    [`gradients`][minifw.numdiff.differentiation.Differentiator.gradients] return the values alone, as every
     scheme does.
 
     Examples:

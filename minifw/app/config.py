@@ -1,6 +1,6 @@
 r"""Trainer configuration from TOML files: `load_config(path).build()` makes the Trainer.
 
-A configuration names every part of a [`Trainer`][minifw.trainer.Trainer] and its options. All
+A configuration names every part of a [`Trainer`][minifw.train.trainer.Trainer] and its options. All
 sections and keys are optional; what is left out takes the default shown here:
 
 ```toml
@@ -41,12 +41,12 @@ type = "CentralDiff"    # h = 1e-4
 type = "Adam"           # learning_rate = 0.001, beta1 = 0.9, ...
 ```
 
-A `type` is a built-in name ([`minifw.registry.REGISTRY`][minifw.registry.REGISTRY]) or
+A `type` is a built-in name ([`minifw.app.registry.REGISTRY`][minifw.app.registry.REGISTRY]) or
 `"package.module:ClassName"` for a class of your own (a subclass of the part's base class). The keys
 of a part's section are its class's attrs fields; those of `[trainer]` are the settings among the
-fields of [`Trainer`][minifw.trainer.Trainer] and the fields of
-[`RunOptions`][minifw.config.RunOptions]; those of `[data]` the fields of
-[`DataOptions`][minifw.config.DataOptions]. Each value is checked by the same check
+fields of [`Trainer`][minifw.train.trainer.Trainer] and the fields of
+[`RunOptions`][minifw.app.config.RunOptions]; those of `[data]` the fields of
+[`DataOptions`][minifw.app.config.DataOptions]. Each value is checked by the same check
 (`minifw._validation.Check`) the class itself applies. Unknown sections or keys and values of the
 wrong type are [`ConfigError`][minifw.errors.ConfigError]s that name the file, the section and the
 key.
@@ -77,17 +77,17 @@ from typing import Any, TypeAlias, final
 import attrs
 
 from minifw._validation import BOOL, COUNT, SEED_NUMBER, TEXT, check_written, keyword_fields, one_of
+from minifw.app.registry import REGISTRY, Kind
 from minifw.data import MNIST, FashionMNIST
 from minifw.data.dataset import Dataset
 from minifw.data.idx_dataset import IDXDataset
-from minifw.differentiation import Differentiator
 from minifw.errors import ConfigError, MinifwError
-from minifw.losses import Loss
-from minifw.models import Backprop, Model
-from minifw.optimizers import Optimizer
-from minifw.registry import REGISTRY, Kind
-from minifw.sampling import BatchSampler
-from minifw.trainer import Trainer
+from minifw.nn.losses import Loss
+from minifw.nn.models import Backprop, Model
+from minifw.numdiff.differentiation import Differentiator
+from minifw.train.optimizers import Optimizer
+from minifw.train.sampling import BatchSampler
+from minifw.train.trainer import Trainer
 
 __all__ = ["DataOptions", "PartSpec", "RunOptions", "TrainConfig", "load_config"]
 
@@ -184,7 +184,7 @@ class TrainConfig:
 
     `trainer` holds the Trainer settings the configuration gives (the others keep the Trainer's
     defaults), `run` and `data` the other keys of `[trainer]` and `[data]`; each part is a
-    [`PartSpec`][minifw.config.PartSpec] (`optimizer` is None without an `[optimizer]` section: SGD
+    [`PartSpec`][minifw.app.config.PartSpec] (`optimizer` is None without an `[optimizer]` section: SGD
     with `[trainer] learning_rate`). `raw` is the configuration as given.
     """
 

@@ -1,19 +1,19 @@
 r"""Models: named parameter arrays and a prediction; networks built from layers.
 
-A [`Model`][minifw.models.Model] holds its parameters in `params` (a dict of float64 arrays, updated
-in place by training) and maps inputs to predictions with [`predict`][minifw.models.Model.predict].
-Numerical gradients reach a model through [`objective`][minifw.models.Model.objective], the loss on
-a batch as an [`Objective`][minifw.objective.Objective]. For any model that is a
-[`Perturbation`][minifw.objective.Perturbation] (one full [`predict`][minifw.models.Model.predict]
+A [`Model`][minifw.nn.models.Model] holds its parameters in `params` (a dict of float64 arrays, updated
+in place by training) and maps inputs to predictions with [`predict`][minifw.nn.models.Model.predict].
+Numerical gradients reach a model through [`objective`][minifw.nn.models.Model.objective], the loss on
+a batch as an [`Objective`][minifw.numdiff.objective.Objective]. For any model that is a
+[`Perturbation`][minifw.numdiff.objective.Perturbation] (one full [`predict`][minifw.nn.models.Model.predict]
 per coordinate and step, the book's method); for a model built from layers
-([`Sequential`][minifw.models.Sequential], [`MultiLayerNet`][minifw.models.MultiLayerNet],
-[`TwoLayerNet`][minifw.models.TwoLayerNet]) it is a
-[`LayeredObjective`][minifw.layered.LayeredObjective], which recomputes only what a coordinate
+([`Sequential`][minifw.nn.models.Sequential], [`MultiLayerNet`][minifw.nn.models.MultiLayerNet],
+[`TwoLayerNet`][minifw.nn.models.TwoLayerNet]) it is a
+[`LayeredObjective`][minifw.nn.layered.LayeredObjective], which recomputes only what a coordinate
 changes. Register a faster objective for a model class of your own with `@model_objective.register`.
 
 Exact gradients are a capability: a model with a `backprop(x, t, loss)` method
-([`HasBackprop`][minifw.models.HasBackprop], as every layered model has) can be gradient-checked and
-trained with [`Backprop`][minifw.models.Backprop].
+([`HasBackprop`][minifw.nn.models.HasBackprop], as every layered model has) can be gradient-checked and
+trained with [`Backprop`][minifw.nn.models.Backprop].
 
 Examples:
     >>> import numpy as np
@@ -48,11 +48,11 @@ from minifw._validation import (
     to_float,
 )
 from minifw.errors import NotSupportedError, ValidationError
-from minifw.layered import LayeredObjective
-from minifw.layers import Affine, Layer, ReLU, Sigmoid, Softmax, Tanh
-from minifw.loss_changes import loss_gradient
-from minifw.losses import Loss
-from minifw.objective import Objective, Perturbation, check_params
+from minifw.nn.layered import LayeredObjective
+from minifw.nn.layers import Affine, Layer, ReLU, Sigmoid, Softmax, Tanh
+from minifw.nn.loss_changes import loss_gradient
+from minifw.nn.losses import Loss
+from minifw.numdiff.objective import Objective, Perturbation, check_params
 from minifw.typing import ArrayLike, FloatArray
 
 __all__ = [
@@ -81,9 +81,9 @@ class Model(abc.ABC):
     """Parameters by name and a prediction; subclass and implement `predict`.
 
     Subclasses fill `params` (float64 arrays, updated in place by training) and implement
-    [`predict`][minifw.models.Model.predict]. Numerical gradients then work through
-    [`objective`][minifw.models.Model.objective]; add a `backprop(x, t, loss)` method for exact
-    gradients ([`HasBackprop`][minifw.models.HasBackprop]).
+    [`predict`][minifw.nn.models.Model.predict]. Numerical gradients then work through
+    [`objective`][minifw.nn.models.Model.objective]; add a `backprop(x, t, loss)` method for exact
+    gradients ([`HasBackprop`][minifw.nn.models.HasBackprop]).
 
     Examples:
         >>> import attrs, numpy as np
@@ -121,7 +121,7 @@ class Model(abc.ABC):
     def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
         """Return the loss on `(x, t)` as an `Objective` of `params`.
 
-        Chosen by [`model_objective`][minifw.models.model_objective] for the model's class.
+        Chosen by [`model_objective`][minifw.nn.models.model_objective] for the model's class.
         """
         check_params(self.params, type(self).__name__)
         return model_objective(self, x, t, loss)
@@ -177,8 +177,8 @@ def model_objective(model: Model, x: ArrayLike, t: ArrayLike, loss: Loss) -> Obj
     """Return the objective of `loss` on `(x, t)` for `model`, chosen by its class.
 
     The default perturbs the parameter arrays in place, one coordinate at a time, and runs a full
-    [`predict`][minifw.models.Model.predict] for every step (the book's method). Layered models
-    register [`LayeredObjective`][minifw.layered.LayeredObjective]; register your own with
+    [`predict`][minifw.nn.models.Model.predict] for every step (the book's method). Layered models
+    register [`LayeredObjective`][minifw.nn.layered.LayeredObjective]; register your own with
     `@model_objective.register`.
     """
     x_arr = np.asarray(x)
@@ -238,13 +238,13 @@ class Backprop:
     def gradients(
         self, model: Model, x: ArrayLike, t: ArrayLike, loss: Loss
     ) -> dict[str, FloatArray]:
-        """Return [`analytic_gradient`][minifw.models.analytic_gradient] of `model`."""
+        """Return [`analytic_gradient`][minifw.nn.models.analytic_gradient] of `model`."""
         return analytic_gradient(model, x, t, loss)
 
 
 @attrs.define(eq=False)
 class Layered(Model):
-    r"""A model that is a stack of [`Layer`][minifw.layers.Layer]s, applied in order.
+    r"""A model that is a stack of [`Layer`][minifw.nn.layers.Layer]s, applied in order.
 
     Its parameters are the layers' own arrays, named after the layer's local name and the
     position of the layer among those with parameters: the first Affine layer's `W` and `b`
@@ -296,7 +296,7 @@ class Layered(Model):
         r"""Return the exact gradient of `loss(predict(x), t)` by backpropagation.
 
         Starting from \(w\,\partial\ell/\partial y\) (`w` the reduction's weight), each
-        layer's [`backward`][minifw.layers.Layer.backward] gives the gradient of its input and its
+        layer's [`backward`][minifw.nn.layers.Layer.backward] gives the gradient of its input and its
         parameters, last layer first.
         """
         acts = self.forward(x)
@@ -361,7 +361,7 @@ class Sequential(Layered):
 
     Examples:
         >>> import numpy as np
-        >>> from minifw.layers import Affine, ReLU, Softmax
+        >>> from minifw.nn.layers import Affine, ReLU, Softmax
         >>> rng = np.random.default_rng(0)
         >>> net = Sequential([Affine.init(2, 3, std=1.0, rng=rng), ReLU(), Affine.init(3, 2, std=1.0, rng=rng), Softmax()])
         >>> sorted(net.params)
@@ -423,10 +423,10 @@ class MultiLayerNet(Layered):
     r"""A fully connected network as the book's `MultiLayerNet`: affine and activation layers.
 
     `input_size -> hidden_sizes[0] -> ... -> output_size`, each hidden layer an
-    [`Affine`][minifw.layers.Affine] layer followed by `activation` (`"relu"`, `"sigmoid"`
+    [`Affine`][minifw.nn.layers.Affine] layer followed by `activation` (`"relu"`, `"sigmoid"`
     or `"tanh"`), then an Affine output layer and `output`: `"softmax"` (probabilities,
-    for [`CrossEntropy`][minifw.losses.CrossEntropy]) or `"identity"` (scores, for
-    [`MeanSquared`][minifw.losses.MeanSquared]). Weights start as standard normal draws from
+    for [`CrossEntropy`][minifw.nn.losses.CrossEntropy]) or `"identity"` (scores, for
+    [`MeanSquared`][minifw.nn.losses.MeanSquared]). Weights start as standard normal draws from
     `numpy.random.default_rng(seed)` (layer by layer) times a scale: `"he"`
     \(\sqrt{2/n_\text{in}}\), `"xavier"` \(\sqrt{1/n_\text{in}}\), or a number; biases
     at zero. Parameters are named `W1, b1, W2, b2, ...`.

@@ -2,7 +2,7 @@ r"""The loss of a layered model on one batch, as an objective that answers chang
 
 Moving one parameter of layer \(k\) changes nothing before that layer, so only layers
 \(k, k+1, \ldots\) are recomputed, and only for the examples the move reaches. For an
-[`Affine`][minifw.layers.Affine] layer \(a = xW + b\) the structure is simplest: a step
+[`Affine`][minifw.nn.layers.Affine] layer \(a = xW + b\) the structure is simplest: a step
 \(s\) of \(W_{ij}\) moves only output unit \(j\), by \(u_n = s\,x_{ni}\), and only
 in examples with \(x_{ni} \ne 0\) (most MNIST pixels are zero); \(b_j\) moves unit
 \(j\) by \(s\) in every example. Writing \(G_{nj}(u)\) for the change of example
@@ -15,12 +15,12 @@ L(\theta + s\,e_{W_{ij}}) - L(\theta) = w \sum_n G_{nj}(s\,x_{ni}),
 with \(w\) the reduction's weight (\(1/N\) for a mean). Two routes evaluate it:
 
 - **exact**: each distinct move \((n, j, u)\) is pushed through the layers after \(k\)
-  with their [`change`][minifw.layers.Layer.change] rules (no cancellation), and the loss change
-  is taken with [`loss_change`][minifw.loss_changes.loss_change]. Moves that are equal are computed
+  with their [`change`][minifw.nn.layers.Layer.change] rules (no cancellation), and the loss change
+  is taken with [`loss_change`][minifw.nn.loss_changes.loss_change]. Moves that are equal are computed
   once (in an example, pixels of equal value move a hidden unit identically).
 - **series**, for small steps: the Taylor coefficients \(G_{nj}(u) = \sum_{p \le P}
   g_{njp} u^p\) are propagated through the same layers
-  ([`SeriesLayer`][minifw.layers.SeriesLayer]), and then
+  ([`SeriesLayer`][minifw.nn.layers.SeriesLayer]), and then
   \(\sum_n G_{nj}(s\,x_{ni}) = \sum_p s^p \sum_n x_{ni}^p\,g_{njp}\): a few matrix products
   give every \(W_{ij}\) at once. The order \(P\) is chosen from the largest move so that
   the neglected terms are below the last bit (checked for every example and unit: where a kink,
@@ -29,12 +29,12 @@ with \(w\) the reduction's weight (\(1/N\) for a mean). Two routes evaluate it:
   stencil included, evaluated without the rounding error of subtracting two losses.
 
 The output units of each Affine layer are cut into a few pieces
-([`LayeredObjective.pieces`][minifw.layered.LayeredObjective.pieces]), fixed by the layer's width
+([`LayeredObjective.pieces`][minifw.nn.layered.LayeredObjective.pieces]), fixed by the layer's width
 alone. Series and sums are computed, and cached, per piece, and the tasks of a gradient
-([`LayeredObjective.chunks`][minifw.layered.LayeredObjective.chunks]) are the pieces: the weights
+([`LayeredObjective.chunks`][minifw.nn.layered.LayeredObjective.chunks]) are the pieces: the weights
 and the bias of a piece's units together. A worker computes only the pieces of its own tasks, and a
 task gives the same numbers wherever and in whatever order it runs (see
-[`minifw.parallel`][minifw.parallel]). Within a piece, work is split into parts of bounded size, so
+[`minifw.numdiff.workers`][minifw.numdiff.workers]). Within a piece, work is split into parts of bounded size, so
 scratch memory stays bounded whatever the model.
 """
 
@@ -49,11 +49,11 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw import _series
 from minifw.errors import DifferentiationError
-from minifw.layers import Activation, Affine, Layer, SeriesLayer, Softmax
-from minifw.loss_changes import loss_change, loss_series, single_targets
-from minifw.losses import CrossEntropy, Loss
+from minifw.nn import _series
+from minifw.nn.layers import Activation, Affine, Layer, SeriesLayer, Softmax
+from minifw.nn.loss_changes import loss_change, loss_series, single_targets
+from minifw.nn.losses import CrossEntropy, Loss
 from minifw.typing import FloatArray, IntArray
 
 __all__ = ["LayeredObjective"]
@@ -123,10 +123,10 @@ class LayeredObjective:
         return float(self.weight * np.sum(self.loss.evaluate(self.acts[-1], self.t)))
 
     def chunks(self) -> list[dict[str, IntArray]]:
-        """Return the tasks of a gradient (see [`Chunked`][minifw.objective.Chunked]).
+        """Return the tasks of a gradient (see [`Chunked`][minifw.numdiff.objective.Chunked]).
 
         For an Affine layer, one task per piece of its output units
-        ([`pieces`][minifw.layered.LayeredObjective.pieces]): the columns of `W` and the entries of
+        ([`pieces`][minifw.nn.layered.LayeredObjective.pieces]): the columns of `W` and the entries of
         `b` of those units, which share the piece's series. For parameters of other layers, runs of
         `GENERIC_TASK` coordinates.
         """

@@ -1,4 +1,4 @@
-"""How [`Trainer.fit`][minifw.trainer.Trainer.fit] reports while it runs.
+"""How [`Trainer.fit`][minifw.train.trainer.Trainer.fit] reports while it runs.
 
 A terminal gets a progress bar (tqdm) that redraws itself in place. A file or a pipe (a CI log,
 `minifw demo > out.txt`, a notebook's stored output) would fill up with those redraws, one
@@ -47,17 +47,17 @@ __all__ = [
 ]
 
 ProgressMode: TypeAlias = bool | Literal["auto", "bar", "lines", "quiet"]
-"""What the Trainer's `progress` field and [`progress_for`][minifw.progress.progress_for] take."""
+"""What the Trainer's `progress` field and [`progress_for`][minifw.train.progress.progress_for] take."""
 
 PROGRESS: Check = one_of(True, False, "auto", "bar", "lines", "quiet")
-"""The check of a [`ProgressMode`][minifw.progress.ProgressMode]."""
+"""The check of a [`ProgressMode`][minifw.train.progress.ProgressMode]."""
 
 
 @attrs.define
 class Progress(abc.ABC):
     """Reports a run of `total` steps: one `update` per step, `note` for events.
 
-    Use it as a context manager, or call [`close`][minifw.progress.Progress.close] at the end.
+    Use it as a context manager, or call [`close`][minifw.train.progress.Progress.close] at the end.
     """
 
     total: int = attrs.field(validator=COUNT)
@@ -160,7 +160,7 @@ class Lines(Progress):
     time left; no carriage returns, so a file or a pipe stays readable. `clock` returns
     seconds (`time.monotonic`; tests pass a fake one). The number of lines is at most
     \(\lfloor t / \text{interval} \rfloor + 1\) for a run of \(t\) seconds, plus one per
-    [`note`][minifw.progress.Lines.note].
+    [`note`][minifw.train.progress.Lines.note].
     """
 
     stream: TextIO | None = attrs.field(default=None, kw_only=True)
@@ -216,9 +216,9 @@ class Lines(Progress):
 def progress_for(mode: ProgressMode, total: int, stream: TextIO | None = None) -> Progress:
     """Return the reporter for `mode` on `stream` (`sys.stderr` when None).
 
-    `True` and `"auto"` give a [`Bar`][minifw.progress.Bar] when the stream is a terminal and
-    [`Lines`][minifw.progress.Lines] otherwise; `False` and `"quiet"` give
-    [`Quiet`][minifw.progress.Quiet].
+    `True` and `"auto"` give a [`Bar`][minifw.train.progress.Bar] when the stream is a terminal and
+    [`Lines`][minifw.train.progress.Lines] otherwise; `False` and `"quiet"` give
+    [`Quiet`][minifw.train.progress.Quiet].
 
     Examples:
         >>> import io

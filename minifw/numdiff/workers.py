@@ -1,12 +1,12 @@
 r"""Workers: where the tasks of a numerical gradient run.
 
 A numerical gradient is a set of independent tasks: each *chunk* of coordinates asks the objective
-for its own changes (see [`Chunked`][minifw.objective.Chunked]).
-[`run_tasks`][minifw.parallel.run_tasks] runs them where `workers` says:
+for its own changes (see [`Chunked`][minifw.numdiff.objective.Chunked]).
+[`run_tasks`][minifw.numdiff.workers.run_tasks] runs them where `workers` says:
 
 - `None` or `1`: one after the other, in this process (the default);
-- an `int` \(n \ge 2\): a pool of \(n\) processes ([`process_pool`][minifw.parallel.process_pool]),
-  started for the call and shut down after it (a [`Trainer`][minifw.trainer.Trainer] keeps one for
+- an `int` \(n \ge 2\): a pool of \(n\) processes ([`process_pool`][minifw.numdiff.workers.process_pool]),
+  started for the call and shut down after it (a [`Trainer`][minifw.train.trainer.Trainer] keeps one for
   all its steps);
 - a *map-like* callable, `map(fn, iterable)` returning the results in order: the `map` of a
   `multiprocessing.Pool` or of an executor (scipy's `workers` convention);
@@ -80,7 +80,7 @@ MapFunction: TypeAlias = Callable[[Callable[[Any], Any], Iterable[Any]], Iterabl
 """A map-like callable: `map(fn, iterable)` returning `fn`'s results in the iterable's order."""
 
 Workers: TypeAlias = "int | Executor | MapFunction | None"
-"""What a `workers` argument accepts (see [`minifw.parallel`][minifw.parallel])."""
+"""What a `workers` argument accepts (see [`minifw.numdiff.workers`][minifw.numdiff.workers])."""
 
 # How many calls' objectives a worker process keeps (the newest; older ones are dropped).
 KEEP_CALLS = 2
@@ -473,7 +473,7 @@ def _run_job(job: _Job) -> _Done | _Failed | _Missing:
                 raise WorkerError(
                     f"a task found BLAS using {threads} threads in its worker, which changes the "
                     "last bits of matrix products; minifw limits BLAS to one thread, but only "
-                    "the main thread of a process can (see minifw.parallel). Start the workers "
+                    "the main thread of a process can (see minifw.numdiff.workers). Start the workers "
                     "with OPENBLAS_NUM_THREADS=1 (and OMP_NUM_THREADS=1, MKL_NUM_THREADS=1), "
                     "as Dask does, or call from the main thread"
                 )

@@ -1,13 +1,13 @@
 r"""Objectives: scalar functions of named parameter arrays, as the differentiation engine sees them.
 
-An [`Objective`][minifw.objective.Objective] has parameter arrays (`params`), a
-[`value`][minifw.objective.Objective.value], and reports its own *changes*:
+An [`Objective`][minifw.numdiff.objective.Objective] has parameter arrays (`params`), a
+[`value`][minifw.numdiff.objective.Objective.value], and reports its own *changes*:
 \(L(\theta + s\,e_i) - L(\theta)\) for many coordinates \(i\) and steps \(s\) at once. The engine
-([`minifw.differentiation`][minifw.differentiation]) knows nothing else: it asks for changes and
-combines them with a scheme's weights. [`Perturbation`][minifw.objective.Perturbation] is the
+([`minifw.numdiff.differentiation`][minifw.numdiff.differentiation]) knows nothing else: it asks for changes and
+combines them with a scheme's weights. [`Perturbation`][minifw.numdiff.objective.Perturbation] is the
 objective of any function, perturbing one coordinate at a time; a model built from layers gives a
 faster one that recomputes only what a coordinate changes (see
-[`minifw.Model.objective`][minifw.models.Model.objective]).
+[`minifw.Model.objective`][minifw.nn.models.Model.objective]).
 
 Examples:
     >>> import numpy as np
@@ -81,16 +81,16 @@ class Objective(Protocol):
 class Chunked(Protocol):
     r"""An `Objective` that says how its coordinates split into independent tasks.
 
-    [`chunks`][minifw.objective.Chunked.chunks] returns the tasks: each maps parameter names to flat
+    [`chunks`][minifw.numdiff.objective.Chunked.chunks] returns the tasks: each maps parameter names to flat
     (C-order) indices, and together they hold every coordinate of every parameter exactly once. The
     engine asks for each task's changes in one go (one
-    [`loss_changes`][minifw.objective.Objective.loss_changes] call per name), in this process or in
+    [`loss_changes`][minifw.numdiff.objective.Objective.loss_changes] call per name), in this process or in
     a worker, so an objective that shares work within a group of coordinates (the weights and the
     bias of one hidden unit, say) keeps the group in one task.
 
     The split must depend on the objective alone, never on the number of workers: every task is
     then computed the same way wherever it runs, and the gradient is the same to the last bit.
-    An objective without this capability is split by [`task_chunks`][minifw.objective.task_chunks].
+    An objective without this capability is split by [`task_chunks`][minifw.numdiff.objective.task_chunks].
     """
 
     def chunks(self) -> Sequence[Mapping[str, IntArray]]:
@@ -255,9 +255,9 @@ class Perturbation:
     `numerical_gradient` wraps a network's loss in a closure over its weights). Every
     coordinate is set to `value + step`, `f` is called, and the exact original value is
     written back, also when `f` raises. The arrays must be writeable float64 arrays
-    ([`check_params`][minifw.objective.check_params]).
+    ([`check_params`][minifw.numdiff.objective.check_params]).
 
-    A complex step ([`ComplexStep`][minifw.differentiation.ComplexStep]) cannot be written into a
+    A complex step ([`ComplexStep`][minifw.numdiff.differentiation.ComplexStep]) cannot be written into a
     float64 array. Instead, a complex copy of the array is put in its place in `arrays` (which must
     then be a `dict`) while `f` runs, and the original is put back afterwards: `f` must read the
     array through the mapping. A value of `f` that is not complex, or a `TypeError` or `ValueError`

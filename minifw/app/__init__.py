@@ -1,0 +1,1 @@
+"""The front doors: the command line, TOML configuration, the registry of parts, plots."""

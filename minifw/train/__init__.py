@@ -1,0 +1,1 @@
+"""Training: the Trainer, optimizers, minibatch samplers, checkpoints and progress reports."""
