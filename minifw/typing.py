@@ -21,7 +21,15 @@ from typing import Any, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["AnyArray", "ArrayLike", "ComplexArray", "FloatArray", "IntArray", "UInt8Array"]
+__all__ = [
+    "AnyArray",
+    "ArrayLike",
+    "ComplexArray",
+    "FloatArray",
+    "IntArray",
+    "SeedLike",
+    "UInt8Array",
+]
 
 FloatArray: TypeAlias = NDArray[np.float64]
 """float64 arrays: parameters, inputs, gradients."""
@@ -36,4 +44,8 @@ UInt8Array: TypeAlias = NDArray[np.uint8]
 """Raw image bytes, as stored in IDX files."""
 
 AnyArray: TypeAlias = NDArray[Any]
-"""Arrays of any dtype (what a data set split holds before conversion)."""
+"""Arrays of any dtype: what a data set split holds before conversion, and what layers pass
+(float64, or complex128 under a complex step)."""
+
+SeedLike: TypeAlias = int | np.random.Generator | None
+"""A seed for `numpy.random.default_rng`: an int, a generator (used as it is), or `None`."""

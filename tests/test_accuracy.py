@@ -304,7 +304,7 @@ def test_perturbation_swaps_a_complex_copy_in_and_back() -> None:
         seen.append(arrays["w"])
         return np.sum(arrays["w"] ** 3)
 
-    changes = Perturbation(f, arrays).loss_changes("w", np.array([0, 1]), np.array([1e-20j]))
+    changes = Perturbation(f, arrays).changes("w", np.array([0, 1]), np.array([1e-20j]))
     np.testing.assert_allclose(changes.imag.ravel(), [3e-20, 12e-20], rtol=1e-15)
     assert arrays["w"] is w
     assert w.dtype == np.float64
@@ -327,7 +327,7 @@ def test_an_objective_without_complex_changes_is_refused() -> None:
         def value(self) -> float:
             return 0.0
 
-        def loss_changes(self, name: str, index: Any, steps: Any) -> Any:
+        def changes(self, name: str, index: Any, steps: Any) -> Any:
             return np.zeros((index.size, steps.size))
 
     with pytest.raises(DifferentiationError, match="does not take complex steps"):

@@ -263,7 +263,7 @@ def test_bad_stencils(
 def test_perturbation_objective_restores_and_reports_changes() -> None:
     w = np.array([1.0, 2.0, 3.0])
     objective = Perturbation(lambda: float(w @ w), {"w": w})
-    changes = objective.loss_changes("w", np.array([0, 2]), np.array([1.0, -1.0]))
+    changes = objective.changes("w", np.array([0, 2]), np.array([1.0, -1.0]))
     np.testing.assert_array_equal(changes, [[3.0, -1.0], [7.0, -5.0]])
     np.testing.assert_array_equal(w, [1.0, 2.0, 3.0])
 

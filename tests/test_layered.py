@@ -200,7 +200,7 @@ def test_complex_steps_give_the_exact_gradient(kind: str, monkeypatch: pytest.Mo
         monkeypatch.setattr(minifw.nn.layered, "MAX_ORDER", max_order)
         objective = net.objective(X, t, loss)
         for name, value in exact.items():
-            changes = objective.loss_changes(name, np.arange(value.size), np.array([1e-20j]))
+            changes = objective.changes(name, np.arange(value.size), np.array([1e-20j]))
             grad = changes[:, 0].imag / 1e-20
             scale = float(np.max(np.abs(value)))
             np.testing.assert_allclose(grad, value.reshape(-1), rtol=0, atol=1e-13 * scale)

@@ -448,13 +448,13 @@ def test_a_piece_is_computed_the_same_alone_or_after_others() -> None:
     tasks = task_chunks(objective, 1 << 16)
     steps = np.array([1e-4, -1e-4])
     alone = [
-        {n: two_layer_objective().loss_changes(n, i, steps) for n, i in task.items()}
+        {n: two_layer_objective().changes(n, i, steps) for n, i in task.items()}
         for task in tasks
     ]
     shared = two_layer_objective()
     for task, expected in reversed(list(zip(tasks, alone, strict=True))):
         for name, index in task.items():
-            assert np.array_equal(shared.loss_changes(name, index, steps), expected[name])
+            assert np.array_equal(shared.changes(name, index, steps), expected[name])
 
 
 @given(
@@ -487,7 +487,7 @@ class BadChunks:
     def value(self) -> float:
         return float(np.sum(self.w**2))
 
-    def loss_changes(self, name: str, index: IntArray, steps: Any) -> Any:
+    def changes(self, name: str, index: IntArray, steps: Any) -> Any:
         base = self.w[index][:, None]
         return (base + steps[None, :]) ** 2 - base**2
 
@@ -527,8 +527,8 @@ def test_correct_user_chunks_are_used() -> None:
         def value(self) -> float:
             return self.inner.value()
 
-        def loss_changes(self, name: str, index: IntArray, steps: Any) -> Any:
-            return self.inner.loss_changes(name, index, steps)
+        def changes(self, name: str, index: IntArray, steps: Any) -> Any:
+            return self.inner.changes(name, index, steps)
 
         def chunks(self) -> Sequence[Mapping[str, IntArray]]:
             return [{"w": np.array([2])}, {"w": np.array([1, 0])}]

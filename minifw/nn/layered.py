@@ -54,11 +54,10 @@ from minifw.nn import _series
 from minifw.nn.layers import Activation, Affine, Layer, SeriesLayer, Softmax
 from minifw.nn.loss_changes import loss_change, loss_series, single_targets
 from minifw.nn.losses import CrossEntropy, Loss
-from minifw.typing import FloatArray, IntArray
+from minifw.typing import AnyArray, FloatArray, IntArray
 
 __all__ = ["LayeredObjective"]
 
-Array = NDArray[Any]
 
 # Largest number of elements in one scratch array (8 MiB of float64).
 ELEMENT_BUDGET = 1 << 20
@@ -99,13 +98,13 @@ class LayeredObjective:
     _plans: dict[tuple[int, float], tuple[FloatArray, int] | None] = attrs.field(
         factory=dict, init=False, repr=False
     )
-    _series_cache: dict[tuple[int, int, float], tuple[Array, NDArray[np.bool_]]] = attrs.field(
+    _series_cache: dict[tuple[int, int, float], tuple[AnyArray, NDArray[np.bool_]]] = attrs.field(
         factory=dict, init=False, repr=False
     )
-    _sum_cache: dict[tuple[int, str, int, float], list[Array]] = attrs.field(
+    _sum_cache: dict[tuple[int, str, int, float], list[AnyArray]] = attrs.field(
         factory=dict, init=False, repr=False
     )
-    _powers: dict[int, tuple[IntArray, list[Array]]] = attrs.field(
+    _powers: dict[int, tuple[IntArray, list[AnyArray]]] = attrs.field(
         factory=dict, init=False, repr=False
     )
     _pieces: dict[int, list[IntArray]] = attrs.field(factory=dict, init=False, repr=False)
@@ -168,7 +167,7 @@ class LayeredObjective:
             self._pieces[k] = list(np.array_split(np.arange(width), count))
         return self._pieces[k]
 
-    def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
+    def changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
         """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`."""
         k, local = self.names[name]
         layer = self.layers[k]
@@ -178,7 +177,7 @@ class LayeredObjective:
 
     # --- Affine parameters ------------------------------------------------------------------
 
-    def _affine(self, k: int, local: str, index: IntArray, steps: Array) -> Array:
+    def _affine(self, k: int, local: str, index: IntArray, steps: AnyArray) -> AnyArray:
         layer = self.layers[k]
         assert isinstance(layer, Affine)
         x = self.acts[k]
@@ -214,7 +213,7 @@ class LayeredObjective:
                 )
         if np.any(exact):
             out += self._exact_unit_changes(k, local, pixel, unit, exact, steps)
-        result: Array = self.weight * out
+        result: AnyArray = self.weight * out
         return result
 
     def _series_changes(
@@ -224,9 +223,9 @@ class LayeredObjective:
         p: int,
         pixel: IntArray,
         column: IntArray,
-        steps: Array,
+        steps: AnyArray,
         max_step: float,
-    ) -> Array:
+    ) -> AnyArray:
         """Return `sum_q s^q S_q[i, j]` for coordinates `(pixel, column)` of piece `p`.
 
         Horner's rule, one column per step. For a whole piece (a task) it runs on the sums
@@ -279,7 +278,7 @@ class LayeredObjective:
             out[m, keep] = acc
         return out.T
 
-    def _piece_sums(self, k: int, local: str, p: int, max_step: float) -> list[Array]:
+    def _piece_sums(self, k: int, local: str, p: int, max_step: float) -> list[AnyArray]:
         """Return `S_q = sum_n x_ni^q g_njq` (W) or `sum_n g_njq` (b), q = 1..P, piece p.
 
         For W only the rows of the inputs that are not 0 in every example (most of MNIST's
@@ -300,7 +299,7 @@ class LayeredObjective:
             self._sum_cache[key] = sums
         return self._sum_cache[key]
 
-    def _input_powers(self, k: int, order: int) -> tuple[IntArray, list[Array]]:
+    def _input_powers(self, k: int, order: int) -> tuple[IntArray, list[AnyArray]]:
         """Return the inputs of layer k not 0 in every example, and their powers 1..order.
 
         The powers are of the transposed input, `(active inputs, N)`; kept when small.
@@ -333,7 +332,7 @@ class LayeredObjective:
             self._plans[key] = (reach, order) if ok and order is not None else None
         return self._plans[key]
 
-    def _piece_series(self, k: int, p: int, max_step: float) -> tuple[Array, NDArray[np.bool_]]:
+    def _piece_series(self, k: int, p: int, max_step: float) -> tuple[AnyArray, NDArray[np.bool_]]:
         """Return `(g, ok)`: the series of every `G_nj` of piece `p`'s units to order P.
 
         `g` is `(P, N, J)`; `ok` marks the `(n, j)` whose series is trusted for moves
@@ -356,7 +355,7 @@ class LayeredObjective:
 
     def _propagate_series(
         self, k: int, units: IntArray, reach: FloatArray, order: int
-    ) -> tuple[Array, NDArray[np.bool_]]:
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
         """Return `(g, ok)` for `units`, in parts small enough for the scratch budget."""
         n = self.acts[k + 1].shape[0]
         widest = max(a.shape[1] for a in self.acts[k + 1 :])
@@ -370,7 +369,7 @@ class LayeredObjective:
 
     def _series_piece(
         self, k: int, units: IntArray, reach: FloatArray, order: int
-    ) -> tuple[Array, NDArray[np.bool_]]:
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
         """Return the series of `G_nj` for all examples `n` and the given units `j`."""
         n = self.acts[0].shape[0]
         rows = np.repeat(np.arange(n), units.size)
@@ -379,11 +378,11 @@ class LayeredObjective:
         # The move of unit j itself: the series u (coefficient 1, then zeros). It stays a move
         # of one unit through elementwise layers; an Affine layer turns it into d(u) * w, a
         # scalar series times a fixed vector ("rank one"), which further Affine layers keep.
-        d: Array = np.zeros((order, rows.size))
+        d: AnyArray = np.zeros((order, rows.size))
         d[0] = 1.0
         stage = "unit"
-        w: Array = np.zeros(0)
-        dense: Array = np.zeros(0)
+        w: AnyArray = np.zeros(0)
+        dense: AnyArray = np.zeros(0)
         ok = np.ones(rows.size, dtype=bool)
         last = len(self.layers) - 1
         for m in range(k + 1, len(self.layers)):
@@ -433,8 +432,8 @@ class LayeredObjective:
         pixel: IntArray,
         unit: IntArray,
         exact: NDArray[np.bool_],
-        steps: Array,
-    ) -> Array:
+        steps: AnyArray,
+    ) -> AnyArray:
         """Sum, per coordinate and step, the exact loss changes of the moves in `exact`.
 
         Coordinate `c` moves unit `unit[c]` of example `n` by `s x[n, pixel[c]]` (W) or
@@ -466,7 +465,7 @@ class LayeredObjective:
             out[needed, m] = _sum_by(coord, change[group], needed.size)
         return out
 
-    def _exact_moves(self, k: int, rows: IntArray, units: IntArray, amounts: Array) -> Array:
+    def _exact_moves(self, k: int, rows: IntArray, units: IntArray, amounts: AnyArray) -> AnyArray:
         """Return each example's exact loss change when unit `units` of layer k moves."""
         widest = max(a.shape[1] for a in self.acts[k + 1 :])
         per_piece = max(1, ELEMENT_BUDGET // widest)
@@ -476,9 +475,9 @@ class LayeredObjective:
             out[piece] = self._propagate_exact(k, rows[piece], units[piece], amounts[piece])
         return out
 
-    def _propagate_exact(self, k: int, rows: IntArray, units: IntArray, amounts: Array) -> Array:
-        scalar: Array | None = amounts
-        dense: Array = np.zeros(0)
+    def _propagate_exact(self, k: int, rows: IntArray, units: IntArray, amounts: AnyArray) -> AnyArray:
+        scalar: AnyArray | None = amounts
+        dense: AnyArray = np.zeros(0)
         for m in range(k + 1, len(self.layers)):
             layer = self.layers[m]
             x_m, y_m = self.acts[m], self.acts[m + 1]
@@ -497,7 +496,7 @@ class LayeredObjective:
 
     # --- parameters of other layers ---------------------------------------------------------
 
-    def _generic(self, k: int, local: str, index: IntArray, steps: Array) -> Array:
+    def _generic(self, k: int, local: str, index: IntArray, steps: AnyArray) -> AnyArray:
         """Perturb a parameter of a layer that is not Affine, recompute from that layer on."""
         if np.iscomplexobj(steps):
             raise DifferentiationError(
@@ -520,23 +519,23 @@ class LayeredObjective:
                     out[c, m] = np.sum(self._propagate_dense(k + 1, rows, moved))
             finally:
                 flat[i] = original
-        result: Array = self.weight * out
+        result: AnyArray = self.weight * out
         return result
 
-    def _propagate_dense(self, start: int, rows: IntArray, dense: Array) -> Array:
+    def _propagate_dense(self, start: int, rows: IntArray, dense: AnyArray) -> AnyArray:
         for m in range(start, len(self.layers)):
             dense = self.layers[m].change(self.acts[m][rows], self.acts[m + 1][rows], dense)
         return _checked_loss_change(self.loss, self.acts[-1][rows], dense, self.t[rows])
 
 
-def _unit_to_dense(scalar: Array, cols: IntArray, width: int, layer: Layer | None) -> Array:
+def _unit_to_dense(scalar: AnyArray, cols: IntArray, width: int, layer: Layer | None) -> AnyArray:
     """Turn moves of single units into full rows (through `layer` when it is Affine).
 
     `scalar` is `(P, R)` (series coefficients or, with `P = 1`, plain amounts); an Affine
     layer maps a move of input unit `j` to `scalar * W[j, :]` directly.
     """
     if isinstance(layer, Affine):
-        result: Array = scalar[..., None] * layer.W[cols]
+        result: AnyArray = scalar[..., None] * layer.W[cols]
         return result
     dense = np.zeros((*scalar.shape, width), dtype=scalar.dtype)
     dense[:, np.arange(cols.size), cols] = scalar
@@ -544,8 +543,8 @@ def _unit_to_dense(scalar: Array, cols: IntArray, width: int, layer: Layer | Non
 
 
 def _softmax_head(
-    loss: Loss, y: FloatArray, t: FloatArray, d: Array, w: Array, reach: FloatArray
-) -> tuple[Array, NDArray[np.bool_]] | None:
+    loss: Loss, y: FloatArray, t: FloatArray, d: AnyArray, w: AnyArray, reach: FloatArray
+) -> tuple[AnyArray, NDArray[np.bool_]] | None:
     r"""Return the cross-entropy change of softmax outputs whose scores move by \(d(u)\,w\).
 
     With \(D_m = d^m\) (series), \(e^{d w_k} - 1 = \sum_m w_k^m D_m / m!\), so
@@ -597,7 +596,7 @@ def _order_for(reach: float) -> int | None:
     return order if order <= MAX_ORDER else None
 
 
-def _converged(series: Array, reach: FloatArray) -> NDArray[np.bool_]:
+def _converged(series: AnyArray, reach: FloatArray) -> NDArray[np.bool_]:
     """Whether the last two terms are negligible against the whole, at the largest move."""
     order = series.shape[0]
     size = _series.magnitude(series, reach)
@@ -613,18 +612,18 @@ def _converged(series: Array, reach: FloatArray) -> NDArray[np.bool_]:
     return result
 
 
-def _sum_by(group: IntArray, values: Array, size: int) -> Array:
+def _sum_by(group: IntArray, values: AnyArray, size: int) -> AnyArray:
     """Sum `values` per `group` (in order, so the result does not depend on chunking)."""
     if np.iscomplexobj(values):
         real = np.bincount(group, weights=values.real, minlength=size)
         imag = np.bincount(group, weights=values.imag, minlength=size)
-        complex_sum: Array = real + 1j * imag
+        complex_sum: AnyArray = real + 1j * imag
         return complex_sum
-    result: Array = np.bincount(group, weights=values, minlength=size)
+    result: AnyArray = np.bincount(group, weights=values, minlength=size)
     return result
 
 
-def _checked_loss_change(loss: Loss, y: Array, dy: Array, t: FloatArray) -> Array:
+def _checked_loss_change(loss: Loss, y: AnyArray, dy: AnyArray, t: FloatArray) -> AnyArray:
     change = np.asarray(loss_change(loss, y, dy, t))
     if change.shape != (y.shape[0],):
         raise DifferentiationError(

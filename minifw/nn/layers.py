@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Any, Protocol, final, runtime_checkable
+from typing import Protocol, final, runtime_checkable
 
 import attrs
 import numpy as np
@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError, ValidationError
 from minifw.nn import _series
-from minifw.typing import ArrayLike, FloatArray
+from minifw.typing import AnyArray, ArrayLike, FloatArray
 
 __all__ = [
     "Activation",
@@ -54,14 +54,12 @@ __all__ = [
     "softmax",
 ]
 
-# Arrays that may be complex: a complex step moves every layer by an imaginary amount.
-Array = NDArray[Any]
 
 # Score moves up to this size take the precise expm1 route in Softmax.change.
 _SMALL_SHIFT = 0.5
 
 
-def sigmoid(a: ArrayLike) -> Array:
+def sigmoid(a: ArrayLike) -> AnyArray:
     r"""Return \(\sigma(a) = 1 / (1 + e^{-a})\), elementwise, without overflow.
 
     Real inputs give float64; complex inputs (a complex step) give complex128.
@@ -77,11 +75,11 @@ def sigmoid(a: ArrayLike) -> Array:
     positive = arr.real >= 0
     # exp of a non-positive real part never overflows.
     e = np.exp(np.where(positive, -arr, arr))
-    result: Array = np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+    result: AnyArray = np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
     return result
 
 
-def softmax(a: ArrayLike) -> Array:
+def softmax(a: ArrayLike) -> AnyArray:
     r"""Return \(y_k = e^{a_k} / \sum_m e^{a_m}\) along the last axis, without overflow.
 
     The largest score is subtracted first (its real part, for complex scores), which changes
@@ -96,7 +94,7 @@ def softmax(a: ArrayLike) -> Array:
     if not np.iscomplexobj(arr):
         arr = arr.astype(np.float64, copy=False)
     e = np.exp(arr - arr.real.max(axis=-1, keepdims=True))
-    result: Array = e / e.sum(axis=-1, keepdims=True)
+    result: AnyArray = e / e.sum(axis=-1, keepdims=True)
     return result
 
 
@@ -118,11 +116,11 @@ class Layer(abc.ABC):
         """The layer's parameter arrays by local name (`{}` for none); updated in place."""
 
     @abc.abstractmethod
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: AnyArray) -> AnyArray:
         """Return the output for inputs `x` of shape `(R, n_in)`."""
 
     @abc.abstractmethod
-    def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
         r"""Return \(\partial L/\partial x\) and \(\partial L/\partial\theta\) by name.
 
         `dy` is \(\partial L/\partial y\), the shape of `y`; the parameter gradients sum
@@ -130,7 +128,7 @@ class Layer(abc.ABC):
         """
 
     @abc.abstractmethod
-    def change(self, x: Array, y: Array, dx: Array) -> Array:
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
         r"""Return \(f(x + \Delta x) - f(x)\) for moves `dx` of the inputs `x`.
 
         `x`, `y` and `dx` have the same number of rows (each row of `dx` moves the matching row of
@@ -147,8 +145,8 @@ class SeriesLayer(Protocol):
     """A layer that propagates Taylor series of changes (the fast path for tiny steps)."""
 
     def series_change(
-        self, x: Array, y: Array, dx: Array, reach: FloatArray
-    ) -> tuple[Array, NDArray[np.bool_]]:
+        self, x: AnyArray, y: AnyArray, dx: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
         r"""Return the series of the output change and which rows it is valid for.
 
         `dx` has shape `(P, R, n_in)`: coefficients of \(u^1, \ldots, u^P\) of each row's input
@@ -182,11 +180,11 @@ class Activation(Layer):
         return {}
 
     @abc.abstractmethod
-    def slope(self, x: Array, y: Array) -> Array:
+    def slope(self, x: AnyArray, y: AnyArray) -> AnyArray:
         r"""Return \(f'(x)\) elementwise (`y = f(x)` is given)."""
 
     @abc.abstractmethod
-    def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
+    def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
         r"""Return the Taylor coefficients of \(f(x + v) - f(x)\) in \(v\), and a reach.
 
         The coefficients have shape `(order, *x.shape)`, `[p - 1]` holding the coefficient of
@@ -195,14 +193,14 @@ class Activation(Layer):
         """
 
     @final
-    def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
         r"""\(\partial L/\partial x = f'(x) \odot \partial L/\partial y\)."""
         return dy * self.slope(x, y), {}
 
     @final
     def series_change(
-        self, x: Array, y: Array, dx: Array, reach: FloatArray
-    ) -> tuple[Array, NDArray[np.bool_]]:
+        self, x: AnyArray, y: AnyArray, dx: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
         """Compose `taylor` with the input series (see `SeriesLayer`)."""
         coeffs, radius = self.taylor(x, y, dx.shape[0])
         moved = _series.magnitude(dx, _expand(reach, dx.ndim - 1))
@@ -232,16 +230,16 @@ class Sigmoid(Activation):
 
     """
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: AnyArray) -> AnyArray:
         r"""Return \(\sigma(x)\)."""
         return sigmoid(x)
 
-    def slope(self, x: Array, y: Array) -> Array:
+    def slope(self, x: AnyArray, y: AnyArray) -> AnyArray:
         r"""\(\sigma'(x) = \sigma(x)(1 - \sigma(x)) = \sigma(x)\,\sigma(-x)\)."""
-        result: Array = y * sigmoid(-x)
+        result: AnyArray = y * sigmoid(-x)
         return result
 
-    def change(self, x: Array, y: Array, dx: Array) -> Array:
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
         r"""\(\sigma(x + d)\,\sigma(-x)\,(1 - e^{-d})\) for moves below 1/2, else a difference.
 
         (\(1 - \sigma(x) = \sigma(-x)\).) A large move changes the output by much more than
@@ -250,10 +248,10 @@ class Sigmoid(Activation):
         after = sigmoid(x + dx)
         with np.errstate(over="ignore", invalid="ignore"):
             precise = after * sigmoid(-x) * -np.expm1(-dx)
-        result: Array = np.where(np.abs(dx) > 0.5, after - y, precise)
+        result: AnyArray = np.where(np.abs(dx) > 0.5, after - y, precise)
         return result
 
-    def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
+    def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
         r"""Coefficients from \(\sigma' = \sigma(1 - \sigma)\); reach \(\sqrt{x^2 + \pi^2}\).
 
         With \(\sigma(x + v) = \sum_r s_r v^r\):
@@ -283,18 +281,18 @@ class Tanh(Activation):
 
     """
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: AnyArray) -> AnyArray:
         r"""Return \(\tanh(x)\)."""
-        result: Array = np.tanh(x)
+        result: AnyArray = np.tanh(x)
         return result
 
-    def slope(self, x: Array, y: Array) -> Array:
+    def slope(self, x: AnyArray, y: AnyArray) -> AnyArray:
         r"""\(\tanh'(x) = 1 - \tanh^2(x) = 1/\cosh^2(x)\) (the latter keeps its digits)."""
         with np.errstate(over="ignore"):
-            result: Array = 1.0 / np.cosh(x) ** 2
+            result: AnyArray = 1.0 / np.cosh(x) ** 2
         return result
 
-    def change(self, x: Array, y: Array, dx: Array) -> Array:
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
         r"""\(\sinh(d) / (\cosh(x)\cosh(x + d))\) for moves below 1/2, else a difference.
 
         A large move changes the output by much more than its rounding, and far out (beyond
@@ -305,10 +303,10 @@ class Tanh(Activation):
         far = (np.abs(np.real(x)) > 350) | (np.abs(np.real(after)) > 350) | (np.abs(dx) > 0.5)
         with np.errstate(over="ignore", invalid="ignore"):
             precise = np.sinh(dx) / (np.cosh(x) * np.cosh(after))
-        result: Array = np.where(far, np.tanh(after) - y, precise)
+        result: AnyArray = np.where(far, np.tanh(after) - y, precise)
         return result
 
-    def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
+    def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
         r"""Coefficients from \(\tanh' = 1 - \tanh^2\); reach \(\sqrt{x^2 + \pi^2/4}\).
 
         \((r + 1)\,t_{r+1} = [r = 0] - \sum_{q=0}^{r} t_q t_{r-q}\), \(t_0 = \tanh(x)\).
@@ -339,17 +337,17 @@ class ReLU(Activation):
 
     """
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: AnyArray) -> AnyArray:
         r"""Return \(\max(x, 0)\)."""
-        result: Array = np.maximum(x, 0.0)
+        result: AnyArray = np.maximum(x, 0.0)
         return result
 
-    def slope(self, x: Array, y: Array) -> Array:
+    def slope(self, x: AnyArray, y: AnyArray) -> AnyArray:
         r"""1 where \(x > 0\), else 0."""
-        result: Array = (np.real(x) > 0).astype(np.float64)
+        result: AnyArray = (np.real(x) > 0).astype(np.float64)
         return result
 
-    def change(self, x: Array, y: Array, dx: Array) -> Array:
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
         """`dx` where both sides are positive, 0 where neither is, else the difference."""
         if np.iscomplexobj(dx) or np.iscomplexobj(x):
             xr = np.real(x)
@@ -359,15 +357,15 @@ class ReLU(Activation):
                     "ReLU is not analytic at its kink: a complex step cannot pass an input "
                     "that is exactly 0; use a real scheme such as CentralDiff"
                 )
-            result_c: Array = np.where(xr > 0, dx, 0.0)
+            result_c: AnyArray = np.where(xr > 0, dx, 0.0)
             return result_c
         after = x + dx
         crossing = np.maximum(after, 0.0) - np.maximum(x, 0.0)
         both_on = (x > 0) & (after > 0)
-        result: Array = np.where(both_on, dx, crossing)  # crossing is 0 when both are off
+        result: AnyArray = np.where(both_on, dx, crossing)  # crossing is 0 when both are off
         return result
 
-    def taylor(self, x: Array, y: Array, order: int) -> tuple[Array, FloatArray]:
+    def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
         r"""Return the slope, then zeros; reach \(|x|\) (the distance to the kink)."""
         coeffs = np.zeros((order, *np.shape(x)))
         coeffs[0] = np.real(x) > 0
@@ -423,27 +421,27 @@ class Affine(Layer):
         """`{"W": W, "b": b}`."""
         return {"W": self.W, "b": self.b}
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: AnyArray) -> AnyArray:
         r"""Return \(xW + b\)."""
-        result: Array = x @ self.W + self.b
+        result: AnyArray = x @ self.W + self.b
         return result
 
-    def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
         r"""\(\partial L/\partial x = \delta W^\top\), \(\nabla W = x^\top\delta\),
         \(\nabla b = \sum_n \delta_n\) (with \(\delta = \partial L/\partial y\)).
         """  # noqa: D205
         return dy @ self.W.T, {"W": x.T @ dy, "b": dy.sum(axis=0)}
 
-    def change(self, x: Array, y: Array, dx: Array) -> Array:
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
         r"""\(\Delta y = \Delta x\,W\) (exact: the layer is linear)."""
-        result: Array = dx @ self.W
+        result: AnyArray = dx @ self.W
         return result
 
     def series_change(
-        self, x: Array, y: Array, dx: Array, reach: FloatArray
-    ) -> tuple[Array, NDArray[np.bool_]]:
+        self, x: AnyArray, y: AnyArray, dx: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
         """Each coefficient times `W` (valid everywhere)."""
-        result: Array = dx @ self.W
+        result: AnyArray = dx @ self.W
         return result, np.ones(dx.shape[1], dtype=bool)
 
 
@@ -469,16 +467,16 @@ class Softmax(Layer):
         """No parameters."""
         return {}
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: AnyArray) -> AnyArray:
         """Return [`softmax`][minifw.nn.layers.softmax] of each row."""
         return softmax(x)
 
-    def backward(self, x: Array, y: Array, dy: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
         r"""\(\partial L/\partial x = y \odot (g - \langle g, y\rangle)\), \(g = \partial L/\partial y\)."""
-        result: Array = y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+        result: AnyArray = y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
         return result, {}
 
-    def change(self, x: Array, y: Array, dx: Array) -> Array:
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
         r"""\(y \odot (e - s)/(1 + s)\) for moves up to 1/2, else a difference.
 
         A large move changes the probabilities by much more than their rounding, and
@@ -488,15 +486,15 @@ class Softmax(Layer):
         if np.iscomplexobj(dx) or float(np.max(np.abs(dx), initial=0.0)) <= _SMALL_SHIFT:
             e = np.expm1(dx)
             s = np.sum(y * e, axis=-1, keepdims=True)
-            small: Array = y * (e - s) / (1.0 + s)
+            small: AnyArray = y * (e - s) / (1.0 + s)
             return small
         w = y * np.exp(dx - dx.max(axis=-1, keepdims=True))
-        large: Array = w / w.sum(axis=-1, keepdims=True) - y
+        large: AnyArray = w / w.sum(axis=-1, keepdims=True) - y
         return large
 
     def series_change(
-        self, x: Array, y: Array, dx: Array, reach: FloatArray
-    ) -> tuple[Array, NDArray[np.bool_]]:
+        self, x: AnyArray, y: AnyArray, dx: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
         r"""Return the series of \(y \odot (e - s)/(1 + s)\) from those of \(e\) and \(s\).
 
         Trusted where \(|s| \le 1/2\) within reach (`1 + s` stays away from 0).
@@ -505,6 +503,6 @@ class Softmax(Layer):
         s = np.einsum("rk,prk->pr", y, e)[..., None]
         inv = _series.reciprocal_change(s)
         diff = e - s
-        result: Array = y * (diff + _series.multiply(diff, inv))
+        result: AnyArray = y * (diff + _series.multiply(diff, inv))
         ok = _series.magnitude(s[..., 0], reach) <= 0.5
         return result, ok

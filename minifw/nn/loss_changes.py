@@ -25,7 +25,7 @@ Examples:
 from __future__ import annotations
 
 import functools
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,15 +33,14 @@ from numpy.typing import NDArray
 from minifw.errors import NotSupportedError
 from minifw.nn import _series
 from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
-from minifw.typing import FloatArray
+from minifw.typing import AnyArray, FloatArray
 
 __all__ = ["HasLossGradient", "loss_change", "loss_gradient", "loss_series", "single_targets"]
 
-Array = NDArray[Any]
 
 
 @functools.singledispatch
-def loss_change(loss: Loss, y: Array, dy: Array, t: FloatArray) -> Array:
+def loss_change(loss: Loss, y: AnyArray, dy: AnyArray, t: FloatArray) -> AnyArray:
     r"""Return \(\ell(y_r + \Delta y_r, t_r) - \ell(y_r, t_r)\) for each row, shape `(R,)`.
 
     `y`, `dy` and `t` are `(R, K)`. The default evaluates
@@ -62,19 +61,19 @@ def loss_change(loss: Loss, y: Array, dy: Array, t: FloatArray) -> Array:
     """
     after = loss.per_example(y + dy, t)
     before = loss.per_example(y, t)
-    result: Array = np.asarray(after) - np.asarray(before)
+    result: AnyArray = np.asarray(after) - np.asarray(before)
     return result
 
 
 @loss_change.register
-def _(loss: MeanSquared, y: Array, dy: Array, t: FloatArray) -> Array:
+def _(loss: MeanSquared, y: AnyArray, dy: AnyArray, t: FloatArray) -> AnyArray:
     r"""\(\sum_k \Delta y_k\,(y_k - t_k + \tfrac12 \Delta y_k)\)."""
-    result: Array = np.sum(dy * ((y - t) + 0.5 * dy), axis=-1)
+    result: AnyArray = np.sum(dy * ((y - t) + 0.5 * dy), axis=-1)
     return result
 
 
 @loss_change.register
-def _(loss: CrossEntropy, y: Array, dy: Array, t: FloatArray) -> Array:
+def _(loss: CrossEntropy, y: AnyArray, dy: AnyArray, t: FloatArray) -> AnyArray:
     r"""\(-\sum_k t_k\,\operatorname{log1p}\big(\Delta y_k / (y_k + \varepsilon)\big)\).
 
     Only target classes are read when every row has one (one-hot labels).
@@ -83,16 +82,16 @@ def _(loss: CrossEntropy, y: Array, dy: Array, t: FloatArray) -> Array:
     if target is not None:
         rows = np.arange(y.shape[0])
         ratio = dy[rows, target] / (y[rows, target] + loss.eps)
-        one: Array = -t[rows, target] * np.log1p(ratio)
+        one: AnyArray = -t[rows, target] * np.log1p(ratio)
         return one
-    result: Array = -np.sum(t * np.log1p(dy / (y + loss.eps)), axis=-1)
+    result: AnyArray = -np.sum(t * np.log1p(dy / (y + loss.eps)), axis=-1)
     return result
 
 
 @functools.singledispatch
 def loss_series(
-    loss: Loss, y: Array, t: FloatArray, dy: Array, reach: FloatArray
-) -> tuple[Array, NDArray[np.bool_]] | None:
+    loss: Loss, y: AnyArray, t: FloatArray, dy: AnyArray, reach: FloatArray
+) -> tuple[AnyArray, NDArray[np.bool_]] | None:
     r"""Return the Taylor series of each row's loss change, or `None` if none is known.
 
     `dy` is `(P, R, K)`: the series (coefficients of \(u^1 \ldots u^P\)) of each row's
@@ -114,16 +113,16 @@ def loss_series(
 
 @loss_series.register
 def _(
-    loss: MeanSquared, y: Array, t: FloatArray, dy: Array, reach: FloatArray
-) -> tuple[Array, NDArray[np.bool_]]:
+    loss: MeanSquared, y: AnyArray, t: FloatArray, dy: AnyArray, reach: FloatArray
+) -> tuple[AnyArray, NDArray[np.bool_]]:
     series = np.sum(dy * (y - t) + 0.5 * _series.multiply(dy, dy), axis=-1)
     return series, np.ones(y.shape[0], dtype=bool)
 
 
 @loss_series.register
 def _(
-    loss: CrossEntropy, y: Array, t: FloatArray, dy: Array, reach: FloatArray
-) -> tuple[Array, NDArray[np.bool_]]:
+    loss: CrossEntropy, y: AnyArray, t: FloatArray, dy: AnyArray, reach: FloatArray
+) -> tuple[AnyArray, NDArray[np.bool_]]:
     target = single_targets(t)
     if target is not None:
         rows = np.arange(y.shape[0])

@@ -53,7 +53,7 @@ from minifw.nn.layers import Affine, Layer, ReLU, Sigmoid, Softmax, Tanh
 from minifw.nn.loss_changes import loss_gradient
 from minifw.nn.losses import Loss
 from minifw.numdiff.objective import Objective, Perturbation, check_params
-from minifw.typing import ArrayLike, FloatArray
+from minifw.typing import ArrayLike, FloatArray, SeedLike
 
 __all__ = [
     "Backprop",
@@ -67,7 +67,6 @@ __all__ = [
     "model_objective",
 ]
 
-SeedLike: TypeAlias = int | np.random.Generator | None
 ActivationName: TypeAlias = Literal["relu", "sigmoid", "tanh"]
 OutputName: TypeAlias = Literal["softmax", "identity"]
 

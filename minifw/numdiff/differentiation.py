@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from minifw._validation import Check, is_positive_float, is_real, positive_float, to_float
 from minifw.errors import DifferentiationError, MinifwError, ValidationError
 from minifw.numdiff import _richardson
+from minifw.numdiff.method import GradientMethod
 from minifw.numdiff.objective import Objective, Perturbation, check_copyable, describe, task_chunks
 from minifw.numdiff.workers import Workers, check_workers, is_serial, run_tasks
 from minifw.typing import ArrayLike, FloatArray, IntArray
@@ -206,7 +207,7 @@ def _moment(weights: tuple[complex, ...], offsets: tuple[complex, ...], power: i
 
 
 @attrs.frozen
-class Differentiator(abc.ABC):
+class Differentiator(GradientMethod):
     r"""A finite-difference scheme: a step `h` and a [`Stencil`][minifw.numdiff.differentiation.Stencil].
 
     All four entry points share one engine:
@@ -1037,17 +1038,17 @@ def _checked_changes(
     objective: Objective, name: str, index: IntArray, steps: NDArray[Any], *, finite: bool = True
 ) -> NDArray[Any]:
     """Return the objective's changes, refusing a wrong shape or (with `finite`) nan and inf."""
-    changes = np.asarray(objective.loss_changes(name, index, steps))
+    changes = np.asarray(objective.changes(name, index, steps))
     expected = (index.size, steps.size)
     if changes.shape != expected or changes.dtype.kind not in "fc":
         raise DifferentiationError(
-            f"{type(objective).__name__}.loss_changes must return a float array of shape "
+            f"{type(objective).__name__}.changes must return a float array of shape "
             f"{expected} for {index.size} coordinates of {name!r} and {steps.size} steps, got "
             f"dtype {changes.dtype} and shape {changes.shape}"
         )
     if np.iscomplexobj(steps) and changes.dtype.kind != "c":
         raise DifferentiationError(
-            f"{type(objective).__name__}.loss_changes returned real changes for complex steps: "
+            f"{type(objective).__name__}.changes returned real changes for complex steps: "
             "it does not take complex steps, so ComplexStep cannot differentiate it"
         )
     is_finite = np.isfinite(changes)

@@ -15,7 +15,7 @@ Examples:
     >>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
     >>> objective.value()
     25.0
-    >>> objective.loss_changes("w", np.array([0, 1]), np.array([1.0, -1.0]))
+    >>> objective.changes("w", np.array([0, 1]), np.array([1.0, -1.0]))
     array([[ 7., -5.],
            [ 9., -7.]])
 
@@ -68,7 +68,7 @@ class Objective(Protocol):
         """Return the value at the parameters as they are."""
         ...
 
-    def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
+    def changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
         r"""Return \(L(\theta + s_m e_{i_k}) - L(\theta)\), shape `(K, M)`.
 
         `index` holds `K` flat (C-order) indices into `params[name]`; `steps` the `M`
@@ -84,7 +84,7 @@ class Chunked(Protocol):
     [`chunks`][minifw.numdiff.objective.Chunked.chunks] returns the tasks: each maps parameter names to flat
     (C-order) indices, and together they hold every coordinate of every parameter exactly once. The
     engine asks for each task's changes in one go (one
-    [`loss_changes`][minifw.numdiff.objective.Objective.loss_changes] call per name), in this process or in
+    [`changes`][minifw.numdiff.objective.Objective.changes] call per name), in this process or in
     a worker, so an objective that shares work within a group of coordinates (the weights and the
     bias of one hidden unit, say) keeps the group in one task.
 
@@ -267,7 +267,7 @@ class Perturbation:
     Examples:
         >>> w = np.array([3.0, 4.0])
         >>> objective = Perturbation(lambda: float(np.sum(w**2)), {"w": w})
-        >>> objective.loss_changes("w", np.array([1]), np.array([1.0]))
+        >>> objective.changes("w", np.array([1]), np.array([1.0]))
         array([[9.]])
         >>> w
         array([3., 4.])
@@ -276,11 +276,11 @@ class Perturbation:
 
         >>> arrays = {"w": np.array([3.0, 4.0])}
         >>> objective = Perturbation(lambda: np.sum(arrays["w"] ** 2), arrays)
-        >>> objective.loss_changes("w", np.array([1]), np.array([1e-20j]))
+        >>> objective.changes("w", np.array([1]), np.array([1e-20j]))
         array([[0.+8.e-20j]])
         >>> arrays["w"]
         array([3., 4.])
-        >>> Perturbation(lambda: float(abs(np.sum(arrays["w"] ** 2))), arrays).loss_changes(
+        >>> Perturbation(lambda: float(abs(np.sum(arrays["w"] ** 2))), arrays).changes(
         ...     "w", np.array([1]), np.array([1e-20j]))
         Traceback (most recent call last):
         ...
@@ -311,7 +311,7 @@ class Perturbation:
             self._base = base
         return self._base
 
-    def loss_changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
+    def changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
         """Return `f()` after each single-coordinate step minus `f()` before, `(K, M)`.
 
         A value of `f` that is not finite (nan, inf) is returned as it is, for the engine to

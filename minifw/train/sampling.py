@@ -29,14 +29,13 @@ import numpy as np
 
 from minifw._validation import BOOL, POSITIVE_INT, SEED
 from minifw.errors import ValidationError
-from minifw.typing import AnyArray, ArrayLike, IntArray
+from minifw.typing import AnyArray, ArrayLike, IntArray, SeedLike
 
 __all__ = ["BatchSampler", "RandomChoiceSampler", "SamplerState", "ShuffleSampler"]
 
 SamplerState: TypeAlias = dict[str, AnyArray]
 """A sampler's state as plain arrays (savable with `np.savez`, no pickle)."""
 
-SeedLike: TypeAlias = int | np.random.Generator | None
 
 
 # Largest minibatch a built-in sampler draws (numpy's index arithmetic stays in int64 far below).
