@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 
 from minifw._validation import positive_int
-from minifw.data.idx import DEFAULT_MAX_BYTES, IDXHeader
+from minifw.data.idx_decoder import DEFAULT_MAX_BYTES, IDXHeader
 from minifw.errors import DataError, IDXFormatError, IntegrityError, ValidationError
 
 __all__ = ["Checksum", "DatasetSpec", "IDXFile", "SplitName", "check_mirror_url"]
