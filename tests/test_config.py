@@ -413,6 +413,7 @@ def test_a_hostile_type_is_a_config_error_naming_file_section_and_key(
 # --- the registry -----------------------------------------------------------------------------------
 
 BASES: dict[str, tuple[type, ...]] = {
+    "data": (minifw.Dataset,),
     "model": (Model,),
     "sampler": (BatchSampler,),
     "loss": (Loss,),
@@ -421,7 +422,7 @@ BASES: dict[str, tuple[type, ...]] = {
 }
 
 
-def test_the_registry_has_the_five_kinds() -> None:
+def test_the_registry_has_the_six_kinds() -> None:
     assert tuple(REGISTRY) == tuple(BASES)
     assert {kind: REGISTRY[kind].bases for kind in REGISTRY} == BASES
 
