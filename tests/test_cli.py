@@ -324,7 +324,8 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert "gradcheck" in capsys.readouterr().out
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "--optimizer {sgd,momentum,nesterov,adagrad,rmsprop,adam}" in out
+    assert f"--optimizer {{{','.join(REGISTRY['optimizer'].cli_names)}}}" in out
+    assert "--optimizer {sgd,momentum,nesterov,adagrad,rmsprop,adam" in out
     assert "--hidden-sizes N,N,..." in out
 
 
