@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any, Final, final
 
 import numpy as np
@@ -103,9 +104,8 @@ class IDXDecoder:
         self._keep = keep
         self._fed = 0  # bytes of the file fed so far
         self._start = bytearray()  # the first bytes, until there are two to tell gzip by
-        self._gzip: bool | None = None
-        self._member: Any = None  # the zlib decompressor of the gzip member being read
-        self._between = bytearray()  # bytes after a finished gzip member, until they say what
+        self._gzip: _Gunzip | None = None  # the gzip layer, once the first bytes say gzip
+        self._told = False  # whether the first bytes have said gzip or not
         self._inflated = 0  # IDX bytes (decompressed, if gzip) seen so far
         self._head = bytearray()
         self._header: ArrayHeader | None = None
@@ -121,15 +121,17 @@ class IDXDecoder:
         if not data:
             return
         self._fed += len(data)
-        if self._gzip is None:
+        if not self._told:
             if self._start or len(data) < 2:  # the first two bytes arrive in pieces
                 self._start += data
                 if len(self._start) < 2:
                     return
                 data, self._start = bytes(self._start), bytearray()
-            self._gzip = bytes(data[:2]) == GZIP_MAGIC
-        if self._gzip:
-            self._inflate(data)
+            self._told = True
+            if bytes(data[:2]) == GZIP_MAGIC:
+                self._gzip = _Gunzip(self._source, self._take)
+        if self._gzip is not None:
+            self._gzip.feed(data)
         else:
             self._take(data)
 
@@ -137,19 +139,13 @@ class IDXDecoder:
         """Check that the file ended exactly where its header says, and return the header."""
         if self._result is not None:  # finished already: the data is in native order
             return ArrayHeader(self._result.dtype, self._result.shape)
-        if self._gzip is None:  # fewer than two bytes: not gzip
+        if not self._told:  # fewer than two bytes: not gzip
             if self._fed == 0:
                 raise IDXFormatError(f"{self._source} is empty (0 bytes); expected an IDX file")
-            self._gzip = False
+            self._told = True
             self._take(bytes(self._start))
-        if self._gzip:
-            if self._member is not None:
-                raise IDXFormatError(
-                    f"{self._source}: the gzip stream is truncated ({self._fed} compressed bytes "
-                    "end before the stream does); the file is incomplete, download or copy it again"
-                )
-            if self._between:
-                raise self._garbage()
+        if self._gzip is not None:
+            self._gzip.finish(self._fed)
             if self._inflated == 0:
                 raise IDXFormatError(
                     f"{self._source} is an empty gzip stream; expected an IDX file in it"
@@ -171,46 +167,6 @@ class IDXDecoder:
             why = "it was built with keep=False" if not self._keep else "finish() was not called"
             raise ValidationError(f"IDXDecoder for {self._source} holds no array: {why}")
         return self._result
-
-    # --- gzip -------------------------------------------------------------------------------
-
-    def _inflate(self, data: bytes | bytearray | memoryview) -> None:
-        while data:
-            if self._member is None:  # a new member starts here, or the file should have ended
-                self._between += data
-                if len(self._between) < 2:
-                    return
-                if self._between[:2] != GZIP_MAGIC:
-                    raise self._garbage()
-                data, self._between = bytes(self._between), bytearray()
-                self._member = zlib.decompressobj(wbits=31)
-            data = self._inflate_member(data)
-
-    def _inflate_member(self, data: bytes | bytearray | memoryview) -> bytes:
-        """Inflate `data` a bounded step at a time; return what follows the member's end."""
-        member = self._member
-        try:
-            while True:
-                out = member.decompress(data, _INFLATE_STEP)
-                self._take(out)
-                if member.eof:
-                    self._member = None
-                    return bytes(member.unused_data)
-                data = member.unconsumed_tail
-                # A full step may leave output pending inside zlib even with no input left.
-                if not data and len(out) < _INFLATE_STEP:
-                    return b""
-        except zlib.error as err:
-            raise IDXFormatError(
-                f"{self._source}: corrupt gzip stream ({_zlib_problem(err)})"
-            ) from None
-
-    def _garbage(self) -> IDXFormatError:
-        start = bytes(self._between[:4]).hex(" ")
-        return IDXFormatError(
-            f"{self._source}: data follows the end of the gzip stream that is not gzip data "
-            f"(it starts {start}); expected the file to end there (trailing garbage)"
-        )
 
     # --- IDX --------------------------------------------------------------------------------
 
@@ -277,7 +233,7 @@ class IDXDecoder:
         """Refuse, before allocating, a header the input's known length cannot satisfy."""
         if self._size is None:
             return
-        if not self._gzip:
+        if self._gzip is None:
             actual = self._size - _header_bytes(header)
             if actual != header.nbytes:
                 raise self._size_mismatch(header, actual)
@@ -334,6 +290,70 @@ class IDXDecoder:
         return IDXFormatError(
             f"{self._source}: the header declares {head[3]} dimensions, which needs {wanted} "
             f"header bytes, but the file has only {len(head)}"
+        )
+
+
+@final
+class _Gunzip:
+    """The gzip layer of a decoder: members inflated one after another, a bounded step at a time.
+
+    Each piece of inflated data goes to `out` as soon as it is made, so the decoder can refuse a
+    bomb after its header; `finish` refuses a stream cut short or followed by something else.
+    """
+
+    def __init__(self, source: str, out: Callable[[bytes], None]) -> None:
+        self._source = source
+        self._out = out
+        self._member: Any = None  # the zlib decompressor of the gzip member being read
+        self._between = bytearray()  # bytes after a finished member, until they say what
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Inflate the next compressed bytes, refusing anything but gzip members."""
+        while data:
+            if self._member is None:  # a new member starts here, or the file should have ended
+                self._between += data
+                if len(self._between) < 2:
+                    return
+                if self._between[:2] != GZIP_MAGIC:
+                    raise self._garbage()
+                data, self._between = bytes(self._between), bytearray()
+                self._member = zlib.decompressobj(wbits=31)
+            data = self._inflate_member(data)
+
+    def finish(self, fed: int) -> None:
+        """Refuse a stream that ends inside a member (`fed` compressed bytes) or after garbage."""
+        if self._member is not None:
+            raise IDXFormatError(
+                f"{self._source}: the gzip stream is truncated ({fed} compressed bytes "
+                "end before the stream does); the file is incomplete, download or copy it again"
+            )
+        if self._between:
+            raise self._garbage()
+
+    def _inflate_member(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Inflate `data` a bounded step at a time; return what follows the member's end."""
+        member = self._member
+        try:
+            while True:
+                out = member.decompress(data, _INFLATE_STEP)
+                self._out(out)
+                if member.eof:
+                    self._member = None
+                    return bytes(member.unused_data)
+                data = member.unconsumed_tail
+                # A full step may leave output pending inside zlib even with no input left.
+                if not data and len(out) < _INFLATE_STEP:
+                    return b""
+        except zlib.error as err:
+            raise IDXFormatError(
+                f"{self._source}: corrupt gzip stream ({_zlib_problem(err)})"
+            ) from None
+
+    def _garbage(self) -> IDXFormatError:
+        start = bytes(self._between[:4]).hex(" ")
+        return IDXFormatError(
+            f"{self._source}: data follows the end of the gzip stream that is not gzip data "
+            f"(it starts {start}); expected the file to end there (trailing garbage)"
         )
 
 
