@@ -1,7 +1,7 @@
 """How a section of a configuration is checked: keys are the class's fields, values their Checks.
 
 The configuration ([`minifw.app.config`][minifw.app.config]) and the command line
-([`minifw.app.cli`][minifw.app.cli]) both go through these functions, so a value written in a
+(`minifw.app.cli`) both go through these functions, so a value written in a
 file, given as a flag or passed in Python is accepted or refused alike, in the same words, on one
 line ([`one_line`][minifw.app.schema.one_line]).
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from types import TracebackType
 from typing import Final, final
 
 import numpy as np
@@ -87,12 +86,7 @@ class NpzArchive:
     def __enter__(self) -> NpzArchive:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._archive.close()
 
     def where(self, member: str | None) -> str:
