@@ -182,15 +182,18 @@ class DataOptions:
             for source, protocol in zip(_SOURCES, (Bundled, Downloadable, FromDirectory), strict=True)
             if issubclass(cls, protocol)
         ]
-        offers = " or ".join(map(repr, offered))
-        also = f"; {cls.__name__} offers source = {offers}" if offers else ""
-        got = f"got name = {self.name!r} with source = {self.source!r}"
+        offers = (
+            f"{cls.__name__} offers source = {' or '.join(map(repr, offered))}"
+            if offered
+            else f"{cls.__name__} has none of sample, from_directory and download"
+        )
+        got = f"got name = {self.name!r} with source = {self.source!r}; {offers}"
         if self.source == "sample":
             bundled = [p.name for p in REGISTRY["data"].parts if issubclass(p.cls, Bundled)]
             has = "has" if len(bundled) == 1 else "have"
-            return f"only {', '.join(bundled)} {has} a bundled sample, {got}{also}"
+            return f"only {' and '.join(bundled)} {has} a bundled sample, {got}"
         way = "read from a folder" if self.source == "directory" else "downloaded"
-        return f"{cls.__name__} cannot be {way}, {got}{also or ' (it offers no source)'}"
+        return f"{cls.__name__} cannot be {way}, {got}"
 
 
 @final
