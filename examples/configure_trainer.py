@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"configuration: {args.config}")
     for part in ("model", "sampler", "loss", "differentiator"):
         print(f"  {part:<15} {getattr(config, part).type} {getattr(config, part).options}")
-    print(f"  {'data':<15} {config.data.source} ({len(trainer.dataset.train)} training digits)")
+    data = config.data
+    print(f"  {'data':<15} {data.name} {data.source} ({len(trainer.dataset.train)} training images)")
     print(f"  {'optimizer':<15} {trainer.optimizer!r}")
 
     history = trainer.fit(steps)  # progress on stderr when [trainer] progress = true

@@ -7,14 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
+from _data_helpers import listing, local_server, snapshot, write_folder
 
 from minifw import Differentiator, MultiLayerNet, Trainer, TwoLayerNet
 from minifw._validation import keyword_fields
 from minifw.app.cli import _parser, main
 from minifw.app.config import TrainConfig
+from minifw.app.flags import train_config
 from minifw.app.registry import REGISTRY
+from minifw.data import mnist
 from minifw.errors import ConfigError
 
 QUIET = ["--quiet"]
@@ -235,6 +239,74 @@ def test_progress_on_a_pipe_is_plain_lines(tmp_path: Path) -> None:
     assert "3/3 steps (100%)" in result.stderr
 
 
+# --- --data: the sample, a data set by name, or a folder --------------------------------------------
+
+CONFIG_NAMING_FASHION = "[data]\nname = 'FashionMNIST'\nsource = 'download'\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "data"),
+    [
+        ([], {"name": "FashionMNIST", "source": "download", "path": ""}),
+        (["--data", "sample"], {"name": "FashionMNIST", "source": "sample", "path": ""}),
+        (["--data", "mnist"], {"name": "MNIST", "source": "download", "path": ""}),
+        (["--data", "fashion-mnist"], {"name": "FashionMNIST", "source": "download", "path": ""}),
+        (["--data", "my/folder"], {"name": "FashionMNIST", "source": "directory", "path": "my/folder"}),
+        (
+            ["--data", "minifw.data:MNIST"],
+            {"name": "minifw.data:MNIST", "source": "download", "path": ""},
+        ),
+    ],
+)
+def test_the_data_flag_over_a_file(tmp_path: Path, flags: list[str], data: dict[str, str]) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(CONFIG_NAMING_FASHION, encoding="utf-8")
+    args = _parser().parse_args(["train", "--config", str(config), *flags])
+    chosen = train_config(args).data
+    assert {"name": chosen.name, "source": chosen.source, "path": chosen.path} == data
+
+
+def test_train_on_fashion_mnist_from_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = write_folder(tmp_path / "cache" / "fashion-mnist")
+    before = snapshot(cache)
+    argv = ["train", "--data", "fashion-mnist", "--data-root", str(tmp_path / "cache")]
+    assert main([*argv, "--steps", "3", "--hidden-size", "4", "--quiet"]) == 0
+    assert "3 steps in" in capsys.readouterr().out
+    assert snapshot(cache) == before  # read as it was: nothing downloaded, nothing written
+
+
+def test_train_on_a_folder_of_the_data_set_the_file_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_folder(tmp_path / "clothes")
+    config = tmp_path / "run.toml"
+    config.write_text(CONFIG_NAMING_FASHION + "[trainer]\nsteps = 2\n", encoding="utf-8")
+    assert main(["train", "--config", str(config), "--data", str(folder), "--quiet"]) == 0
+    assert "2 steps in" in capsys.readouterr().out
+
+
+def test_fashion_mnist_files_nowhere_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with local_server() as server:  # 404 for every file: the only network a test may use
+        spec = attrs.evolve(mnist.FASHION_MNIST_SPEC, mirrors=(server.mirror("fashion"),))
+        monkeypatch.setattr(mnist, "FASHION_MNIST_SPEC", spec)
+        argv = ["train", "--data", "fashion-mnist", "--data-root", str(tmp_path), "--steps", "1"]
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        "minifw train: error: could not download Fashion-MNIST file train-images-idx3-ubyte.gz "
+        f"into {tmp_path / 'fashion-mnist'}; every mirror failed"
+    )
+    assert "HTTP error 404" in err
+    assert "place the files" in err
+    assert server.requests == ["/fashion/train-images-idx3-ubyte.gz"]
+    assert listing(tmp_path / "fashion-mnist") == []
+
+
 # --- failures: one line, exit status 2 -------------------------------------------------------------
 
 
@@ -324,7 +396,8 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert "gradcheck" in capsys.readouterr().out
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "--optimizer {sgd,momentum,nesterov,adagrad,rmsprop,adam}" in out
+    assert f"--optimizer {{{','.join(REGISTRY['optimizer'].cli_names)}}}" in out
+    assert "--optimizer {sgd,momentum,nesterov,adagrad,rmsprop,adam" in out
     assert "--hidden-sizes N,N,..." in out
 
 

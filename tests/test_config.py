@@ -7,16 +7,19 @@ import inspect
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
+import attrs
 import numpy as np
 import pytest
+from _data_helpers import TEST, listing, write_folder
 
 import minifw
 from minifw import (
     Adam,
     BatchSampler,
     CrossEntropy,
+    Dataset,
     Differentiator,
     Loss,
     Model,
@@ -30,6 +33,7 @@ from minifw import (
 from minifw._validation import keyword_fields
 from minifw.app.config import RunOptions, TrainConfig, load_config
 from minifw.app.registry import REGISTRY, markdown_table
+from minifw.data import Split
 from minifw.errors import ConfigError, MinifwError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,6 +252,122 @@ def test_a_bundled_sample_exists_for_mnist_only(tmp_path: Path) -> None:
         load_config(path).build()
 
 
+# --- the data set: a registry kind, chosen by name --------------------------------------------------
+
+
+def test_fashion_mnist_by_name_from_a_folder(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "clothes")
+    path = write(tmp_path, f"[data]\nname = 'FashionMNIST'\nsource = 'directory'\npath = '{folder}'\n")
+    config = load_config(path)
+    assert config.data.name == "FashionMNIST"
+    dataset = config.build_dataset()
+    assert type(dataset) is minifw.FashionMNIST
+    np.testing.assert_array_equal(dataset.test.x.reshape(-1, 28, 28) * 255, TEST[0])
+    assert dataset.source == folder
+
+
+def test_fashion_mnist_by_name_from_the_cache(tmp_path: Path) -> None:
+    write_folder(tmp_path / "cache" / "fashion-mnist")
+    before = listing(tmp_path / "cache" / "fashion-mnist")
+    raw = {"data": {"name": "FashionMNIST", "source": "download", "root": str(tmp_path / "cache")}}
+    dataset = TrainConfig.from_dict(raw).build_dataset()
+    assert type(dataset) is minifw.FashionMNIST
+    assert len(dataset.train) == 30
+    assert listing(tmp_path / "cache" / "fashion-mnist") == before  # nothing was downloaded
+
+
+def test_dataset_is_the_earlier_name_of_name(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "clothes")
+    old = {"data": {"dataset": "FashionMNIST", "source": "directory", "path": str(folder)}}
+    assert TrainConfig.from_dict(old).data == TrainConfig.from_dict(
+        {"data": {"name": "FashionMNIST", "source": "directory", "path": str(folder)}}
+    ).data
+    with pytest.raises(ConfigError, match=r"\[data\] name and dataset both given"):
+        TrainConfig.from_dict({"data": {"dataset": "MNIST", "name": "MNIST"}})
+
+
+@final
+@attrs.frozen(eq=False)
+class Made(Dataset):
+    """A data set made in code: it offers `sample` and nothing else."""
+
+    train: Split
+    test: Split
+
+    @property
+    def num_classes(self) -> int:
+        return 2
+
+    @classmethod
+    def sample(cls, *, normalize: bool = True, flatten: bool = True, one_hot: bool = False) -> Made:
+        split = Split(x=np.eye(4, 784), t=np.array([0, 1, 0, 1]))
+        return cls(train=split, test=split)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"name": "KMNIST"},
+            "f.toml: [data] unknown name 'KMNIST'; built-in: MNIST, FashionMNIST, or "
+            "'package.module:ClassName' for your own",
+        ),
+        (
+            {"name": "minifw.data:Split"},
+            "f.toml: [data] name 'minifw.data:Split' is not a Dataset subclass",
+        ),
+        (
+            {"name": "minifw.data:IDXDataset", "source": "download"},
+            "f.toml: [data] name 'minifw.data:IDXDataset' is abstract (it lacks spec)",
+        ),
+        ({"name": 3}, "f.toml: [data] name must be a string, got name=3"),
+    ],
+)
+def test_an_unknown_data_set_is_refused_before_anything_is_built(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"data": data}, source="f.toml")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"name": "FashionMNIST"},
+            "f.toml: [data] only MNIST has a bundled sample, got name = 'FashionMNIST' with "
+            "source = 'sample'; FashionMNIST offers source = 'download' or 'directory'",
+        ),
+        (
+            {"name": f"{__name__}:Made", "source": "download"},
+            f"f.toml: [data] Made cannot be downloaded, got name = '{__name__}:Made' with "
+            "source = 'download'; Made offers source = 'sample'",
+        ),
+        (
+            {"name": f"{__name__}:Made", "source": "directory", "path": "x"},
+            f"f.toml: [data] Made cannot be read from a folder, got name = '{__name__}:Made' "
+            "with source = 'directory'; Made offers source = 'sample'",
+        ),
+    ],
+)
+def test_a_source_the_data_set_does_not_offer_is_refused_naming_those_it_does(
+    data: dict[str, object], message: str
+) -> None:
+    config = TrainConfig.from_dict({"data": data}, source="f.toml")
+    with pytest.raises(ConfigError) as info:
+        config.build_dataset()
+    assert str(info.value) == message
+
+
+def test_a_data_set_of_your_own_by_import_path() -> None:
+    trainer = TrainConfig.from_dict({"data": {"name": f"{__name__}:Made"}}).build()
+    assert type(trainer.dataset) is Made
+    assert trainer.dataset.train.x.shape == (4, 784)
+    trainer.progress = False
+    assert len(trainer.fit(2).loss) == 2
+
+
 # --- one vocabulary: the class, the config and the command line say the same --------------------
 
 # (class, keyword, refused value): the class's own refusal and the config's must agree.
@@ -413,6 +533,7 @@ def test_a_hostile_type_is_a_config_error_naming_file_section_and_key(
 # --- the registry -----------------------------------------------------------------------------------
 
 BASES: dict[str, tuple[type, ...]] = {
+    "data": (minifw.Dataset,),
     "model": (Model,),
     "sampler": (BatchSampler,),
     "loss": (Loss,),
@@ -421,7 +542,7 @@ BASES: dict[str, tuple[type, ...]] = {
 }
 
 
-def test_the_registry_has_the_five_kinds() -> None:
+def test_the_registry_has_the_six_kinds() -> None:
     assert tuple(REGISTRY) == tuple(BASES)
     assert {kind: REGISTRY[kind].bases for kind in REGISTRY} == BASES
 

@@ -16,8 +16,8 @@ checkpoint = ""         # a .npz path to save to ("" for none)
 checkpoint_every = 0    # save every so many steps (0: at the end)
 
 [data]
+name = "MNIST"          # or "FashionMNIST", or "package.module:ClassName"
 source = "sample"       # "sample" (bundled), "download" (full data set) or "directory"
-dataset = "MNIST"       # or "FashionMNIST" (for "download" and "directory")
 path = ""               # the folder, for source = "directory"
 root = ""               # the cache folder, for source = "download" ("" for the default)
 normalize = true
@@ -41,15 +41,17 @@ type = "CentralDiff"    # h = 1e-4
 type = "Adam"           # learning_rate = 0.001, beta1 = 0.9, ...
 ```
 
-A `type` is a built-in name ([`minifw.app.registry.REGISTRY`][minifw.app.registry.REGISTRY]) or
-`"package.module:ClassName"` for a class of your own (a subclass of the part's base class). The keys
+A `type` (and the data set's `name`) is a built-in name
+([`minifw.app.registry.REGISTRY`][minifw.app.registry.REGISTRY]) or `"package.module:ClassName"`
+for a class of your own (a subclass of the part's base class, see
+[`resolve`][minifw.app.resolve.resolve]). The keys
 of a part's section are its class's attrs fields; those of `[trainer]` are the settings among the
 fields of [`Trainer`][minifw.train.trainer.Trainer] and the fields of
 [`RunOptions`][minifw.app.config.RunOptions]; those of `[data]` the fields of
 [`DataOptions`][minifw.app.config.DataOptions]. Each value is checked by the same check
 (`minifw._validation.Check`) the class itself applies. Unknown sections or keys and values of the
 wrong type are [`ConfigError`][minifw.errors.ConfigError]s that name the file, the section and the
-key.
+key ([`minifw.app.schema`][minifw.app.schema] holds these checks).
 
 Examples:
     >>> config = TrainConfig.from_dict({"model": {"hidden_size": 10}, "trainer": {"seed": 1}})
@@ -65,9 +67,6 @@ Examples:
 from __future__ import annotations
 
 import copy
-import importlib
-import inspect
-import keyword
 import os
 import tomllib
 from collections.abc import Mapping
@@ -76,11 +75,18 @@ from typing import Any, TypeAlias, final
 
 import attrs
 
-from minifw._validation import BOOL, COUNT, SEED_NUMBER, TEXT, check_written, keyword_fields, one_of
+from minifw._validation import BOOL, COUNT, SEED_NUMBER, TEXT, keyword_fields, one_of
 from minifw.app.registry import REGISTRY, Kind
-from minifw.data import MNIST, FashionMNIST
+from minifw.app.resolve import resolve
+from minifw.app.schema import (
+    accepted_keywords,
+    checked,
+    class_fields,
+    one_line,
+    section_options,
+)
 from minifw.data.dataset import Dataset
-from minifw.data.idx_dataset import IDXDataset
+from minifw.data.sources import Bundled, Downloadable, FromDirectory
 from minifw.errors import ConfigError, MinifwError
 from minifw.nn.losses import Loss
 from minifw.nn.models import Backprop, Model
@@ -91,7 +97,7 @@ from minifw.train.trainer import Trainer
 
 __all__ = ["DataOptions", "PartSpec", "RunOptions", "TrainConfig", "load_config"]
 
-_DATASETS: dict[str, type[IDXDataset]] = {"MNIST": MNIST, "FashionMNIST": FashionMNIST}
+_SOURCES = ("sample", "download", "directory")
 _Class: TypeAlias = type  # PartSpec's field `type` hides the builtin in its class body
 
 
@@ -122,49 +128,72 @@ class RunOptions:
 class DataOptions:
     """Where the examples come from: the keys of `[data]`.
 
-    `source` is `"sample"` (the bundled MNIST sample), `"download"` (the full data set,
-    cached under `root`) or `"directory"` (the IDX files in `path`); `dataset` is
-    `"MNIST"` or `"FashionMNIST"`; `normalize`, `flatten` and `one_hot` are as in the
-    book's `load_mnist`.
+    `name` is the data set: a built-in name (`"MNIST"`, `"FashionMNIST"`) or
+    `"package.module:ClassName"`. `source` is where it comes from: `"sample"` (what ships with
+    the code, [`Bundled`][minifw.data.sources.Bundled]), `"download"` (the full data set, in a
+    cache under `root`, fetched once; [`Downloadable`][minifw.data.sources.Downloadable]) or
+    `"directory"` (the files in `path`, [`FromDirectory`][minifw.data.sources.FromDirectory]); a
+    data set offers some of these. `normalize`, `flatten` and `one_hot` are as in the book's
+    `load_mnist`.
 
     Examples:
         >>> DataOptions(source="web")
         Traceback (most recent call last):
         ...
         minifw.errors.ValidationError: source must be one of 'sample', 'download', 'directory', got source='web'
+        >>> DataOptions(name="FashionMNIST").load()
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ConfigError: <dict>: [data] only MNIST has a bundled sample, got name = 'FashionMNIST' with source = 'sample'; FashionMNIST offers source = 'download' or 'directory'
 
     """
 
-    source: str = attrs.field(default="sample", validator=one_of("sample", "download", "directory"))
-    dataset: str = attrs.field(default="MNIST", validator=one_of(*_DATASETS))
+    source: str = attrs.field(default="sample", validator=one_of(*_SOURCES))
+    name: str = attrs.field(default="MNIST", validator=TEXT)
     path: str = attrs.field(default="", validator=TEXT)
     root: str = attrs.field(default="", validator=TEXT)
     normalize: bool = attrs.field(default=True, validator=BOOL)
     flatten: bool = attrs.field(default=True, validator=BOOL)
     one_hot: bool = attrs.field(default=False, validator=BOOL)
 
-    def load(self, *, progress: bool = True) -> Dataset:
-        """Load the data set (downloading it first for `source = "download"`)."""
-        normalize, flatten, one_hot = self.normalize, self.flatten, self.one_hot
-        dataset_type = _DATASETS[self.dataset]
+    def dataset_class(self, where: str = "<dict>") -> type[Dataset]:
+        """Return the class `name` names (a [`ConfigError`][minifw.errors.ConfigError] if none)."""
+        cls: type[Dataset] = resolve(self.name, REGISTRY["data"], where)
+        return cls
+
+    def load(self, *, progress: bool = True, where: str = "<dict>") -> Dataset:
+        """Load the data set from `source` (for `"download"`, fetching what is missing first)."""
+        cls = self.dataset_class(where)
+        options = {"normalize": self.normalize, "flatten": self.flatten, "one_hot": self.one_hot}
         if self.source == "sample":
-            if dataset_type is not MNIST:
-                raise ConfigError(
-                    f"[data] only MNIST has a bundled sample, got dataset = {self.dataset!r} "
-                    "with source = 'sample'"
-                )
-            return MNIST.sample(normalize=normalize, flatten=flatten, one_hot=one_hot)
-        if self.source == "directory":
-            return dataset_type.from_directory(
-                self.path, normalize=normalize, flatten=flatten, one_hot=one_hot
-            )
-        return dataset_type.download(
-            root=self.root or None,
-            progress=progress,
-            normalize=normalize,
-            flatten=flatten,
-            one_hot=one_hot,
+            if issubclass(cls, Bundled):
+                return cls.sample(**options)
+        elif self.source == "directory":
+            if issubclass(cls, FromDirectory):
+                return cls.from_directory(self.path, **options)
+        elif issubclass(cls, Downloadable):
+            return cls.download(root=self.root or None, progress=progress, **options)
+        raise ConfigError(f"{where}: [data] {self._not_offered(cls)}")
+
+    def _not_offered(self, cls: type[Dataset]) -> str:
+        """Say that `cls` cannot come from `source`, and which sources it does offer."""
+        offered = [
+            source
+            for source, protocol in zip(_SOURCES, (Bundled, Downloadable, FromDirectory), strict=True)
+            if issubclass(cls, protocol)
+        ]
+        offers = (
+            f"{cls.__name__} offers source = {' or '.join(map(repr, offered))}"
+            if offered
+            else f"{cls.__name__} has none of sample, from_directory and download"
         )
+        got = f"got name = {self.name!r} with source = {self.source!r}; {offers}"
+        if self.source == "sample":
+            bundled = [p.name for p in REGISTRY["data"].parts if issubclass(p.cls, Bundled)]
+            has = "has" if len(bundled) == 1 else "have"
+            return f"only {' and '.join(bundled)} {has} a bundled sample, {got}"
+        way = "read from a folder" if self.source == "directory" else "downloaded"
+        return f"{cls.__name__} cannot be {way}, {got}"
 
 
 @final
@@ -208,7 +237,7 @@ class TrainConfig:
     def from_dict(cls, raw: Mapping[str, Any], *, source: str = "<dict>") -> TrainConfig:
         """Validate a parsed configuration (the same shape as the TOML file)."""
         where = source
-        known = ("trainer", "data", *REGISTRY)
+        known = ("trainer", *REGISTRY)
         for section, value in raw.items():
             if section not in known:
                 raise ConfigError(
@@ -219,11 +248,14 @@ class TrainConfig:
         trainer_raw = dict(raw.get("trainer", {}))
         settings = _trainer_settings()
         given = {k: trainer_raw.pop(k) for k in list(trainer_raw) if k in settings}
-        run = _options(RunOptions, trainer_raw, "trainer", where, also=settings)
-        trainer = _settings(given, settings, where)
-        data = _options(DataOptions, raw.get("data", {}), "data", where)
+        run = section_options(RunOptions, trainer_raw, "trainer", where, also=settings)
+        trainer = {
+            key: checked(settings[key], key, value, "trainer", where) for key, value in given.items()
+        }
+        data = section_options(DataOptions, _data_section(raw, where), "data", where)
         if data.source == "directory" and not data.path:
             raise ConfigError(f"{where}: [data] path is required when source = 'directory'")
+        data.dataset_class(where)  # an unknown name stops the run here, before any part is built
         parts = {
             kind: _part(raw.get(kind, {}), REGISTRY[kind], where, run.seed)
             for kind in ("model", "sampler", "loss", "differentiator")
@@ -300,19 +332,16 @@ class TrainConfig:
     def build_dataset(self) -> Dataset:
         """Load the configured data set."""
         progress = self.trainer.get("progress", _trainer_settings()["progress"].default)
-        try:
-            return self.data.load(progress=bool(progress))
-        except ConfigError as err:
-            raise ConfigError(f"{self.source}: {err}") from err
+        return self.data.load(progress=bool(progress), where=self.source)
 
     def _instantiate(self, kind: str, spec: PartSpec) -> Any:
         try:
             return spec.cls(**spec.options)
         except MinifwError as err:
-            raise ConfigError(f"{self.source}: [{kind}] {_one_line(err)}") from err
+            raise ConfigError(f"{self.source}: [{kind}] {one_line(err)}") from err
         except Exception as err:  # the class's own code (a user's, perhaps) failed
             raise ConfigError(
-                f"{self.source}: [{kind}] {spec.type}: {type(err).__name__}: {_one_line(err)}"
+                f"{self.source}: [{kind}] {spec.type}: {type(err).__name__}: {one_line(err)}"
             ) from err
 
 
@@ -341,7 +370,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     return TrainConfig.from_dict(raw, source=str(file))
 
 
-# --- the schema, from attrs fields ----------------------------------------------------------------
+# --- sections, from attrs fields ------------------------------------------------------------------
 
 
 def _trainer_settings() -> dict[str, attrs.Attribute[Any]]:
@@ -350,52 +379,28 @@ def _trainer_settings() -> dict[str, attrs.Attribute[Any]]:
     return {k: a for k, a in keyword_fields(Trainer).items() if k not in parts}
 
 
-def _settings(
-    given: Mapping[str, Any], settings: Mapping[str, attrs.Attribute[Any]], where: str
-) -> dict[str, Any]:
-    return {
-        key: _checked(settings[key], key, value, "trainer", where) for key, value in given.items()
-    }
-
-
-def _checked(field: attrs.Attribute[Any], key: str, value: Any, section: str, where: str) -> Any:
-    """Convert and check one value with the field's own converter and Check."""
-    try:
-        converted, expected = check_written(field, value)
-    except MinifwError as err:
-        raise ConfigError(f"{where}: [{section}] {_one_line(err)}") from err
-    if expected is not None:
-        raise ConfigError(f"{where}: [{section}] {key} must be {expected}, got {key}={converted!r}")
-    return converted
-
-
-def _options(
-    cls: type[Any],
-    raw: Mapping[str, Any],
-    section: str,
-    where: str,
-    *,
-    also: Mapping[str, object] = {},
-) -> Any:
-    """Build an options class from a section, naming the key of any refused value."""
-    fields = keyword_fields(cls)
-    values = {}
-    for key, value in raw.items():
-        if key not in fields:
-            expected = ", ".join([*also, *fields])
-            raise ConfigError(f"{where}: [{section}] unknown key {key!r}; expected: {expected}")
-        values[key] = _checked(fields[key], key, value, section, where)
-    return cls(**values)
+def _data_section(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Return `[data]` with `dataset`, the earlier name of its key `name`, read as `name`."""
+    section = dict(raw.get("data", {}))
+    if "dataset" in section:
+        if "name" in section:
+            raise ConfigError(
+                f"{where}: [data] name and dataset both given; dataset is the earlier name of "
+                "name: keep one"
+            )
+        section["name"] = section.pop("dataset")
+    return section
 
 
 def _part(raw: Mapping[str, Any], kind: Kind, where: str, seed: int | None) -> PartSpec:
+    """Check a part's section: its `type`, then each key against that class's fields."""
     options = dict(raw)
     type_name = options.pop("type", kind.default)
     if not isinstance(type_name, str):
         raise ConfigError(f"{where}: [{kind.name}] type must be a string, got {type_name!r}")
     cls = resolve(type_name, kind, where)
-    fields = _fields(cls)
-    accepted = _accepted(cls, fields)
+    fields = class_fields(cls)
+    accepted = accepted_keywords(cls, fields)
     for key, value in options.items():
         if accepted is not None and key not in accepted:
             takes = ", ".join(sorted(accepted)) or "no options"
@@ -403,104 +408,10 @@ def _part(raw: Mapping[str, Any], kind: Kind, where: str, seed: int | None) -> P
                 f"{where}: [{kind.name}] unknown key {key!r}; {cls.__name__} takes: {takes}"
             )
         if key in fields:
-            options[key] = _checked(fields[key], key, value, kind.name, where)
+            options[key] = checked(fields[key], key, value, kind.name, where)
     for key, value in kind.defaults.items():
         if key not in options and (accepted is None or key in accepted):
             options[key] = value
     if seed is not None and "seed" not in options and accepted is not None and "seed" in accepted:
         options["seed"] = seed
     return PartSpec(type=type_name, options=options, cls=cls)
-
-
-def _fields(cls: type) -> dict[str, attrs.Attribute[Any]]:
-    """Return the attrs fields of `cls` by keyword ({} unless `cls` itself is an attrs class)."""
-    if "__attrs_attrs__" not in vars(cls):  # a plain subclass of an attrs class has its own init
-        return {}
-    return keyword_fields(cls)
-
-
-def _accepted(cls: type, fields: Mapping[str, object]) -> set[str] | None:
-    """Return the keyword options of `cls` (None when it takes any keyword)."""
-    if fields:
-        return set(fields)
-    try:
-        parameters = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-
-
-# --- types by name --------------------------------------------------------------------------------
-
-
-def resolve(name: str, kind: Kind, where: str) -> type:
-    """Return the class a configuration's `type` names: built-in, or `"module:Class"`.
-
-    The name is checked before anything is imported; whatever importing the module raises
-    (even `SystemExit`) becomes a [`ConfigError`][minifw.errors.ConfigError] naming the file, the
-    section and the key, and the class must be a concrete subclass of the kind's base.
-
-    Examples:
-        >>> resolve("..:X", REGISTRY["loss"], "train.toml")
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ConfigError: train.toml: [loss] type '..:X' is neither a built-in name (CrossEntropy, MeanSquared) nor 'package.module:ClassName' (got module '..')
-
-    """
-    part = kind.by_name(name)
-    if part is not None:
-        return part.cls
-    where_key = f"{where}: [{kind.name}] type"
-    builtin = ", ".join(kind.names)
-    if ":" not in name:
-        raise ConfigError(
-            f"{where}: [{kind.name}] unknown type {name!r}; built-in: {builtin}, or "
-            "'package.module:ClassName' for your own"
-        )
-    module_name, _, class_name = name.partition(":")
-    problem = _syntax_problem(module_name, class_name)
-    if problem:
-        raise ConfigError(
-            f"{where_key} {name!r} is neither a built-in name ({builtin}) nor "
-            f"'package.module:ClassName' (got {problem})"
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as err:  # ImportError, SyntaxError, anything raised at import, SystemExit
-        raise ConfigError(
-            f"{where_key} {name!r}: cannot import module {module_name!r}: "
-            f"{type(err).__name__}: {_one_line(err)}"
-        ) from err
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        raise ConfigError(f"{where_key} {name!r}: module {module_name!r} has no {class_name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, kind.bases)):
-        raise ConfigError(f"{where_key} {name!r} is not a {kind.base_names} subclass")
-    if inspect.isabstract(cls):
-        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
-        raise ConfigError(f"{where_key} {name!r} is abstract (it lacks {missing})")
-    return cls
-
-
-def _syntax_problem(module_name: str, class_name: str) -> str:
-    """Describe what is wrong with `module:Class` as import syntax ("" when nothing is)."""
-    if not module_name:
-        return "no module before ':'"
-    if not all(_is_name(piece) for piece in module_name.split(".")):
-        return f"module {module_name!r}"
-    if not _is_name(class_name):
-        return f"class {class_name!r}"
-    return ""
-
-
-def _is_name(text: str) -> bool:
-    return text.isidentifier() and not keyword.iskeyword(text)
-
-
-def _one_line(err: BaseException) -> str:
-    """Return the exception's message on one line."""
-    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())

@@ -1,15 +1,18 @@
 """Every built-in part of minifw, listed once, with the names a configuration and the command line use.
 
-Five kinds of part make a [`Trainer`][minifw.train.trainer.Trainer]: a model, a sampler, a loss, a
-differentiator and an optimizer. For each, [`REGISTRY`][minifw.app.registry.REGISTRY] holds a
-[`Kind`][minifw.app.registry.Kind]: the base class a part of that kind must subclass, the built-in
-classes, each with its command-line name, and the default. A new built-in part is one line here;
-[`minifw.app.config`][minifw.app.config] (`type = "Adam"`), the command line
-(`minifw train --optimizer adam`) and the table in the documentation derive from it.
+Six kinds of part make a [`Trainer`][minifw.train.trainer.Trainer]: a data set, a model, a sampler,
+a loss, a differentiator and an optimizer. For each, [`REGISTRY`][minifw.app.registry.REGISTRY]
+holds a [`Kind`][minifw.app.registry.Kind]: the base class a part of that kind must subclass, the
+built-in classes, each with its command-line name, and the default. A new built-in part is one line
+here; [`minifw.app.config`][minifw.app.config] (`type = "Adam"`, `name = "FashionMNIST"`), the
+command line (`minifw train --optimizer adam`, `--data fashion-mnist`) and the table in the
+documentation derive from it.
 
 Examples:
     >>> REGISTRY["optimizer"].by_cli("adam").cls
-    <class 'minifw.train.optimizers.Adam'>
+    <class 'minifw.train.optimizers.adam.Adam'>
+    >>> REGISTRY["data"].by_cli("fashion-mnist").name
+    'FashionMNIST'
     >>> REGISTRY["loss"].names
     ('CrossEntropy', 'MeanSquared')
     >>> REGISTRY["sampler"].by_name("ShuffleSampler").cli
@@ -25,6 +28,7 @@ from typing import Any, final
 
 import attrs
 
+from minifw.data import MNIST, Dataset, FashionMNIST
 from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
 from minifw.nn.models import Backprop, Model, MultiLayerNet, TwoLayerNet
 from minifw.numdiff.differentiation import (
@@ -76,7 +80,9 @@ class Kind:
     """One kind of part: its base classes, the built-in parts and the default.
 
     `default` names the part used when a configuration does not say, with `defaults` for
-    options that part needs (the sampler's `batch_size`).
+    options that part needs (the sampler's `batch_size`). `key` is the key of the kind's
+    section that names the class: `type`, or `name` for the data set (whose section holds where
+    the data comes from, not the class's fields).
 
     Examples:
         >>> kind = REGISTRY["differentiator"]
@@ -92,6 +98,7 @@ class Kind:
     parts: tuple[Part, ...] = attrs.field(converter=_as_parts)
     default: str
     defaults: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_options)
+    key: str = "type"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -120,59 +127,66 @@ class Kind:
         raise KeyError(cli)
 
 
-REGISTRY: Mapping[str, Kind] = MappingProxyType(
-    {
-        kind.name: kind
-        for kind in (
-            Kind(
-                "model",
-                (Model,),
-                (Part(TwoLayerNet, "two-layer"), Part(MultiLayerNet, "multi-layer")),
-                default="TwoLayerNet",
+_KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "data",
+            (Dataset,),
+            (Part(MNIST, "mnist"), Part(FashionMNIST, "fashion-mnist")),
+            default="MNIST",
+            key="name",
+        ),
+        Kind(
+            "model",
+            (Model,),
+            (Part(TwoLayerNet, "two-layer"), Part(MultiLayerNet, "multi-layer")),
+            default="TwoLayerNet",
+        ),
+        Kind(
+            "sampler",
+            (BatchSampler,),
+            (Part(RandomChoiceSampler, "choice"), Part(ShuffleSampler, "shuffle")),
+            default="RandomChoiceSampler",
+            defaults={"batch_size": 100},
+        ),
+        Kind(
+            "loss",
+            (Loss,),
+            (Part(CrossEntropy, "cross-entropy"), Part(MeanSquared, "mean-squared")),
+            default="CrossEntropy",
+        ),
+        Kind(
+            "differentiator",
+            (Differentiator, Backprop),
+            (
+                Part(CentralDiff, "central"),
+                Part(ForwardDiff, "forward"),
+                Part(BackwardDiff, "backward"),
+                Part(FivePointDiff, "five-point"),
+                Part(RichardsonDiff, "richardson"),
+                Part(ComplexStep, "complex-step"),
+                Part(Backprop, "backprop"),
             ),
-            Kind(
-                "sampler",
-                (BatchSampler,),
-                (Part(RandomChoiceSampler, "choice"), Part(ShuffleSampler, "shuffle")),
-                default="RandomChoiceSampler",
-                defaults={"batch_size": 100},
+            default="CentralDiff",
+        ),
+        Kind(
+            "optimizer",
+            (Optimizer,),
+            (
+                Part(SGD, "sgd"),
+                Part(Momentum, "momentum"),
+                Part(Nesterov, "nesterov"),
+                Part(AdaGrad, "adagrad"),
+                Part(RMSprop, "rmsprop"),
+                Part(Adam, "adam"),
             ),
-            Kind(
-                "loss",
-                (Loss,),
-                (Part(CrossEntropy, "cross-entropy"), Part(MeanSquared, "mean-squared")),
-                default="CrossEntropy",
-            ),
-            Kind(
-                "differentiator",
-                (Differentiator, Backprop),
-                (
-                    Part(CentralDiff, "central"),
-                    Part(ForwardDiff, "forward"),
-                    Part(BackwardDiff, "backward"),
-                    Part(FivePointDiff, "five-point"),
-                    Part(RichardsonDiff, "richardson"),
-                    Part(ComplexStep, "complex-step"),
-                    Part(Backprop, "backprop"),
-                ),
-                default="CentralDiff",
-            ),
-            Kind(
-                "optimizer",
-                (Optimizer,),
-                (
-                    Part(SGD, "sgd"),
-                    Part(Momentum, "momentum"),
-                    Part(Nesterov, "nesterov"),
-                    Part(AdaGrad, "adagrad"),
-                    Part(RMSprop, "rmsprop"),
-                    Part(Adam, "adam"),
-                ),
-                default="SGD",
-            ),
-        )
-    }
-)
+            default="SGD",
+        ),
+    )
+}
+
+REGISTRY: Mapping[str, Kind] = MappingProxyType(_KINDS)
 """The built-in parts by kind. Add a new built-in part here, and only here."""
 
 
@@ -181,11 +195,11 @@ def markdown_table() -> str:
 
     Examples:
         >>> print(markdown_table().splitlines()[2])
-        | `[model]` | `TwoLayerNet`, `MultiLayerNet` | `two-layer`, `multi-layer` | `TwoLayerNet` |
+        | `[data] name` | `MNIST`, `FashionMNIST` | `mnist`, `fashion-mnist` | `MNIST` |
 
     """
     lines = [
-        "| section | `type` (built-in) | command line | default |",
+        "| section and key | built-in | command line | default |",
         "|---|---|---|---|",
     ]
     for kind in REGISTRY.values():
@@ -193,5 +207,5 @@ def markdown_table() -> str:
         clis = ", ".join(f"`{cli}`" for cli in kind.cli_names)
         options = ", ".join(f"`{k} = {v!r}`" for k, v in kind.defaults.items())
         default = f"`{kind.default}`" + (f" with {options}" if options else "")
-        lines.append(f"| `[{kind.name}]` | {names} | {clis} | {default} |")
+        lines.append(f"| `[{kind.name}] {kind.key}` | {names} | {clis} | {default} |")
     return "\n".join(lines)

@@ -1,4 +1,7 @@
-"""Data sets for minifw: MNIST (bundled sample, a folder of files, or a verified download).
+"""Data sets for minifw: MNIST and Fashion-MNIST (a bundled sample, a folder, a verified download).
+
+A data set is a `Dataset` with a training and a test `Split`; the named constructors it offers
+(`minifw.data.sources`) are how a configuration or the command line loads it by name.
 
 Examples:
     >>> from minifw.data import MNIST
@@ -13,6 +16,7 @@ from minifw.data.download import ENV_VAR, cache_folder
 from minifw.data.idx import decode_idx, encode_idx, read_idx, write_idx
 from minifw.data.idx_dataset import IDXDataset
 from minifw.data.mnist import FASHION_MNIST_SPEC, MNIST, MNIST_SPEC, SAMPLE_SPEC, FashionMNIST
+from minifw.data.sources import Bundled, Downloadable, FromDirectory
 from minifw.data.spec import Checksum, DatasetSpec, IDXFile
 
 __all__ = [
@@ -21,10 +25,13 @@ __all__ = [
     "MNIST",
     "MNIST_SPEC",
     "SAMPLE_SPEC",
+    "Bundled",
     "Checksum",
     "Dataset",
     "DatasetSpec",
+    "Downloadable",
     "FashionMNIST",
+    "FromDirectory",
     "IDXDataset",
     "IDXFile",
     "LoadOptions",

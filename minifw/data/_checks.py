@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+from minifw._validation import BOOL
 from minifw.errors import ValidationError
 
 __all__ = ["as_path", "check_flag", "check_limit", "check_seconds"]
@@ -53,9 +54,8 @@ def check_flag(value: object, name: str) -> bool:
         minifw.errors.ValidationError: progress must be True or False, got progress=1
 
     """
-    if not isinstance(value, bool):
-        raise ValidationError(f"{name} must be True or False, got {name}={value!r}")
-    return value
+    BOOL.require(name, value)
+    return bool(value)
 
 
 def check_limit(value: object, name: str) -> int:

@@ -23,6 +23,7 @@ from typing import final
 import attrs
 import numpy as np
 
+from minifw._validation import BOOL
 from minifw.errors import ValidationError
 from minifw.typing import AnyArray, ArrayLike
 
@@ -140,11 +141,6 @@ class Dataset(abc.ABC):
         """The number of classes; labels lie in `0 .. num_classes - 1`."""
 
 
-def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{attribute.name} must be True or False, got {attribute.name}={value!r}")
-
-
 @final
 @attrs.frozen
 class LoadOptions:
@@ -165,9 +161,9 @@ class LoadOptions:
 
     """
 
-    normalize: bool = attrs.field(default=True, validator=_check_bool)
-    flatten: bool = attrs.field(default=True, validator=_check_bool)
-    one_hot: bool = attrs.field(default=False, validator=_check_bool)
+    normalize: bool = attrs.field(default=True, validator=BOOL)
+    flatten: bool = attrs.field(default=True, validator=BOOL)
+    one_hot: bool = attrs.field(default=False, validator=BOOL)
 
     def apply(self, images: AnyArray, labels: AnyArray, *, num_classes: int) -> Split:
         """Turn decoded `(n, h, w)` uint8 images and `(n,)` labels into a `Split`."""

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from minifw._atomic import atomic_write
 from minifw.data._checks import as_path, check_flag, check_seconds
-from minifw.data.idx import GZIP_MAGIC, IDXDecoder
+from minifw.data.idx_decoder import GZIP_MAGIC, IDXDecoder
 from minifw.data.spec import DatasetSpec, IDXFile, check_mirror_url
 from minifw.errors import DataError, DownloadError, MinifwError, ValidationError
 

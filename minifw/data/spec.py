@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 
 from minifw._validation import positive_int
-from minifw.data.idx import DEFAULT_MAX_BYTES, IDXHeader
+from minifw.data.idx_decoder import DEFAULT_MAX_BYTES, IDXHeader
 from minifw.errors import DataError, IDXFormatError, IntegrityError, ValidationError
 
 __all__ = ["Checksum", "DatasetSpec", "IDXFile", "SplitName", "check_mirror_url"]
@@ -207,13 +207,6 @@ class IDXFile:
         return next((path for path in self.candidates(folder) if path.is_file()), None)
 
 
-def _check_positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(
-            f"{attribute.name} must be a positive integer, got {attribute.name}={value!r}"
-        )
-
-
 def _check_image_shape(
     instance: DatasetSpec, attribute: attrs.Attribute[tuple[int, ...]], value: tuple[int, ...]
 ) -> None:
@@ -332,7 +325,7 @@ class DatasetSpec:
     train_labels: IDXFile
     test_images: IDXFile
     test_labels: IDXFile
-    num_classes: int = attrs.field(validator=_check_positive)
+    num_classes: int = attrs.field(validator=positive_int)
     image_shape: tuple[int, ...] = attrs.field(default=(28, 28), validator=_check_image_shape)
     mirrors: tuple[str, ...] = attrs.field(
         default=(), converter=_to_mirrors, validator=_check_mirrors

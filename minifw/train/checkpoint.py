@@ -51,13 +51,11 @@ Examples:
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import tempfile
-import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, final
 
@@ -65,9 +63,11 @@ import attrs
 import numpy as np
 
 from minifw._atomic import atomic_write
+from minifw._header import ArrayHeader, HeaderCheck
 from minifw.errors import CheckpointError, MinifwError
 from minifw.nn.models import Model
-from minifw.train.optimizers import SGD, Optimizer, check_params
+from minifw.train.archive import NpzArchive
+from minifw.train.optimizers import MAX_STEP, SGD, Optimizer, check_params
 from minifw.train.sampling import BatchSampler
 from minifw.typing import AnyArray, FloatArray
 
@@ -87,18 +87,11 @@ LEGACY_FORMAT = "minifw-checkpoint-1"
 """The earlier format, still read: no optimizer state (it resumes SGD only)."""
 
 HISTORY_KEYS = ("loss", "eval_step", "train_accuracy", "test_accuracy")
-# numpy's own limit on the size of a `.npy` header.
-_MAX_HEADER = 10_000
 # The longest `format` and `meta` strings accepted (characters).
 _MAX_FORMAT_CHARS = 64
 _MAX_META_CHARS = 1 << 20
-# The largest step count a checkpoint may hold.
-_MAX_STEP = 2**62
 _FLOAT64 = np.dtype("<f8")
 _INT64 = np.dtype("<i8")
-
-# A check of a member's `.npy` header: (dtype, shape) -> what is wrong, or None.
-HeaderCheck = Callable[[np.dtype[Any], tuple[int, ...]], "str | None"]
 
 
 @final
@@ -235,158 +228,70 @@ def read_checkpoint(
     raises [`CheckpointError`][minifw.errors.CheckpointError] naming the file and, where there is
     one, the member.
     """
-    return _Reader(Path(path), model, sampler, optimizer, train_size).read()
+    with NpzArchive.open(Path(path)) as archive:
+        return _Reader(archive, model, sampler, optimizer, train_size).read()
 
 
 @final
 @attrs.define
 class _Reader:
-    """One reading of one file: the open archive and what the parts lead to expect."""
+    """One reading of one archive: what the parts lead each member to hold."""
 
-    source: Path
+    archive: NpzArchive
     model: Model
     sampler: BatchSampler
     optimizer: Optimizer
     train_size: int
-    members: dict[str, zipfile.ZipInfo] = attrs.field(factory=dict)
+
+    @property
+    def source(self) -> Path:
+        return self.archive.source
 
     def fail(self, member: str | None, text: str) -> CheckpointError:
-        where = f"{self.source}" if member is None else f"{self.source}, member {member!r},"
-        return CheckpointError(f"{where} {text}")
+        return self.archive.fail(member, text)
 
     def read(self) -> Checkpoint:
         try:
             params = check_params(self.model.params)
         except MinifwError as err:
             raise CheckpointError(f"cannot restore {self.source} into this model: {err}") from err
-        with self._open() as archive:
-            self._list_members(archive)
-            fmt = self._read_format(archive)
-            meta = self._read_meta(archive, fmt)
-            self._check_parts(meta, fmt)
-            self._check_param_headers(archive, meta, params)
-            self._check_member_names(fmt, params)
-            step = self._read_step(archive)
-            loaded = {
-                name: self._read_floats(archive, f"param.{name}", value.shape)
-                for name, value in params.items()
-            }
-            optimizer_state = self._read_optimizer(archive, fmt, params, step)
-            sampler_state = self._read_sampler(archive)
-            history = self._read_history(archive, step)
+        fmt = self._read_format()
+        meta = self._read_meta(fmt)
+        self._check_parts(meta, fmt)
+        self._check_param_headers(meta, params)
+        self._check_member_names(fmt, params)
+        step = self._read_step()
+        loaded = {
+            name: self._read_floats(f"param.{name}", value.shape) for name, value in params.items()
+        }
         return Checkpoint(
             format=fmt,
             step=step,
             params=loaded,
-            optimizer=optimizer_state,
-            sampler=sampler_state,
-            history=history,
+            optimizer=self._read_optimizer(fmt, params, step),
+            sampler=self._read_sampler(),
+            history=self._read_history(step),
             meta=meta,
         )
 
-    # -- the archive --
-
-    def _open(self) -> zipfile.ZipFile:
-        source = self.source
-        if not source.exists():
-            raise CheckpointError(f"checkpoint {source} does not exist")
-        if source.is_dir():
-            raise CheckpointError(f"checkpoint {source} is a folder, not a .npz file")
-        start = b""
-        try:
-            with source.open("rb") as handle:
-                start = handle.read(6)
-            return zipfile.ZipFile(source)
-        except Exception as err:  # a damaged directory makes zipfile raise almost anything
-            if start == b"\x93NUMPY":
-                raise CheckpointError(
-                    f"{source} is a single .npy array, not a minifw checkpoint (.npz archive)"
-                ) from err
-            raise CheckpointError(
-                f"{source} is not a minifw checkpoint (.npz archive): {err}"
-            ) from err
-
-    def _list_members(self, archive: zipfile.ZipFile) -> None:
-        for info in archive.infolist():
-            name = info.filename.removesuffix(".npy")
-            if not info.filename.endswith(".npy") or not name:
-                raise self.fail(info.filename, "is not an .npy array (unknown member)")
-            if name in self.members:
-                raise self.fail(name, "appears twice in the archive")
-            if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
-                raise self.fail(
-                    name,
-                    f"is compressed (method {info.compress_type}, {info.compress_size} bytes "
-                    f"declaring {info.file_size}); minifw checkpoints store members "
-                    "uncompressed (np.savez)",
-                )
-            self.members[name] = info
-
-    def _member(self, name: str) -> zipfile.ZipInfo:
-        info = self.members.get(name)
-        if info is None:
-            raise self.fail(name, "is missing")
-        return info
-
-    def _header(
-        self, archive: zipfile.ZipFile, name: str
-    ) -> tuple[np.dtype[Any], tuple[int, ...], int]:
-        """Return (dtype, shape, data offset) of a member, reading only its header."""
-        info = self._member(name)
-        try:
-            with archive.open(info) as stream:
-                version = np.lib.format.read_magic(stream)
-                if version == (1, 0):
-                    header = np.lib.format.read_array_header_1_0(stream, _MAX_HEADER)
-                elif version == (2, 0):
-                    header = np.lib.format.read_array_header_2_0(stream, _MAX_HEADER)
-                else:
-                    raise ValueError(f".npy format version {version} is not supported")
-                offset = stream.tell()
-        except Exception as err:  # a damaged header makes numpy's parser raise almost anything
-            raise self.fail(name, f"is damaged or not an .npy array ({err!r})") from err
-        shape, _fortran, dtype = header
-        if dtype.hasobject:
-            raise self.fail(name, "holds Python objects (pickled), which minifw never loads")
-        return dtype, tuple(shape), offset
-
-    def _read(self, archive: zipfile.ZipFile, name: str, check: HeaderCheck) -> AnyArray:
-        """Check a member's header and declared size, then read it (CRC checked)."""
-        dtype, shape, offset = self._header(archive, name)
-        problem = check(dtype, shape)
-        if problem:
-            raise self.fail(name, problem)
-        info = self.members[name]
-        expected = offset + math.prod(shape) * dtype.itemsize
-        if info.file_size != expected:
-            raise self.fail(
-                name,
-                f"declares {info.file_size} bytes but its header ({dtype}, shape {shape}) "
-                f"means {expected}",
-            )
-        try:
-            raw = archive.read(info)
-            array: AnyArray = np.lib.format.read_array(
-                io.BytesIO(raw), allow_pickle=False, max_header_size=_MAX_HEADER
-            )
-        except Exception as err:  # CRC mismatch, truncation, or whatever numpy's reader raises
-            raise self.fail(name, f"is damaged ({err!r})") from err
-        return array
-
     # -- members --
 
-    def _read_string(self, archive: zipfile.ZipFile, name: str, max_chars: int) -> str:
-        def check(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
-            if dtype.kind != "U" or shape != ():
-                return f"must be a text scalar, got {dtype} of shape {shape}"
-            if dtype.itemsize > 4 * max_chars:
-                return f"declares {dtype.itemsize // 4} characters, more than {max_chars}"
-            return None
+    def _read_string(self, name: str, max_chars: int) -> str:
+        def check(header: ArrayHeader, where: str) -> None:
+            if header.dtype.kind != "U" or header.shape != ():
+                raise CheckpointError(
+                    f"{where} must be a text scalar, got {header.dtype} of shape {header.shape}"
+                )
+            if header.dtype.itemsize > 4 * max_chars:
+                raise CheckpointError(
+                    f"{where} declares {header.dtype.itemsize // 4} characters, more than "
+                    f"{max_chars}"
+                )
 
-        return str(self._read(archive, name, check))
+        return str(self.archive.read(name, check))
 
-    def _read_format(self, archive: zipfile.ZipFile) -> str:
-        fmt = self._read_string(archive, "format", _MAX_FORMAT_CHARS)
+    def _read_format(self) -> str:
+        fmt = self._read_string("format", _MAX_FORMAT_CHARS)
         if fmt not in (CHECKPOINT_FORMAT, LEGACY_FORMAT):
             raise self.fail(
                 "format",
@@ -394,8 +299,8 @@ class _Reader:
             )
         return fmt
 
-    def _read_meta(self, archive: zipfile.ZipFile, fmt: str) -> dict[str, Any]:
-        text = self._read_string(archive, "meta", _MAX_META_CHARS)
+    def _read_meta(self, fmt: str) -> dict[str, Any]:
+        text = self._read_string("meta", _MAX_META_CHARS)
         try:
             meta = json.loads(text)
         except json.JSONDecodeError as err:
@@ -435,12 +340,12 @@ class _Reader:
             )
 
     def _check_param_headers(
-        self, archive: zipfile.ZipFile, meta: Mapping[str, Any], params: Mapping[str, FloatArray]
+        self, meta: Mapping[str, Any], params: Mapping[str, FloatArray]
     ) -> None:
         ours = {k: v.shape for k, v in params.items()}
         theirs = {
-            name[len("param.") :]: self._header(archive, name)[1]
-            for name in self.members
+            name[len("param.") :]: self.archive.header(name)[0].shape
+            for name in self.archive.members
             if name.startswith("param.")
         }
         if ours != theirs:
@@ -460,107 +365,104 @@ class _Reader:
             slots = type(self.optimizer).slots
             expected |= {"optimizer.step"}
             expected |= {f"optimizer.{s}.{k}" for s in slots for k in params}
-        for name in sorted(required - set(self.members)):
+        members = set(self.archive.members)
+        for name in sorted(required - members):
             raise self.fail(name, "is missing")
-        for name in sorted(set(self.members) - expected):
+        for name in sorted(members - expected):
             raise self.fail(name, f"is not part of a {fmt} file for this trainer (unknown member)")
 
-    def _read_step(self, archive: zipfile.ZipFile, name: str = "step") -> int:
-        def check(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
-            if dtype != _INT64 or shape != ():
-                return f"must be an int64 scalar, got {dtype} of shape {shape}"
-            return None
-
-        step = int(self._read(archive, name, check))
-        if not 0 <= step <= _MAX_STEP:
+    def _read_step(self, name: str = "step") -> int:
+        step = int(self.archive.read(name, _int64_scalar))
+        if not 0 <= step <= MAX_STEP:
             raise self.fail(name, f"must be between 0 and 2**62, got {step}")
         return step
 
-    def _read_floats(
-        self, archive: zipfile.ZipFile, name: str, shape: tuple[int, ...]
-    ) -> FloatArray:
-        def check(dtype: np.dtype[Any], found: tuple[int, ...]) -> str | None:
-            if dtype != _FLOAT64:
-                return f"must hold float64 numbers, got {dtype}"
-            if found != shape:
-                return f"declares shape {found}, expected {shape}"
-            return None
+    def _read_floats(self, name: str, shape: tuple[int, ...]) -> FloatArray:
+        def check(header: ArrayHeader, where: str) -> None:
+            if header.dtype != _FLOAT64:
+                raise CheckpointError(f"{where} must hold float64 numbers, got {header.dtype}")
+            if header.shape != shape:
+                raise CheckpointError(f"{where} declares shape {header.shape}, expected {shape}")
 
-        array: FloatArray = self._read(archive, name, check)
+        array: FloatArray = self.archive.read(name, check)
         if not np.all(np.isfinite(array)):
             raise self.fail(name, "holds non-finite values")
         return array
 
     def _read_optimizer(
-        self, archive: zipfile.ZipFile, fmt: str, params: Mapping[str, FloatArray], step: int
+        self, fmt: str, params: Mapping[str, FloatArray], step: int
     ) -> dict[str, AnyArray]:
         if fmt == LEGACY_FORMAT:  # SGD (checked above): its state is its step count
             return {"step": np.array(step, dtype=np.int64)}
-        state: dict[str, AnyArray] = {"step": np.array(self._read_step(archive, "optimizer.step"))}
-        for name in sorted(self.members):
+        state: dict[str, AnyArray] = {"step": np.array(self._read_step("optimizer.step"))}
+        for name in sorted(self.archive.members):
             slot, _, param = name.removeprefix("optimizer.").partition(".")
             if name.startswith("optimizer.") and param:
-                state[f"{slot}.{param}"] = self._read_floats(archive, name, params[param].shape)
+                state[f"{slot}.{param}"] = self._read_floats(name, params[param].shape)
         try:  # the optimizer's own checks, on a copy: nothing changes here
             attrs.evolve(self.optimizer).load_state(state, params=params)
         except MinifwError as err:
             raise self.fail("optimizer.*", f"is not a state this optimizer accepts: {err}") from err
         return state
 
-    def _read_sampler(self, archive: zipfile.ZipFile) -> dict[str, AnyArray]:
-        state: dict[str, AnyArray] = {}
-        for key, current in self.sampler.state().items():
-            # A sampler's state is about indices into the training set: bound it by that.
-            limit = max(2 * current.size, self.train_size, 16)
-            chars = max(2 * current.itemsize // 4, 1 << 16)
+    def _read_sampler(self) -> dict[str, AnyArray]:
+        return {
+            key: self.archive.read(f"sampler.{key}", self._like_sampler_state(current))
+            for key, current in self.sampler.state().items()
+        }
 
-            def check(
-                dtype: np.dtype[Any],
-                shape: tuple[int, ...],
-                current: AnyArray = current,
-                limit: int = limit,
-                chars: int = chars,
-            ) -> str | None:
-                if dtype.kind != current.dtype.kind or len(shape) != current.ndim:
-                    return (
-                        f"must be like this sampler's state ({current.dtype}, {current.ndim} "
-                        f"dimensions), got {dtype} of shape {shape}"
-                    )
-                if math.prod(shape) > limit:
-                    return f"declares shape {shape}, more than {limit} entries"
-                if dtype.kind == "U" and dtype.itemsize > 4 * chars:
-                    return f"declares {dtype.itemsize // 4} characters, more than {chars}"
-                return None
+    def _like_sampler_state(self, current: AnyArray) -> HeaderCheck:
+        """Return the check of a saved sampler array: like `current`, of a size the data bounds."""
+        # A sampler's state is about indices into the training set: bound it by that.
+        limit = max(2 * current.size, self.train_size, 16)
+        chars = max(2 * current.itemsize // 4, 1 << 16)
 
-            state[key] = self._read(archive, f"sampler.{key}", check)
-        return state
+        def check(header: ArrayHeader, where: str) -> None:
+            dtype, shape = header.dtype, header.shape
+            if dtype.kind != current.dtype.kind or len(shape) != current.ndim:
+                raise CheckpointError(
+                    f"{where} must be like this sampler's state ({current.dtype}, {current.ndim} "
+                    f"dimensions), got {dtype} of shape {shape}"
+                )
+            if math.prod(shape) > limit:
+                raise CheckpointError(f"{where} declares shape {shape}, more than {limit} entries")
+            if dtype.kind == "U" and dtype.itemsize > 4 * chars:
+                raise CheckpointError(
+                    f"{where} declares {dtype.itemsize // 4} characters, more than {chars}"
+                )
 
-    def _read_history(self, archive: zipfile.ZipFile, step: int) -> dict[str, AnyArray]:
-        loss = self._read_floats(archive, "history.loss", (step,))
+        return check
 
-        def evaluations(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
-            if len(shape) != 1 or shape[0] > step + 1:
-                return f"declares shape {shape}, expected at most {step + 1} evaluations"
-            return None
+    def _read_history(self, step: int) -> dict[str, AnyArray]:
+        loss = self._read_floats("history.loss", (step,))
 
-        def check_int(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
-            return (
-                f"must hold int64 steps, got {dtype}"
-                if dtype != _INT64
-                else evaluations(dtype, shape)
-            )
+        def check_int(header: ArrayHeader, where: str) -> None:
+            if header.dtype != _INT64:
+                raise CheckpointError(f"{where} must hold int64 steps, got {header.dtype}")
+            if len(header.shape) != 1 or header.shape[0] > step + 1:
+                raise CheckpointError(
+                    f"{where} declares shape {header.shape}, expected at most {step + 1} "
+                    "evaluations"
+                )
 
-        eval_step = self._read(archive, "history.eval_step", check_int)
+        eval_step = self.archive.read("history.eval_step", check_int)
         if np.any(eval_step < 0) or np.any(eval_step > step):
             raise self.fail("history.eval_step", f"holds steps outside 0..{step}")
         if np.any(np.diff(eval_step) <= 0):
             raise self.fail("history.eval_step", "must increase (one evaluation per step)")
         count = eval_step.shape[0]
         accuracies = {
-            key: self._read_floats(archive, f"history.{key}", (count,))
+            key: self._read_floats(f"history.{key}", (count,))
             for key in ("train_accuracy", "test_accuracy")
         }
         for key, values in accuracies.items():
             if np.any((values < 0) | (values > 1)):
                 raise self.fail(f"history.{key}", "holds accuracies outside [0, 1]")
         return {"loss": loss, "eval_step": eval_step, **accuracies}
+
+
+def _int64_scalar(header: ArrayHeader, where: str) -> None:
+    if header.dtype != _INT64 or header.shape != ():
+        raise CheckpointError(
+            f"{where} must be an int64 scalar, got {header.dtype} of shape {header.shape}"
+        )

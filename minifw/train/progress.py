@@ -28,7 +28,6 @@ import abc
 import sys
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Literal, TextIO, TypeAlias, final
 
 import attrs
@@ -77,12 +76,7 @@ class Progress(abc.ABC):
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -1,57 +1,28 @@
-r"""Optimizers: how a gradient becomes a change of the parameters.
+r"""The optimizer contract: `Optimizer.update` checks, applies one subclass's rule and commits.
 
-An [`Optimizer`][minifw.train.optimizers.Optimizer] moves every parameter array against its gradient with
-[`update`][minifw.train.optimizers.Optimizer.update], in place, keeping whatever it remembers between
-steps (a velocity, running averages) per parameter name. The rules and defaults are those of the
-book's `common/optimizer.py`: [`SGD`][minifw.train.optimizers.SGD],
-[`Momentum`][minifw.train.optimizers.Momentum], [`Nesterov`][minifw.train.optimizers.Nesterov],
-[`AdaGrad`][minifw.train.optimizers.AdaGrad], [`RMSprop`][minifw.train.optimizers.RMSprop] and
-[`Adam`][minifw.train.optimizers.Adam].
-
-Hyperparameters are the optimizer's fields, checked when it is built; the state is kept apart from
-them (it is neither in the `repr` nor compared by `==`) and travels as plain arrays with
-[`state`][minifw.train.optimizers.Optimizer.state] and
-[`load_state`][minifw.train.optimizers.Optimizer.load_state], so a checkpoint can carry it.
-
-Examples:
-    >>> import numpy as np
-    >>> from minifw import Momentum
-    >>> params = {"w": np.array([1.0, -2.0])}
-    >>> optimizer = Momentum(learning_rate=0.1)
-    >>> for _ in range(2):
-    ...     optimizer.update(params, {"w": np.array([1.0, -1.0])})
-    >>> params["w"]
-    array([ 0.71, -1.71])
-    >>> optimizer.state()["v.w"]
-    array([-0.19,  0.19])
-
+[`Optimizer`][minifw.train.optimizers.base.Optimizer] does everything the rules share: it checks the
+parameters and gradients, keeps each parameter's state (created at zero the first time its name is
+seen), counts the steps, applies the subclass's
+[`apply`][minifw.train.optimizers.base.Optimizer.apply] to copies and writes back only when every
+new value is finite. The state travels as plain arrays
+([`state`][minifw.train.optimizers.base.Optimizer.state],
+[`load_state`][minifw.train.optimizers.base.Optimizer.load_state]), so a checkpoint can carry it.
 """
 
 from __future__ import annotations
 
 import abc
-import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeAlias, final
+from typing import ClassVar, Final, TypeAlias
 
 import attrs
 import numpy as np
 
-from minifw._validation import POSITIVE_FLOAT, Check, check_arrays, is_real, to_float
+from minifw._validation import check_arrays
 from minifw.errors import TrainingError, ValidationError
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
-__all__ = [
-    "SGD",
-    "AdaGrad",
-    "Adam",
-    "Momentum",
-    "Nesterov",
-    "Optimizer",
-    "OptimizerState",
-    "RMSprop",
-    "check_params",
-]
+__all__ = ["MAX_STEP", "Optimizer", "OptimizerState", "check_params"]
 
 OptimizerState: TypeAlias = dict[str, AnyArray]
 """An optimizer's state as plain arrays, savable with `np.savez` (no pickle).
@@ -61,13 +32,11 @@ keyed `"<slot>.<parameter name>"`.
 """
 
 _STEP = "step"
-# The largest step count a state may hold (keeps `beta ** step` and int64 arithmetic sane).
-_MAX_STEP = 2**62
 
+MAX_STEP: Final = 2**62
+"""The largest step count an optimizer's state or a checkpoint may hold.
 
-# Decay rates and momenta: a fraction of the old value kept each step.
-UNIT_INTERVAL = Check("a float in [0, 1)", lambda v: is_real(v) and 0.0 <= v < 1.0)  # type: ignore[operator]
-
+Far beyond any run, and low enough that `beta ** step` and int64 arithmetic stay sane."""
 
 def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
     """Return `params` as a dict after checking it can be updated in place.
@@ -186,6 +155,7 @@ class Optimizer(abc.ABC):
         finite; in both cases nothing changed.
 
         Examples:
+            >>> from minifw.train.optimizers import SGD
             >>> params = {"w": np.array([1.0])}
             >>> SGD(learning_rate=0.5).update(params, {"w": [0.2]})
             >>> params["w"]
@@ -235,6 +205,7 @@ class Optimizer(abc.ABC):
         """Return the state as plain arrays (copies): the step count and every slot array.
 
         Examples:
+            >>> from minifw.train.optimizers import AdaGrad
             >>> optimizer = AdaGrad()
             >>> optimizer.update({"b": np.zeros(2)}, {"b": np.array([3.0, 4.0])})
             >>> optimizer.state()
@@ -257,6 +228,7 @@ class Optimizer(abc.ABC):
         naming the key.
 
         Examples:
+            >>> from minifw.train.optimizers import Adam
             >>> optimizer = Adam()
             >>> optimizer.load_state({"step": np.array(2), "m.w": np.ones(3)})
             Traceback (most recent call last):
@@ -292,7 +264,7 @@ def _parse_state(
             f"and shape {raw_step.shape}"
         )
     step = int(raw_step)
-    if not 0 <= step <= _MAX_STEP:
+    if not 0 <= step <= MAX_STEP:
         raise ValidationError(f"state['step'] must be between 0 and 2**62, got {step}")
     slots: dict[str, dict[str, FloatArray]] = {}
     for key, raw in state.items():
@@ -351,227 +323,3 @@ def _check_against_params(
     if slots and missing:
         raise ValidationError(f"state of {kind} lacks the parameters {missing}")
 
-
-def _learning_rate_field(default: float) -> Any:
-    return attrs.field(default=default, converter=to_float, validator=POSITIVE_FLOAT)
-
-
-def _rate_field(default: float) -> Any:
-    return attrs.field(default=default, converter=to_float, validator=UNIT_INTERVAL, kw_only=True)
-
-
-def _eps_field() -> Any:
-    return attrs.field(default=1e-7, converter=to_float, validator=POSITIVE_FLOAT, kw_only=True)
-
-
-@final
-@attrs.define
-class SGD(Optimizer):
-    r"""Stochastic gradient descent: \(\theta \leftarrow \theta - \eta\, g\).
-
-    `learning_rate` \(\eta\) defaults to 0.01, as in the book. No state.
-
-    Examples:
-        >>> params = {"w": np.array([1.0, 2.0])}
-        >>> SGD().update(params, {"w": np.array([10.0, -10.0])})
-        >>> params["w"]
-        array([0.9, 2.1])
-
-    """
-
-    learning_rate: float = _learning_rate_field(0.01)
-    slots = ()
-
-    def apply(
-        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
-    ) -> None:
-        r"""\(\theta \leftarrow \theta - \eta\, g\)."""
-        param -= self.learning_rate * grad
-
-
-@final
-@attrs.define
-class Momentum(Optimizer):
-    r"""SGD with a velocity: a ball rolling down the loss surface.
-
-    \[
-    v \leftarrow \alpha v - \eta\, g, \qquad \theta \leftarrow \theta + v
-    \]
-
-    with `momentum` \(\alpha\) (0.9) and `learning_rate` \(\eta\) (0.01); the
-    velocity \(v\) starts at zero.
-
-    Examples:
-        >>> params = {"w": np.array([1.0])}
-        >>> optimizer = Momentum()
-        >>> for _ in range(3):
-        ...     optimizer.update(params, {"w": np.array([1.0])})
-        >>> params["w"]  # steps of 0.01, 0.019, 0.0271
-        array([0.9439])
-
-    """
-
-    learning_rate: float = _learning_rate_field(0.01)
-    momentum: float = _rate_field(0.9)
-    slots = ("v",)
-
-    def apply(
-        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
-    ) -> None:
-        r"""\(v \leftarrow \alpha v - \eta g\), then \(\theta \leftarrow \theta + v\)."""
-        velocity = state["v"]
-        velocity[...] = self.momentum * velocity - self.learning_rate * grad
-        param += velocity
-
-
-@final
-@attrs.define
-class Nesterov(Optimizer):
-    r"""Nesterov's accelerated gradient, in the form the book writes it.
-
-    \[
-    v \leftarrow \alpha v - \eta\, g, \qquad
-    \theta \leftarrow \theta + \alpha^2 v - (1 + \alpha)\, \eta\, g
-    \]
-
-    with `momentum` \(\alpha\) (0.9) and `learning_rate` \(\eta\) (0.01): the
-    gradient is, in effect, taken at the point the velocity is about to carry the parameters to.
-
-    Examples:
-        >>> params = {"w": np.array([1.0])}
-        >>> optimizer = Nesterov()
-        >>> for _ in range(2):
-        ...     optimizer.update(params, {"w": np.array([1.0])})
-        >>> params["w"]  # 1 - 0.0271, then - 0.01539 - 0.019
-        array([0.93851])
-
-    """
-
-    learning_rate: float = _learning_rate_field(0.01)
-    momentum: float = _rate_field(0.9)
-    slots = ("v",)
-
-    def apply(
-        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
-    ) -> None:
-        """Apply the book's four lines, in its order of operations."""
-        velocity = state["v"]
-        velocity *= self.momentum
-        velocity -= self.learning_rate * grad
-        param += self.momentum * self.momentum * velocity
-        param -= (1 + self.momentum) * self.learning_rate * grad
-
-
-@final
-@attrs.define
-class AdaGrad(Optimizer):
-    r"""A step size per coordinate that shrinks with the squared gradients seen so far.
-
-    \[
-    h \leftarrow h + g \odot g, \qquad
-    \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
-    \]
-
-    with `learning_rate` \(\eta\) (0.01) and `eps` \(\epsilon\) (1e-7, which keeps
-    the first step finite where \(h = 0\)).
-
-    Examples:
-        >>> params = {"w": np.array([1.0, 1.0])}
-        >>> optimizer = AdaGrad()
-        >>> for _ in range(2):
-        ...     optimizer.update(params, {"w": np.array([3.0, 0.0])})
-        >>> params["w"]  # 0.01 (3/3), then 0.01 (3/sqrt(18)); the zero gradient moves nothing
-        array([0.98292893, 1.        ])
-
-    """
-
-    learning_rate: float = _learning_rate_field(0.01)
-    eps: float = _eps_field()
-    slots = ("h",)
-
-    def apply(
-        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
-    ) -> None:
-        r"""\(h \leftarrow h + g^2\), then \(\theta \leftarrow \theta - \eta g / (\sqrt{h} + \epsilon)\)."""
-        squares = state["h"]
-        squares += grad * grad
-        param -= self.learning_rate * grad / (np.sqrt(squares) + self.eps)
-
-
-@final
-@attrs.define
-class RMSprop(Optimizer):
-    r"""AdaGrad with a leaky memory: old squared gradients fade by `decay_rate` each step.
-
-    \[
-    h \leftarrow \rho\, h + (1 - \rho)\, g \odot g, \qquad
-    \theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{h} + \epsilon}
-    \]
-
-    with `decay_rate` \(\rho\) (0.99), `learning_rate` \(\eta\) (0.01) and `eps`
-    \(\epsilon\) (1e-7).
-
-    Examples:
-        >>> params = {"w": np.array([1.0])}
-        >>> RMSprop().update(params, {"w": np.array([2.0])})
-        >>> params["w"]  # h = 0.01 * 4 = 0.04: a first step of 0.01 * 2 / 0.2
-        array([0.9])
-
-    """
-
-    learning_rate: float = _learning_rate_field(0.01)
-    decay_rate: float = _rate_field(0.99)
-    eps: float = _eps_field()
-    slots = ("h",)
-
-    def apply(
-        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
-    ) -> None:
-        r"""\(h \leftarrow \rho h + (1 - \rho) g^2\), then the AdaGrad step."""
-        squares = state["h"]
-        squares *= self.decay_rate
-        squares += (1 - self.decay_rate) * grad * grad
-        param -= self.learning_rate * grad / (np.sqrt(squares) + self.eps)
-
-
-@final
-@attrs.define
-class Adam(Optimizer):
-    r"""Momentum and RMSprop together, with the bias correction folded into the step size.
-
-    At step \(k = 1, 2, \dots\):
-
-    \[
-    \eta_k = \eta\, \frac{\sqrt{1 - \beta_2^k}}{1 - \beta_1^k}, \qquad
-    m \leftarrow m + (1 - \beta_1)(g - m), \qquad
-    v \leftarrow v + (1 - \beta_2)(g \odot g - v), \qquad
-    \theta \leftarrow \theta - \eta_k\, \frac{m}{\sqrt{v} + \epsilon}
-    \]
-
-    with `learning_rate` \(\eta\) (0.001), `beta1` (0.9), `beta2` (0.999) and `eps`
-    \(\epsilon\) (1e-7), as in the book. \(m\) and \(v\) start at zero.
-
-    Examples:
-        >>> params = {"w": np.array([1.0, 1.0])}
-        >>> optimizer = Adam()
-        >>> optimizer.update(params, {"w": np.array([5.0, -0.1])})
-        >>> params["w"]  # the first step is learning_rate whatever the gradient's size (up to eps)
-        array([0.999     , 1.00099997])
-
-    """
-
-    learning_rate: float = _learning_rate_field(0.001)
-    beta1: float = _rate_field(0.9)
-    beta2: float = _rate_field(0.999)
-    eps: float = _eps_field()
-    slots = ("m", "v")
-
-    def apply(
-        self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
-    ) -> None:
-        """Take the book's Adam step for one parameter array at step `step`."""
-        rate = self.learning_rate * math.sqrt(1.0 - self.beta2**step) / (1.0 - self.beta1**step)
-        mean, square = state["m"], state["v"]
-        mean += (1 - self.beta1) * (grad - mean)
-        square += (1 - self.beta2) * (grad * grad - square)
-        param -= rate * mean / (np.sqrt(square) + self.eps)
