@@ -39,7 +39,7 @@ from minifw.app.registry import REGISTRY
 from minifw.errors import ConfigError, MinifwError
 from minifw.nn.gradcheck import gradcheck
 from minifw.nn.losses import CrossEntropy
-from minifw.numdiff.differentiation import Differentiator
+from minifw.numdiff.differentiator import Differentiator
 from minifw.train.sampling import BatchSampler
 from minifw.train.trainer import History, Trainer
 

@@ -52,7 +52,8 @@ from minifw.nn.layered import LayeredObjective
 from minifw.nn.layers import Affine, Layer, ReLU, Sigmoid, Softmax, Tanh
 from minifw.nn.loss_changes import loss_gradient
 from minifw.nn.losses import Loss
-from minifw.numdiff.objective import Objective, Perturbation, check_params
+from minifw.numdiff.objective import Objective, check_params
+from minifw.numdiff.perturbation import Perturbation
 from minifw.typing import ArrayLike, FloatArray, SeedLike
 
 __all__ = [

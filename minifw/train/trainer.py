@@ -52,7 +52,8 @@ from minifw.data.dataset import Dataset
 from minifw.errors import CheckpointError, ConfigError, TrainingError, ValidationError
 from minifw.nn.losses import CrossEntropy, Loss
 from minifw.nn.models import Backprop, Model
-from minifw.numdiff.differentiation import CentralDiff, Differentiator
+from minifw.numdiff.differentiator import Differentiator
+from minifw.numdiff.schemes.central import CentralDiff
 from minifw.numdiff.workers import WORKERS, Workers, is_serial, process_pool
 from minifw.train.checkpoint import (
     CHECKPOINT_FORMAT,
