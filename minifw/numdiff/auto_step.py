@@ -32,11 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
-from minifw.numdiff.engine import StencilPolicy, changes, combine, coordinate_values
+from minifw.numdiff.engine import StencilPolicy, Taken, changes, combine, coordinate_values
 from minifw.numdiff.objective import Objective, describe
 from minifw.numdiff.rounding import EPS, NOISE, power_of_two_below
 from minifw.numdiff.stencil import Stencil, one_sided
-from minifw.typing import FloatArray, IntArray
+from minifw.typing import FloatArray
 
 __all__ = [
     "AUTO_AGREEMENT",
@@ -92,32 +92,22 @@ class AutoStep(StencilPolicy):
         """Evaluate the point itself: an error there is not a domain edge, so it is let out."""
         objective.value()
 
-    def settle(
-        self,
-        stencil: Stencil,
-        objective: Objective,
-        name: str,
-        index: IntArray,
-        h: FloatArray,
-        found: NDArray[Any],
-        result: FloatArray,
-    ) -> int:
+    def settle(self, taken: Taken, result: FloatArray) -> int:
         """Replace values whose stencil left the domain; check those that reach near 0."""
-        values = coordinate_values(objective.params[name], index)
-        offsets = np.array(stencil.offsets)
-        finite = np.all(np.isfinite(found), axis=1)
-        reach = h * float(np.max(np.abs(offsets)))
+        where = (taken.stencil, taken.objective, taken.name)
+        offsets = np.array(taken.stencil.offsets)
+        finite = np.all(np.isfinite(taken.changes), axis=1)
+        reach = taken.h * float(np.max(np.abs(offsets)))
         used = 0
         for k in np.flatnonzero(~finite).tolist():
-            result[k], more = one_sided_fallback(
-                stencil, objective, name, int(index[k]), float(h[k]), found[k], offsets
-            )
+            flat, h = int(taken.index[k]), float(taken.h[k])
+            result[k], more = one_sided_fallback(*where, flat, h, taken.changes[k], offsets)
             used += more
+        values = taken.values
         close = finite & (values != 0) & (reach > AUTO_REACH * np.abs(values))
         for k in np.flatnonzero(close).tolist():
-            result[k], more = near_zero(
-                stencil, objective, name, int(index[k]), float(h[k]), float(result[k])
-            )
+            flat, h = int(taken.index[k]), float(taken.h[k])
+            result[k], more = near_zero(*where, flat, h, float(result[k]))
             used += more
         return used
 

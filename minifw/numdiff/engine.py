@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Any
+from typing import Any, final
 
 import attrs
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = [
     "DOMAIN_ERRORS",
     "StencilPolicy",
     "StepPolicy",
+    "Taken",
     "changes",
     "checked_changes",
     "combine",
@@ -98,16 +99,7 @@ class StencilPolicy(StepPolicy):
         """Refuse steps (`steps[k, m]`: coordinate `k`, offset `m`) before any is taken."""
 
     @abc.abstractmethod
-    def settle(
-        self,
-        stencil: Stencil,
-        objective: Objective,
-        name: str,
-        index: IntArray,
-        h: FloatArray,
-        found: NDArray[Any],
-        result: FloatArray,
-    ) -> int:
+    def settle(self, taken: Taken, result: FloatArray) -> int:
         """Repair (in place) or refuse the values in `result`; return the further evaluations."""
 
     def estimate(
@@ -120,8 +112,26 @@ class StencilPolicy(StepPolicy):
         self.check(objective, name, values, h[:, None] * offsets)
         found = grouped_changes(objective, name, index, h, offsets, tolerant=self.tolerant)
         result = combine(stencil, found, h)
-        more = self.settle(stencil, objective, name, index, h, found, result)
+        more = self.settle(Taken(stencil, objective, name, index, values, h, found), result)
         return Estimate(result, np.full(index.size, math.nan), found.size + more)
+
+
+@final
+@attrs.frozen(eq=False)
+class Taken:
+    """One task's stencil steps, as a policy settles them: where, how far, and what f did.
+
+    The coordinates `index` (flat) of `objective.params[name]` have the `values`; each was
+    stepped by `h[k] * stencil.offsets`, and `changes[k]` holds what the objective reported.
+    """
+
+    stencil: Stencil
+    objective: Objective
+    name: str
+    index: IntArray
+    values: FloatArray
+    h: FloatArray
+    changes: NDArray[Any]
 
 
 def coordinate_values(arr: FloatArray, index: IntArray) -> FloatArray:

@@ -27,10 +27,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
-from minifw.numdiff.engine import StencilPolicy
+from minifw.numdiff.engine import StencilPolicy, Taken
 from minifw.numdiff.objective import Objective, describe
-from minifw.numdiff.stencil import Stencil
-from minifw.typing import FloatArray, IntArray
+from minifw.typing import FloatArray
 
 __all__ = ["STEP_REFUSED", "STEP_WARNED", "FixedStep", "StepWarning", "check_steps"]
 
@@ -81,16 +80,7 @@ class FixedStep(StencilPolicy):
         """Refuse (or warn about) steps that float spacing at the coordinates blurs."""
         check_steps(self.h, steps, values, name, objective.params[name].shape)
 
-    def settle(
-        self,
-        stencil: Stencil,
-        objective: Objective,
-        name: str,
-        index: IntArray,
-        h: FloatArray,
-        found: NDArray[Any],
-        result: FloatArray,
-    ) -> int:
+    def settle(self, taken: Taken, result: FloatArray) -> int:
         """Nothing to settle: the checked changes are the answer."""
         return 0
 

@@ -26,11 +26,10 @@ from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
 from minifw.numdiff.auto_step import auto_steps
-from minifw.numdiff.engine import StencilPolicy, coordinate_values, grouped_changes
+from minifw.numdiff.engine import StencilPolicy, Taken, grouped_changes
 from minifw.numdiff.objective import Objective, describe
 from minifw.numdiff.rounding import EPS
-from minifw.numdiff.stencil import Stencil
-from minifw.typing import FloatArray, IntArray
+from minifw.typing import FloatArray
 
 __all__ = ["ImaginaryStep"]
 
@@ -62,28 +61,19 @@ class ImaginaryStep(StencilPolicy):
     ) -> None:
         """Nothing to check before: an imaginary step is not blurred by float spacing."""
 
-    def settle(
-        self,
-        stencil: Stencil,
-        objective: Objective,
-        name: str,
-        index: IntArray,
-        h: FloatArray,
-        found: NDArray[Any],
-        result: FloatArray,
-    ) -> int:
+    def settle(self, taken: Taken, result: FloatArray) -> int:
         """Refuse a complex step that left no imaginary part where a real step changes f.
 
         An imaginary part of exactly 0 is a zero derivative, or a function that dropped the
         imaginary part of its argument. A real central difference tells them apart: for a zero
         derivative its change is of third order in the step, far below this threshold.
         """
-        flat = np.flatnonzero(np.all(found.imag == 0, axis=1))
+        objective, name, index = taken.objective, taken.name, taken.index
+        flat = np.flatnonzero(np.all(taken.changes.imag == 0, axis=1))
         if flat.size == 0:
             return 0
         base = objective.value()
-        values = coordinate_values(objective.params[name], index)
-        steps = auto_steps(2, values[flat])
+        steps = auto_steps(2, taken.values[flat])
         real = grouped_changes(
             objective, name, index[flat], steps, np.array([1.0, -1.0]), tolerant=True
         )
