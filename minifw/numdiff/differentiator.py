@@ -202,7 +202,9 @@ class Differentiator(GradientMethod):
             array([6., 8.])
 
         """
-        return self.gradient_estimate(f, x, workers=workers).value
+        arr = point(x, "x")
+        check_workers(workers)
+        return self.gradients(_array_objective(f, arr), workers=workers)["x"]
 
     def gradient_estimate(
         self, f: Callable[[FloatArray], Any], x: ArrayLike, *, workers: Workers = None
@@ -238,7 +240,8 @@ class Differentiator(GradientMethod):
             {'w': [[7.0, 7.0]], 'b': [7.0]}
 
         """
-        return {name: e.value for name, e in self.estimates(objective, workers=workers).items()}
+        chunks, parts = self._run(objective, workers)
+        return _covered(objective, _gathered(objective, chunks, parts, _value))
 
     def estimates(
         self, objective: Objective, *, workers: Workers = None
@@ -266,12 +269,12 @@ class Differentiator(GradientMethod):
             13
 
         """
-        check_workers(workers)
-        if not is_serial(workers):
-            check_copyable(objective)
-        chunks = task_chunks(objective, ENGINE_CHUNK)
-        parts = run_tasks(_chunk_estimates, (self, objective), chunks, workers)
-        return _assembled(objective, chunks, parts)
+        chunks, parts = self._run(objective, workers)
+        values = _covered(objective, _gathered(objective, chunks, parts, _value))
+        errors = _gathered(objective, chunks, parts, _error)
+        # the value at the point, shared by every coordinate, and the changes of every task
+        evaluations = 1 + sum(found.evaluations for part in parts for found in part.values())
+        return {name: Estimate(values[name], errors[name], evaluations) for name in values}
 
     def estimates_along(
         self, objective: Objective, name: str, index: IntArray
@@ -292,6 +295,16 @@ class Differentiator(GradientMethod):
         """
         return self.step_policy.estimate(self.stencil, objective, name, index)
 
+    def _run(
+        self, objective: Objective, workers: Workers
+    ) -> tuple[tuple[dict[str, IntArray], ...], list[dict[str, Estimate[FloatArray]]]]:
+        """Split the objective into its tasks and run them where `workers` says."""
+        check_workers(workers)
+        if not is_serial(workers):
+            check_copyable(objective)
+        chunks = task_chunks(objective, ENGINE_CHUNK)
+        return chunks, run_tasks(_chunk_estimates, (self, objective), chunks, workers)
+
 
 def _chunk_estimates(
     job: tuple[Differentiator, Objective], chunk: dict[str, IntArray]
@@ -304,21 +317,33 @@ def _chunk_estimates(
     }
 
 
-def _assembled(
+def _value(found: Estimate[FloatArray]) -> FloatArray:
+    return found.value
+
+
+def _error(found: Estimate[FloatArray]) -> FloatArray:
+    return found.error
+
+
+def _gathered(
     objective: Objective,
     chunks: tuple[dict[str, IntArray], ...],
     parts: list[dict[str, Estimate[FloatArray]]],
-) -> dict[str, Estimate[FloatArray]]:
-    """Put the tasks' estimates together, array by array, and refuse a coordinate left out."""
-    # nan marks a coordinate no task computed (every derivative computed is finite).
-    values = {name: np.full(arr.shape, np.nan) for name, arr in objective.params.items()}
-    errors = {name: np.full(arr.shape, np.nan) for name, arr in objective.params.items()}
-    evaluations = 1  # the value at the point, shared by every coordinate
+    field: Callable[[Estimate[FloatArray]], FloatArray],
+) -> dict[str, FloatArray]:
+    """Put one field of the tasks' estimates together, array by array (nan where none is)."""
+    found = {name: np.full(arr.shape, np.nan) for name, arr in objective.params.items()}
     for chunk, part in zip(chunks, parts, strict=True):
         for name, index in chunk.items():
-            values[name].reshape(-1)[index] = part[name].value
-            errors[name].reshape(-1)[index] = part[name].error
-            evaluations += part[name].evaluations
+            found[name].reshape(-1)[index] = field(part[name])
+    return found
+
+
+def _covered(objective: Objective, values: dict[str, FloatArray]) -> dict[str, FloatArray]:
+    """Return the gathered values, refusing a coordinate that no task computed.
+
+    Every derivative computed is finite, so nan marks a coordinate left out.
+    """
     for name, value in values.items():
         if np.isnan(value).any():
             flat = int(np.flatnonzero(np.isnan(value))[0])
@@ -326,7 +351,7 @@ def _assembled(
                 f"{type(objective).__name__}.chunks() leaves out "
                 f"{describe(name, value.shape, flat)}: the tasks must hold every coordinate"
             )
-    return {name: Estimate(values[name], errors[name], evaluations) for name in values}
+    return values
 
 
 def _scalar_objective(f: Callable[[Any], Any], x: float) -> Perturbation:
