@@ -150,7 +150,7 @@ class Case:
         )
         diff = CentralDiff()
         for name, idx in subset.items():
-            diff._derivatives(objective, name, idx)
+            diff.estimates_along(objective, name, idx)
 
     def fast(self, diff: Differentiator) -> Grads:
         return diff.gradients(self.net.objective(self.x, self.labels, self.loss))

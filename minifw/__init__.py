@@ -41,21 +41,19 @@ from minifw.nn.models import (
     TwoLayerNet,
     model_objective,
 )
-from minifw.numdiff.differentiation import (
-    BackwardDiff,
-    CentralDiff,
-    ComplexStep,
-    Differentiator,
-    Estimate,
-    FivePointDiff,
-    ForwardDiff,
-    GradientEstimate,
-    HasErrorEstimate,
-    RichardsonDiff,
-    Stencil,
-    StepWarning,
-)
-from minifw.numdiff.objective import Chunked, Objective, Perturbation
+from minifw.numdiff.differentiator import Differentiator
+from minifw.numdiff.fixed_step import StepWarning
+from minifw.numdiff.method import GradientMethod
+from minifw.numdiff.objective import Chunked, Objective
+from minifw.numdiff.perturbation import Perturbation
+from minifw.numdiff.results import Estimate
+from minifw.numdiff.schemes.backward import BackwardDiff
+from minifw.numdiff.schemes.central import CentralDiff
+from minifw.numdiff.schemes.complex_step import ComplexStep
+from minifw.numdiff.schemes.five_point import FivePointDiff
+from minifw.numdiff.schemes.forward import ForwardDiff
+from minifw.numdiff.schemes.richardson import RichardsonDiff
+from minifw.numdiff.stencil import Stencil
 from minifw.numdiff.workers import WorkerError, process_pool
 from minifw.train.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
 from minifw.train.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
@@ -84,9 +82,8 @@ __all__ = [
     "FivePointDiff",
     "ForwardDiff",
     "GradcheckReport",
-    "GradientEstimate",
+    "GradientMethod",
     "HasBackprop",
-    "HasErrorEstimate",
     "History",
     "Layer",
     "Layered",

@@ -32,7 +32,6 @@ from minifw import (
     Estimate,
     FivePointDiff,
     ForwardDiff,
-    HasErrorEstimate,
     Perturbation,
     RandomChoiceSampler,
     RichardsonDiff,
@@ -147,9 +146,13 @@ def test_richardson_estimates_count_the_objectives_changes() -> None:
     np.testing.assert_allclose(found.value, np.cos(w), rtol=1e-13)
 
 
-def test_richardson_has_the_error_estimate_capability() -> None:
-    assert isinstance(RichardsonDiff(), HasErrorEstimate)
-    assert not isinstance(CentralDiff(), HasErrorEstimate)
+def test_only_richardson_bounds_its_error() -> None:
+    # Every scheme answers estimate(); a fixed stencil's error is unknown (nan), not 0.
+    assert RichardsonDiff().estimate(math.exp, 1.0).error <= 1e-8 * math.e
+    fixed = CentralDiff().estimate(math.exp, 1.0)
+    assert math.isnan(fixed.error)
+    assert fixed.value == CentralDiff().derivative(math.exp, 1.0)
+    assert fixed.evaluations == 3  # f(x), f(x + h), f(x - h)
 
 
 def test_richardson_gradient_returns_plain_arrays_like_every_scheme() -> None:

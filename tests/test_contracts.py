@@ -16,16 +16,13 @@ import pytest
 
 import minifw
 from minifw import BatchSampler, Differentiator, Loss
+from minifw.app.registry import REGISTRY
 from minifw.nn.loss_changes import loss_change, loss_series
 
 LOSSES: list[Loss] = [minifw.MeanSquared(), minifw.CrossEntropy()]
+# Every built-in scheme, from its one registration (a new scheme is its file and that line).
 DIFFERENTIATORS: list[Differentiator] = [
-    minifw.ForwardDiff(),
-    minifw.BackwardDiff(),
-    minifw.CentralDiff(),
-    minifw.FivePointDiff(),
-    minifw.ComplexStep(),
-    minifw.RichardsonDiff(),
+    part.cls() for part in REGISTRY["differentiator"].parts if issubclass(part.cls, Differentiator)
 ]
 SAMPLERS: list[BatchSampler] = [
     minifw.RandomChoiceSampler(8, seed=0),
@@ -54,6 +51,7 @@ def _concrete_subclasses(base: type) -> set[type]:
     ids=["Loss", "Differentiator", "BatchSampler"],
 )
 def test_every_concrete_subclass_is_listed(base: type, listed: list[object]) -> None:
+    # A differentiator is listed by its registration in minifw/app/registry.py.
     assert _concrete_subclasses(base) == {type(obj) for obj in listed}
 
 
@@ -211,6 +209,37 @@ def test_differentiator_restores_x(diff: Differentiator) -> None:
     before = x.copy()
     diff.gradient(lambda v: np.sum(np.cos(v)), x)
     assert x.tobytes() == before.tobytes()
+
+
+def test_differentiator_estimates_are_its_values(diff: Differentiator) -> None:
+    # One estimate type for every scheme: the values of the plain entry points, an error bound
+    # where the scheme has one (nan where it has none), and the evaluations it took.
+    x = np.array([0.3, -1.2, 2.0])
+
+    def f(v: np.ndarray) -> Any:
+        return np.sin(v[0]) * v[1] + v[2] ** 3
+
+    found = diff.gradient_estimate(f, x.copy())
+    assert isinstance(found, minifw.Estimate)
+    assert found.value.tobytes() == diff.gradient(f, x.copy()).tobytes()
+    assert found.error.shape == x.shape
+    exact = np.array([np.cos(0.3) * -1.2, np.sin(0.3), 3 * 2.0**2])
+    if isinstance(diff, minifw.RichardsonDiff):
+        assert np.all(np.abs(found.value - exact) <= found.error)
+    else:
+        assert np.all(np.isnan(found.error))
+    point = diff.estimate(lambda s: f(np.array([s, -1.2, 2.0])), 0.3)
+    assert point.value == found.value[0]
+    offsets = len(diff.stencil.offsets)
+    if isinstance(diff, minifw.RichardsonDiff):  # six or more per coordinate, and the point
+        assert found.evaluations >= 1 + 6 * x.size
+        assert point.evaluations >= 7
+    else:  # the point (a complex step does without it), and one call per offset
+        assert found.evaluations == 1 + offsets * x.size
+        assert point.evaluations == offsets + (not diff.stencil.is_complex)
+    arrays = {"x": x.copy()}
+    objective = minifw.Perturbation(lambda: f(arrays["x"]), arrays)
+    assert diff.estimates(objective)["x"] == found
 
 
 # --- BatchSampler --------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ from minifw import (
     Stencil,
 )
 from minifw.errors import DifferentiationError, MinifwError, ValidationError
-from minifw.numdiff.differentiation import _auto_steps, _combine, _one_sided
+from minifw.numdiff.auto_step import auto_steps
+from minifw.numdiff.engine import combine
+from minifw.numdiff.stencil import one_sided
 
 
 def function_2(x: np.ndarray) -> float:
@@ -336,18 +338,18 @@ def test_five_point_by_hand() -> None:
 def test_one_sided_stencils_are_exact_for_polynomials_of_their_order(
     order: int, side: float
 ) -> None:
-    stencil = _one_sided(order, side)
+    stencil = one_sided(order, side)
     assert stencil.order == order
     assert all(complex(o).real * side > 0 for o in stencil.offsets)
     # f(x) = x^order at 1: the formula is exact up to rounding.
     h = 0.01
     changes = np.array([[(1 + o * h) ** order - 1 for o in stencil.offsets]])
-    value = float(_combine(stencil, changes, np.array([h]))[0])
+    value = float(combine(stencil, changes, np.array([h]))[0])
     assert value == pytest.approx(order, rel=1e-9)
 
 
 def test_auto_step_is_relative_and_a_power_of_two() -> None:
-    steps = _auto_steps(2, np.array([0.0, 0.5, 3.0, -1e6]))
+    steps = auto_steps(2, np.array([0.0, 0.5, 3.0, -1e6]))
     assert steps.tolist() == [2.0**-17, 2.0**-17, 2.0**-16, 2.0**-17 * 2.0**19]
 
 

@@ -16,7 +16,7 @@ import pytest
 from oracles import book_network as book
 
 import minifw.nn.layered
-import minifw.numdiff.differentiation
+import minifw.numdiff.differentiator
 from minifw import (
     MNIST,
     BackwardDiff,
@@ -181,7 +181,7 @@ def test_chunks_and_pieces_do_not_change_the_numbers(monkeypatch: pytest.MonkeyP
     loss, t = batch(output)
     whole = CentralDiff().gradients(net.objective(X, t, loss))
     monkeypatch.setattr(minifw.nn.layered, "ELEMENT_BUDGET", 50)
-    monkeypatch.setattr(minifw.numdiff.differentiation, "ENGINE_CHUNK", 7)
+    monkeypatch.setattr(minifw.numdiff.differentiator, "ENGINE_CHUNK", 7)
     pieces = CentralDiff().gradients(net.objective(X, t, loss))
     assert worst(pieces, whole) < 1e-13
 

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_contracts import DIFFERENTIATORS
 from threadpoolctl import threadpool_limits
 
 import minifw.numdiff.workers
@@ -41,6 +42,7 @@ from minifw import (
     MultiLayerNet,
     Perturbation,
     RandomChoiceSampler,
+    RichardsonDiff,
     Trainer,
     TwoLayerNet,
     gradcheck,
@@ -238,6 +240,46 @@ def test_gradcheck_with_workers(processes: ProcessPoolExecutor) -> None:
     assert parallel.passed
 
 
+def small_layered_objective() -> Objective:
+    """A layered objective small enough for every scheme (it takes complex steps too)."""
+    net = TwoLayerNet(input_size=8, hidden_size=5, output_size=3, weight_init_std=0.5, seed=4)
+    x = np.random.default_rng(4).random((6, 8))
+    return net.objective(x, np.array([0, 1, 2, 1, 0, 2]), CrossEntropy())
+
+
+@pytest.mark.parametrize("diff", DIFFERENTIATORS, ids=lambda d: type(d).__name__)
+def test_every_scheme_spreads_its_estimates(
+    diff: Differentiator, processes: ProcessPoolExecutor
+) -> None:
+    # estimates() honours workers for every scheme (Richardson's used to run serially).
+    serial = diff.estimates(small_layered_objective())
+    parallel = diff.estimates(small_layered_objective(), workers=processes)
+    assert list(parallel) == list(serial)
+    for name, found in serial.items():
+        assert parallel[name] == found  # values bit for bit, the same bounds, evaluations
+    values = {name: found.value for name, found in serial.items()}
+    assert_bitwise_equal(diff.gradients(small_layered_objective()), values)
+
+
+def test_gradcheck_with_richardson_runs_on_the_workers() -> None:
+    batches: list[int] = []
+
+    def counting_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        jobs = list(items)
+        batches.append(len(jobs))
+        return [fn(job) for job in jobs]
+
+    net = TwoLayerNet(input_size=8, hidden_size=5, output_size=3, weight_init_std=0.5, seed=4)
+    x, t = np.random.default_rng(4).random((6, 8)), np.array([0, 1, 2, 1, 0, 2])
+    serial = gradcheck(net, x, t, differentiator=RichardsonDiff(), tolerance=1e-10)
+    parallel = gradcheck(
+        net, x, t, differentiator=RichardsonDiff(), tolerance=1e-10, workers=counting_map
+    )
+    assert sum(batches) >= 2  # the tasks went through the map
+    assert str(parallel) == str(serial)
+    assert [c.error_bound for c in parallel.checks] == [c.error_bound for c in serial.checks]
+
+
 # --- order of completion, missing copies --------------------------------------------------
 
 
@@ -283,6 +325,31 @@ def test_a_worker_without_a_copy_is_sent_one() -> None:
     parallel = CentralDiff().gradients(closure_objective(), workers=forgetful_map)
     assert_bitwise_equal(parallel, serial)
     assert len(calls) == 2  # a second round for the tasks that found no copy
+
+
+
+@final
+class CountingThreads(ThreadPoolExecutor):
+    """A thread pool that counts the rounds of tasks it is given (its map calls)."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.rounds = 0
+
+    def map(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        self.rounds += 1
+        return super().map(*args, **kwargs)
+
+
+def test_threads_need_no_count_and_no_second_round() -> None:
+    # Threads of this process share the pickled bytes, so every task carries them and no task
+    # finds itself without the objective, however many threads and tasks (no worker count is
+    # read from the pool).
+    serial = CentralDiff().gradients(two_layer_objective())
+    with CountingThreads(5) as pool:
+        parallel = CentralDiff().gradients(two_layer_objective(), workers=pool)
+    assert_bitwise_equal(parallel, serial)
+    assert pool.rounds == 1
 
 
 def test_a_map_that_breaks_its_promise_is_named() -> None:

@@ -44,7 +44,7 @@ from minifw.app.registry import REGISTRY
 from minifw.app.schema import one_line
 from minifw.errors import MinifwError
 from minifw.nn.losses import CrossEntropy
-from minifw.numdiff.differentiation import Differentiator
+from minifw.numdiff.differentiator import Differentiator
 from minifw.train.sampling import BatchSampler
 from minifw.train.trainer import Trainer
 

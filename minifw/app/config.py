@@ -90,7 +90,7 @@ from minifw.data.sources import Bundled, Downloadable, FromDirectory
 from minifw.errors import ConfigError, MinifwError
 from minifw.nn.losses import Loss
 from minifw.nn.models import Backprop, Model
-from minifw.numdiff.differentiation import Differentiator
+from minifw.numdiff.differentiator import Differentiator
 from minifw.train.optimizers import Optimizer
 from minifw.train.sampling import BatchSampler
 from minifw.train.trainer import Trainer

@@ -31,15 +31,13 @@ import attrs
 from minifw.data import MNIST, Dataset, FashionMNIST
 from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
 from minifw.nn.models import Backprop, Model, MultiLayerNet, TwoLayerNet
-from minifw.numdiff.differentiation import (
-    BackwardDiff,
-    CentralDiff,
-    ComplexStep,
-    Differentiator,
-    FivePointDiff,
-    ForwardDiff,
-    RichardsonDiff,
-)
+from minifw.numdiff.differentiator import Differentiator
+from minifw.numdiff.schemes.backward import BackwardDiff
+from minifw.numdiff.schemes.central import CentralDiff
+from minifw.numdiff.schemes.complex_step import ComplexStep
+from minifw.numdiff.schemes.five_point import FivePointDiff
+from minifw.numdiff.schemes.forward import ForwardDiff
+from minifw.numdiff.schemes.richardson import RichardsonDiff
 from minifw.train.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
 from minifw.train.sampling import BatchSampler, RandomChoiceSampler, ShuffleSampler
 

@@ -19,7 +19,8 @@ import numpy as np
 from minifw.data import MNIST
 from minifw.errors import DifferentiationError
 from minifw.nn.losses import CrossEntropy, MeanSquared
-from minifw.numdiff.differentiation import CentralDiff, ForwardDiff
+from minifw.numdiff.schemes.central import CentralDiff
+from minifw.numdiff.schemes.forward import ForwardDiff
 from minifw.train.sampling import RandomChoiceSampler
 
 __all__ = ["seed_walkthrough"]

@@ -13,7 +13,7 @@ full check reports
   information;
 - the entries whose error is above `tolerance * max|g|` (the first few, and how many);
 - with a scheme that bounds its own error
-  ([`RichardsonDiff`][minifw.numdiff.differentiation.RichardsonDiff]), the largest bound, which says how
+  ([`RichardsonDiff`][minifw.numdiff.schemes.richardson.RichardsonDiff]), the largest bound, which says how
   much of the error can be the numerical gradient's.
 
 `fast=True` first checks one random direction per array instead (as torch's `fast_mode`
@@ -53,8 +53,10 @@ from minifw._validation import is_positive_float
 from minifw.errors import DifferentiationError, NotSupportedError, ValidationError
 from minifw.nn.losses import CrossEntropy, Loss
 from minifw.nn.models import Model, analytic_gradient
-from minifw.numdiff.differentiation import CentralDiff, Differentiator, HasErrorEstimate
-from minifw.numdiff.objective import Objective, Perturbation
+from minifw.numdiff.differentiator import Differentiator
+from minifw.numdiff.objective import Objective
+from minifw.numdiff.perturbation import Perturbation
+from minifw.numdiff.schemes.central import CentralDiff
 from minifw.numdiff.workers import Workers, check_workers
 from minifw.typing import ArrayLike, FloatArray
 
@@ -236,12 +238,12 @@ def gradcheck(
     r"""Compare `differentiator`'s numerical gradient with `model.backprop`.
 
     The loss defaults to [`CrossEntropy`][minifw.nn.losses.CrossEntropy] and the scheme to
-    [`CentralDiff`][minifw.numdiff.differentiation.CentralDiff] (`h=1e-4`). A parameter array passes when
+    [`CentralDiff`][minifw.numdiff.schemes.central.CentralDiff] (`h=1e-4`). A parameter array passes when
     \(\max_i |\hat g_i - g_i| / \max_i |g_i| \le\) `tolerance`. With `fast=True` one
     random direction per array (drawn from `seed`) is checked first, and the full check runs
     only when one fails (see the module text). The parameters are left as they were.
     `workers` spreads the numerical gradient over processes or an executor, with the same
-    result to the last bit ([`gradients`][minifw.numdiff.differentiation.Differentiator.gradients]).
+    result to the last bit ([`gradients`][minifw.numdiff.differentiator.Differentiator.gradients]).
 
     Examples:
         >>> import numpy as np
@@ -387,13 +389,9 @@ def _check(
         directions = tuple(found)
         if all(d.passed for d in directions):
             return GradcheckReport((), tolerance, name, directions, against)
-    if isinstance(differentiator, HasErrorEstimate):
-        estimates = differentiator.estimates(objective())
-        numerical = {k: e.value for k, e in estimates.items()}
-        bounds = {k: float(np.max(e.error)) for k, e in estimates.items()}
-    else:
-        numerical = differentiator.gradients(objective(), workers=workers)
-        bounds = {k: math.nan for k in numerical}
+    estimates = differentiator.estimates(objective(), workers=workers)
+    numerical = {k: e.value for k, e in estimates.items()}
+    bounds = {k: float(np.max(e.error)) for k, e in estimates.items()}  # nan without bounds
     checks = tuple(
         _compare(key, numerical[key], analytic[key], tolerance, bounds[key]) for key in params
     )
@@ -401,10 +399,8 @@ def _check(
 
 
 def _derivative(differentiator: Differentiator, f: Callable[[float], Any]) -> tuple[float, float]:
-    if isinstance(differentiator, HasErrorEstimate):
-        found = differentiator.estimate(f, 0.0)
-        return found.value, found.error
-    return differentiator.derivative(f, 0.0), math.nan
+    found = differentiator.estimate(f, 0.0)
+    return found.value, found.error
 
 
 def _tolerance(tolerance: object) -> float:

@@ -4,7 +4,7 @@ A [`Model`][minifw.nn.models.Model] holds its parameters in `params` (a dict of 
 in place by training) and maps inputs to predictions with [`predict`][minifw.nn.models.Model.predict].
 Numerical gradients reach a model through [`objective`][minifw.nn.models.Model.objective], the loss on
 a batch as an [`Objective`][minifw.numdiff.objective.Objective]. For any model that is a
-[`Perturbation`][minifw.numdiff.objective.Perturbation] (one full [`predict`][minifw.nn.models.Model.predict]
+[`Perturbation`][minifw.numdiff.perturbation.Perturbation] (one full [`predict`][minifw.nn.models.Model.predict]
 per coordinate and step, the book's method); for a model built from layers
 ([`Sequential`][minifw.nn.models.Sequential], [`MultiLayerNet`][minifw.nn.models.MultiLayerNet],
 [`TwoLayerNet`][minifw.nn.models.TwoLayerNet]) it is a
@@ -52,7 +52,8 @@ from minifw.nn.layered import LayeredObjective
 from minifw.nn.layers import Affine, Layer, ReLU, Sigmoid, Softmax, Tanh
 from minifw.nn.loss_changes import loss_gradient
 from minifw.nn.losses import Loss
-from minifw.numdiff.objective import Objective, Perturbation, check_params
+from minifw.numdiff.objective import Objective, check_params
+from minifw.numdiff.perturbation import Perturbation
 from minifw.typing import ArrayLike, FloatArray, SeedLike
 
 __all__ = [

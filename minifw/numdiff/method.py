@@ -1,6 +1,6 @@
 """Gradient methods: what turns an objective into the gradient of each of its parameter arrays.
 
-A [`Differentiator`][minifw.numdiff.differentiation.Differentiator] does it with finite differences
+A [`Differentiator`][minifw.numdiff.differentiator.Differentiator] does it with finite differences
 of the objective's changes; the network wing's [`Backprop`][minifw.nn.models.Backprop] from the
 activations an objective of a layered model already holds. A
 [`Trainer`][minifw.train.trainer.Trainer] takes either, and calls it the same way.
@@ -13,6 +13,7 @@ import abc
 import attrs
 
 from minifw.numdiff.objective import Objective
+from minifw.numdiff.results import Estimate
 from minifw.numdiff.workers import Workers
 from minifw.typing import FloatArray
 
@@ -29,4 +30,15 @@ class GradientMethod(abc.ABC):
 
         `workers` says where the work runs ([`minifw.numdiff.workers`][minifw.numdiff.workers]);
         the result is the same to the last bit whatever it is.
+        """
+
+    @abc.abstractmethod
+    def estimates(
+        self, objective: Objective, *, workers: Workers = None
+    ) -> dict[str, Estimate[FloatArray]]:
+        """Return the gradient of `objective` with error bounds and evaluations, by array name.
+
+        The values are those of [`gradients`][minifw.numdiff.method.GradientMethod.gradients];
+        the [`Estimate`][minifw.numdiff.results.Estimate]'s error is nan where the method does
+        not bound it.
         """

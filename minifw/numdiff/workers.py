@@ -13,14 +13,16 @@ for its own changes (see [`Chunked`][minifw.numdiff.objective.Chunked]).
 - a `concurrent.futures.Executor`: a `ThreadPoolExecutor`, a `ProcessPoolExecutor`,
   or the one a `dask.distributed.Client` gives (`client.get_executor()`).
 
-Every task runs on a copy of the objective of its own: the function and its arrays are pickled
-once with cloudpickle (which, as in Dask, also serialises lambdas and closures) and rebuilt in
-the worker, so the in-place perturbations never touch a shared array, not even with threads.
-A worker keeps the copy for the next task of the same call, so only the first task each worker
-runs carries the pickled objective. The tasks are fixed by the objective alone, serial
-evaluation runs the very same tasks, results are put back by task index, and every task runs
-with one BLAS thread (OpenBLAS gives different last bits for different thread counts): the
-gradient is the same to the last bit whatever the workers, their number or the order in which
+Every task runs on a copy of the objective of its own: the function and its arrays are pickled once
+with cloudpickle (which, as in Dask, also serialises lambdas and closures) and rebuilt in the
+worker, so the in-place perturbations never touch a shared array, not even with threads. A worker
+keeps the copy for the next task of the same call, so it rebuilds the objective once per call, and
+the pickled bytes travel to each worker about once: processes of this machine read them from one
+file, threads share them, and an executor or map elsewhere (Dask) gets them with its first tasks
+(the NOTE at `_Delivery` says why no worker count is needed). The tasks are fixed by the objective
+alone, serial evaluation runs the very same tasks, results are put back by task index, and every
+task runs with one BLAS thread (OpenBLAS gives different last bits for different thread counts):
+the gradient is the same to the last bit whatever the workers, their number or the order in which
 they finish.
 
 Examples:
@@ -38,6 +40,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import enum
 import multiprocessing
 import operator
 import os
@@ -49,7 +52,7 @@ import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeAlias, TypeVar, final
 
 import attrs
@@ -274,25 +277,32 @@ def run_tasks(
             return [work(state, task) for task in tasks]
     count = _count(workers)
     if count is not None:
-        size = min(count, len(tasks))
-        with process_pool(size) as pool:
-            return _distribute(pool.map, size, work, state, tasks, here=True)
-    if isinstance(workers, Executor):
-        here = isinstance(workers, ProcessPoolExecutor)
-        return _distribute(workers.map, _slots(workers), work, state, tasks, here=here)
-    assert callable(workers)
-    return _distribute(workers, os.cpu_count() or 1, work, state, tasks)
+        with process_pool(min(count, len(tasks))) as pool:
+            return _distribute(pool.map, work, state, tasks, _Delivery.FILE)
+    if isinstance(workers, ProcessPoolExecutor):
+        return _distribute(workers.map, work, state, tasks, _Delivery.FILE)
+    if isinstance(workers, ThreadPoolExecutor):
+        return _distribute(workers.map, work, state, tasks, _Delivery.SHARED)
+    map_fn = workers.map if isinstance(workers, Executor) else workers
+    assert callable(map_fn)
+    return _distribute(map_fn, work, state, tasks, _Delivery.FIRST_TASKS)
 
 
-def _slots(executor: Executor) -> int:
-    """How many tasks the executor runs at once (a guess where it does not say)."""
-    count = _count(getattr(executor, "_max_workers", None))  # thread and process pools
-    if count is not None:
-        return max(1, count)
-    client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
-    with contextlib.suppress(Exception):
-        return max(1, sum(client.nthreads().values()))  # type: ignore[union-attr]
-    return os.cpu_count() or 1
+@final
+class _Delivery(enum.Enum):
+    """How the pickled state reaches the workers of one call.
+
+    NOTE [ The state once a worker, without counting the workers ]: an executor does not say
+    how many workers it has (only its private attributes do), so minifw asks nothing: processes
+    of this machine read the state from a file whose path every task carries (`FILE`); threads
+    get the same bytes with every task, at no cost (`SHARED`); elsewhere (Dask, a map) the bytes
+    go with the first `os.cpu_count()` tasks (`FIRST_TASKS`), and a worker that gets a task
+    without them and has no copy answers so: that task goes again, with them.
+    """
+
+    FILE = "file"
+    SHARED = "shared"
+    FIRST_TASKS = "first tasks"
 
 
 @final
@@ -337,26 +347,21 @@ class _Missing:
 
 def _distribute(
     map_fn: MapFunction,
-    slots: int,
     work: Callable[[S, T], R],
     state: S,
     tasks: list[T],
-    *,
-    here: bool = False,
+    delivery: _Delivery,
 ) -> list[R]:
-    """Run the tasks through `map_fn`; `here` says its workers are processes of this machine.
-
-    Those read the pickled state from a file rather than through their task queue's pipe, which
-    carries a large state to one worker after the other.
-    """
+    """Run the tasks through `map_fn`, the pickled state delivered as `delivery` says."""
     pickled = _dumps(work, state, tasks)
-    payload: bytes | _Stored = _store(pickled) if here else pickled
+    payload: bytes | _Stored = _store(pickled) if delivery is _Delivery.FILE else pickled
     token = uuid.uuid4().hex
     outcomes: list[Any] = [None] * len(tasks)
     todo = list(range(len(tasks)))
-    # The first task of each worker carries the pickled state; later ones only the token, and
-    # a worker that has no copy yet answers _Missing: those go again, with the state.
-    carrying = set(todo[:slots])
+    # A task without the state finds a copy in its worker, or answers _Missing: those tasks go
+    # again, with the state.
+    first = (os.cpu_count() or 1) if delivery is _Delivery.FIRST_TASKS else len(todo)
+    carrying = set(todo[:first])
     try:
         while todo:
             jobs = [_Job(token, payload if i in carrying else None, i) for i in todo]

@@ -52,7 +52,8 @@ from minifw.data.dataset import Dataset
 from minifw.errors import CheckpointError, ConfigError, TrainingError, ValidationError
 from minifw.nn.losses import CrossEntropy, Loss
 from minifw.nn.models import Backprop, Model
-from minifw.numdiff.differentiation import CentralDiff, Differentiator
+from minifw.numdiff.differentiator import Differentiator
+from minifw.numdiff.schemes.central import CentralDiff
 from minifw.numdiff.workers import WORKERS, Workers, is_serial, process_pool
 from minifw.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -175,7 +176,7 @@ class Trainer:
     `sampler` (a [`BatchSampler`][minifw.train.sampling.BatchSampler], default
     `RandomChoiceSampler(100)`), `loss` (a [`Loss`][minifw.nn.losses.Loss] that reduces to a scalar,
     default `CrossEntropy()`), `differentiator` (any
-    [`Differentiator`][minifw.numdiff.differentiation.Differentiator], default `CentralDiff()`, or
+    [`Differentiator`][minifw.Differentiator], default `CentralDiff()`, or
     [`Backprop`][minifw.nn.models.Backprop] for analytic gradients) and `optimizer` (an
     [`Optimizer`][minifw.train.optimizers.Optimizer], such as `Adam()`). `learning_rate=r` is short for
     `optimizer=SGD(learning_rate=r)`; give one or the other (neither: `SGD(learning_rate=0.1)`).

@@ -1,9 +1,11 @@
-r"""Richardson extrapolation of central differences for one coordinate (the numerics of RichardsonDiff).
+r"""Richardson extrapolation of central differences, with an error bound: `RichardsonDiff`.
 
-A coordinate's computation is a generator (`coordinate`): it yields the steps it wants (a tuple of
-floats \(s\)) and is sent back the changes \(f(x + s) - f(x)\) for them, nan where \(f\) is not
-finite or raised a domain error. It returns `(value, error)`. The engine in
-[`minifw.numdiff.differentiation`][minifw.numdiff.differentiation] runs many coordinates side by side and batches
+[`RichardsonDiff`][minifw.numdiff.schemes.richardson.RichardsonDiff] brings its own step policy,
+[`Extrapolation`][minifw.numdiff.schemes.richardson.Extrapolation]. A coordinate's computation is
+a generator ([`coordinate`][minifw.numdiff.schemes.richardson.coordinate]): it yields the steps it
+wants (a tuple of floats \(s\)) and is sent back the changes \(f(x + s) - f(x)\) for them, nan
+where \(f\) is not finite or raised a domain error. It returns `(value, error)`.
+[`run`][minifw.numdiff.schemes.richardson.run] runs many coordinates side by side and batches
 their requests into few objective calls; the numbers of a coordinate do not depend on the others.
 
 **The table.** The central difference \(D(h) = (f(x+h) - f(x-h))/2h\) has the expansion
@@ -34,29 +36,45 @@ two (relative for large \(|x|\), where functions such as \(\log x\) vary on the 
 After `MAX_RESTARTS` restarts the two-sided stencil is given up for a one-sided one on
 the side where \(f\) is finite (forward or backward differences, extrapolated in powers of
 \(h\)), from the first step.
+
+The module holds all of Richardson's pieces (about 400 lines): the scheme, its policy, the table
+and the step rules, which only make sense together.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from typing import final
+from typing import Literal, final
+
+import attrs
+import numpy as np
+
+from minifw._validation import to_float
+from minifw.errors import DifferentiationError
+from minifw.numdiff.checks import STEP, TOLERANCE, to_step
+from minifw.numdiff.differentiator import Differentiator
+from minifw.numdiff.engine import StepPolicy, changes, coordinate_values
+from minifw.numdiff.fixed_step import check_steps
+from minifw.numdiff.objective import Objective, describe
+from minifw.numdiff.results import Estimate
+from minifw.numdiff.rounding import EPS, NOISE, TINY, power_of_two_below
+from minifw.numdiff.schemes.central import CENTRAL
+from minifw.numdiff.stencil import Stencil
+from minifw.typing import FloatArray, IntArray
 
 __all__ = [
     "MAX_LEVELS",
     "MAX_RESTARTS",
     "Coordinate",
+    "Extrapolation",
     "Request",
+    "RichardsonDiff",
     "coordinate",
     "first_steps",
     "run",
 ]
 
-EPS = 2.0**-52
-# The smallest positive float64 (a subnormal): what any value is known to at best.
-TINY = math.ulp(0.0)
-# A value of f is assumed correct to this many units of its last place.
-NOISE = 8.0
 # Relative first step (a power of two), before the scale of x.
 RELATIVE_STEP = 2.0**-5
 # Levels (halvings of the step) of one table at most.
@@ -80,12 +98,6 @@ SMALLEST = 2.0**-1000
 Request = tuple[float, ...]
 # A coordinate's computation: yields requests, is sent changes, returns (value, error).
 Coordinate = Generator[Request, list[float], tuple[float, float]]
-
-
-def power_of_two_below(value: float) -> float:
-    """Return the largest power of two not above `value` (> 0)."""
-    _, exponent = math.frexp(value)
-    return math.ldexp(1.0, exponent - 1)
 
 
 def first_steps(x: float, h: float | None) -> tuple[float, float]:
@@ -283,3 +295,110 @@ def run(
                 except StopIteration as stop:
                     results[k] = stop.value
     return results, evaluations
+
+
+@final
+@attrs.frozen
+class Extrapolation(StepPolicy):
+    """Richardson's step policy: a table per coordinate, run side by side, requests batched by step.
+
+    `h` is the first step (`None` for `"auto"`: see
+    [`first_steps`][minifw.numdiff.schemes.richardson.first_steps]); the tables stop at
+    `atol + rtol * |derivative|`.
+    """
+
+    h: float | None
+    rtol: float
+    atol: float
+
+    def estimate(
+        self, stencil: Stencil, objective: Objective, name: str, index: IntArray
+    ) -> Estimate[FloatArray]:
+        """Return the extrapolations along coordinates `index` of `name`, with their bounds.
+
+        `stencil` is the central one the tables extrapolate. A coordinate where `f` is not
+        finite on either side for any step tried is an error naming it.
+        """
+        arr = objective.params[name]
+        values = coordinate_values(arr, index)
+        base = objective.value()
+        starts = [first_steps(v, self.h) for v in values.tolist()]
+        if self.h is not None:
+            first = np.array([s[0] for s in starts])
+            check_steps(self.h, np.stack([first, -first], axis=1), values, name, arr.shape)
+        coordinates = [
+            coordinate(v, base, first, small, self.rtol, self.atol)
+            for v, (first, small) in zip(values.tolist(), starts, strict=True)
+        ]
+
+        def evaluate(members: list[int], request: tuple[float, ...]) -> list[list[float]]:
+            rows = index[np.array(members, dtype=np.intp)]
+            found = changes(objective, name, rows, np.array(request), tolerant=True)
+            result: list[list[float]] = found.tolist()
+            return result
+
+        results, evaluations = run(coordinates, evaluate)
+        value = np.array([r[0] for r in results])
+        error = np.array([r[1] for r in results])
+        if not np.all(np.isfinite(value)):
+            k = int(np.flatnonzero(~np.isfinite(value))[0])
+            where = describe(name, arr.shape, int(index[k]))
+            raise DifferentiationError(
+                f"f is not finite on either side of {where}={float(values[k])!r} for any step "
+                f"tried (from {starts[k][0]:g} down): {where} is on the edge of f's domain"
+            )
+        return Estimate(value, error, evaluations)
+
+
+@final
+@attrs.frozen
+class RichardsonDiff(Differentiator):
+    r"""Central differences at \(h, h/2, h/4, \dots\) extrapolated to \(h = 0\), with error bounds.
+
+    The central difference is \(D(h) = f'(x) + a_1 h^2 + a_2 h^4 + \dots\); Richardson extrapolation
+    combines \(D\) at several steps to cancel the \(a_j\) terms one by one (Neville's table in
+    \(h^2\)). Each coordinate stops on its own, when its error bound meets
+    `atol + rtol * |derivative|`, when rounding dominates the bound, or when the bound stops
+    improving. The bound (the module text derives it) is deliberately pessimistic:
+    it is the error of the previous, less accurate extrapolation plus a rounding bound, so the value
+    is usually far more accurate than it says (`benchmarks/accuracy.py` measures the errors, the
+    bounds and the evaluations against other libraries; `benchmarks/README.md` has the figures).
+
+    `h="auto"` starts at \(2^{-5} \max(1, |x|)\) (rounded down to a power of two) and
+    restarts smaller where that is too large for the function (see the module text); a float
+    `h` is the first step. Near a domain edge (`f` nan, inf, or raising `ValueError` or
+    `ArithmeticError` on one side) the step shrinks until the stencil fits, and where it never
+    does, a one-sided table is used; a coordinate where neither side works is an error.
+
+    [`estimate`][minifw.numdiff.differentiator.Differentiator.estimate],
+    [`gradient_estimate`][minifw.numdiff.differentiator.Differentiator.gradient_estimate] and
+    [`estimates`][minifw.numdiff.differentiator.Differentiator.estimates] return the bounds and the
+    number of evaluations beside the values, as for every scheme (whose bound is nan);
+    [`derivative`][minifw.numdiff.differentiator.Differentiator.derivative],
+    [`gradient`][minifw.numdiff.differentiator.Differentiator.gradient] and
+    [`gradients`][minifw.numdiff.differentiator.Differentiator.gradients] return the values alone.
+
+    Examples:
+        >>> import math
+        >>> result = RichardsonDiff().estimate(math.exp, 1.0)
+        >>> abs(result.value - math.e) <= result.error <= 1e-8 * math.e, result.evaluations
+        (True, 7)
+        >>> RichardsonDiff().derivative(math.log, 1e-3)  # math.log raises below 0
+        1000.0000000000994
+
+    """
+
+    h: float | Literal["auto"] = attrs.field(default="auto", converter=to_step, validator=STEP)
+    rtol: float = attrs.field(default=1e-8, converter=to_float, validator=TOLERANCE)
+    atol: float = attrs.field(default=0.0, converter=to_float, validator=TOLERANCE)
+
+    @property
+    def stencil(self) -> Stencil:
+        """The central difference, which the table extrapolates."""
+        return CENTRAL
+
+    @property
+    def step_policy(self) -> Extrapolation:
+        """Its own: [`Extrapolation`][minifw.numdiff.schemes.richardson.Extrapolation]."""
+        first = None if isinstance(self.h, str) else self.h
+        return Extrapolation(first, self.rtol, self.atol)
