@@ -23,7 +23,7 @@ from minifw.app.plotting import matplotlib_available, plot_history
 from minifw.app.registry import REGISTRY
 from minifw.errors import ConfigError
 from minifw.nn.gradcheck import gradcheck as check_gradients
-from minifw.numdiff.differentiation import Differentiator
+from minifw.numdiff.differentiator import Differentiator
 from minifw.train.trainer import History
 
 __all__ = ["DEMO_STEPS", "demo", "gradcheck", "seed", "train"]
