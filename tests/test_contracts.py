@@ -16,7 +16,6 @@ import pytest
 
 import minifw
 from minifw import BatchSampler, Differentiator, Loss
-from minifw.nn.loss_changes import loss_change, loss_series
 
 LOSSES: list[Loss] = [minifw.MeanSquared(), minifw.CrossEntropy()]
 DIFFERENTIATORS: list[Differentiator] = [
@@ -106,7 +105,7 @@ def test_loss_does_not_modify_inputs(loss: Loss) -> None:
     y, t = Y.copy(), np.eye(10)[LABELS]
     t_copy = t.copy()
     loss.per_example(y, t)
-    loss_change(loss, y, 0.01 * y, t)
+    loss.change(y, t, 0.01 * y)
     loss(y, t)
     np.testing.assert_array_equal(y, Y)
     np.testing.assert_array_equal(t, t_copy)
@@ -116,10 +115,10 @@ def test_loss_change_agrees_with_two_evaluations(loss: Loss) -> None:
     y, t = loss.prepare(Y, LABELS)
     dy = 1e-3 * (RNG.dirichlet(np.ones(10), size=6) - y)
     expected = loss.per_example(y + dy, t) - loss.per_example(y, t)
-    np.testing.assert_allclose(loss_change(loss, y, dy, t), expected, rtol=1e-9, atol=1e-15)
-    # The precise rule and the generic two evaluations agree.
-    generic = loss_change.dispatch(Loss)(loss, y, dy, t)
-    np.testing.assert_allclose(loss_change(loss, y, dy, t), generic, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(loss.change(y, t, dy), expected, rtol=1e-9, atol=1e-15)
+    # The precise rule and the base class's generic two evaluations agree.
+    generic = Loss.change(loss, y, t, dy)
+    np.testing.assert_allclose(loss.change(y, t, dy), generic, rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.parametrize("scale", [1e-6, 1e-3, 1e-2])
@@ -133,13 +132,13 @@ def test_loss_series_agrees_with_precise_changes(loss: Loss, scale: float) -> No
     dy[0] = direction
     dy[1] = 0.5 * direction**2
     reach = np.full(y.shape[0], scale)
-    found = loss_series(loss, y, t, dy, reach)
+    found = loss.series(y, t, dy, reach)
     assert found is not None
     series, ok = found
     assert ok.all() if scale <= 1e-6 else ok.any()  # trusted only where it converges fast
     u = scale
     moved = u * direction + 0.5 * (u * direction) ** 2
-    expected = loss_change(loss, y, moved, t)
+    expected = loss.change(y, t, moved)
     powers = np.array([u**p for p in range(1, order + 1)])
     value = np.einsum("p,pr->r", powers, series)
     # Where the series is trusted and its last term is negligible, it is the change.

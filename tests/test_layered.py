@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from oracles import book_network as book
 
-import minifw.nn.layered
+import minifw.nn.layered.limits
 import minifw.numdiff.differentiation
 from minifw import (
     MNIST,
@@ -152,7 +152,7 @@ def test_exact_and_series_routes_agree(
     loss, t = batch(output)
     diff = CentralDiff(h=h)
     fast = diff.gradients(net.objective(X, t, loss))
-    monkeypatch.setattr(minifw.nn.layered, "MAX_ORDER", 0)  # every move takes the exact route
+    monkeypatch.setattr(minifw.nn.layered.limits, "MAX_ORDER", 0)  # every move takes the exact route
     exact_route = diff.gradients(net.objective(X, t, loss))
     assert worst(fast, exact_route) < 1e-13 / h
 
@@ -180,7 +180,7 @@ def test_chunks_and_pieces_do_not_change_the_numbers(monkeypatch: pytest.MonkeyP
     net, _, output = make_model("tanh-softmax")
     loss, t = batch(output)
     whole = CentralDiff().gradients(net.objective(X, t, loss))
-    monkeypatch.setattr(minifw.nn.layered, "ELEMENT_BUDGET", 50)
+    monkeypatch.setattr(minifw.nn.layered.limits, "ELEMENT_BUDGET", 50)
     monkeypatch.setattr(minifw.numdiff.differentiation, "ENGINE_CHUNK", 7)
     pieces = CentralDiff().gradients(net.objective(X, t, loss))
     assert worst(pieces, whole) < 1e-13
@@ -196,8 +196,8 @@ def test_complex_steps_give_the_exact_gradient(kind: str, monkeypatch: pytest.Mo
         net, _, output = make_model(kind)
         loss, t = batch(output)
     exact = net.backprop(X, t, loss)
-    for max_order in (minifw.nn.layered.MAX_ORDER, 0):  # series route, then the exact route
-        monkeypatch.setattr(minifw.nn.layered, "MAX_ORDER", max_order)
+    for max_order in (minifw.nn.layered.limits.MAX_ORDER, 0):  # series route, then the exact route
+        monkeypatch.setattr(minifw.nn.layered.limits, "MAX_ORDER", max_order)
         objective = net.objective(X, t, loss)
         for name, value in exact.items():
             changes = objective.changes(name, np.arange(value.size), np.array([1e-20j]))

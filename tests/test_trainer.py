@@ -87,7 +87,7 @@ def test_minibatch_loss_and_gradient(sample: MNIST) -> None:
     assert t.shape == (50,)
     assert trainer.loss(x, t) == pytest.approx(CrossEntropy()(trainer.model.predict(x), t))
     grads = trainer.gradient(x, t)
-    exact = Backprop().gradients(trainer.model, x, t, CrossEntropy())
+    exact = Backprop().gradients(trainer.model.objective(x, t, CrossEntropy()))
     for name, g in grads.items():
         np.testing.assert_allclose(g, exact[name], rtol=0, atol=1e-7 * np.abs(exact[name]).max())
 

@@ -1,8 +1,10 @@
 r"""The Trainer: a model, a data set, a sampler, a loss, a differentiator and an optimizer, composed.
 
-One training step draws a minibatch with the sampler, evaluates the loss, asks the
-differentiator for the gradient of every parameter array, and hands parameters and gradients to
-the optimizer, which moves each parameter against its gradient; for plain SGD
+One training step draws a minibatch with the sampler, builds the model's objective on it (one
+forward pass), takes the loss from that objective, asks the gradient method (a finite-difference
+scheme or backprop) for the gradient of every parameter array from the same objective, and hands
+parameters and gradients to the optimizer, which moves each parameter against its gradient; for
+plain SGD
 
 \[
 \theta \leftarrow \theta - \eta\, \nabla_\theta L(\theta; x_B, t_B)
@@ -41,7 +43,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import TypeAlias, final
+from typing import final
 
 import attrs
 import numpy as np
@@ -50,9 +52,12 @@ from threadpoolctl import threadpool_limits
 from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check, is_int
 from minifw.data.dataset import Dataset
 from minifw.errors import CheckpointError, ConfigError, TrainingError, ValidationError
+from minifw.nn.backprop import Backprop
 from minifw.nn.losses import CrossEntropy, Loss
-from minifw.nn.models import Backprop, Model
-from minifw.numdiff.differentiation import CentralDiff, Differentiator
+from minifw.nn.models import Model, model_objective
+from minifw.numdiff.differentiation import CentralDiff
+from minifw.numdiff.method import GradientMethod
+from minifw.numdiff.objective import Objective
 from minifw.numdiff.workers import WORKERS, Workers, is_serial, process_pool
 from minifw.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -65,14 +70,10 @@ from minifw.train.progress import Progress, progress_for
 from minifw.train.sampling import BatchSampler, RandomChoiceSampler
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
-__all__ = ["CHECKPOINT_FORMAT", "Evaluation", "GradientMethod", "History", "Trainer"]
+__all__ = ["CHECKPOINT_FORMAT", "Evaluation", "History", "Trainer"]
 
 # The step size of the SGD a Trainer uses when given neither an optimizer nor a learning rate.
 DEFAULT_LEARNING_RATE = 0.1
-
-
-GradientMethod: TypeAlias = Differentiator | Backprop
-"""Where a Trainer's gradients come from: a finite-difference scheme, or the model's backprop."""
 
 
 @final
@@ -158,7 +159,7 @@ MAX_BLAS_THREADS = 1024
 
 
 def _has_gradients(value: object) -> bool:
-    return isinstance(value, Differentiator | Backprop)
+    return isinstance(value, GradientMethod)
 
 
 def _scalar_loss(value: object) -> bool:
@@ -175,8 +176,9 @@ class Trainer:
     `sampler` (a [`BatchSampler`][minifw.train.sampling.BatchSampler], default
     `RandomChoiceSampler(100)`), `loss` (a [`Loss`][minifw.nn.losses.Loss] that reduces to a scalar,
     default `CrossEntropy()`), `differentiator` (any
+    [`GradientMethod`][minifw.numdiff.method.GradientMethod]: a
     [`Differentiator`][minifw.numdiff.differentiation.Differentiator], default `CentralDiff()`, or
-    [`Backprop`][minifw.nn.models.Backprop] for analytic gradients) and `optimizer` (an
+    [`Backprop`][minifw.nn.backprop.Backprop] for analytic gradients) and `optimizer` (an
     [`Optimizer`][minifw.train.optimizers.Optimizer], such as `Adam()`). `learning_rate=r` is short for
     `optimizer=SGD(learning_rate=r)`; give one or the other (neither: `SGD(learning_rate=0.1)`).
 
@@ -293,11 +295,10 @@ class Trainer:
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, FloatArray]:
         """Return the gradient of `loss` on `(x, t)` for every parameter array.
 
-        Computed by the configured `differentiator` (numerically, for a finite-difference
-        scheme).
+        Computed by the configured `differentiator` from the model's
+        [`objective`][minifw.nn.models.Model.objective] (numerically, for a finite-difference
+        scheme; by backpropagation for [`Backprop`][minifw.nn.backprop.Backprop]).
         """
-        if isinstance(self.differentiator, Backprop):
-            return self.differentiator.gradients(self.model, x, t, self._loss)
         objective = self.model.objective(x, t, self._loss)
         return self.differentiator.gradients(objective, workers=self._workers())
 
@@ -360,21 +361,20 @@ class Trainer:
         return value
 
     def _update(self, params: dict[str, FloatArray], step: int) -> float:
-        """Draw a batch, evaluate, differentiate and update; return the batch's loss."""
+        """Draw a batch, evaluate, differentiate and update; return the batch's loss.
+
+        One path for every gradient method: the objective holds the forward pass of the batch,
+        its value is the loss recorded, and the same objective gives the gradient.
+        """
         x, t = self.minibatch()
-        predictions = np.asarray(self.model.predict(x))
-        if predictions.dtype.kind in "fc" and not np.all(np.isfinite(predictions)):
-            raise TrainingError(
-                f"the model's predictions became non-finite at step {step}; stopped with the "
-                f"parameters of step {self.step_count} (lower learning_rate={self.learning_rate}?)"
-            )
-        value = float(self._loss(predictions, t))
+        objective = self._objective(x, t, step)
+        value = objective.value()
         if not math.isfinite(value):
             raise TrainingError(
                 f"loss became {value} at step {step}; stopped with the parameters of step "
                 f"{self.step_count} (lower learning_rate={self.learning_rate}?)"
             )
-        grads = self.gradient(x, t)
+        grads = self.differentiator.gradients(objective, workers=self._workers())
         try:
             self.optimizer.update(params, grads)
         except ValidationError as err:
@@ -387,6 +387,37 @@ class Trainer:
                 f"of step {self.step_count}"
             ) from err
         return value
+
+    def _objective(self, x: AnyArray, t: AnyArray, step: int) -> Objective:
+        """Return the model's objective on the batch (one forward pass; parameters checked once).
+
+        The parameters were checked by [`step`][minifw.train.trainer.Trainer.step], so the
+        objective is built by [`model_objective`][minifw.nn.models.model_objective] directly
+        ([`Model.objective`][minifw.nn.models.Model.objective] would check them again). Predictions
+        that are not finite are refused by the loss; that is a divergence, and said as such.
+        """
+        try:
+            return model_objective(self.model, x, t, self._loss)
+        except ValidationError as err:
+            if self._diverged(x):
+                raise TrainingError(
+                    f"the model's predictions became non-finite at step {step}; stopped with "
+                    f"the parameters of step {self.step_count} "
+                    f"(lower learning_rate={self.learning_rate}?)"
+                ) from err
+            raise
+
+    def _diverged(self, x: AnyArray) -> bool:
+        """Whether the model's predictions on `x` are not finite (asked only after a failure).
+
+        This second forward pass runs only on the way out of a failed step, to tell a divergence
+        from bad labels or inputs; if it fails too, the first error is the one to report.
+        """
+        try:
+            predictions = np.asarray(self.model.predict(x))
+        except Exception:  # the original error says what is wrong
+            return False
+        return predictions.dtype.kind in "fc" and not bool(np.all(np.isfinite(predictions)))
 
     def evaluate(self) -> Evaluation:
         """Return the accuracy on the training and the test split now."""
