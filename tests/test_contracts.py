@@ -16,6 +16,7 @@ import pytest
 
 import minifw
 from minifw import BatchSampler, Differentiator, Loss
+from minifw.nn.losses import TargetClassLoss
 
 LOSSES: list[Loss] = [minifw.MeanSquared(), minifw.CrossEntropy()]
 DIFFERENTIATORS: list[Differentiator] = [
@@ -145,6 +146,29 @@ def test_loss_series_agrees_with_precise_changes(loss: Loss, scale: float) -> No
     converged = ok & (np.abs(series[-1]) * u**order <= 1e-17 * np.abs(value))
     assert converged.any()
     np.testing.assert_allclose(value[converged], expected[converged], rtol=1e-12)
+
+
+@pytest.mark.parametrize("u", [1e-6, 1e-3])
+def test_a_target_class_rule_is_the_change_of_the_target_prediction(loss: Loss, u: float) -> None:
+    # The target's prediction moves by y_c * r(u), r(u) = u + u^2 (a relative move); the rule's
+    # series at u is the change of moving that one prediction.
+    if not isinstance(loss, TargetClassLoss):
+        return
+    y, t = loss.prepare(Y, LABELS)
+    target = loss.target_classes(t)
+    assert target is not None
+    rows = np.arange(y.shape[0])
+    order = 8
+    relative = np.zeros((order, y.shape[0]))
+    relative[:2] = 1.0
+    series, ok = loss.target_series(y[rows, target], t[rows, target], relative, np.full(6, u))
+    dy = np.zeros_like(y)
+    dy[rows, target] = y[rows, target] * (u + u * u)
+    expected = loss.change(y, t, dy)
+    value = np.einsum("p,pr->r", np.array([u**p for p in range(1, order + 1)]), series)
+    assert ok.all()
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+    assert loss.target_classes(RNG.dirichlet(np.ones(10), size=3)) is None  # soft targets
 
 
 def test_loss_is_immutable_and_has_a_repr(loss: Loss) -> None:

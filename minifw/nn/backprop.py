@@ -1,7 +1,7 @@
 r"""Exact gradients as a gradient method: backpropagation from what an objective already holds.
 
 [`Backprop`][minifw.nn.backprop.Backprop] is a
-[`GradientMethod`][minifw.numdiff.method.GradientMethod] like the finite-difference schemes: it
+`GradientMethod` (`minifw.numdiff.method`) like the finite-difference schemes: it
 takes an objective and returns the gradient of each parameter array. It asks the objective for
 its exact gradients ([`HasExactGradients`][minifw.nn.backprop.HasExactGradients]): the objective
 of a layered model backpropagates from the activations of the forward pass that built it (no

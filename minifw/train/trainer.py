@@ -176,7 +176,7 @@ class Trainer:
     `sampler` (a [`BatchSampler`][minifw.train.sampling.BatchSampler], default
     `RandomChoiceSampler(100)`), `loss` (a [`Loss`][minifw.nn.losses.Loss] that reduces to a scalar,
     default `CrossEntropy()`), `differentiator` (any
-    [`GradientMethod`][minifw.numdiff.method.GradientMethod]: a
+    `GradientMethod` (`minifw.numdiff.method`): a
     [`Differentiator`][minifw.numdiff.differentiation.Differentiator], default `CentralDiff()`, or
     [`Backprop`][minifw.nn.backprop.Backprop] for analytic gradients) and `optimizer` (an
     [`Optimizer`][minifw.train.optimizers.Optimizer], such as `Adam()`). `learning_rate=r` is short for

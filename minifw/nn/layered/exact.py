@@ -23,11 +23,9 @@ import numpy as np
 
 from minifw.errors import DifferentiationError
 from minifw.nn.layered import limits
-from minifw.nn.layered.moves import DenseMove, LaneUnitMove, Move
+from minifw.nn.layered.moves import DenseMove, LaneUnitMove, Move, Network
 from minifw.nn.layered.steps import UnitSteps
-from minifw.nn.layers.layer import Layer
-from minifw.nn.losses.loss import Loss
-from minifw.typing import AnyArray, FloatArray, IntArray
+from minifw.typing import AnyArray, IntArray
 
 __all__ = ["ExactRoute", "sum_by"]
 
@@ -35,12 +33,9 @@ __all__ = ["ExactRoute", "sum_by"]
 @final
 @attrs.define(eq=False)
 class ExactRoute:
-    """The exact routes of one layered objective (its layers, loss, targets and activations)."""
+    """The exact routes of one layered objective, along its network."""
 
-    layers: tuple[Layer, ...]
-    loss: Loss
-    t: FloatArray
-    acts: tuple[FloatArray, ...]
+    net: Network
 
     def unit_changes(
         self, k: int, move: UnitSteps, exact: np.ndarray, steps: AnyArray
@@ -63,7 +58,7 @@ class ExactRoute:
         values = factor[example, coord]
         # Equal moves are computed once: key (example, unit, amount).
         _, value_code = np.unique(values, return_inverse=True)
-        width = math.prod(self.acts[k + 1].shape[1:])
+        width = math.prod(self.net.acts[k + 1].shape[1:])
         codes = int(value_code.max(initial=0)) + 1
         key = (example * width + unit[needed[coord]]) * codes + value_code
         _, first, group = np.unique(key, return_index=True, return_inverse=True)
@@ -79,12 +74,12 @@ class ExactRoute:
         """Step parameter `local` of layer `k` in place, recompute from that layer on."""
         if np.iscomplexobj(steps):
             raise DifferentiationError(
-                f"{type(self.layers[k]).__name__} parameters are perturbed in place, which a "
+                f"{type(self.net.layers[k]).__name__} parameters are perturbed in place, which a "
                 "complex step cannot do; use a real scheme such as CentralDiff"
             )
-        layer = self.layers[k]
+        layer = self.net.layers[k]
         flat = layer.params[local].reshape(-1)
-        x_k, y_k = self.acts[k], self.acts[k + 1]
+        x_k, y_k = self.net.acts[k], self.net.acts[k + 1]
         rows = np.arange(x_k.shape[0])
         out = np.zeros((index.size, steps.size))
         for c, i in enumerate(index.tolist()):
@@ -101,8 +96,7 @@ class ExactRoute:
 
     def _unit_moves(self, k: int, rows: IntArray, units: IntArray, amounts: AnyArray) -> AnyArray:
         """Return each example's exact loss change when unit `units` of layer k moves."""
-        widest = max(math.prod(a.shape[1:]) for a in self.acts[k + 1 :])
-        per_part = max(1, limits.ELEMENT_BUDGET // widest)
+        per_part = max(1, limits.ELEMENT_BUDGET // self.net.widest(k + 1))
         out = np.zeros(rows.size, dtype=np.result_type(amounts, np.float64))
         for start in range(0, rows.size, per_part):
             part = slice(start, start + per_part)
@@ -112,9 +106,10 @@ class ExactRoute:
 
     def _propagate(self, start: int, move: Move) -> AnyArray:
         """Push `move` of layer `start`'s input through the rest; return each lane's loss change."""
-        for m in range(start, len(self.layers)):
-            move = move.through(self.layers[m], self.acts[m], self.acts[m + 1])
-        return move.loss_change(self.loss, self.acts[-1], self.t)
+        net = self.net
+        for m in range(start, len(net.layers)):
+            move = move.through(net.layers[m], net.acts[m], net.acts[m + 1])
+        return move.loss_change(net.loss, net.acts[-1], net.t)
 
 
 def sum_by(group: IntArray, values: AnyArray, size: int) -> AnyArray:

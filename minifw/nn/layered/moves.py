@@ -48,9 +48,36 @@ from minifw.nn.layers.layer import Elementwise, Layer, Linear, RelativeOutputs, 
 from minifw.nn.losses.loss import Loss, TargetClassLoss
 from minifw.typing import AnyArray, FloatArray, IntArray
 
-__all__ = ["DenseMove", "GridUnitMove", "LaneUnitMove", "Move", "RankOneMove", "UnitMove"]
+__all__ = [
+    "DenseMove",
+    "GridUnitMove",
+    "LaneUnitMove",
+    "Move",
+    "Network",
+    "RankOneMove",
+    "UnitMove",
+]
 
 Mask = NDArray[np.bool_]
+
+
+@final
+@attrs.frozen(eq=False)
+class Network:
+    """What moves travel along: the layers, their activations on one batch, the loss, the targets.
+
+    `acts[0]` is the batch's input and `acts[m + 1]` the output of `layers[m]`; `t` holds the
+    prepared `(N, K)` targets.
+    """
+
+    layers: tuple[Layer, ...]
+    loss: Loss
+    t: FloatArray
+    acts: tuple[FloatArray, ...]
+
+    def widest(self, start: int) -> int:
+        """Return the most features of any activation from `acts[start]` on."""
+        return max(math.prod(a.shape[1:]) for a in self.acts[start:])
 
 
 def _flat(a: AnyArray) -> AnyArray:

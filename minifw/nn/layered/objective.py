@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 
 from minifw.nn.layered import limits
 from minifw.nn.layered.exact import ExactRoute
+from minifw.nn.layered.moves import Network
 from minifw.nn.layered.series import SeriesRoute
 from minifw.nn.layered.steps import StepMove, UnitSteps
 from minifw.nn.layers.layer import HasStepMoves, Layer
@@ -82,8 +83,9 @@ class LayeredObjective:
     def __attrs_post_init__(self) -> None:
         self.loss.require_scalar()
         self.weight = self.loss.weight(self.t.shape[0])
-        self._series = SeriesRoute(self.layers, self.loss, self.t, self.acts)
-        self._exact = ExactRoute(self.layers, self.loss, self.t, self.acts)
+        net = Network(self.layers, self.loss, self.t, self.acts)
+        self._series = SeriesRoute(net)
+        self._exact = ExactRoute(net)
 
     @property
     def params(self) -> Mapping[str, FloatArray]:

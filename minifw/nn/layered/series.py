@@ -27,10 +27,9 @@ from numpy.typing import NDArray
 
 from minifw.nn import _series
 from minifw.nn.layered import limits
-from minifw.nn.layered.moves import GridUnitMove, Move
+from minifw.nn.layered.moves import GridUnitMove, Move, Network
 from minifw.nn.layered.steps import UnitSteps
-from minifw.nn.layers.layer import Layer, SeriesLayer
-from minifw.nn.losses.loss import Loss
+from minifw.nn.layers.layer import SeriesLayer
 from minifw.typing import AnyArray, FloatArray, IntArray
 
 __all__ = ["Plan", "SeriesRoute", "converged", "order_for"]
@@ -56,12 +55,9 @@ class Plan:
 @final
 @attrs.define(eq=False)
 class SeriesRoute:
-    """The series route of one layered objective (its layers, loss, targets and activations)."""
+    """The series route of one layered objective, along its network."""
 
-    layers: tuple[Layer, ...]
-    loss: Loss
-    t: FloatArray
-    acts: tuple[FloatArray, ...]
+    net: Network
     _plans: dict[tuple[int, float], Plan | None] = attrs.field(factory=dict, init=False)
 
     def plan(self, k: int, max_step: float, bound: Callable[[], FloatArray]) -> Plan | None:
@@ -106,18 +102,18 @@ class SeriesRoute:
         return move.evaluate(plan.sums[key], steps, int(units[0]))
 
     def _has_series(self, k: int) -> bool:
-        if not all(isinstance(layer, SeriesLayer) for layer in self.layers[k + 1 :]):
+        net = self.net
+        if not all(isinstance(layer, SeriesLayer) for layer in net.layers[k + 1 :]):
             return False
-        probe = np.zeros((1, 1, self.t.shape[1]))
-        return self.loss.series(self.acts[-1][:1], self.t[:1], probe, np.zeros(1)) is not None
+        probe = np.zeros((1, 1, net.t.shape[1]))
+        return net.loss.series(net.acts[-1][:1], net.t[:1], probe, np.zeros(1)) is not None
 
     def _propagate(
         self, k: int, units: IntArray, reach: FloatArray, order: int
     ) -> tuple[AnyArray, Mask]:
         """Return `(g, ok)` for `units`, in parts small enough for the scratch budget."""
-        n = self.acts[k + 1].shape[0]
-        widest = max(math.prod(a.shape[1:]) for a in self.acts[k + 1 :])
-        per_part = max(1, limits.ELEMENT_BUDGET // (order * n * widest))
+        n = self.net.acts[k + 1].shape[0]
+        per_part = max(1, limits.ELEMENT_BUDGET // (order * n * self.net.widest(k + 1)))
         g = np.zeros((order, n, units.size))
         ok = np.zeros((n, units.size), dtype=bool)
         for start in range(0, units.size, per_part):
@@ -129,22 +125,23 @@ class SeriesRoute:
         self, k: int, units: IntArray, reach: FloatArray, order: int
     ) -> tuple[AnyArray, Mask]:
         """Return the series of `G_nj` for every example `n` and the given units `j`."""
-        n = self.acts[0].shape[0]
+        net = self.net
+        n = net.acts[0].shape[0]
         move: Move = GridUnitMove.start(n, units, order)
         lane_reach = reach[move.rows]
         ok = np.ones(move.rows.size, dtype=bool)
-        last = len(self.layers) - 1
-        for m in range(k + 1, len(self.layers)):
-            layer, x_m, y_m = self.layers[m], self.acts[m], self.acts[m + 1]
+        last = len(net.layers) - 1
+        for m in range(k + 1, len(net.layers)):
+            layer, x_m, y_m = net.layers[m], net.acts[m], net.acts[m + 1]
             if m == last:
-                head = move.head_series(layer, self.loss, x_m, y_m, self.t, lane_reach)
+                head = move.head_series(layer, net.loss, x_m, y_m, net.t, lane_reach)
                 if head is not None:
                     series, ok_head = head
                     ok &= ok_head & converged(series, lane_reach)
                     return series.reshape(order, n, units.size), ok.reshape(n, units.size)
             move, ok_m = move.series_through(layer, x_m, y_m, lane_reach)
             ok &= ok_m
-        series, ok_loss = move.loss_series(self.loss, self.acts[-1], self.t, lane_reach)
+        series, ok_loss = move.loss_series(net.loss, net.acts[-1], net.t, lane_reach)
         ok &= ok_loss & converged(series, lane_reach)
         return series.reshape(order, n, units.size), ok.reshape(n, units.size)
 

@@ -1,29 +1,9 @@
 r"""The layer contract: the rules every layer keeps, and the capabilities a layer may declare.
 
-A [`Layer`][minifw.nn.layers.Layer] maps a batch of inputs `x` (axis 0 are the examples, any
-shape after it) to outputs `y` and keeps its rules side by side:
-
-- [`forward`][minifw.nn.layers.Layer.forward]: \(y = f(x)\);
-- [`backward`][minifw.nn.layers.Layer.backward]: the exact gradient, \(\partial L/\partial x\) and
-  \(\partial L/\partial \theta\) from \(\partial L/\partial y\) (backpropagation);
-- [`change`][minifw.nn.layers.Layer.change]: \(f(x + \Delta x) - f(x)\) for many moves \(\Delta x\) at
-  once, computed without the cancellation of subtracting two outputs, so that the tiny moves of a
-  finite difference keep their precision.
-
-Fast numerical gradients ([`minifw.nn.layered`][minifw.nn.layered]) push the effect of one
-parameter through the layers after it as *moves* of their outputs. A layer says more about how
-moves pass through it by declaring capabilities, each a protocol of a method or two:
-
-| capability | what the layer says | who has it |
-|---|---|---|
-| [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | every built-in layer |
-| [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | activations |
-| [`Linear`][minifw.nn.layers.Linear] | the change is linear in the move and the same at every input | [`Affine`][minifw.nn.layers.Affine] |
-| [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of one of its parameters moves its output | [`Affine`][minifw.nn.layers.Affine] |
-| [`RelativeOutputs`][minifw.nn.layers.RelativeOutputs] | how chosen outputs move relatively under a rank-one move | [`Softmax`][minifw.nn.layers.Softmax] |
-
-A layer without them is still exact: its moves pass through `change`, and its parameters are
-perturbed in place and the network recomputed from that layer on.
+[`Layer`][minifw.nn.layers.Layer] is the abstract base (forward, backward, change); the protocols
+here are what a layer may say besides, so that fast numerical gradients can take shortcuts
+through it (the table is in [`minifw.nn.layers`][minifw.nn.layers]). A layer declares one by
+having its methods; nothing is registered.
 
 Examples:
     >>> import numpy as np

@@ -13,13 +13,9 @@ changes. Exact gradients are [`Backprop`][minifw.nn.models.Backprop], a gradient
 finite-difference schemes (defined in [`minifw.nn.backprop`][minifw.nn.backprop]).
 
 Examples:
-    >>> import numpy as np
-    >>> from minifw import CrossEntropy, TwoLayerNet
-    >>> net = TwoLayerNet(input_size=4, hidden_size=3, output_size=2, seed=0)
-    >>> sorted(net.params)
+    >>> from minifw.nn.models import MultiLayerNet
+    >>> sorted(MultiLayerNet(input_size=4, hidden_sizes=(3,), output_size=2, seed=0).params)
     ['W1', 'W2', 'b1', 'b2']
-    >>> net.predict(np.ones((1, 4))).round(4)
-    array([[0.4964, 0.5036]])
 
 """
 

@@ -21,7 +21,7 @@ from minifw.errors import ValidationError
 from minifw.nn.layers.activations import ReLU, Sigmoid, Tanh
 from minifw.nn.layers.affine import Affine
 from minifw.nn.layers.layer import Layer
-from minifw.nn.layers.softmax import Softmax
+from minifw.nn.layers.softmax_layer import Softmax
 from minifw.nn.models.layered import Layered
 from minifw.nn.models.sizes import SIZE, check_total
 from minifw.typing import SeedLike

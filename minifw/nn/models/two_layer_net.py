@@ -18,7 +18,7 @@ from minifw._validation import SEED, positive_float, to_float
 from minifw.nn.layers.activations import Sigmoid
 from minifw.nn.layers.affine import Affine
 from minifw.nn.layers.layer import Layer
-from minifw.nn.layers.softmax import Softmax
+from minifw.nn.layers.softmax_layer import Softmax
 from minifw.nn.models.layered import Layered
 from minifw.nn.models.sizes import SIZE, check_total
 from minifw.typing import SeedLike
