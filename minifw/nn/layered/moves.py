@@ -44,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
+from minifw.nn.capability import declares
 from minifw.nn.layers.layer import Elementwise, Layer, Linear, RelativeOutputs, SeriesLayer
 from minifw.nn.losses.loss import Loss, TargetClassLoss
 from minifw.typing import AnyArray, FloatArray, IntArray
@@ -158,7 +159,7 @@ class DenseMove(Move):
         self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
     ) -> tuple[DenseMove, Mask]:
         """Return the layer's [`series_change`][minifw.nn.layers.SeriesLayer.series_change]."""
-        if not isinstance(layer, SeriesLayer):
+        if not declares(layer, SeriesLayer):
             raise DifferentiationError(f"{type(layer).__name__} has no series_change rule")
         data, ok = layer.series_change(x[self.rows], y[self.rows], self.data, reach)
         return DenseMove(self.rows, data), ok
@@ -186,10 +187,10 @@ class UnitMove(Move):
     @final
     def through(self, layer: Layer, x: AnyArray, y: AnyArray) -> Move:
         """Return a unit move past an elementwise layer, an image past a linear one, else dense."""
-        if isinstance(layer, Elementwise):
+        if declares(layer, Elementwise):
             at = (self.rows, self.units)
             return self._same_lanes(layer.unit_change(_flat(x)[at], _flat(y)[at], self.amounts))
-        if isinstance(layer, Linear):
+        if declares(layer, Linear):
             return self._linear(layer)
         dense = self.dense(x.shape[1:])
         return DenseMove(self.rows, layer.change(x[self.rows], y[self.rows], dense))
@@ -199,11 +200,11 @@ class UnitMove(Move):
         self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
     ) -> tuple[Move, Mask]:
         """As [`through`][minifw.nn.layered.moves.UnitMove.through], on series."""
-        if isinstance(layer, Elementwise):
+        if declares(layer, Elementwise):
             at = (self.rows, self.units)
             amounts, ok = layer.unit_series(_flat(x)[at], _flat(y)[at], self.amounts, reach)
             return self._same_lanes(amounts), ok
-        if isinstance(layer, Linear):
+        if declares(layer, Linear):
             return self._linear(layer), np.ones(self.rows.size, dtype=bool)
         return DenseMove(self.rows, self.dense(x.shape[1:])).series_through(layer, x, y, reach)
 
@@ -277,7 +278,7 @@ class RankOneMove(Move):
 
     def through(self, layer: Layer, x: AnyArray, y: AnyArray) -> Move:
         """Return the vectors' images past a linear layer; else a dense move."""
-        if isinstance(layer, Linear):
+        if declares(layer, Linear):
             return RankOneMove(self.rows, self.amounts, layer.image(self.w))
         return DenseMove(self.rows, self.dense(x.shape[1:])).through(layer, x, y)
 
@@ -285,7 +286,7 @@ class RankOneMove(Move):
         self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
     ) -> tuple[Move, Mask]:
         """As [`through`][minifw.nn.layered.moves.RankOneMove.through], on series."""
-        if isinstance(layer, Linear):
+        if declares(layer, Linear):
             return RankOneMove(self.rows, self.amounts, layer.image(self.w)), np.ones(
                 self.rows.size, dtype=bool
             )
@@ -307,7 +308,7 @@ class RankOneMove(Move):
         the target class ([`TargetClassLoss`][minifw.nn.losses.TargetClassLoss], cross-entropy)
         and every example has one.
         """
-        if not (isinstance(layer, RelativeOutputs) and isinstance(loss, TargetClassLoss)):
+        if not (declares(layer, RelativeOutputs) and declares(loss, TargetClassLoss)):
             return None
         target = loss.target_classes(t)
         if target is None:

@@ -44,6 +44,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw.nn.capability import declares
 from minifw.nn.layered import limits
 from minifw.nn.layered.exact import ExactRoute
 from minifw.nn.layered.moves import Network
@@ -204,7 +205,7 @@ class LayeredObjective:
         """Return the step moves of layer `k`'s parameters for the batch (`None`: it has none)."""
         if k not in self._moves:
             layer = self.layers[k]
-            found = layer.step_moves(self.acts[k]) if isinstance(layer, HasStepMoves) else None
+            found = layer.step_moves(self.acts[k]) if declares(layer, HasStepMoves) else None
             self._moves[k] = found
         return self._moves[k]
 

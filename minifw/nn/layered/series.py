@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.nn import _series
+from minifw.nn.capability import declares
 from minifw.nn.layered import limits
 from minifw.nn.layered.moves import GridUnitMove, Move, Network
 from minifw.nn.layered.steps import UnitSteps
@@ -103,7 +104,7 @@ class SeriesRoute:
 
     def _has_series(self, k: int) -> bool:
         net = self.net
-        if not all(isinstance(layer, SeriesLayer) for layer in net.layers[k + 1 :]):
+        if not all(declares(layer, SeriesLayer) for layer in net.layers[k + 1 :]):
             return False
         probe = np.zeros((1, 1, net.t.shape[1]))
         return net.loss.series(net.acts[-1][:1], net.t[:1], probe, np.zeros(1)) is not None
