@@ -148,3 +148,51 @@ def test_a_layer_with_step_moves_gets_the_fast_path(h: float) -> None:
         scale = float(np.max(np.abs(value)))
         np.testing.assert_allclose(fast[name], value, rtol=0, atol=1e-12 / h * scale)
     assert minifw.gradcheck(net, x, t, CrossEntropy()).passed
+
+
+@final
+@attrs.define(eq=False)
+class WrongSteps(Layer):
+    """A user's layer whose step moves do not fit its parameter (a mistake to be told about)."""
+
+    a: FloatArray
+    moves: dict[str, StepMove]
+
+    @property
+    def params(self) -> dict[str, FloatArray]:
+        return {"a": self.a}
+
+    def forward(self, x: AnyArray) -> AnyArray:
+        result: AnyArray = x * self.a
+        return result
+
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
+        return dy * self.a, {"a": np.sum(dy * x, axis=0)}
+
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        result: AnyArray = dx * self.a
+        return result
+
+    def step_moves(self, x: AnyArray) -> Mapping[str, StepMove]:
+        return self.moves
+
+
+@pytest.mark.parametrize(
+    ("moves", "words"),
+    [
+        ({}, r"one step move per parameter \['a'\], got \[\]"),
+        ({"a": UniformUnitSteps(units=np.arange(3), examples=5)}, r"\['a'\]: units must hold 4 integers"),
+        ({"a": UniformUnitSteps(units=np.array([0, 1, 2, 4]), examples=5)}, r"units must lie in 0..3, got 0..4"),
+        ({"a": UniformUnitSteps(units=np.arange(4), examples=2)}, "examples is 2 for a batch of 5"),
+        (
+            {"a": ScaledUnitSteps(units=np.arange(4), factor=np.ones((5, 4)), inputs=np.arange(1, 5))},
+            r"inputs must lie in 0..3, got 1..4",
+        ),
+    ],
+    ids=["missing", "too-few", "out-of-range", "examples", "inputs"],
+)
+def test_step_moves_that_do_not_fit_are_refused(moves: dict[str, StepMove], words: str) -> None:
+    net = Sequential([WrongSteps(a=np.ones(4), moves=moves), Softmax()])
+    x, t = np.ones((5, 4)), np.zeros(5, dtype=int)
+    with pytest.raises(minifw.MinifwError, match=words):
+        CentralDiff().gradients(net.objective(x, t, CrossEntropy()))

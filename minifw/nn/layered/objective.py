@@ -44,6 +44,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
 from minifw.nn.layered.exact import ExactRoute
@@ -206,6 +207,8 @@ class LayeredObjective:
         if k not in self._moves:
             layer = self.layers[k]
             found = layer.step_moves(self.acts[k]) if declares(layer, HasStepMoves) else None
+            if found is not None:
+                _check_moves(layer, found, self.acts[k].shape[0], math.prod(self.acts[k + 1].shape[1:]))
             self._moves[k] = found
         return self._moves[k]
 
@@ -215,3 +218,22 @@ class LayeredObjective:
         assert moves is not None  # only layers with step moves are planned
         bound: FloatArray = functools.reduce(np.maximum, [m.row_bound() for m in moves.values()])
         return bound
+
+
+def _check_moves(layer: Layer, moves: Mapping[str, StepMove], examples: int, features: int) -> None:
+    """Refuse step moves that do not describe the layer's parameters on this batch."""
+    name = type(layer).__name__
+    if not isinstance(moves, Mapping) or set(moves) != set(layer.params):
+        got = sorted(moves) if isinstance(moves, Mapping) else type(moves).__name__
+        raise DifferentiationError(
+            f"{name}.step_moves must give one step move per parameter {sorted(layer.params)}, "
+            f"got {got}"
+        )
+    for local, move in moves.items():
+        wrong = (
+            f"is a {type(move).__name__}, not a StepMove"
+            if not isinstance(move, StepMove)
+            else move.check(layer.params[local].size, examples, features)
+        )
+        if wrong is not None:
+            raise DifferentiationError(f"{name}.step_moves()[{local!r}]: {wrong}")

@@ -67,6 +67,14 @@ class StepMove(abc.ABC):
     """
 
     @abc.abstractmethod
+    def check(self, coordinates: int, examples: int, features: int) -> str | None:
+        """Return what is wrong with this move for a parameter and a batch, or `None`.
+
+        `coordinates` is the parameter's size, `examples` the batch size and `features` the
+        number of the layer's output features.
+        """
+
+    @abc.abstractmethod
     def take(self, index: IntArray) -> Self:
         """Return the move of the coordinates `index` (positions into this move's coordinates)."""
 
@@ -94,6 +102,10 @@ class UnitSteps(StepMove):
     """
 
     units: IntArray
+
+    def check(self, coordinates: int, examples: int, features: int) -> str | None:
+        """Say what is wrong with `units` (one flat output feature per coordinate)."""
+        return _indices(self.units, "units", coordinates, features)
 
     @final
     def pieces_of(self, piece_of_unit: IntArray) -> IntArray:
@@ -125,6 +137,16 @@ class UnitSteps(StepMove):
         """
 
 
+def _indices(index: object, name: str, size: int, bound: int) -> str | None:
+    """Say what is wrong with `index` as `size` integers in `0..bound-1`, or `None`."""
+    arr = np.asarray(index)
+    if arr.shape != (size,) or arr.dtype.kind not in "iu":
+        return f"{name} must hold {size} integers (one per coordinate), got {arr.dtype} {arr.shape}"
+    if size and (int(arr.min()) < 0 or int(arr.max()) >= bound):
+        return f"{name} must lie in 0..{bound - 1}, got {int(arr.min())}..{int(arr.max())}"
+    return None
+
+
 def _horner(terms: list[AnyArray], step: float | complex, dtype: np.dtype[Any]) -> AnyArray:
     r"""Return \(\sum_q s^q T_q\) (`terms[q - 1]` is \(T_q\)) by Horner's rule, in place."""
     acc = np.zeros(terms[0].shape, dtype=dtype)
@@ -148,6 +170,12 @@ class UniformUnitSteps(UnitSteps):
     """
 
     examples: int
+
+    def check(self, coordinates: int, examples: int, features: int) -> str | None:
+        """Say what is wrong with `units` or `examples`."""
+        if self.examples != examples:
+            return f"examples is {self.examples!r} for a batch of {examples}"
+        return super().check(coordinates, examples, features)
 
     def take(self, index: IntArray) -> UniformUnitSteps:
         """Return the steps of the coordinates `index`."""
@@ -232,6 +260,15 @@ class ScaledUnitSteps(UnitSteps):
     powers: FactorPowers = attrs.field(
         default=attrs.Factory(_shared_powers, takes_self=True), eq=False, repr=False
     )
+
+    def check(self, coordinates: int, examples: int, features: int) -> str | None:
+        """Say what is wrong with `units`, `factor` (one row per example) or `inputs`."""
+        factor = self.factor
+        if not isinstance(factor, np.ndarray) or factor.ndim != 2 or factor.shape[0] != examples:
+            shape = getattr(factor, "shape", type(factor).__name__)
+            return f"factor must be a 2-D array of one row per example ({examples}), got {shape}"
+        found = super().check(coordinates, examples, features)
+        return found or _indices(self.inputs, "inputs", coordinates, factor.shape[1])
 
     def take(self, index: IntArray) -> ScaledUnitSteps:
         """Return the steps of the coordinates `index` (sharing the factor and its powers)."""

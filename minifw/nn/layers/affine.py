@@ -19,6 +19,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import final
 
@@ -32,6 +33,21 @@ from minifw.nn.layers.layer import Layer
 from minifw.typing import AnyArray, FloatArray, IntArray
 
 __all__ = ["Affine"]
+
+
+@functools.lru_cache(maxsize=16)
+def _weight_grid(inputs: int, width: int) -> tuple[IntArray, IntArray]:
+    """Return the output unit `j` and the input `i` of each flat index `i * width + j` of `W`.
+
+    Read-only and shared by every objective of a layer of that shape: a model's gradients ask
+    for them once per batch, and two fresh arrays of the size of `W` each time cost more than the
+    rest of building the objective.
+    """
+    units = np.broadcast_to(np.arange(width), (inputs, width)).reshape(-1)
+    rows = np.broadcast_to(np.arange(inputs)[:, None], (inputs, width)).reshape(-1)
+    units.setflags(write=False)
+    rows.setflags(write=False)
+    return units, rows
 
 
 @final
@@ -126,11 +142,8 @@ class Affine(Layer):
         Coordinates are flat indices of `W` (`i * n_out + j`) and of `b` (`j`).
         """
         inputs, width = self.W.shape
+        units, rows = _weight_grid(inputs, width)
         return {
-            "W": ScaledUnitSteps(
-                units=np.tile(np.arange(width), inputs),
-                factor=x,
-                inputs=np.repeat(np.arange(inputs), width),
-            ),
+            "W": ScaledUnitSteps(units=units, factor=x, inputs=rows),
             "b": UniformUnitSteps(units=np.arange(width), examples=x.shape[0]),
         }
