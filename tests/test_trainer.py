@@ -211,17 +211,51 @@ class ExplodingNet(Model):
         return {name: np.full(p.shape, fill) for name, p in self.params.items()}
 
 
-def test_an_exploding_update_is_refused(sample: MNIST) -> None:
-    net = ExplodingNet()
-    trainer = small_trainer(sample, model=net, differentiator=Backprop(), optimizer=minifw.Adam())
+@final
+@attrs.define(eq=False)
+class DivergingNet(Model):
+    """A user's model whose predictions overflow once ``armed`` is set."""
+
+    armed: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.params = {"b": np.zeros(10)}
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        scores = np.zeros((len(np.asarray(x)), 10)) + self.params["b"]
+        return scores + (np.inf if self.armed else 0.0)
+
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        return {"b": np.full(10, 0.01)}
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "words"),
+    [
+        (
+            lambda: ExplodingNet(),
+            {"optimizer": minifw.Adam()},
+            r"step 2 \(loss 2.3\d+\): Adam's update of W is not finite \(nothing was changed\); "
+            "training stopped with the parameters of step 1",
+        ),
+        (
+            lambda: DivergingNet(),
+            {"loss": minifw.MeanSquared()},
+            r"the model's predictions became non-finite at step 2; stopped with the parameters "
+            r"of step 1 \(lower learning_rate=0.1\?\)",
+        ),
+    ],
+    ids=["exploding-update", "diverging-predictions"],
+)
+def test_a_failed_step_changes_nothing(
+    sample: MNIST, make: Any, options: dict[str, Any], words: str
+) -> None:
+    net = make()
+    trainer = small_trainer(sample, model=net, differentiator=Backprop(), **options)
     trainer.step()
     before = everything(trainer)
     net.armed = True
-    with pytest.raises(
-        TrainingError,
-        match=r"step 2 \(loss 2.3\d+\): Adam's update of W is not finite \(nothing was changed\); "
-        "training stopped with the parameters of step 1",
-    ):
+    with pytest.raises(TrainingError, match=words):
         trainer.step()
     assert everything(trainer) == before
 
@@ -558,36 +592,3 @@ def test_what_a_step_of_a_model_that_is_not_layered_costs(sample: MNIST) -> None
     model = CountingSoftmaxRegression()
     small_trainer(sample, model=model, differentiator=CentralDiff()).step()
     assert model.calls == 1 + 1 + 2 * 7850
-
-
-@final
-@attrs.define(eq=False)
-class DivergingNet(Model):
-    """A user's model whose predictions overflow once ``armed`` is set."""
-
-    armed: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        self.params = {"b": np.zeros(10)}
-
-    def predict(self, x: ArrayLike) -> FloatArray:
-        scores = np.zeros((len(np.asarray(x)), 10)) + self.params["b"]
-        return scores + (np.inf if self.armed else 0.0)
-
-    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
-        return {"b": np.full(10, 0.01)}
-
-
-def test_predictions_that_are_not_finite_stop_training_without_damage(sample: MNIST) -> None:
-    net = DivergingNet()
-    trainer = small_trainer(sample, model=net, loss=minifw.MeanSquared(), differentiator=Backprop())
-    trainer.step()
-    before = everything(trainer)
-    net.armed = True
-    with pytest.raises(
-        TrainingError,
-        match=r"the model's predictions became non-finite at step 2; stopped with the parameters "
-        r"of step 1 \(lower learning_rate=0.1\?\)",
-    ):
-        trainer.step()
-    assert everything(trainer) == before
