@@ -30,7 +30,7 @@ from minifw import (
     Trainer,
     TwoLayerNet,
 )
-from minifw.train.trainer import GradientMethod
+from minifw.numdiff.method import GradientMethod
 
 
 def run(method: GradientMethod, steps: int, seed: int, progress: bool) -> tuple[Trainer, float]:

@@ -12,6 +12,7 @@ Examples:
 from minifw._version import __version__
 from minifw.data import MNIST, Dataset, FashionMNIST, Split
 from minifw.errors import MinifwError
+from minifw.nn.backprop import Backprop
 from minifw.nn.gradcheck import (
     DirectionCheck,
     GradcheckReport,
@@ -32,7 +33,6 @@ from minifw.nn.layers import (
 )
 from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
 from minifw.nn.models import (
-    Backprop,
     HasBackprop,
     Layered,
     Model,

@@ -17,7 +17,7 @@ import pytest
 import minifw
 from minifw import BatchSampler, Differentiator, Loss
 from minifw.app.registry import REGISTRY
-from minifw.nn.loss_changes import loss_change, loss_series
+from minifw.nn.losses import TargetClassLoss
 
 LOSSES: list[Loss] = [minifw.MeanSquared(), minifw.CrossEntropy()]
 # Every built-in scheme, from its one registration (a new scheme is its file and that line).
@@ -104,7 +104,7 @@ def test_loss_does_not_modify_inputs(loss: Loss) -> None:
     y, t = Y.copy(), np.eye(10)[LABELS]
     t_copy = t.copy()
     loss.per_example(y, t)
-    loss_change(loss, y, 0.01 * y, t)
+    loss.change(y, t, 0.01 * y)
     loss(y, t)
     np.testing.assert_array_equal(y, Y)
     np.testing.assert_array_equal(t, t_copy)
@@ -114,10 +114,10 @@ def test_loss_change_agrees_with_two_evaluations(loss: Loss) -> None:
     y, t = loss.prepare(Y, LABELS)
     dy = 1e-3 * (RNG.dirichlet(np.ones(10), size=6) - y)
     expected = loss.per_example(y + dy, t) - loss.per_example(y, t)
-    np.testing.assert_allclose(loss_change(loss, y, dy, t), expected, rtol=1e-9, atol=1e-15)
-    # The precise rule and the generic two evaluations agree.
-    generic = loss_change.dispatch(Loss)(loss, y, dy, t)
-    np.testing.assert_allclose(loss_change(loss, y, dy, t), generic, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(loss.change(y, t, dy), expected, rtol=1e-9, atol=1e-15)
+    # The precise rule and the base class's generic two evaluations agree.
+    generic = Loss.change(loss, y, t, dy)
+    np.testing.assert_allclose(loss.change(y, t, dy), generic, rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.parametrize("scale", [1e-6, 1e-3, 1e-2])
@@ -131,19 +131,42 @@ def test_loss_series_agrees_with_precise_changes(loss: Loss, scale: float) -> No
     dy[0] = direction
     dy[1] = 0.5 * direction**2
     reach = np.full(y.shape[0], scale)
-    found = loss_series(loss, y, t, dy, reach)
+    found = loss.series(y, t, dy, reach)
     assert found is not None
     series, ok = found
     assert ok.all() if scale <= 1e-6 else ok.any()  # trusted only where it converges fast
     u = scale
     moved = u * direction + 0.5 * (u * direction) ** 2
-    expected = loss_change(loss, y, moved, t)
+    expected = loss.change(y, t, moved)
     powers = np.array([u**p for p in range(1, order + 1)])
     value = np.einsum("p,pr->r", powers, series)
     # Where the series is trusted and its last term is negligible, it is the change.
     converged = ok & (np.abs(series[-1]) * u**order <= 1e-17 * np.abs(value))
     assert converged.any()
     np.testing.assert_allclose(value[converged], expected[converged], rtol=1e-12)
+
+
+@pytest.mark.parametrize("u", [1e-6, 1e-3])
+def test_a_target_class_rule_is_the_change_of_the_target_prediction(loss: Loss, u: float) -> None:
+    # The target's prediction moves by y_c * r(u), r(u) = u + u^2 (a relative move); the rule's
+    # series at u is the change of moving that one prediction.
+    if not isinstance(loss, TargetClassLoss):
+        return
+    y, t = loss.prepare(Y, LABELS)
+    target = loss.target_classes(t)
+    assert target is not None
+    rows = np.arange(y.shape[0])
+    order = 8
+    relative = np.zeros((order, y.shape[0]))
+    relative[:2] = 1.0
+    series, ok = loss.target_series(y[rows, target], t[rows, target], relative, np.full(6, u))
+    dy = np.zeros_like(y)
+    dy[rows, target] = y[rows, target] * (u + u * u)
+    expected = loss.change(y, t, dy)
+    value = np.einsum("p,pr->r", np.array([u**p for p in range(1, order + 1)]), series)
+    assert ok.all()
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+    assert loss.target_classes(RNG.dirichlet(np.ones(10), size=3)) is None  # soft targets
 
 
 def test_loss_is_immutable_and_has_a_repr(loss: Loss) -> None:

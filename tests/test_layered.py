@@ -7,7 +7,10 @@ backprop in disguise. The oracle in ``tests/oracles/book_network.py`` shares no 
 
 from __future__ import annotations
 
+import ast
+import inspect
 import tracemalloc
+from pathlib import Path
 from typing import Any, final
 
 import attrs
@@ -15,10 +18,13 @@ import numpy as np
 import pytest
 from oracles import book_network as book
 
-import minifw.nn.layered
+import minifw.nn.layered.limits
+import minifw.nn.layers
+import minifw.nn.losses
 import minifw.numdiff.differentiator
 from minifw import (
     MNIST,
+    Backprop,
     BackwardDiff,
     CentralDiff,
     CrossEntropy,
@@ -27,12 +33,14 @@ from minifw import (
     Layered,
     Loss,
     MeanSquared,
+    Model,
     MultiLayerNet,
     Perturbation,
     RandomChoiceSampler,
     Sequential,
     TwoLayerNet,
 )
+from minifw.errors import NotSupportedError
 from minifw.nn.layers import Activation, Affine, Layer, ReLU, Sigmoid, Softmax
 from minifw.typing import FloatArray
 
@@ -152,7 +160,7 @@ def test_exact_and_series_routes_agree(
     loss, t = batch(output)
     diff = CentralDiff(h=h)
     fast = diff.gradients(net.objective(X, t, loss))
-    monkeypatch.setattr(minifw.nn.layered, "MAX_ORDER", 0)  # every move takes the exact route
+    monkeypatch.setattr(minifw.nn.layered.limits, "MAX_ORDER", 0)  # every move takes the exact route
     exact_route = diff.gradients(net.objective(X, t, loss))
     assert worst(fast, exact_route) < 1e-13 / h
 
@@ -180,7 +188,7 @@ def test_chunks_and_pieces_do_not_change_the_numbers(monkeypatch: pytest.MonkeyP
     net, _, output = make_model("tanh-softmax")
     loss, t = batch(output)
     whole = CentralDiff().gradients(net.objective(X, t, loss))
-    monkeypatch.setattr(minifw.nn.layered, "ELEMENT_BUDGET", 50)
+    monkeypatch.setattr(minifw.nn.layered.limits, "ELEMENT_BUDGET", 50)
     monkeypatch.setattr(minifw.numdiff.differentiator, "ENGINE_CHUNK", 7)
     pieces = CentralDiff().gradients(net.objective(X, t, loss))
     assert worst(pieces, whole) < 1e-13
@@ -196,8 +204,8 @@ def test_complex_steps_give_the_exact_gradient(kind: str, monkeypatch: pytest.Mo
         net, _, output = make_model(kind)
         loss, t = batch(output)
     exact = net.backprop(X, t, loss)
-    for max_order in (minifw.nn.layered.MAX_ORDER, 0):  # series route, then the exact route
-        monkeypatch.setattr(minifw.nn.layered, "MAX_ORDER", max_order)
+    for max_order in (minifw.nn.layered.limits.MAX_ORDER, 0):  # series route, then the exact route
+        monkeypatch.setattr(minifw.nn.layered.limits, "MAX_ORDER", max_order)
         objective = net.objective(X, t, loss)
         for name, value in exact.items():
             changes = objective.changes(name, np.arange(value.size), np.array([1e-20j]))
@@ -379,3 +387,63 @@ def test_other_losses_and_targets(kind: str, loss: Loss, targets: FloatArray, h:
         Perturbation(lambda: net.loss(X, targets, loss), net.params)
     )
     assert worst(fast, loop) <= 1e-12 / h
+
+
+# --- exact gradients from the objective, and what the engine may name ----------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_backprop_is_a_gradient_method_of_the_objective(kind: str) -> None:
+    net, _, output = make_model(kind)
+    loss, t = batch(output)
+    objective = net.objective(X, t, loss)
+    grads = Backprop().gradients(objective)
+    for name, value in net.backprop(X, t, loss).items():
+        assert grads[name].tobytes() == value.tobytes()
+
+
+def test_backprop_needs_an_objective_with_exact_gradients() -> None:
+    w = np.array([1.0, 2.0])
+    with pytest.raises(NotSupportedError, match="Perturbation has no exact gradient"):
+        Backprop().gradients(Perturbation(lambda: float(np.sum(w**2)), {"w": w}))
+
+
+@final
+@attrs.define(eq=False)
+class Linear(Model):
+    """A model that is not layered and has no backprop."""
+
+    def __attrs_post_init__(self) -> None:
+        self.params = {"W": np.full((12, 4), 0.1)}
+
+    def predict(self, x: Array) -> FloatArray:
+        out: FloatArray = minifw.softmax(np.asarray(x, dtype=np.float64) @ self.params["W"])
+        return out
+
+
+def test_a_model_without_backprop_says_so() -> None:
+    objective = Linear().objective(X, LABELS, CrossEntropy())
+    with pytest.raises(NotSupportedError, match="Linear has no analytic gradient"):
+        Backprop().gradients(objective)
+
+
+ENGINE = Path(minifw.nn.layered.__file__).parent
+CONCRETE = {
+    name
+    for module in (minifw.nn.layers, minifw.nn.losses)
+    for name in module.__all__
+    if inspect.isclass(getattr(module, name)) and getattr(getattr(module, name), "__final__", False)
+}
+
+
+@pytest.mark.parametrize("path", sorted(ENGINE.glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_names_no_concrete_layer_or_loss(path: Path) -> None:
+    assert {"Affine", "Softmax", "Sigmoid", "CrossEntropy", "MeanSquared"} <= CONCRETE
+    names = {node.id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Name)}
+    imported = {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not (names | imported) & CONCRETE

@@ -1,4 +1,4 @@
-"""Contracts every concrete Layer keeps: backward, change and series against their definitions.
+"""Contracts every concrete Layer keeps: backward, change, series and capabilities against their definitions.
 
 A new built-in layer is tested by adding a factory to ``LAYERS``;
 ``test_every_concrete_layer_is_listed`` fails until it is. Shapes and values are drawn by
@@ -19,7 +19,21 @@ from test_contracts import _concrete_subclasses
 import minifw
 from minifw.errors import DifferentiationError
 from minifw.nn import _series
-from minifw.nn.layers import Activation, Affine, Layer, ReLU, SeriesLayer, Sigmoid, Softmax, Tanh
+from minifw.nn.layered.steps import UnitSteps
+from minifw.nn.layers import (
+    Activation,
+    Affine,
+    Elementwise,
+    HasStepMoves,
+    Layer,
+    Linear,
+    RelativeOutputs,
+    ReLU,
+    SeriesLayer,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 
 Array = Any
 
@@ -187,3 +201,90 @@ def test_sigmoid_is_complex_safe_far_out() -> None:
 def test_affine_validates_its_arrays(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(minifw.MinifwError, match=match):
         Affine(**kwargs)
+
+
+# --- capabilities: each one against the rules it stands for -------------------------------------
+
+
+@given(cases())
+def test_a_linear_layer_s_image_is_its_change(case: tuple[str, Layer, Array, Array]) -> None:
+    _, layer, x, direction = case
+    if not isinstance(layer, Linear):
+        return
+    y = layer.forward(x)
+    np.testing.assert_array_equal(layer.image(direction), layer.change(x, y, direction))
+    units = np.array([x.shape[1] - 1, 0])
+    np.testing.assert_array_equal(
+        layer.unit_images(units), layer.image(np.eye(x.shape[1])[units])
+    )
+
+
+@given(cases())
+def test_an_elementwise_layer_moves_each_unit_alone(case: tuple[str, Layer, Array, Array]) -> None:
+    _, layer, x, direction = case
+    if not isinstance(layer, Elementwise):
+        return
+    assert isinstance(layer, SeriesLayer)
+    y = layer.forward(x)
+    dx = 1e-3 * direction
+    at = (np.array([0, x.shape[0] - 1]), np.array([x.shape[1] - 1, 0]))
+    np.testing.assert_array_equal(
+        layer.unit_change(x[at], y[at], dx[at]), layer.change(x, y, dx)[at]
+    )
+    series = np.stack([dx, np.zeros_like(dx)])
+    reach = np.full(x.shape[0], 1.0)
+    whole, _ = layer.series_change(x, y, series, reach)
+    gathered, ok = layer.unit_series(x[at], y[at], series[:, at[0], at[1]], reach[at[0]])
+    np.testing.assert_array_equal(gathered, whole[:, at[0], at[1]])
+    assert ok.shape == (2,)
+
+
+@given(cases(), st.sampled_from([1e-6, 1e-2, 1.0]))
+def test_step_moves_are_what_a_step_does_to_the_output(
+    case: tuple[str, Layer, Array, Array], step: float
+) -> None:
+    # For every coordinate: forward with the parameter moved by s, minus forward, is s times the
+    # coordinate's move (layers are linear in their parameters).
+    _, layer, x, _ = case
+    if not isinstance(layer, HasStepMoves):
+        return
+    y = layer.forward(x)
+    moves = layer.step_moves(x)
+    assert set(moves) == set(layer.params)
+    for name, arr in layer.params.items():
+        move = moves[name]
+        assert isinstance(move, UnitSteps)
+        flat = arr.reshape(-1)
+        for c in range(arr.size):
+            one = move.take(np.array([c]))
+            expected = np.zeros(y.shape)
+            expected[:, one.units[0]] = step * one.amounts(np.array([0]))[:, 0]
+            original = flat[c]
+            flat[c] = original + step
+            try:
+                moved = layer.forward(x) - y
+            finally:
+                flat[c] = original
+            # To the rounding of the difference of two outputs.
+            scale = 1.0 + float(np.max(np.abs(y)))
+            np.testing.assert_allclose(moved, expected, rtol=1e-9, atol=1e-14 * scale)
+
+
+@given(cases(), st.sampled_from([1e-4, 1e-2]))
+def test_relative_outputs_are_the_change_over_the_output(
+    case: tuple[str, Layer, Array, Array], u: float
+) -> None:
+    _, layer, x, direction = case
+    if not isinstance(layer, RelativeOutputs):
+        return
+    y = layer.forward(x)
+    w = direction[:1]  # one vector: lane n moves example n along it
+    order = 10
+    d = np.zeros((order, x.shape[0]))
+    d[0] = 1.0
+    outputs = np.arange(x.shape[0]) % x.shape[1]
+    relative, ok = layer.relative_series(y, w, d, outputs, np.full(x.shape[0], u))
+    rows = np.arange(x.shape[0])
+    expected = layer.change(x, y, u * np.repeat(w, x.shape[0], axis=0))[rows, outputs] / y[rows, outputs]
+    value = _series.evaluate(relative, u)
+    np.testing.assert_allclose(value[ok], expected[ok], rtol=1e-9, atol=1e-15)

@@ -10,9 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minifw import CrossEntropy, Loss, MeanSquared, MinifwError
+from minifw import CrossEntropy, Loss, MeanSquared, MinifwError, TwoLayerNet
 from minifw.errors import ValidationError
-from minifw.nn.loss_changes import loss_change
 
 T = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]  # the answer is "2"
 Y_TWO = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]  # 0.6 on "2"
@@ -110,10 +109,15 @@ def test_unknown_reduction_is_rejected_when_built(loss_type: type[Loss]) -> None
         loss_type(reduction="avg")  # type: ignore[arg-type]
 
 
-def test_weight_needs_a_scalar_reduction() -> None:
+def test_weight_is_pure_and_gradients_need_a_scalar_reduction() -> None:
+    assert CrossEntropy().weight(4) == 0.25
     assert CrossEntropy(reduction="sum").weight(7) == 1.0
-    with pytest.raises(ValidationError, match="reduction='none'"):
-        CrossEntropy(reduction="none").weight(7)
+    assert CrossEntropy(reduction="none").weight(7) == 1.0  # checks nothing
+    net = TwoLayerNet(input_size=3, hidden_size=2, output_size=2, seed=0)
+    x, t = np.ones((2, 3)), np.array([0, 1])
+    for call in (net.objective, net.backprop):
+        with pytest.raises(ValidationError, match="reduction='none'"):
+            call(x, t, CrossEntropy(reduction="none"))
 
 
 def test_inputs_are_not_modified() -> None:
@@ -193,6 +197,6 @@ def test_loss_change_matches_two_evaluations(
     t = np.eye(y.shape[1])[labels]
     y_new = data.draw(hnp.arrays(np.float64, y.shape, elements=st.floats(0.0, 1.0)))
     expected = loss.per_example(y_new, t) - loss.per_example(y, t)
-    change = loss_change(loss, y, y_new - y, t)
+    change = loss.change(y, t, y_new - y)
     assert change.shape == (y.shape[0],)
     np.testing.assert_allclose(change, expected, atol=1e-9)

@@ -9,6 +9,7 @@ from typing import Any, final
 import attrs
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import minifw
 from minifw import (
@@ -21,6 +22,7 @@ from minifw import (
     Loss,
     Model,
     RandomChoiceSampler,
+    Sequential,
     ShuffleSampler,
     Split,
     Trainer,
@@ -28,8 +30,10 @@ from minifw import (
     gradcheck,
 )
 from minifw.errors import CheckpointError, ConfigError, MinifwError, TrainingError, ValidationError
+from minifw.nn.layers import Affine, Layer, Sigmoid, Softmax
+from minifw.numdiff.method import GradientMethod
 from minifw.train.checkpoint import CHECKPOINT_FORMAT
-from minifw.typing import ArrayLike, FloatArray, IntArray
+from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +91,7 @@ def test_minibatch_loss_and_gradient(sample: MNIST) -> None:
     assert t.shape == (50,)
     assert trainer.loss(x, t) == pytest.approx(CrossEntropy()(trainer.model.predict(x), t))
     grads = trainer.gradient(x, t)
-    exact = Backprop().gradients(trainer.model, x, t, CrossEntropy())
+    exact = Backprop().gradients(trainer.model.objective(x, t, CrossEntropy()))
     for name, g in grads.items():
         np.testing.assert_allclose(g, exact[name], rtol=0, atol=1e-7 * np.abs(exact[name]).max())
 
@@ -207,17 +211,51 @@ class ExplodingNet(Model):
         return {name: np.full(p.shape, fill) for name, p in self.params.items()}
 
 
-def test_an_exploding_update_is_refused(sample: MNIST) -> None:
-    net = ExplodingNet()
-    trainer = small_trainer(sample, model=net, differentiator=Backprop(), optimizer=minifw.Adam())
+@final
+@attrs.define(eq=False)
+class DivergingNet(Model):
+    """A user's model whose predictions overflow once ``armed`` is set."""
+
+    armed: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.params = {"b": np.zeros(10)}
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        scores = np.zeros((len(np.asarray(x)), 10)) + self.params["b"]
+        return scores + (np.inf if self.armed else 0.0)
+
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        return {"b": np.full(10, 0.01)}
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "words"),
+    [
+        (
+            lambda: ExplodingNet(),
+            {"optimizer": minifw.Adam()},
+            r"step 2 \(loss 2.3\d+\): Adam's update of W is not finite \(nothing was changed\); "
+            "training stopped with the parameters of step 1",
+        ),
+        (
+            lambda: DivergingNet(),
+            {"loss": minifw.MeanSquared()},
+            r"the model's predictions became non-finite at step 2; stopped with the parameters "
+            r"of step 1 \(lower learning_rate=0.1\?\)",
+        ),
+    ],
+    ids=["exploding-update", "diverging-predictions"],
+)
+def test_a_failed_step_changes_nothing(
+    sample: MNIST, make: Any, options: dict[str, Any], words: str
+) -> None:
+    net = make()
+    trainer = small_trainer(sample, model=net, differentiator=Backprop(), **options)
     trainer.step()
     before = everything(trainer)
     net.armed = True
-    with pytest.raises(
-        TrainingError,
-        match=r"step 2 \(loss 2.3\d+\): Adam's update of W is not finite \(nothing was changed\); "
-        "training stopped with the parameters of step 1",
-    ):
+    with pytest.raises(TrainingError, match=words):
         trainer.step()
     assert everything(trainer) == before
 
@@ -478,3 +516,79 @@ def test_fit_arguments_are_checked_first(
     with pytest.raises(ConfigError, match=fragment):
         trainer.fit(**arguments)
     assert trainer.step_count == 0
+
+
+# --- one step, one forward pass --------------------------------------------------------------------
+
+
+@final
+@attrs.define(eq=False)
+class CountingIdentity(Layer):
+    """A user's layer that passes its input on and counts the forward passes through it."""
+
+    calls: list[int] = attrs.field(factory=lambda: [0])
+
+    @property
+    def params(self) -> dict[str, FloatArray]:
+        return {}
+
+    def forward(self, x: AnyArray) -> AnyArray:
+        self.calls[0] += 1
+        return x
+
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
+        return dy, {}
+
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        return dx
+
+    def series_change(
+        self, x: AnyArray, y: AnyArray, dx: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
+        return dx, np.ones(dx.shape[1], dtype=bool)
+
+
+@pytest.mark.parametrize("method", [CentralDiff(), Backprop()], ids=["CentralDiff", "Backprop"])
+def test_a_step_of_a_layered_model_runs_one_forward_pass(sample: MNIST, method: GradientMethod) -> None:
+    counter = CountingIdentity()
+    rng = np.random.default_rng(0)
+    net = Sequential(
+        [counter, Affine.init(784, 8, std=0.1, rng=rng), Sigmoid(), Affine.init(8, 10, std=0.1, rng=rng), Softmax()]
+    )
+    trainer = small_trainer(sample, model=net, differentiator=method)
+    trainer.fit(3)
+    assert counter.calls[0] == 3 + 2  # a step each, and the evaluation of both splits at the end
+
+
+@final
+@attrs.define(eq=False)
+class CountingSoftmaxRegression(Model):
+    """A user's model (not layered) with backprop, counting its forward passes."""
+
+    calls: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        self.params = {"W": np.zeros((784, 10)), "b": np.zeros(10)}
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        self.calls += 1
+        return minifw.softmax(np.asarray(x, dtype=np.float64) @ self.params["W"] + self.params["b"])
+
+    def backprop(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> dict[str, FloatArray]:
+        x_arr = np.asarray(x, dtype=np.float64)
+        y, t_batch = loss.prepare(self.predict(x_arr), t)
+        g = loss.weight(len(x_arr)) * loss.gradient(y, t_batch)
+        delta = y * (g - np.sum(g * y, axis=1, keepdims=True))
+        return {"W": x_arr.T @ delta, "b": delta.sum(axis=0)}
+
+
+def test_what_a_step_of_a_model_that_is_not_layered_costs(sample: MNIST) -> None:
+    # One forward pass for the objective (its value is the loss recorded), then the gradient
+    # method's own: the model's backprop (here one more pass), or the book's loop (one pass
+    # for the loss at the point, two per coordinate).
+    model = CountingSoftmaxRegression()
+    small_trainer(sample, model=model, differentiator=Backprop()).step()
+    assert model.calls == 1 + 1
+    model = CountingSoftmaxRegression()
+    small_trainer(sample, model=model, differentiator=CentralDiff()).step()
+    assert model.calls == 1 + 1 + 2 * 7850

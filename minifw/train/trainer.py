@@ -1,8 +1,10 @@
 r"""The Trainer: a model, a data set, a sampler, a loss, a differentiator and an optimizer, composed.
 
-One training step draws a minibatch with the sampler, evaluates the loss, asks the
-differentiator for the gradient of every parameter array, and hands parameters and gradients to
-the optimizer, which moves each parameter against its gradient; for plain SGD
+One training step draws a minibatch with the sampler, builds the model's objective on it (one
+forward pass), takes the loss from that objective, asks the gradient method (a finite-difference
+scheme or backprop) for the gradient of every parameter array from the same objective, and hands
+parameters and gradients to the optimizer, which moves each parameter against its gradient; for
+plain SGD
 
 \[
 \theta \leftarrow \theta - \eta\, \nabla_\theta L(\theta; x_B, t_B)
@@ -34,114 +36,42 @@ Examples:
 
 from __future__ import annotations
 
-import math
 import os
-import weakref
-from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TypeAlias, final
+from typing import final
 
 import attrs
-import numpy as np
 from threadpoolctl import threadpool_limits
 
-from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check, is_int
+from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check
 from minifw.data.dataset import Dataset
-from minifw.errors import CheckpointError, ConfigError, TrainingError, ValidationError
+from minifw.errors import CheckpointError, ConfigError
+from minifw.nn.backprop import Backprop
 from minifw.nn.losses import CrossEntropy, Loss
-from minifw.nn.models import Backprop, Model
-from minifw.numdiff.differentiator import Differentiator
+from minifw.nn.models import Model
+from minifw.numdiff.method import GradientMethod
 from minifw.numdiff.schemes.central import CentralDiff
-from minifw.numdiff.workers import WORKERS, Workers, is_serial, process_pool
+from minifw.numdiff.workers import WORKERS, Workers, is_serial
 from minifw.train.checkpoint import (
     CHECKPOINT_FORMAT,
     check_writable,
     read_checkpoint,
     write_checkpoint,
 )
-from minifw.train.optimizers import SGD, Optimizer, check_params
+from minifw.train.history import Evaluation, History
+from minifw.train.optimizers import SGD, Optimizer
+from minifw.train.pool import WorkerPool
 from minifw.train.progress import Progress, progress_for
 from minifw.train.sampling import BatchSampler, RandomChoiceSampler
+from minifw.train.step import TrainingStep
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
-__all__ = ["CHECKPOINT_FORMAT", "Evaluation", "GradientMethod", "History", "Trainer"]
+__all__ = ["CHECKPOINT_FORMAT", "Evaluation", "History", "Trainer"]
 
 # The step size of the SGD a Trainer uses when given neither an optimizer nor a learning rate.
 DEFAULT_LEARNING_RATE = 0.1
-
-
-GradientMethod: TypeAlias = Differentiator | Backprop
-"""Where a Trainer's gradients come from: a finite-difference scheme, or the model's backprop."""
-
-
-@final
-@attrs.frozen
-class Evaluation:
-    """Accuracy on the training and the test split after `step` training steps."""
-
-    step: int
-    train_accuracy: float
-    test_accuracy: float
-
-    def __str__(self) -> str:
-        return (
-            f"step {self.step}: train accuracy {self.train_accuracy:.4f}, "
-            f"test accuracy {self.test_accuracy:.4f}"
-        )
-
-
-@final
-@attrs.define
-class History:
-    """What training recorded: the loss of every step and each evaluation.
-
-    Examples:
-        >>> history = History(loss=[2.3, 2.1], evaluations=[Evaluation(2, 0.5, 0.4)])
-        >>> history.steps
-        2
-        >>> history.last
-        Evaluation(step=2, train_accuracy=0.5, test_accuracy=0.4)
-
-    """
-
-    loss: list[float] = attrs.field(factory=list)
-    evaluations: list[Evaluation] = attrs.field(factory=list)
-
-    @property
-    def steps(self) -> int:
-        """The number of recorded steps."""
-        return len(self.loss)
-
-    @property
-    def last(self) -> Evaluation | None:
-        """The most recent evaluation, if any."""
-        return self.evaluations[-1] if self.evaluations else None
-
-    def to_arrays(self) -> dict[str, AnyArray]:
-        """Return the history as arrays (for `np.savez`; no pickle needed)."""
-        return {
-            "loss": np.asarray(self.loss, dtype=np.float64),
-            "eval_step": np.asarray([e.step for e in self.evaluations], dtype=np.int64),
-            "train_accuracy": np.asarray(
-                [e.train_accuracy for e in self.evaluations], dtype=np.float64
-            ),
-            "test_accuracy": np.asarray(
-                [e.test_accuracy for e in self.evaluations], dtype=np.float64
-            ),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, AnyArray]) -> History:
-        """Rebuild a history from [`to_arrays`][minifw.train.trainer.History.to_arrays]' output."""
-        evaluations = [
-            Evaluation(int(s), float(a), float(b))
-            for s, a, b in zip(
-                arrays["eval_step"], arrays["train_accuracy"], arrays["test_accuracy"], strict=True
-            )
-        ]
-        return cls(loss=[float(v) for v in arrays["loss"]], evaluations=evaluations)
 
 
 def _field(check: Check) -> Check:
@@ -158,8 +88,30 @@ def _check_field(test: Callable[[object], bool], expected: str) -> Check:
 MAX_BLAS_THREADS = 1024
 
 
-def _has_gradients(value: object) -> bool:
-    return isinstance(value, Differentiator | Backprop)
+def _instance(cls: type, expected: str) -> Check:
+    """Return a Trainer field's validator: an instance of `cls` (`expected` says it in words)."""
+    return _check_field(lambda v: isinstance(v, cls), expected)
+
+
+def _optimizer(optimizer: Optimizer | None, rate: float | None) -> Optimizer:
+    """Return the optimizer a Trainer uses for its `optimizer` and `learning_rate` fields."""
+    if optimizer is not None and rate is not None:
+        raise ConfigError(
+            "Trainer takes optimizer or learning_rate, not both: got "
+            f"optimizer={optimizer!r} and learning_rate={rate!r} (the step size is the "
+            f"optimizer's own: {type(optimizer).__name__}(learning_rate={rate!r}))"
+        )
+    return optimizer or SGD(learning_rate=DEFAULT_LEARNING_RATE if rate is None else float(rate))
+
+
+def _check_workers(method: GradientMethod, workers: Workers) -> None:
+    """Refuse workers for backprop: there is nothing to spread."""
+    if isinstance(method, Backprop) and not is_serial(workers):
+        raise ConfigError(
+            f"Trainer field workers={workers!r} spreads a numerical gradient over "
+            "workers, but differentiator=Backprop() computes the exact one in one pass: "
+            "drop workers, or use a finite-difference scheme such as CentralDiff()"
+        )
 
 
 def _scalar_loss(value: object) -> bool:
@@ -176,8 +128,9 @@ class Trainer:
     `sampler` (a [`BatchSampler`][minifw.train.sampling.BatchSampler], default
     `RandomChoiceSampler(100)`), `loss` (a [`Loss`][minifw.nn.losses.Loss] that reduces to a scalar,
     default `CrossEntropy()`), `differentiator` (any
+    [`GradientMethod`][minifw.GradientMethod]: a
     [`Differentiator`][minifw.Differentiator], default `CentralDiff()`, or
-    [`Backprop`][minifw.nn.models.Backprop] for analytic gradients) and `optimizer` (an
+    [`Backprop`][minifw.Backprop] for analytic gradients) and `optimizer` (an
     [`Optimizer`][minifw.train.optimizers.Optimizer], such as `Adam()`). `learning_rate=r` is short for
     `optimizer=SGD(learning_rate=r)`; give one or the other (neither: `SGD(learning_rate=0.1)`).
 
@@ -204,13 +157,10 @@ class Trainer:
     [`loss`][minifw.train.trainer.Trainer.loss] evaluates it on a batch.
     """
 
-    model: Model = attrs.field(validator=_check_field(lambda v: isinstance(v, Model), "a Model"))
-    dataset: Dataset = attrs.field(
-        validator=_check_field(lambda v: isinstance(v, Dataset), "a Dataset")
-    )
+    model: Model = attrs.field(validator=_instance(Model, "a Model"))
+    dataset: Dataset = attrs.field(validator=_instance(Dataset, "a Dataset"))
     sampler: BatchSampler = attrs.field(
-        factory=lambda: RandomChoiceSampler(100),
-        validator=_check_field(lambda v: isinstance(v, BatchSampler), "a BatchSampler"),
+        factory=lambda: RandomChoiceSampler(100), validator=_instance(BatchSampler, "a BatchSampler")
     )
     _loss: Loss = attrs.field(
         factory=CrossEntropy,
@@ -218,10 +168,7 @@ class Trainer:
         validator=_check_field(_scalar_loss, "a Loss with reduction 'mean' or 'sum'"),
     )
     differentiator: GradientMethod = attrs.field(
-        factory=CentralDiff,
-        validator=_check_field(
-            _has_gradients, "a Differentiator or Backprop()"
-        ),
+        factory=CentralDiff, validator=_instance(GradientMethod, "a Differentiator or Backprop()")
     )
     _requested_optimizer: Optimizer | None = attrs.field(
         default=None,
@@ -245,32 +192,15 @@ class Trainer:
         validator=_field(POSITIVE_INT.at_most(MAX_BLAS_THREADS, "1024").or_none()),
     )
     workers: Workers = attrs.field(default=None, validator=_field(WORKERS))
-    _pool: ProcessPoolExecutor | None = attrs.field(default=None, init=False, repr=False)
-    _shutdown: Callable[[], object] | None = attrs.field(default=None, init=False, repr=False)
+    _pool: WorkerPool = attrs.field(factory=WorkerPool, init=False, repr=False)
     _keep_pool: bool = attrs.field(default=False, init=False, repr=False)
-    optimizer: Optimizer = attrs.field(
-        init=False, validator=_check_field(lambda v: isinstance(v, Optimizer), "an Optimizer")
-    )
+    optimizer: Optimizer = attrs.field(init=False, validator=_instance(Optimizer, "an Optimizer"))
     history: History = attrs.field(factory=History, init=False)
     step_count: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
-        optimizer, rate = self._requested_optimizer, self._requested_learning_rate
-        if optimizer is not None and rate is not None:
-            raise ConfigError(
-                "Trainer takes optimizer or learning_rate, not both: got "
-                f"optimizer={optimizer!r} and learning_rate={rate!r} (the step size is the "
-                f"optimizer's own: {type(optimizer).__name__}(learning_rate={rate!r}))"
-            )
-        self.optimizer = optimizer or SGD(
-            learning_rate=DEFAULT_LEARNING_RATE if rate is None else float(rate)
-        )
-        if isinstance(self.differentiator, Backprop) and not is_serial(self.workers):
-            raise ConfigError(
-                f"Trainer field workers={self.workers!r} spreads a numerical gradient over "
-                "workers, but differentiator=Backprop() computes the exact one in one pass: "
-                "drop workers, or use a finite-difference scheme such as CentralDiff()"
-            )
+        self.optimizer = _optimizer(self._requested_optimizer, self._requested_learning_rate)
+        _check_workers(self.differentiator, self.workers)
 
     @property
     def learning_rate(self) -> float:
@@ -294,23 +224,15 @@ class Trainer:
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, FloatArray]:
         """Return the gradient of `loss` on `(x, t)` for every parameter array.
 
-        Computed by the configured `differentiator` (numerically, for a finite-difference
-        scheme).
+        Computed by the configured `differentiator` from the model's
+        [`objective`][minifw.nn.models.Model.objective] (numerically, for a finite-difference
+        scheme; by backpropagation for [`Backprop`][minifw.nn.backprop.Backprop]).
         """
-        if isinstance(self.differentiator, Backprop):
-            return self.differentiator.gradients(self.model, x, t, self._loss)
         objective = self.model.objective(x, t, self._loss)
         return self.differentiator.gradients(objective, workers=self._workers())
 
     def _workers(self) -> Workers:
-        """Return the workers of a gradient: for an int, this Trainer's pool (started once)."""
-        if is_int(self.workers) and not is_serial(self.workers):
-            if self._pool is None:
-                self._pool = process_pool(int(self.workers))  # type: ignore[arg-type]
-                # Also shut down when the Trainer is collected unclosed: no processes left behind.
-                self._shutdown = weakref.finalize(self, self._pool.shutdown)
-            return self._pool
-        return self.workers
+        return self._pool.workers(self.workers)  # an int: this Trainer's pool, started once
 
     def close(self) -> None:
         """Shut down this Trainer's pool of worker processes, if it started one.
@@ -318,9 +240,7 @@ class Trainer:
         A later gradient starts a new one. Only the pool of an `int` `workers` is this
         Trainer's; an executor or a map function passed as `workers` is left alone.
         """
-        shutdown, self._pool, self._shutdown = self._shutdown, None, None
-        if shutdown is not None:
-            shutdown()  # the finalizer: shuts the pool down once, then is done
+        self._pool.close()
 
     def __enter__(self) -> Trainer:
         """Keep the pool of worker processes for every step and fit until the block ends."""
@@ -328,10 +248,7 @@ class Trainer:
         return self
 
     def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self._keep_pool = False
         self.close()
@@ -339,54 +256,26 @@ class Trainer:
     def step(self) -> float:
         """Take one optimizer step on a fresh minibatch and return its loss (before the update).
 
-        All or nothing: when the parameters cannot be updated in place (read-only, not float64), the
-        loss is not finite, the gradient does not fit the parameters or the update would not be
-        finite, [`TrainingError`][minifw.errors.TrainingError] is raised and the parameters, the
-        optimizer's state, the sampler (it draws the same batch next time), the history and the step
-        count are as they were.
+        One path for every gradient method ([`TrainingStep`][minifw.train.step.TrainingStep]): the
+        model's objective on the batch (one forward pass), its value, the gradient of the same
+        objective, the optimizer's update. All or nothing: when the parameters cannot be updated in
+        place (read-only, not float64), the loss is not finite, the gradient does not fit the
+        parameters or the update would not be finite, [`TrainingError`][minifw.errors.TrainingError]
+        is raised and the parameters, the optimizer's state, the sampler (it draws the same batch
+        next time), the history and the step count are as they were.
         """
-        step = self.step_count + 1
-        try:
-            params = check_params(self.model.params)
-        except ValidationError as err:
-            raise TrainingError(f"cannot take step {step}: the model's {err}") from err
+        step = TrainingStep(
+            self.model, self._loss, self.differentiator, self.optimizer, number=self.step_count + 1
+        )
+        params = step.checked_params()
         saved = self.sampler.state()
         try:
-            value = self._update(params, step)
+            value = step.take(*self.minibatch(), params, self._workers)
         except BaseException:
             self.sampler.load_state(saved)
             raise
-        self.step_count = step
+        self.step_count = step.number
         self.history.loss.append(value)
-        return value
-
-    def _update(self, params: dict[str, FloatArray], step: int) -> float:
-        """Draw a batch, evaluate, differentiate and update; return the batch's loss."""
-        x, t = self.minibatch()
-        predictions = np.asarray(self.model.predict(x))
-        if predictions.dtype.kind in "fc" and not np.all(np.isfinite(predictions)):
-            raise TrainingError(
-                f"the model's predictions became non-finite at step {step}; stopped with the "
-                f"parameters of step {self.step_count} (lower learning_rate={self.learning_rate}?)"
-            )
-        value = float(self._loss(predictions, t))
-        if not math.isfinite(value):
-            raise TrainingError(
-                f"loss became {value} at step {step}; stopped with the parameters of step "
-                f"{self.step_count} (lower learning_rate={self.learning_rate}?)"
-            )
-        grads = self.gradient(x, t)
-        try:
-            self.optimizer.update(params, grads)
-        except ValidationError as err:
-            raise TrainingError(
-                f"the gradient at step {step} does not fit the parameters: {err}"
-            ) from err
-        except TrainingError as err:
-            raise TrainingError(
-                f"step {step} (loss {value:.6g}): {err}; training stopped with the parameters "
-                f"of step {self.step_count}"
-            ) from err
         return value
 
     def evaluate(self) -> Evaluation:
@@ -399,11 +288,7 @@ class Trainer:
         )
 
     def fit(
-        self,
-        steps: int,
-        *,
-        checkpoint: str | os.PathLike[str] | None = None,
-        checkpoint_every: int = 0,
+        self, steps: int, *, checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 0
     ) -> History:
         """Train for `steps` steps and return the `history` (of all steps so far).
 
@@ -424,11 +309,8 @@ class Trainer:
                 progress.update(value)
                 if self.eval_every and self.step_count % self.eval_every == 0:
                     self._record(self.evaluate(), progress)
-                if (
-                    checkpoint is not None
-                    and checkpoint_every
-                    and (self.step_count % checkpoint_every == 0)
-                ):
+                due = checkpoint_every and self.step_count % checkpoint_every == 0
+                if checkpoint is not None and due:
                     self.save_checkpoint(checkpoint)
         finally:
             limits.restore_original_limits()
@@ -456,13 +338,10 @@ class Trainer:
         name in the same folder and renamed into place, so the previous checkpoint survives any
         failure. No pickle is used.
         """
+        history = self.history.to_arrays()
         return write_checkpoint(
-            path,
-            step=self.step_count,
-            model=self.model,
-            history=self.history.to_arrays(),
-            sampler=self.sampler,
-            optimizer=self.optimizer,
+            path, step=self.step_count, model=self.model, history=history,
+            sampler=self.sampler, optimizer=self.optimizer,
         )
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
@@ -475,10 +354,7 @@ class Trainer:
         raises [`CheckpointError`][minifw.errors.CheckpointError] and leaves the trainer as it was.
         """
         checkpoint = read_checkpoint(
-            path,
-            model=self.model,
-            sampler=self.sampler,
-            optimizer=self.optimizer,
+            path, model=self.model, sampler=self.sampler, optimizer=self.optimizer,
             train_size=len(self.dataset.train),
         )
         history = History.from_arrays(checkpoint.history)
@@ -489,9 +365,7 @@ class Trainer:
             self.optimizer.load_state(checkpoint.optimizer, params=self.model.params)
         except Exception as err:
             self.sampler.load_state(previous)
-            raise CheckpointError(
-                f"{path} holds a sampler state this sampler rejects: {err}"
-            ) from err
+            raise CheckpointError(f"{path} holds a sampler state this sampler rejects: {err}") from err
         for name, value in checkpoint.params.items():
             self.model.params[name][...] = value
         self.history = history

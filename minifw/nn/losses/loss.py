@@ -1,18 +1,25 @@
-"""Loss functions: how far a prediction is from the answer.
+r"""The loss base class: one hook per example, and every other rule with a correct default.
 
-A [`Loss`][minifw.nn.losses.Loss] turns predictions `y` and targets `t` into one number to minimise.
-The base class does the shared work (conversion to float64, validation, promoting a single sample to
-a batch, turning class indices into one-hot rows, reduction); a concrete loss only says what one
-example costs, in [`Loss.per_example`][minifw.nn.losses.Loss.per_example].
+A [`Loss`][minifw.nn.losses.Loss] turns predictions `y` and targets `t` into one number to
+minimise. The base class does the shared work (conversion to float64, validation, promoting a
+single sample to a batch, turning class indices into one-hot rows, reduction); a concrete loss
+says what one example costs, in [`per_example`][minifw.nn.losses.Loss.per_example]. Its other
+rules sit beside it, on the same class, each with a default that is right for every loss:
+
+- [`change`][minifw.nn.losses.Loss.change], how each example's value moves when its prediction
+  moves (default: two evaluations; fast numerical gradients use it);
+- [`series`][minifw.nn.losses.Loss.series], the Taylor series of that change for tiny moves
+  (default: none, and such a loss takes the exact route);
+- [`gradient`][minifw.nn.losses.Loss.gradient], \(\partial\ell/\partial y\) for backprop, from a
+  `per_example_grad` method the loss gives ([`HasLossGradient`][minifw.nn.losses.HasLossGradient];
+  absent unless given).
 
 Examples:
-    >>> from minifw import CrossEntropy, MeanSquared
-    >>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
-    >>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
-    >>> round(MeanSquared()(y, t), 12)
-    0.0975
-    >>> CrossEntropy()(y, 2)
-    0.510825457099338
+    >>> import numpy as np
+    >>> from minifw import CrossEntropy
+    >>> y, t = np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]])
+    >>> CrossEntropy().change(y, t, np.array([[-1e-12, 1e-12]]))  # -log1p(1e-12 / 0.5000001)
+    array([-1.9999996e-12])
 
 """
 
@@ -23,12 +30,13 @@ from typing import Literal, Protocol, TypeAlias, final, runtime_checkable
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
-from minifw._validation import positive_float, to_float
-from minifw.errors import ValidationError
+from minifw.errors import NotSupportedError, ValidationError
+from minifw.nn.labels import as_real_array, check_finite, targets_as_batch
 from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 
-__all__ = ["ChecksInputs", "CrossEntropy", "Loss", "MeanSquared", "Reduction"]
+__all__ = ["ChecksInputs", "HasLossGradient", "Loss", "Reduction", "TargetClassLoss"]
 
 Reduction: TypeAlias = Literal["mean", "sum", "none"]
 """How a [`Loss`][minifw.nn.losses.Loss] reduces its per-example values: their mean, sum, or none."""
@@ -53,6 +61,41 @@ class ChecksInputs(Protocol):
         Called by [`Loss.prepare`][minifw.nn.losses.Loss.prepare] with the validated `(N, K)` batches;
         the message names the argument.
         """
+        ...
+
+
+@runtime_checkable
+class HasLossGradient(Protocol):
+    """A loss that knows its gradient with respect to the predictions (for backprop)."""
+
+    def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return \(\partial \ell(y_n, t_n) / \partial y_{nk}\), shape `(N, K)`."""
+        ...
+
+
+@runtime_checkable
+class TargetClassLoss(Protocol):
+    r"""A loss that, given one target class per row, reads only how that class's prediction moves.
+
+    Fast numerical gradients use it after a layer that can say how chosen outputs move
+    *relatively*, \(y'_c / y_c - 1\), without computing the others (a softmax:
+    [`RelativeOutputs`][minifw.nn.layers.RelativeOutputs]); [`CrossEntropy`][minifw.nn.losses.CrossEntropy]
+    is such a loss.
+    """
+
+    def target_classes(self, t: FloatArray) -> IntArray | None:
+        """Return each row's target class, or `None` if some row has not exactly one."""
+        ...
+
+    def target_series(
+        self, y: AnyArray, t: AnyArray, relative: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
+        r"""Return the series of each row's change when its target's prediction moves by
+        \(y_c\,r(u)\), and which rows it is trusted for.
+
+        `y` and `t` are the target class's prediction and target per row (`(R,)`), `relative`
+        the `(P, R)` series of \(r\) and `reach` (`(R,)`) the bound on \(|u|\).
+        """  # noqa: D205
         ...
 
 
@@ -89,6 +132,8 @@ class Loss(abc.ABC):
         0.5
         >>> MeanAbsolute(reduction="none")([[0.5, 0.5], [1.0, 0.0]], [0, 0])
         array([1., 0.])
+        >>> MeanAbsolute().change(np.array([[0.5]]), np.array([[0.0]]), np.array([[0.25]]))
+        array([0.25])
 
     """
 
@@ -103,6 +148,59 @@ class Loss(abc.ABC):
         method a new loss implements; it must not modify its arguments.
         """
 
+    def change(self, y: AnyArray, t: FloatArray, dy: AnyArray) -> AnyArray:
+        r"""Return \(\ell(y_r + \Delta y_r, t_r) - \ell(y_r, t_r)\) for each row, shape `(R,)`.
+
+        `y`, `t` and `dy` are `(R, K)`. The default evaluates
+        [`per_example`][minifw.nn.losses.Loss.per_example] twice, which is right for every loss;
+        override it with a form without cancellation (as the built-in losses do) to keep the
+        last digits of small steps.
+        """
+        after = self.per_example(y + dy, t)
+        before = self.per_example(y, t)
+        result: AnyArray = np.asarray(after) - np.asarray(before)
+        return result
+
+    def series(
+        self, y: AnyArray, t: FloatArray, dy: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]] | None:
+        r"""Return the Taylor series of each row's change, or `None` if the loss has none.
+
+        `dy` is `(P, R, K)`: the series (coefficients of \(u^1 \ldots u^P\)) of each row's
+        prediction move; `reach` (`(R,)`) bounds \(|u|\). Returns the `(P, R)` series of the
+        change and a `(R,)` mask of the rows whose series can be trusted up to that reach. The
+        default returns `None`: numerical gradients then take the exact route, with
+        [`change`][minifw.nn.losses.Loss.change].
+        """
+        return None
+
+    @final
+    def gradient(self, y: FloatArray, t: FloatArray) -> FloatArray:
+        r"""Return \(\partial \ell_n / \partial y_{nk}\), shape `(N, K)`, from `per_example_grad`.
+
+        Raises [`NotSupportedError`][minifw.errors.NotSupportedError] for a loss without a
+        `per_example_grad` method ([`HasLossGradient`][minifw.nn.losses.HasLossGradient]):
+        numerical gradients never need it; backprop and [`gradcheck`][minifw.nn.gradcheck] do.
+
+        Examples:
+            >>> from minifw import MeanSquared
+            >>> MeanSquared().gradient(np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]]))
+            array([[ 0.5, -0.5]])
+
+        """
+        if not isinstance(self, HasLossGradient):
+            raise NotSupportedError(
+                f"{type(self).__name__} has no per_example_grad method; numerical gradients work "
+                "without it, backprop and gradcheck need it"
+            )
+        grad = np.asarray(self.per_example_grad(y, t), dtype=np.float64)
+        if grad.shape != y.shape:
+            raise NotSupportedError(
+                f"{type(self).__name__}.per_example_grad must return the shape of y {y.shape}, "
+                f"got {grad.shape}"
+            )
+        return grad
+
     def __call__(self, y: ArrayLike, t: ArrayLike) -> float | FloatArray:
         """Return the reduced loss of predictions `y` against targets `t`.
 
@@ -110,6 +208,7 @@ class Loss(abc.ABC):
         for `reduction="none"`.
 
         Examples:
+            >>> from minifw import MeanSquared
             >>> MeanSquared(reduction="sum")([[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]])
             0.5
 
@@ -127,6 +226,7 @@ class Loss(abc.ABC):
         than silently averaged into a wrong number.
 
         Examples:
+            >>> from minifw import MeanSquared
             >>> MeanSquared().evaluate(np.array([[1e200]]), np.array([[0.0]]))
             Traceback (most recent call last):
             ...
@@ -161,6 +261,7 @@ class Loss(abc.ABC):
         [`per_example`][minifw.nn.losses.Loss.per_example] directly can apply the same checks.
 
         Examples:
+            >>> from minifw import MeanSquared
             >>> y, t = MeanSquared().prepare([0.2, 0.8], 1)
             >>> y
             array([[0.2, 0.8]])
@@ -168,7 +269,7 @@ class Loss(abc.ABC):
             array([[0., 1.]])
 
         """
-        y_arr = _as_float_array(y, "y")
+        y_arr = as_real_array(y, "y")
         if y_arr.ndim not in (1, 2):
             raise ValidationError(
                 "y must be one prediction (classes,) or a batch (batch, classes), "
@@ -180,8 +281,8 @@ class Loss(abc.ABC):
             raise ValidationError(
                 f"y must hold at least one example and one class, got shape {y_arr.shape}"
             )
-        _check_finite(y_batch, "y")
-        t_batch = _targets_as_batch(t, y_arr.shape, k)
+        check_finite(y_batch, "y")
+        t_batch = targets_as_batch(t, y_arr.shape, k)
         if isinstance(self, ChecksInputs):
             self.check_inputs(y_batch, t_batch)
         return y_batch, t_batch
@@ -191,6 +292,7 @@ class Loss(abc.ABC):
         """Refuse `reduction="none"` where one number is needed (training, gradients).
 
         Examples:
+            >>> from minifw import MeanSquared
             >>> MeanSquared(reduction="none").require_scalar()
             Traceback (most recent call last):
             ...
@@ -206,6 +308,7 @@ class Loss(abc.ABC):
         """Apply the reduction to per-example values of shape `(N,)`.
 
         Examples:
+            >>> from minifw import MeanSquared
             >>> MeanSquared().reduce(np.array([1.0, 2.0]))
             1.5
             >>> MeanSquared(reduction="none").reduce(np.array([1.0, 2.0]))
@@ -221,168 +324,18 @@ class Loss(abc.ABC):
             )
         return total / values.shape[0] if self.reduction == "mean" else total
 
+    @final
     def weight(self, batch_size: int) -> float:
         """Return the factor that turns a sum of per-example values into the reduced loss.
 
-        `1 / batch_size` for `"mean"`, `1` for `"sum"`. A scalar objective needs one, so
-        `reduction="none"` raises [`ValidationError`][minifw.errors.ValidationError].
+        `1 / batch_size` for `"mean"`, `1` otherwise (`"none"` keeps the per-example values,
+        each with weight 1). It checks nothing: where one number is needed, call
+        [`require_scalar`][minifw.nn.losses.Loss.require_scalar] first.
 
         Examples:
+            >>> from minifw import MeanSquared
             >>> MeanSquared().weight(4)
             0.25
 
         """
-        self.require_scalar()
         return 1.0 / batch_size if self.reduction == "mean" else 1.0
-
-
-@final
-@attrs.frozen
-class MeanSquared(Loss):
-    r"""Half the sum of squared differences per example (the book's "mean squared error").
-
-    \[
-    \ell(y, t) = \frac{1}{2} \sum_k (y_k - t_k)^2
-    \]
-
-    then the reduction over the batch (default: the mean). The book calls this the mean squared
-    error; per example it is half the *sum* of squares, and the values it prints come from that
-    definition.
-
-    Examples:
-        >>> t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
-        >>> y1 = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
-        >>> y2 = [0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]
-        >>> round(MeanSquared()(y1, t), 12), round(MeanSquared()(y2, t), 12)
-        (0.0975, 0.5975)
-
-    """
-
-    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return \(\frac12 \sum_k (y_k - t_k)^2\) for each row."""
-        diff = y - t
-        values: FloatArray = 0.5 * np.einsum("nk,nk->n", diff, diff)
-        return values
-
-    def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return \(\partial \ell / \partial y_k = y_k - t_k\)."""
-        return y - t
-
-
-@final
-@attrs.frozen
-class CrossEntropy(Loss):
-    r"""Cross-entropy of predicted probabilities against the answer.
-
-    \[
-    \ell(y, t) = -\sum_k t_k \log(y_k + \varepsilon)
-    \]
-
-    then the reduction over the batch (default: the mean, the book's
-    \(-\frac{1}{N}\sum_n\sum_k t_{nk}\log(y_{nk} + \varepsilon)\)). `y` holds probabilities
-    (for instance a softmax output). The small \(\varepsilon\) (`eps`, default `1e-7`,
-    the book's `delta`) keeps a zero probability from giving \(\log 0 = -\infty\); it is
-    used in the batched form too. With one-hot `t` the sum is \(-\log(y_c + \varepsilon)\)
-    for the answer \(c\).
-
-    Examples:
-        >>> y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
-        >>> CrossEntropy()(y, 2)
-        0.510825457099338
-        >>> CrossEntropy()([0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0], 2)
-        2.302584092994546
-        >>> CrossEntropy()([[0.0, 1.0]], [0])  # a zero probability stays finite
-        16.11809565095832
-
-    """
-
-    eps: float = attrs.field(default=1e-7, converter=to_float, validator=positive_float)
-
-    def check_inputs(self, y: FloatArray, t: FloatArray) -> None:
-        """Reject negative values in `y` or `t` and rows of `t` without any target."""
-        for name, arr in (("y", y), ("t", t)):
-            if np.any(arr < 0):
-                row, col = (int(i) for i in np.argwhere(arr < 0)[0])
-                raise ValidationError(
-                    f"{name} must hold probabilities (>= 0) for cross-entropy, "
-                    f"got {name}[{row}, {col}]={float(arr[row, col])!r}"
-                )
-        empty = ~np.any(t > 0, axis=1)
-        if np.any(empty):
-            row = int(np.flatnonzero(empty)[0])
-            raise ValidationError(
-                f"t must give each example a target (a one-hot row or probabilities), got an "
-                f"all-zero row t[{row}]: its cross-entropy would be 0 whatever y is"
-            )
-
-    def per_example(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return \(-\sum_k t_k \log(y_k + \varepsilon)\) for each row."""
-        values: FloatArray = -np.einsum("nk,nk->n", t, np.log(y + self.eps))
-        return values
-
-    def per_example_grad(self, y: FloatArray, t: FloatArray) -> FloatArray:
-        r"""Return \(\partial \ell / \partial y_k = -t_k / (y_k + \varepsilon)\).
-
-        The exact derivative of the loss as computed, \(\varepsilon\) included (the book's
-        backprop drops it, which alone moves its gradient by about `1e-5` relative).
-        """
-        return -t / (y + self.eps)
-
-
-def _as_float_array(value: ArrayLike, name: str) -> FloatArray:
-    """Convert `value` to a float64 array, naming `name` when that is impossible."""
-    arr = np.asarray(value)
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
-        raise ValidationError(
-            f"{name} must hold real numbers, got an array of dtype {arr.dtype} "
-            f"and shape {arr.shape}"
-        )
-    return arr.astype(np.float64, copy=False)
-
-
-def _check_finite(arr: FloatArray, name: str) -> None:
-    if not np.all(np.isfinite(arr)):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        where = ", ".join(map(str, bad))
-        raise ValidationError(
-            f"{name} must be finite, got {name}[{where}]={arr[bad]!r}"
-            f" ({int(np.count_nonzero(~np.isfinite(arr)))} non-finite values in all)"
-        )
-
-
-def _targets_as_batch(t: ArrayLike, y_shape: tuple[int, ...], k: int) -> FloatArray:
-    """Return targets as float64 `(N, K)`: one-hot/probabilities kept, class indices expanded."""
-    t_arr = np.asarray(t)
-    if t_arr.shape == y_shape:
-        t_float = _as_float_array(t_arr, "t")
-        _check_finite(t_float, "t")
-        return t_float.reshape(1, -1) if t_float.ndim == 1 else t_float
-    if t_arr.shape == y_shape[:-1]:
-        labels = _class_indices(t_arr, k)
-        one_hot = np.zeros((labels.size, k))
-        one_hot[np.arange(labels.size), labels] = 1.0
-        return one_hot
-    raise ValidationError(
-        f"t must have the shape of y {y_shape} (one-hot rows or probabilities) or "
-        f"{y_shape[:-1]} (integer class indices), got shape {t_arr.shape}"
-    )
-
-
-def _class_indices(t_arr: AnyArray, k: int) -> IntArray:
-    if t_arr.dtype == np.bool_ or not np.issubdtype(t_arr.dtype, np.integer):
-        sample = t_arr.reshape(-1)[:3].tolist()
-        raise ValidationError(
-            "t holds class indices and must be integers, "
-            f"got dtype {t_arr.dtype} (first values {sample})"
-        )
-    labels = t_arr.reshape(-1).astype(np.int64)
-    bad = (labels < 0) | (labels >= k)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise ValidationError(
-            f"t holds class indices and each must be in 0..{k - 1} for y with {k} classes, "
-            f"got t[{i}]={int(labels[i])}"
-        )
-    return labels.astype(np.intp)
