@@ -251,6 +251,54 @@ def check_arrays(arrays: object, *, name: str = "params", why: str) -> dict[str,
     return checked
 
 
+def describe(name: str, shape: tuple[int, ...], flat: int) -> str:
+    """Return `name[i, j]` for flat index `flat` of an array of `shape`.
+
+    Examples:
+        >>> describe("W1", (784, 50), 51)
+        'W1[1, 1]'
+
+    """
+    if not shape:
+        return name
+    pos = ", ".join(str(int(p)) for p in np.unravel_index(flat, shape))
+    return f"{name}[{pos}]"
+
+
+def check_params(params: object, *, name: str = "params", why: str) -> dict[str, Any]:
+    """Return parameter arrays as a dict after checking they can be changed in place.
+
+    The one check of parameter arrays, for the optimizers' updates and for numerical
+    gradients' steps alike: each must be a writeable float64 `numpy.ndarray`
+    ([`check_arrays`][minifw._validation.check_arrays]: an integer or float32 array cannot hold
+    `x + h` for a small `h`, nor an update, without rounding it silently), with at least one
+    element, all finite (a nan weight makes every prediction nan). `why` says, in the message,
+    what the arrays are for.
+
+    Examples:
+        >>> check_params({"w": np.array([1, 2, 3])}, name="model params", why="stepped in place")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: model params['w'] must be a float64 array (stepped in place), got dtype int64
+        >>> check_params({"w": np.array([0.0, np.nan])}, why="updated in place")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ValidationError: params['w'] holds nan at w[1]: parameters must be finite
+
+    """
+    checked = check_arrays(params, name=name, why=why)
+    for key, arr in checked.items():
+        if arr.size == 0:
+            raise ValidationError(f"{name}[{key!r}] is empty (shape {arr.shape})")
+        if not np.isfinite(arr).all():
+            flat = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise ValidationError(
+                f"{name}[{key!r}] holds {float(arr.reshape(-1)[flat])!r} at "
+                f"{describe(key, arr.shape, flat)}: parameters must be finite"
+            )
+    return checked
+
+
 def one_of(*choices: object) -> Check:
     """Return a check that the value is one of `choices` (compared with `==`, types matter).
 

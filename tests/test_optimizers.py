@@ -27,8 +27,8 @@ from test_contracts import _concrete_subclasses
 
 import minifw
 from minifw import SGD, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RMSprop
+from minifw._validation import check_params
 from minifw.errors import MinifwError, TrainingError, ValidationError
-from minifw.train.optimizers import check_params
 from minifw.typing import FloatArray
 
 OPTIMIZERS: list[Optimizer] = [SGD(), Momentum(), Nesterov(), AdaGrad(), RMSprop(), Adam()]
@@ -440,9 +440,9 @@ def test_public_names() -> None:
 
 def test_check_params_returns_the_same_arrays() -> None:
     w = np.zeros(3)
-    assert check_params({"w": w})["w"] is w
+    assert check_params({"w": w}, why="updated in place")["w"] is w
     with pytest.raises(ValidationError, match="params must be a mapping"):
-        check_params([w])  # type: ignore[arg-type]
+        check_params([w], why="updated in place")
 
 
 # --- all or nothing, for any values -----------------------------------------------------------

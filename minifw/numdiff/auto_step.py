@@ -31,9 +31,10 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import describe
 from minifw.errors import DifferentiationError
 from minifw.numdiff.engine import StencilPolicy, Taken, changes, combine, coordinate_values
-from minifw.numdiff.objective import Objective, describe
+from minifw.numdiff.objective import Objective
 from minifw.numdiff.rounding import EPS, NOISE, power_of_two_below
 from minifw.numdiff.stencil import Stencil, one_sided
 from minifw.typing import FloatArray

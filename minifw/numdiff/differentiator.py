@@ -31,6 +31,7 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 
+from minifw._validation import describe
 from minifw.errors import DifferentiationError
 from minifw.numdiff.auto_step import AutoStep
 from minifw.numdiff.checks import STEP, flat_index, point, real_scalar, to_step
@@ -38,7 +39,7 @@ from minifw.numdiff.engine import StepPolicy
 from minifw.numdiff.fixed_step import FixedStep
 from minifw.numdiff.imaginary_step import ImaginaryStep
 from minifw.numdiff.method import GradientMethod
-from minifw.numdiff.objective import Objective, describe, task_chunks
+from minifw.numdiff.objective import Objective, task_chunks
 from minifw.numdiff.perturbation import Perturbation, check_copyable
 from minifw.numdiff.results import Estimate
 from minifw.numdiff.stencil import Stencil

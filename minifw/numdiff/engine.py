@@ -34,8 +34,9 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import describe
 from minifw.errors import DifferentiationError, MinifwError
-from minifw.numdiff.objective import Objective, describe
+from minifw.numdiff.objective import Objective
 from minifw.numdiff.results import Estimate
 from minifw.numdiff.stencil import Stencil
 from minifw.typing import FloatArray, IntArray

@@ -26,9 +26,10 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import describe
 from minifw.errors import DifferentiationError
 from minifw.numdiff.engine import StencilPolicy, Taken
-from minifw.numdiff.objective import Objective, describe
+from minifw.numdiff.objective import Objective
 from minifw.typing import FloatArray
 
 __all__ = ["STEP_REFUSED", "STEP_WARNED", "FixedStep", "StepWarning", "check_steps"]

@@ -24,10 +24,11 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import describe
 from minifw.errors import DifferentiationError
 from minifw.numdiff.auto_step import auto_steps
 from minifw.numdiff.engine import StencilPolicy, Taken, grouped_changes
-from minifw.numdiff.objective import Objective, describe
+from minifw.numdiff.objective import Objective
 from minifw.numdiff.rounding import EPS
 from minifw.typing import FloatArray
 

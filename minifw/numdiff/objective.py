@@ -14,8 +14,10 @@ Examples:
     >>> import numpy as np
     >>> from minifw import Perturbation
     >>> objective = Perturbation(lambda: 0.0, {"w": np.zeros(3)})
-    >>> isinstance(objective, Objective), describe("w", (3,), 2)
-    (True, 'w[2]')
+    >>> isinstance(objective, Objective)
+    True
+    >>> [{k: v.tolist() for k, v in task.items()} for task in task_chunks(objective, 2)]
+    [{'w': [0]}, {'w': [1, 2]}]
 
 """
 
@@ -29,15 +31,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw._validation import check_arrays
-from minifw.errors import DifferentiationError, ValidationError
+from minifw.errors import DifferentiationError
 from minifw.typing import FloatArray, IntArray
 
 __all__ = [
     "Chunked",
     "Objective",
-    "check_params",
-    "describe",
     "task_chunks",
 ]
 
@@ -154,43 +153,3 @@ def _checked_chunks(
             task[name] = flat.astype(np.intp, copy=False)
         tasks.append(task)
     return tuple(tasks)
-
-
-def describe(name: str, shape: tuple[int, ...], flat: int) -> str:
-    """Return `name[i, j]` for flat index `flat` of an array of `shape`.
-
-    Examples:
-        >>> describe("W1", (784, 50), 51)
-        'W1[1, 1]'
-
-    """
-    if not shape:
-        return name
-    pos = ", ".join(str(int(p)) for p in np.unravel_index(flat, shape))
-    return f"{name}[{pos}]"
-
-
-def check_params(params: Mapping[str, object], owner: str) -> None:
-    """Refuse parameter arrays a numerical gradient would get wrong.
-
-    Each must be a writeable float64 `numpy.ndarray` with at least one element, all finite: an
-    integer or float32 array cannot hold `x + h` for a small `h` (int64 `[1, 2, 3]` would
-    give gradients a thousand times too large), and a read-only one cannot be perturbed.
-
-    Examples:
-        >>> check_params({"w": np.array([1, 2, 3])}, "model")
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ValidationError: model params['w'] must be a float64 array (stepped by a small h in place and restored: convert it with .astype(np.float64)), got dtype int64
-
-    """
-    why = "stepped by a small h in place and restored: convert it with .astype(np.float64)"
-    for name, arr in check_arrays(params, name=f"{owner} params", why=why).items():
-        if arr.size == 0:
-            raise ValidationError(f"{owner} parameter {name!r} is empty (shape {arr.shape})")
-        if not np.all(np.isfinite(arr)):
-            flat = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise ValidationError(
-                f"{owner} parameter {describe(name, arr.shape, flat)} is "
-                f"{float(arr.reshape(-1)[flat])!r}: parameters must be finite"
-            )

@@ -30,8 +30,9 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import check_params, describe
 from minifw.errors import DifferentiationError
-from minifw.numdiff.objective import Objective, check_params, describe
+from minifw.numdiff.objective import Objective
 from minifw.typing import FloatArray, IntArray
 
 __all__ = ["Perturbation", "check_copyable"]
@@ -90,7 +91,7 @@ class Perturbation:
     `numerical_gradient` wraps a network's loss in a closure over its weights). Every
     coordinate is set to `value + step`, `f` is called, and the exact original value is
     written back, also when `f` raises. The arrays must be writeable float64 arrays
-    ([`check_params`][minifw.numdiff.objective.check_params]).
+    ([`check_params`][minifw._validation.check_params]).
 
     A complex step ([`ComplexStep`][minifw.numdiff.schemes.complex_step.ComplexStep]) cannot be written into a
     float64 array. Instead, a complex copy of the array is put in its place in `arrays` (which must
@@ -128,7 +129,7 @@ class Perturbation:
     _base: float | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        check_params(self.arrays, "objective")
+        check_params(self.arrays, name="objective params", why="stepped by a small h in place and restored: convert it with .astype(np.float64)")
 
     @property
     def params(self) -> Mapping[str, FloatArray]:

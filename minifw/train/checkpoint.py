@@ -64,10 +64,11 @@ import numpy as np
 
 from minifw._atomic import atomic_write
 from minifw._header import ArrayHeader, HeaderCheck
+from minifw._validation import check_params
 from minifw.errors import CheckpointError, MinifwError
 from minifw.nn.models import Model
 from minifw.train.archive import NpzArchive
-from minifw.train.optimizers import MAX_STEP, SGD, Optimizer, check_params
+from minifw.train.optimizers import MAX_STEP, SGD, Optimizer
 from minifw.train.sampling import BatchSampler
 from minifw.typing import AnyArray, FloatArray
 
@@ -252,7 +253,7 @@ class _Reader:
 
     def read(self) -> Checkpoint:
         try:
-            params = check_params(self.model.params)
+            params = check_params(self.model.params, why="updated in place")
         except MinifwError as err:
             raise CheckpointError(f"cannot restore {self.source} into this model: {err}") from err
         fmt = self._read_format()

@@ -27,13 +27,14 @@ from typing import final
 import attrs
 import numpy as np
 
+from minifw._validation import check_params
 from minifw.errors import TrainingError, ValidationError
 from minifw.nn.losses import Loss
 from minifw.nn.models import Model, model_objective
 from minifw.numdiff.method import GradientMethod
 from minifw.numdiff.objective import Objective
 from minifw.numdiff.workers import Workers
-from minifw.train.optimizers import Optimizer, check_params
+from minifw.train.optimizers import Optimizer
 from minifw.typing import AnyArray, FloatArray
 
 __all__ = ["TrainingStep"]
@@ -53,7 +54,7 @@ class TrainingStep:
     def checked_params(self) -> dict[str, FloatArray]:
         """Return the parameters, checked once: they must be writeable float64 arrays."""
         try:
-            return check_params(self.model.params)
+            return check_params(self.model.params, why="updated in place")
         except ValidationError as err:
             raise TrainingError(f"cannot take step {self.number}: the model's {err}") from err
 

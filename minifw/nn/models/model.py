@@ -32,10 +32,11 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import check_params
 from minifw.errors import NotSupportedError, ValidationError
 from minifw.nn.labels import class_indices
 from minifw.nn.losses.loss import Loss
-from minifw.numdiff.objective import Objective, check_params
+from minifw.numdiff.objective import Objective
 from minifw.numdiff.perturbation import Perturbation
 from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 
@@ -87,11 +88,11 @@ class Model(abc.ABC):
     def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
         """Return the loss on `(x, t)` as an `Objective` of `params` (one forward pass).
 
-        The parameters are checked first ([`check_params`][minifw.numdiff.objective.check_params]);
+        The parameters are checked first ([`check_params`][minifw._validation.check_params]);
         the objective is chosen by [`model_objective`][minifw.nn.models.model_objective] for the
         model's class.
         """
-        check_params(self.params, type(self).__name__)
+        check_params(self.params, name=f"{type(self).__name__} params", why="stepped by a small h in place and restored: convert it with .astype(np.float64)")
         return model_objective(self, x, t, loss)
 
     @final

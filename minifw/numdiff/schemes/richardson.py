@@ -50,13 +50,13 @@ from typing import Literal, final
 import attrs
 import numpy as np
 
-from minifw._validation import to_float
+from minifw._validation import describe, to_float
 from minifw.errors import DifferentiationError
 from minifw.numdiff.checks import STEP, TOLERANCE, to_step
 from minifw.numdiff.differentiator import Differentiator
 from minifw.numdiff.engine import StepPolicy, changes, coordinate_values
 from minifw.numdiff.fixed_step import check_steps
-from minifw.numdiff.objective import Objective, describe
+from minifw.numdiff.objective import Objective
 from minifw.numdiff.results import Estimate
 from minifw.numdiff.rounding import EPS, NOISE, TINY, power_of_two_below
 from minifw.numdiff.schemes.central import CENTRAL

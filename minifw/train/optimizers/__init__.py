@@ -30,7 +30,7 @@ Examples:
 
 from minifw.train.optimizers.adagrad import AdaGrad
 from minifw.train.optimizers.adam import Adam
-from minifw.train.optimizers.base import MAX_STEP, Optimizer, OptimizerState, check_params
+from minifw.train.optimizers.base import MAX_STEP, Optimizer, OptimizerState
 from minifw.train.optimizers.momentum import Momentum
 from minifw.train.optimizers.nesterov import Nesterov
 from minifw.train.optimizers.rmsprop import RMSprop
@@ -46,5 +46,4 @@ __all__ = [
     "Optimizer",
     "OptimizerState",
     "RMSprop",
-    "check_params",
 ]

@@ -18,11 +18,11 @@ from typing import ClassVar, Final, TypeAlias
 import attrs
 import numpy as np
 
-from minifw._validation import check_arrays
+from minifw._validation import check_params
 from minifw.errors import TrainingError, ValidationError
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
-__all__ = ["MAX_STEP", "Optimizer", "OptimizerState", "check_params"]
+__all__ = ["MAX_STEP", "Optimizer", "OptimizerState"]
 
 OptimizerState: TypeAlias = dict[str, AnyArray]
 """An optimizer's state as plain arrays, savable with `np.savez` (no pickle).
@@ -37,25 +37,6 @@ MAX_STEP: Final = 2**62
 """The largest step count an optimizer's state or a checkpoint may hold.
 
 Far beyond any run, and low enough that `beta ** step` and int64 arithmetic stay sane."""
-
-def check_params(params: Mapping[str, object]) -> dict[str, FloatArray]:
-    """Return `params` as a dict after checking it can be updated in place.
-
-    Every value must be a writeable float64 `numpy.ndarray` (an update writes into it; another dtype
-    would round or truncate every step silently). Called by
-    [`Optimizer.update`][minifw.train.optimizers.Optimizer.update], and by the
-    [`Trainer`][minifw.train.trainer.Trainer] before it draws a minibatch.
-
-    Examples:
-        >>> check_params({"w": np.zeros(2, dtype=np.float32)})
-        Traceback (most recent call last):
-        ...
-        minifw.errors.ValidationError: params['w'] must be a float64 array (updated in place), got dtype float32
-
-    """
-    checked: dict[str, FloatArray] = check_arrays(params, why="updated in place")
-    return checked
-
 
 def _check_grads(
     params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]
@@ -162,7 +143,7 @@ class Optimizer(abc.ABC):
             array([0.9])
 
         """
-        checked = check_params(params)
+        checked = check_params(params, why="updated in place")
         grad_arrays = _check_grads(checked, grads)
         step = self._step + 1
         new_params: dict[str, FloatArray] = {}
@@ -238,7 +219,7 @@ class Optimizer(abc.ABC):
         """
         step, slots = _parse_state(self, state)
         if params is not None:
-            _check_against_params(self, slots, check_params(params))
+            _check_against_params(self, slots, check_params(params, why="updated in place"))
         if step == 0 and slots:
             raise ValidationError(
                 f"state of {type(self).__name__} has step 0 but holds arrays for "
