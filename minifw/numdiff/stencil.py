@@ -31,7 +31,7 @@ import numpy as np
 
 from minifw.errors import ValidationError
 
-__all__ = ["Stencil", "one_sided", "second_derivative"]
+__all__ = ["Stencil", "one_sided", "second_derivative", "solve_exactly"]
 
 
 def _as_offsets(values: object) -> tuple[complex, ...]:
@@ -166,18 +166,19 @@ def _moment(weights: tuple[complex, ...], offsets: tuple[complex, ...], power: i
     return complex(math.fsum(t.real for t in terms), math.fsum(t.imag for t in terms))
 
 
-def _weights(offsets: Sequence[float], derivative: int) -> tuple[float, ...]:
-    r"""Return the weights on `offsets` (and the centre) that give the `derivative`-th derivative.
+def solve_exactly(matrix: Sequence[Sequence[Fraction]], rhs: Sequence[Fraction]) -> list[Fraction]:
+    r"""Return the solution of a square, regular linear system, in fractions (Gauss-Jordan).
 
-    They solve \(\sum_k w_k o_k^m = m!\,[m = d]\) for \(m = 1..K\) (\(K\) offsets): Gauss-Jordan
-    on the Vandermonde system, in fractions, so the weights are exact to the last bit.
+    The weights of stencils (and of Richardson's noise combinations) come from small Vandermonde
+    systems; solved exactly, they are correct to the last bit once rounded.
+
+    Examples:
+        >>> solve_exactly([[Fraction(1), Fraction(1)], [Fraction(1), Fraction(-1)]], [Fraction(0), Fraction(2)])
+        [Fraction(1, 1), Fraction(-1, 1)]
+
     """
-    n = len(offsets)
-    points = [Fraction(o) for o in offsets]
-    rows = [
-        [p**m for p in points] + [Fraction(math.factorial(m) * int(m == derivative))]
-        for m in range(1, n + 1)
-    ]
+    n = len(rhs)
+    rows = [[*row, b] for row, b in zip(matrix, rhs, strict=True)]
     for c in range(n):
         pivot = next(r for r in range(c, n) if rows[r][c] != 0)
         rows[c], rows[pivot] = rows[pivot], rows[c]
@@ -185,7 +186,19 @@ def _weights(offsets: Sequence[float], derivative: int) -> tuple[float, ...]:
         for r in range(n):
             if r != c and rows[r][c] != 0:
                 rows[r] = [a - rows[r][c] * b for a, b in zip(rows[r], rows[c], strict=True)]
-    return tuple(float(rows[k][n]) for k in range(n))
+    return [rows[k][n] for k in range(n)]
+
+
+def _weights(offsets: Sequence[float], derivative: int) -> tuple[float, ...]:
+    r"""Return the weights on `offsets` (and the centre) that give the `derivative`-th derivative.
+
+    They solve \(\sum_k w_k o_k^m = m!\,[m = d]\) for \(m = 1..K\) (\(K\) offsets), exactly.
+    """
+    points = [Fraction(o) for o in offsets]
+    powers = range(1, len(points) + 1)
+    matrix = [[p**m for p in points] for m in powers]
+    rhs = [Fraction(math.factorial(m) * int(m == derivative)) for m in powers]
+    return tuple(float(w) for w in solve_exactly(matrix, rhs))
 
 
 @functools.lru_cache(maxsize=32)

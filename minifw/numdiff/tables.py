@@ -48,14 +48,17 @@ steps, its bound, and the checks of what it found.
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 import math
 from collections.abc import Callable, Generator, Sequence
+from fractions import Fraction
 from typing import final
 
 import attrs
 
 from minifw.numdiff.rounding import EPS, NOISE, TINY, power_of_two_below
+from minifw.numdiff.stencil import solve_exactly
 
 __all__ = [
     "MAX_LEVELS",
@@ -91,9 +94,15 @@ SMALLEST = 2.0**-1000
 # A fourth difference shrinking by less than this from one level to the next is noise ...
 NOISE_RATIO = 0.25
 # ... and its standard deviation enters the bounds this many times.
-NOISE_MARGIN = 3.0
+NOISE_MARGIN = 8.0
 # One-sided and central values must agree within this many times the sum of their bounds.
 AGREE = 2.0
+# How many times the table's own scatter enters a bound as noise (see _Table.best).
+SCATTER = 0.0
+# f is evaluated at the point again where the noise it may have could move the bound by this part.
+PROBE = 0.25
+# Evaluations at the point that measure noise which changes from call to call.
+REPEATS = 4
 # Differences that grow by this factor at each of their last two halvings blow up (a jump).
 GROWTH = 1.5
 
@@ -292,11 +301,35 @@ class _Table:
         self.t.append(t)
         self.rows.append(row)
 
+    def scatter(self) -> float:
+        """Return the noise per value the newest changes could be: the smaller of the last two.
+
+        A change of the diagonal over its noise weight is what one unit of noise per value of f
+        would have to be to make that change; the smaller of the last two is an upper estimate of
+        the noise where noise has taken over, and bounds entries by a part of their own change
+        where the table is still converging.
+        """
+        if len(self.diagonal) < 2:
+            return 0.0
+        return min(change / n for _, change, _, n in self.diagonal[-2:] if n > 0)
+
     def best(self, noise: float) -> tuple[int, float, float]:
-        """Return `(position, value, bound)` of the diagonal entry with the smallest bound."""
-        bounds = [change + r + n * noise for _, change, r, n in self.diagonal]
-        k = min(range(len(bounds)), key=bounds.__getitem__)
-        return k, self.diagonal[k][0], bounds[k]
+        """Return `(position, value, bound)` of the diagonal entry with the smallest bound.
+
+        An entry is chosen by its own change (from the entry before) and bounded by the larger of
+        that and the next entry's change, plus its rounding and noise: the noise found in f's
+        values (`noise`) and `SCATTER` times the table's own
+        ([`scatter`][minifw.numdiff.tables._Table.scatter]). Where noise has taken over, a change
+        can be small by chance; the next one and the scatter are not.
+        """
+        level = noise + SCATTER * self.scatter()
+        own = [change + r + n * level for _, change, r, n in self.diagonal]
+        k = min(range(len(own)), key=own.__getitem__)
+        bound = own[k]
+        if k + 1 < len(self.diagonal):
+            _, _, r, n = self.diagonal[k]
+            bound = max(bound, self.diagonal[k + 1][1] + r + n * level)
+        return k, self.diagonal[k][0], bound
 
     def done(self, noise: float, rtol: float, atol: float, limit: int) -> bool:
         """Whether to stop: the tolerance met, rounding dominating, no progress, or the limit."""
@@ -311,23 +344,114 @@ class _Table:
         return len(self.diagonal) - 1 - k >= 2 or levels >= limit
 
 
-def _noise(levels: Sequence[tuple[float, float, float]]) -> float:
-    r"""Return the noise of f's values the levels show (0 where they look smooth).
+@functools.lru_cache(maxsize=8)
+def _noise_weights(levels: int, odd: bool) -> tuple[tuple[float, ...], float]:
+    r"""Return the weights on \(L\) levels that cancel a smooth f, and their noise per unit.
 
-    Consecutive levels (steps \(2h\) and \(h\)) give the odd difference
-    \(E = (f(x+2h) - f(x-2h)) - 2(f(x+h) - f(x-h)) = 2h^3 f^{(3)}(x) + \dots\): a smooth f's
-    shrinks 8 times from one level to the next. Where the newest has not shrunk to `NOISE_RATIO`
-    of the one before, both are noise, and the larger over \(\sqrt{10}\) (the noise of such a
-    difference of independent values) times `NOISE_MARGIN` is the noise of one value. The odd
-    part is blind to a kink at the point (\(|x|\) is even), which the one-sided checks find.
+    On the even parts \(S_k = f(x+h_k) + f(x-h_k) - 2f(x)\) (powers \(h^2, \dots, h^{2L-2}\)
+    cancelled) or the odd parts \(A_k = f(x+h_k) - f(x-h_k)\) (powers \(h, \dots, h^{2L-3}\)),
+    with \(h_k = 2^{-k} h_0\): what is left is \(O(h^{2L})\) and noise. The second number is the
+    standard deviation of the combination for independent values of unit noise.
     """
-    odd = [
-        abs((up2 - down2) - 2 * (up - down))
-        for (_, up2, down2), (_, up, down) in itertools.pairwise(levels)
+    powers = [2 * j + (1 if odd else 2) for j in range(levels - 1)]
+    # the combination's last weight is 1; the others cancel the powers
+    matrix = [[Fraction(1, 2 ** (k * p)) for k in range(levels - 1)] for p in powers]
+    rhs = [-Fraction(1, 2 ** ((levels - 1) * p)) for p in powers]
+    weights = [float(w) for w in solve_exactly(matrix, rhs)] + [1.0]
+    centre = 0.0 if odd else -2 * math.fsum(weights)
+    spread = math.sqrt(2 * math.fsum(w * w for w in weights) + centre * centre)
+    return tuple(weights), spread
+
+
+def _residuals(levels: Sequence[tuple[float, float, float]]) -> list[float]:
+    r"""Return, for each window of the finest levels, what is left of f once a smooth part is cancelled.
+
+    The last three levels give a combination of the even parts of f that cancels a smooth f up to
+    \(O(h^6)\), the last four one of the odd parts, up to \(O(h^8)\) ([`_noise_weights`]); each over
+    its standard deviation per unit noise, so each is the noise of one value of f where noise has
+    taken over (and an upper estimate of it, otherwise). The list is empty before three levels.
+    """
+    return [
+        _residual(levels[-size:], odd)
+        for size, odd in ((3, False), (4, True))
+        if len(levels) >= size
     ]
-    if len(odd) < 2 or odd[-1] <= NOISE_RATIO * odd[-2]:
+
+
+def _residual(levels: Sequence[tuple[float, float, float]], odd: bool) -> float:
+    """Return the residual of one combination of all `levels` (see `_residuals`)."""
+    weights, spread = _noise_weights(len(levels), odd)
+    parts = [(up - down) if odd else (up + down) for _, up, down in levels]
+    return abs(math.fsum(w * v for w, v in zip(weights, parts, strict=True))) / spread
+
+
+def _noise(levels: Sequence[tuple[float, float, float]]) -> float:
+    r"""Return the noise of one value of f that the levels show for certain (0 without evidence).
+
+    The residuals of the last three levels ([`_residuals`]) against those of the three before:
+    a smooth f's shrink 32 (odd) and 64 (even) times from one window to the next, noise does
+    not. Where one has not shrunk to `NOISE_RATIO`, it is noise, and `NOISE_MARGIN` times the
+    larger of the two enters every bound. A kink at the point (\(|x|\) at 0) moves the even parts
+    alone, by a second difference proportional to the step; such even parts are not taken for
+    noise, and the one-sided checks find the kink. (Noise that changes from call to call is
+    measured at the point itself: see `coordinate`.)
+    """
+    if len(levels) < 4 or _jump_like(levels[-3:]):
         return 0.0
-    return NOISE_MARGIN * max(odd[-1], odd[-2]) / math.sqrt(10.0)
+    found = 0.0
+    for odd in (True, False):
+        if not odd and _kink_like(levels[-3:]):
+            continue
+        newest, before = _residual(levels[-3:], odd), _residual(levels[-4:-1], odd)
+        if newest > NOISE_RATIO * before:
+            found = max(found, newest, before)
+    return NOISE_MARGIN * found
+
+
+def _jump_like(levels: Sequence[tuple[float, float, float]]) -> bool:
+    r"""Whether the changes do not shrink with the step: the odd or the even parts stay (to 10%).
+
+    Across a jump, \(f(x+h) - f(x-h)\) (and \(f(x+h) + f(x-h) - 2f(x)\) where f(x) is on one
+    side) is the jump itself at every step; a smooth f's shrink, and noise does not repeat.
+    """
+    size = max(max(abs(up), abs(down)) for _, up, down in levels)
+    for parts in ([up - down for _, up, down in levels], [up + down for _, up, down in levels]):
+        middle = sum(parts) / len(parts)
+        significant = abs(middle) > 1e-6 * size  # not the rounding of a smooth f's parts
+        if significant and all(abs(v - middle) <= 0.1 * abs(middle) for v in parts):
+            return True
+    return False
+
+
+def _kink_like(levels: Sequence[tuple[float, float, float]]) -> bool:
+    """Whether the second differences are proportional to the step, as at a kink (to 10%)."""
+    slopes = [(up + down) / h for h, up, down in levels]
+    middle = sum(slopes) / len(slopes)
+    return middle != 0 and all(abs(v - middle) <= 0.1 * abs(middle) for v in slopes)
+
+
+def _repeated(found: Sequence[float]) -> float:
+    """Return `NOISE_MARGIN` times the noise of one value, from changes of f at the point itself."""
+    return NOISE_MARGIN * math.sqrt(math.fsum(c * c for c in found) / (2 * len(found)))
+
+
+def _noisy(
+    levels: Sequence[tuple[float, float, float]], up: float, down: float, gap: float
+) -> bool:
+    r"""Whether noise explains the gap (times the step) between the first two central differences.
+
+    The second differences \(S_k = f(x+h_k) + f(x-h_k) - 2f(x)\) of a smooth f shrink four times
+    from one level to the next, so \(S_0 - 4 S_1\) is small beside them; where it is not (it is
+    at least half of the larger), the second differences are noise, and where it is also as large
+    as the gap, smaller steps would only make the noise worse, so the table goes on. (Near a pole
+    the second differences still shrink about four times, and the table restarts smaller.)
+    """
+    ((_, up0, down0),) = levels
+    if _jump_like([(0.0, up0, down0), (0.0, up, down)]):
+        return False
+    first, second = up0 + down0, up + down
+    fourth = abs(first - 4 * second)
+    return gap <= fourth and fourth >= 0.5 * max(abs(first), 4 * abs(second))
 
 
 def coordinate(
@@ -353,6 +477,7 @@ def coordinate(
     levels: list[tuple[float, float, float]] = []
     finite_side = 0.0
     first_level = True
+    probed, repeated = False, 0.0
     while True:
         if first_level:  # one side at a time: an edge toward zero costs one evaluation
             a = (yield (toward * h,))[0]
@@ -384,7 +509,10 @@ def coordinate(
                 restart = small  # up + down is f(x+h) + f(x-h) - 2 f(x)
         elif len(table.rows) == 1:
             previous = table.rows[0][0][0]
-            if abs(previous - d) > CONSISTENT * max(abs(previous), abs(d)):
+            gap = abs(previous - d)
+            if gap > CONSISTENT * max(abs(previous), abs(d)) and not _noisy(
+                levels, up, down, gap * h
+            ):
                 restart = small if start > 2 * small else start / JUMP
         first_level = False
         if restart is not None:
@@ -396,9 +524,25 @@ def coordinate(
         levels.append((h, up, down))
         rounding = q.rounding(x, base, (up, down), h, d)
         table.add((h / start) ** 2, d, rounding, weight)
-        noise = _noise(levels)
+        noise = max(_noise(levels), repeated)
         if len(table.rows) >= 2 and table.done(noise, rtol, atol, MAX_LEVELS):
-            _, value, error = table.best(noise)
+            k, value, error = table.best(noise)
+            residuals = _residuals(levels)
+            if not probed and residuals and (max(residuals) * table.diagonal[k][3] > PROBE * error):
+                # Noise could matter. f at the point again tells noise that changes from call to
+                # call (Monte Carlo, a solver's tolerance) from a smooth f's truncation; where f
+                # repeats itself, one more level tells noise that does not (a fine ripple) by
+                # the residuals' trend (_noise).
+                probed = True
+                again = (yield (0.0,))[0]
+                if again != 0 and math.isfinite(again):
+                    more = yield (0.0,) * (REPEATS - 1)
+                    repeated = _repeated([again, *more])
+                    noise = max(noise, repeated)
+                    k, value, error = table.best(noise)
+                elif len(levels) < 4 and len(table.rows) < MAX_LEVELS:
+                    h /= 2
+                    continue
             problem = _checked(x, base, levels, value, error, noise, q)
             if problem is None:
                 return Outcome(value, error)
@@ -452,6 +596,8 @@ def _checked(
     q: Quotient,
 ) -> str | None:
     """Check a central result against the one-sided ones of the same points; name a problem."""
+    if len(levels) >= 3 and _jump_like(levels[-3:]):
+        return "f changes by the same amount across x at every step (a jump)"
     central = []
     for h, up, down in levels:
         d, weight = q.central(up, down, h)

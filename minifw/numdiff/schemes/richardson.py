@@ -68,23 +68,46 @@ class _Evaluations:
         self.count = 0
 
     def __call__(self, groups: dict[Request, list[int]]) -> dict[int, list[float]]:
-        """Return the changes of every table of a round, computing what is not known yet."""
+        """Return the changes of every table of a round, computing what is not known yet.
+
+        A request of zero steps (f at the point again, for noise) is always evaluated afresh.
+        """
         active = {j // self.outputs for members in groups.values() for j in members}
         for k in [k for k in self.known if k not in active]:
             del self.known[k]  # every table of k has finished
         wanted: dict[float, dict[int, None]] = {}
+        repeats: dict[int, list[float]] = {}
         for request, members in groups.items():
+            if not any(request):
+                repeats.update(self._repeats(request, members))
+                continue
             for k in dict.fromkeys(j // self.outputs for j in members):
                 known = self.known.setdefault(k, {})
                 for step in request:
                     if step not in known:
                         wanted.setdefault(step, {})[k] = None
         self._compute({step: list(ks) for step, ks in wanted.items()})
-        return {
+        found = {
             j: [float(self.known[j // self.outputs][s][j % self.outputs]) for s in request]
             for request, members in groups.items()
+            if any(request)
             for j in members
         }
+        return found | repeats
+
+    def _repeats(self, request: Request, members: list[int]) -> dict[int, list[float]]:
+        """Evaluate f at the point again, `len(request)` times, for each coordinate asking."""
+        ks = list(dict.fromkeys(j // self.outputs for j in members))
+        rows = np.array(ks, dtype=np.intp)
+        zeros = np.zeros(len(request))
+        if isinstance(self.objective, Pointwise):
+            steps = np.zeros((len(ks), len(request)))
+            found = pointwise_changes(self.objective, self.name, self.index[rows], steps)
+        else:
+            found = changes(self.objective, self.name, self.index[rows], zeros, tolerant=True)
+        self.count += found.shape[0] * found.shape[1]
+        at = {k: found[i] for i, k in enumerate(ks)}
+        return {j: at[j // self.outputs][:, j % self.outputs].tolist() for j in members}
 
     def _compute(self, wanted: dict[float, list[int]]) -> None:
         """Evaluate the changes of coordinates `wanted[step]` at each step."""
