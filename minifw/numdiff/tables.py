@@ -504,9 +504,12 @@ def coordinate(
                     restarts += 1
                     probe /= JUMP
                 restart = probe / 2
-        elif first_level and small < h / 2:
+        elif not table.rows and small < h / 2:  # the first level of any table
             if abs(up + down) > CURVED * max(abs(base + up), abs(base + down), abs(base)):
-                restart = small  # up + down is f(x+h) + f(x-h) - 2 f(x)
+                # up + down is f(x+h) + f(x-h) - 2 f(x): f is curved on a smaller scale. For a
+                # second derivative, whose rounding grows as 1/h^2, a step of 1/16 is tried
+                # before the relative one, which can be far smaller.
+                restart = small if q.derivative == 1 else max(small, h / JUMP)
         elif len(table.rows) == 1:
             previous = table.rows[0][0][0]
             gap = abs(previous - d)
