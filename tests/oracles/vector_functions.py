@@ -389,7 +389,8 @@ def _tridiagonal_jac(v: np.ndarray) -> np.ndarray:
 
 def _band(n: int, width: int) -> np.ndarray:
     index = np.arange(n)
-    return np.abs(index[:, None] - index[None, :]) <= width
+    band: np.ndarray = np.abs(index[:, None] - index[None, :]) <= width
+    return band
 
 
 def _pentadiagonal(v: Any) -> Any:
