@@ -6,7 +6,9 @@ Jacobians and the checks of a user's derivatives. Every derivative is written ou
 complex step applies. ``hard`` says what makes a point hard (``"badly scaled"`` when the
 coordinates differ by many orders of magnitude, as ``x = (1e6, 3e-3)``).
 
-The error measure of the suite is normwise: ``max|D_num - D| / max|D|`` over the whole matrix (an
+Every function also takes points stacked along trailing axes (``x`` of shape ``(n, k)`` gives
+``k`` values), as scipy.differentiate evaluates them. The error measure of the suite is
+normwise: ``max|D_num - D| / max|D|`` over the whole matrix (an
 entry's own relative error means nothing where the derivative is zero, as most entries of a
 Hessian of Rosenbrock's function are).
 """
@@ -166,7 +168,7 @@ def _rational_jac(v: np.ndarray) -> np.ndarray:
 
 def _softmax(v: Any) -> Any:
     e = np.exp(v - 0.5)  # not shifted by the max: a complex argument has no order
-    return e / np.sum(e)
+    return e / np.sum(e, axis=0)
 
 
 def _softmax_jac(v: np.ndarray) -> np.ndarray:
@@ -177,7 +179,8 @@ def _softmax_jac(v: np.ndarray) -> np.ndarray:
 
 def _matrix_input(v: Any) -> Any:
     """A function of a 2x2 array: its trace, determinant and the sum of squares."""
-    return np.array([v[0, 0] + v[1, 1], v[0, 0] * v[1, 1] - v[0, 1] * v[1, 0], np.sum(v * v)])
+    squares = np.sum(v * v, axis=(0, 1))
+    return np.array([v[0, 0] + v[1, 1], v[0, 0] * v[1, 1] - v[0, 1] * v[1, 0], squares])
 
 
 def _matrix_input_jac(v: np.ndarray) -> np.ndarray:
@@ -273,7 +276,7 @@ _B = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
 
 
 def _quadratic(v: Any) -> Any:
-    return 0.5 * v @ _A @ v + _B @ v
+    return 0.5 * np.einsum("i...,ij,j...->...", v, _A, v) + np.einsum("i,i...->...", _B, v)
 
 
 def _quadratic_hess(v: np.ndarray) -> np.ndarray:
@@ -281,7 +284,7 @@ def _quadratic_hess(v: np.ndarray) -> np.ndarray:
 
 
 def _logsumexp(v: Any) -> Any:
-    return np.log(np.sum(np.exp(v)))
+    return np.log(np.sum(np.exp(v), axis=0))
 
 
 def _logsumexp_hess(v: np.ndarray) -> np.ndarray:
@@ -295,7 +298,7 @@ _LABEL = 2
 
 def _cross_entropy(v: Any) -> Any:
     """The softmax cross-entropy of scores ``v`` for the label 2: -v_2 + log sum exp v."""
-    return -v[_LABEL] + np.log(np.sum(np.exp(v)))
+    return -v[_LABEL] + np.log(np.sum(np.exp(v), axis=0))
 
 
 def _beale(v: Any) -> Any:
