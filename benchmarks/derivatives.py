@@ -325,7 +325,7 @@ def targets(
             f"Hessians: Richardson {mine} evaluations <= 1/5 of numdifftools' {theirs} ({theirs / 5:.0f})",
         )
     line(all(held), f"Hessians: Richardson's error bound holds on {sum(held)}/{len(held)}")
-    name, evaluations, difference, n = sparse[0]
+    name, evaluations, difference, _ = sparse[0]
     line(
         evaluations <= 10 and difference == 0.0,
         f"{name}: {evaluations} evaluations <= 10, equal to the dense Jacobian (max difference {difference:g})",
