@@ -37,7 +37,7 @@ from typing import Any, Literal, overload
 import attrs
 import numpy as np
 
-from minifw.errors import DifferentiationError
+from minifw.errors import DifferentiationError, ValidationError
 from minifw.numdiff.checks import flat_index, point, real_scalar
 from minifw.numdiff.elementwise import elementwise_estimate
 from minifw.numdiff.engine import Rule
@@ -285,7 +285,7 @@ class FirstDerivatives(GradientMethod):
 
 def _elementwise(flag: object) -> bool:
     if not isinstance(flag, bool):
-        raise DifferentiationError(f"elementwise must be True or False, got elementwise={flag!r}")
+        raise ValidationError(f"elementwise must be True or False, got elementwise={flag!r}")
     return flag
 
 

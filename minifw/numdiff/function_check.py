@@ -14,7 +14,7 @@ against the same from the analytic side; the full check follows where one fails)
 ([`RichardsonDiff`][minifw.numdiff.schemes.richardson.RichardsonDiff]), plus the rounding error of
 a difference quotient of `f`'s values. The default `tolerance` is derived, not fixed
 ([`default_tolerance`][minifw.numdiff.function_check.default_tolerance]): from the scheme (its
-order and step: \(10(h^p + \varepsilon / h^d)\) for a fixed stencil), from the size of the
+order and step: \(10(10 h^p + \varepsilon / h^d)\) for a fixed stencil), from the size of the
 problem and from the precision of `x` (an analytic derivative computed in float32 is good to
 about \(\sqrt{n}\,\varepsilon_{32}\)).
 
@@ -67,7 +67,16 @@ from minifw.numdiff.schemes.richardson import RichardsonDiff
 from minifw.numdiff.workers import Workers, check_workers
 from minifw.typing import ArrayLike, FloatArray
 
-__all__ = ["VectorProduct", "default_tolerance", "gradcheck_function", "hessian_check"]
+__all__ = [
+    "TRUNCATION",
+    "VectorProduct",
+    "default_tolerance",
+    "gradcheck_function",
+    "hessian_check",
+]
+
+TRUNCATION = 10.0
+"""How many times \\(h^p\\) a fixed stencil's truncation error may be, relative to the scale."""
 
 
 @final
@@ -98,15 +107,16 @@ def default_tolerance(
 
     - a scheme that bounds its error (a Richardson table): \(10^{-12}\) (its bound is allowed
       besides);
-    - a fixed stencil of order \(p\) for the \(d\)-th derivative: \(10(h^p + \varepsilon/h^d)\) at
-      its step \(h\) (`h="auto"`: \(\varepsilon^{1/(p+d)}\)), at most 0.1;
+    - a fixed stencil of order \(p\) for the \(d\)-th derivative: \(10(10 h^p + \varepsilon/h^d)\) at
+      its step \(h\) (`h="auto"`: \(\varepsilon^{1/(p+d)}\)), at most 0.1 (its truncation
+      error is \(h^p\) times a derivative of f that it cannot know: ten times is allowed);
     - the analytic side: \(10 \sqrt{n}\, \varepsilon_\text{precision}\).
 
     Examples:
         >>> import numpy as np
         >>> from minifw import CentralDiff
         >>> f"{default_tolerance(CentralDiff().first_rule, 1e-4, np.dtype(np.float64), 4):.2g}"
-        '1e-07'
+        '1e-06'
         >>> f"{default_tolerance(CentralDiff().first_rule, 1e-4, np.dtype(np.float32), 100):.2g}"
         '1.2e-05'
 
@@ -120,7 +130,7 @@ def default_tolerance(
         if stencil.is_complex and d == 1:
             scheme = 10 * (step**p + EPS)  # no subtraction: rounding is the values' own
         else:
-            scheme = min(0.1, 10 * (step**p + EPS / step**d))
+            scheme = min(0.1, 10 * (TRUNCATION * step**p + EPS / step**d))
     analytic = 10 * math.sqrt(size) * float(np.finfo(precision).eps)
     return max(scheme, analytic)
 
@@ -190,8 +200,8 @@ def _rounding(rule: Rule, h: float | str | None, values: FloatArray, point: Floa
     stencil = rule.stencil
     if stencil.is_complex and stencil.derivative == 1:
         return 0.0
+    # a fixed step is the same at every coordinate; relative ones are smallest where |x| <= 1
     step = h if isinstance(h, float) else EPS ** (1 / (stencil.order + stencil.derivative))
-    step *= max(1.0, float(np.max(np.abs(point))))
     weights = math.fsum(abs(w) for w in stencil.weights)
     return (
         NOISE

@@ -86,7 +86,9 @@ def sparse_jacobian(
 
     The result (and the bound) is a scipy matrix of the pattern's format, or a dense 2-D array
     for a boolean pattern. An output that changes along a group where the pattern says it
-    depends on none of the group's columns means the pattern is wrong, and is an error naming it.
+    depends on none of the group's columns means the pattern is wrong, and is an error naming it;
+    a left-out entry in a group where the output has another entry cannot be seen (that entry
+    takes its slope too): the pattern must hold every entry that can be non-zero.
     """
     point = function_point(x)
     at_point = Lines.at(f, point, [])
