@@ -13,13 +13,7 @@ from minifw._version import __version__
 from minifw.data import MNIST, Dataset, FashionMNIST, Split
 from minifw.errors import MinifwError
 from minifw.nn.backprop import Backprop
-from minifw.nn.gradcheck import (
-    DirectionCheck,
-    GradcheckReport,
-    ParamCheck,
-    gradcheck,
-    gradcheck_function,
-)
+from minifw.nn.gradcheck import gradcheck
 from minifw.nn.layers import (
     Activation,
     Affine,
@@ -43,9 +37,12 @@ from minifw.nn.models import (
 )
 from minifw.numdiff.differentiator import Differentiator
 from minifw.numdiff.fixed_step import StepWarning
+from minifw.numdiff.function_check import VectorProduct, gradcheck_function, hessian_check
 from minifw.numdiff.method import GradientMethod
 from minifw.numdiff.objective import Chunked, Objective
 from minifw.numdiff.perturbation import Perturbation
+from minifw.numdiff.precision import PrecisionWarning
+from minifw.numdiff.reports import DirectionCheck, GradcheckReport, ParamCheck
 from minifw.numdiff.results import Estimate
 from minifw.numdiff.schemes.backward import BackwardDiff
 from minifw.numdiff.schemes.central import CentralDiff
@@ -98,6 +95,7 @@ __all__ = [
     "Optimizer",
     "ParamCheck",
     "Perturbation",
+    "PrecisionWarning",
     "RMSprop",
     "RandomChoiceSampler",
     "ReLU",
@@ -112,10 +110,12 @@ __all__ = [
     "Tanh",
     "Trainer",
     "TwoLayerNet",
+    "VectorProduct",
     "WorkerError",
     "__version__",
     "gradcheck",
     "gradcheck_function",
+    "hessian_check",
     "model_objective",
     "process_pool",
     "sigmoid",
