@@ -126,7 +126,9 @@ def atomic_write(
         elif not folder.is_dir():
             raise FileNotFoundError(2, f"the folder {folder} does not exist")
         remove_stale(target)
-        fd, name = tempfile.mkstemp(prefix=temporary_name_prefix(target), suffix=".part", dir=folder)
+        fd, name = tempfile.mkstemp(
+            prefix=temporary_name_prefix(target), suffix=".part", dir=folder
+        )
     except OSError as err:
         raise error(f"cannot write {what} {target}: {err.strerror or err}") from err
     tmp = Path(name)
