@@ -60,6 +60,7 @@ class Estimate(Generic[V]):
         from minifw._html import html_table
 
         value, error = np.asarray(self.value), np.asarray(self.error)
+        rows: list[list[object]]
         if value.ndim == 0:
             rows = [["value", f"{float(value):.17g}"], ["error bound", f"{float(error):.3g}"]]
         else:
