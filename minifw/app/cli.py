@@ -97,6 +97,7 @@ def _main(argv: Sequence[str] | None) -> int:
             warnings.catch_warnings(),
         ):
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
+            warnings.showwarning = _one_line_warning(where)
             return command(args)
     except Interrupted as stop:
         return _fail(f"{where}: {_stopped(stop)}", status=stop.status)
@@ -126,6 +127,16 @@ def _stopped(stop: Interrupted) -> str:
     if stop.step is not None:
         return f"{text} (nothing saved: no --checkpoint was given)"
     return text
+
+
+def _one_line_warning(where: str) -> Callable[..., None]:
+    """Return a `warnings.showwarning` that says minifw's own warnings on one line of stderr."""
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            print(one_line(f"{where}: warning: {message}"), file=sys.stderr, flush=True)
+
+    return show
 
 
 def _fail(line: str, status: int = 2) -> int:

@@ -42,6 +42,10 @@ from minifw.typing import AnyArray
 
 __all__ = ["Proposal", "TrainingStep"]
 
+# The square root of the largest float64 (about 1.34e154): n predictions beyond this over the
+# square root of n have a sum of squares that overflows.
+_FLOAT_MAX_ROOT = float(np.sqrt(np.finfo(np.float64).max))
+
 
 @final
 @attrs.frozen(eq=False)
@@ -78,8 +82,7 @@ class TrainingStep:
         `params` are the [`checked_params`][minifw.train.step.TrainingStep.checked_params] (the
         optimizer does not check them again); `workers()` says where the gradient runs.
         """
-        objective = self._objective(x, t)
-        value = objective.value()
+        objective, value = self._evaluate(x, t)
         if not math.isfinite(value):
             raise TrainingError(f"loss became {value} at step {self.number}; {self._cause()}")
         grads = self.method.gradients(objective, workers=workers())
@@ -113,33 +116,45 @@ class TrainingStep:
             f"predictions (largest |{name}| = {largest:.3g}; a smaller weight init?)"
         )
 
-    def _objective(self, x: AnyArray, t: AnyArray) -> Objective:
-        """Return the model's objective on the batch (one forward pass).
+    def _evaluate(self, x: AnyArray, t: AnyArray) -> tuple[Objective, float]:
+        """Return the model's objective on the batch (one forward pass) and its value.
 
         The parameters were checked by [`checked_params`][minifw.train.step.TrainingStep.checked_params],
         so the objective is built by [`model_objective`][minifw.nn.models.model_objective] directly
         ([`Model.objective`][minifw.nn.models.Model.objective] would check them again). Predictions
-        that are not finite are refused by the loss; that is a divergence, and said as such.
+        that are not finite, or a loss that overflows, are refused by the loss; that is a
+        divergence, and said as such.
         """
         try:
-            return model_objective(self.model, x, t, self.loss)
+            objective = model_objective(self.model, x, t, self.loss)
+            return objective, objective.value()
         except ValidationError as err:
-            if self._diverged(x):
+            diverged = self._diverged(x)
+            if diverged:
                 raise TrainingError(
-                    f"the model's predictions became non-finite at step {self.number}; "
+                    f"the model's predictions became {diverged} at step {self.number}; "
                     f"{self._cause()}"
                 ) from err
             raise
 
-    def _diverged(self, x: AnyArray) -> bool:
-        """Whether the model's predictions on `x` are not finite (asked only after a failure).
+    def _diverged(self, x: AnyArray) -> str:
+        """Say how the predictions on `x` diverged ("" if they did not; asked after a failure only).
 
-        This second forward pass runs only on the way out of a failed step, to tell a divergence
-        from bad labels or inputs; if it fails too, the first error is the one to report.
+        Non-finite predictions, or predictions so large that the sum of their squares overflows
+        (a loss of them cannot be finite), are a divergence. This second forward pass runs only on the way
+        out of a failed step, to tell a divergence from bad labels or inputs; if it fails too,
+        the first error is the one to report.
         """
         try:
             with np.errstate(all="ignore"):  # overflow is what is being asked about
                 predictions = np.asarray(self.model.predict(x))
         except Exception:  # the original error says what is wrong
-            return False
-        return predictions.dtype.kind in "fc" and not bool(np.all(np.isfinite(predictions)))
+            return ""
+        if predictions.dtype.kind not in "fc" or predictions.size == 0:
+            return ""
+        if not bool(np.all(np.isfinite(predictions))):
+            return "non-finite"
+        largest = float(np.max(np.abs(predictions)))
+        if largest > _FLOAT_MAX_ROOT / np.sqrt(predictions.size):
+            return f"too large for a finite loss (up to {largest:.3g})"
+        return ""
