@@ -9,6 +9,9 @@ extra, matplotlib).
 
 from __future__ import annotations
 
+import functools
+import io
+import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, final
 
@@ -104,8 +107,9 @@ class History:
         r"""Draw the loss of every step and the accuracy of each evaluation; return the figure.
 
         Left: the minibatch loss per step, with its running mean over 50 steps; right: train
-        and test accuracy at each evaluation. In Jupyter the figure shows below the cell (once);
-        elsewhere save it with `figure.savefig(path)`
+        and test accuracy at each evaluation. In Jupyter the figure shows below the cell when the
+        cell ends with it (once, with or without `%matplotlib inline`); elsewhere save it with
+        `figure.savefig(path)`
         ([`plot_history`][minifw.app.plotting.plot_history] does, atomically). Raises
         [`NotSupportedError`][minifw.errors.NotSupportedError] without matplotlib
         (`pip install 'minifw[plot]'`).
@@ -116,16 +120,7 @@ class History:
             ['loss', 'accuracy']
 
         """
-        try:
-            # pyplot is imported for what it sets up in Jupyter (showing a returned figure);
-            # the figure itself is made without it, so it is not shown twice, nor kept open.
-            import matplotlib.pyplot  # noqa: F401
-            from matplotlib.figure import Figure
-        except ImportError as err:
-            raise NotSupportedError(
-                "plotting needs matplotlib: pip install 'minifw[plot]'"
-            ) from err
-        figure = Figure(figsize=(10, 4), layout="constrained")
+        figure = _shown_figure()(figsize=(10, 4), layout="constrained")
         ax_loss, ax_acc = figure.subplots(1, 2)
         loss = np.asarray(self.loss, dtype=np.float64)
         steps = np.arange(1, loss.size + 1)
@@ -175,3 +170,26 @@ class History:
             )
         ]
         return cls(loss=[float(v) for v in arrays["loss"]], evaluations=evaluations)
+
+
+@functools.cache
+def _shown_figure() -> type[Figure]:
+    """Return a matplotlib `Figure` that Jupyter shows when a cell returns it (made once).
+
+    A plain figure returned by a cell shows as text unless `%matplotlib inline` was run; this
+    one draws itself as PNG (`_repr_png_`). It is made without pyplot, so pyplot does not show
+    it a second time at the end of the cell, nor keep it open.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise NotSupportedError("plotting needs matplotlib: pip install 'minifw[plot]'") from err
+
+    @typing.final
+    class ShownFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=100)
+            return buffer.getvalue()
+
+    return ShownFigure
