@@ -179,6 +179,58 @@ class GradcheckReport:
         lines.append(f"overall: {'PASS' if self.passed else 'FAIL'}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        checked = self.checks or self.directions
+        worst = max((c.scaled_error for c in checked), default=0.0)
+        kind = "arrays" if self.checks else "random directions"
+        return (
+            f"GradcheckReport({'PASS' if self.passed else 'FAIL'}: {len(checked)} {kind}, "
+            f"{self.differentiator} vs {self.against}, worst scaled error {worst:.3g} "
+            f"(tolerance {self.tolerance:g}))"
+        )
+
+    def _repr_html_(self) -> str:
+        """Return the table Jupyter shows: a row per array (or direction), the verdict above."""
+        from minifw._html import html_table
+
+        verdict = (
+            f"gradcheck {'PASS' if self.passed else 'FAIL'}: {self.differentiator} vs "
+            f"{self.against}"
+        )
+        if self.checks:
+            rows = [
+                [
+                    c.name,
+                    "x".join(map(str, c.shape)),
+                    f"{c.scale:.3e}",
+                    f"{c.max_abs_error:.3e}",
+                    f"{c.scaled_error:.3e}",
+                    "[" + ", ".join(map(str, c.worst_index)) + "]",
+                    f"{c.n_wrong} of {math.prod(c.shape)}",
+                    "pass" if c.passed else "FAIL",
+                ]
+                for c in self.checks
+            ]
+            header = [
+                "param", "shape", "max|g|", "max abs err", "scaled err", "worst entry", "off",
+                "result",
+            ]
+        else:
+            rows = [
+                [
+                    d.name,
+                    f"{d.numerical:.4e}",
+                    f"{d.analytic:.4e}",
+                    f"{d.scaled_error:.3e}",
+                    "pass" if d.passed else "FAIL",
+                ]
+                for d in self.directions
+            ]
+            header = ["param", "d/ds num", "u . g", "scaled err", "result"]
+        caption = f"{verdict} (pass if scaled error <= {self.tolerance:g})"
+        return html_table(header, rows, caption=caption)
+
+
 
 def _direction_table(report: GradcheckReport) -> list[str]:
     header = (
