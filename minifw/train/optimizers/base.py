@@ -48,7 +48,7 @@ Far beyond any run, and low enough that `beta ** step` and int64 arithmetic stay
 
 @final
 class CheckedParams(dict[str, FloatArray]):
-    """Parameter arrays already checked by [`check_params`][minifw._validation.check_params].
+    """Parameter arrays already checked (writeable float64 arrays, not empty, finite).
 
     [`Optimizer.propose`][minifw.train.optimizers.Optimizer.propose] takes them without checking
     them again (a [`TrainingStep`][minifw.train.step.TrainingStep] checks once per step); any
