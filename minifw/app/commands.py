@@ -12,6 +12,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count_params(params: dict[str, Any]) -> int:
+def _count_params(params: Mapping[str, Any]) -> int:
     return int(sum(np.size(v) for v in params.values()))
 
 

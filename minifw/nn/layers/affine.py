@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from minifw.errors import ValidationError
 from minifw.nn.layered.steps import ScaledUnitSteps, StepMove, UniformUnitSteps
+from minifw.nn.layers.arrays import check_layer_array
 from minifw.nn.layers.layer import Layer
 from minifw.typing import AnyArray, FloatArray, IntArray
 
@@ -74,14 +75,8 @@ class Affine(Layer):
     b: FloatArray = attrs.field()
 
     def __attrs_post_init__(self) -> None:
-        for name, arr, ndim in (("W", self.W, 2), ("b", self.b, 1)):
-            if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or arr.ndim != ndim:
-                got = f"dtype {arr.dtype}, shape {arr.shape}" if isinstance(arr, np.ndarray) else (
-                    type(arr).__name__
-                )
-                raise ValidationError(
-                    f"Affine {name} must be a {ndim}-D float64 array, got {got}"
-                )
+        check_layer_array("Affine", "W", self.W, ndim=2)
+        check_layer_array("Affine", "b", self.b, ndim=1)
         if self.b.shape[0] != self.W.shape[1]:
             raise ValidationError(
                 f"Affine b must have one entry per column of W ({self.W.shape[1]}), "

@@ -31,10 +31,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Elementwise",
+    "HasRunningStatistics",
     "HasStepMoves",
+    "HasTrainingMode",
     "Layer",
     "Linear",
+    "PerExample",
     "RelativeOutputs",
+    "RowCoupled",
     "SeriesLayer",
 ]
 
@@ -190,4 +194,87 @@ class RelativeOutputs(Protocol):
         `y` is the `(N, K)` output, `w` the `(V, K)` vectors, `d` the `(P, N * V)` series of the
         amounts and `reach` (`(N * V,)`) the bound on each lane's \(|u|\).
         """
+        ...
+
+
+@runtime_checkable
+class RowCoupled(Protocol):
+    r"""A layer whose rows are coupled: every output row depends on every input row.
+
+    Batch normalization in training is one: each row is normalized with the mean and variance of
+    the whole batch, so a move of one example's input moves every example's output. Its
+    [`change`][minifw.nn.layers.Layer.change] is then called with the whole batch only (`x`,
+    `y` and `dx` of all `N` rows, in batch order), and numerical gradients move every row at
+    once: a parameter of a layer before it is perturbed in place and the difference of that
+    layer's whole output pushed on as one move of the batch (the engine never splits such a move
+    into examples).
+    """
+
+    def batch_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        r"""Return \(f(x + \Delta x) - f(x)\) for `L` moves of the whole batch at once.
+
+        `x` and `y` are the whole batch, `(N, *features)`; `dx` is `(L, N, *input features)`,
+        each of its `L` entries a move of every row. Returns `(L, N, *output features)`, without
+        the cancellation of subtracting two outputs.
+        """
+        ...
+
+
+@runtime_checkable
+class PerExample(Protocol):
+    r"""A layer whose rules differ from one example to the next (a dropout mask drawn for a batch).
+
+    The layer was made for one batch; the engine's moves reach only some of its rows (and, past
+    an [elementwise][minifw.nn.layers.Elementwise] layer, single units), so before asking for a
+    rule it asks the layer for the part that acts there.
+    """
+
+    def for_rows(self, rows: IntArray) -> Layer:
+        """Return the layer as it acts on the batch's rows `rows` (positions, in that order)."""
+        ...
+
+    def for_units(self, rows: IntArray, units: IntArray) -> Layer:
+        r"""Return the layer as it acts on the gathered values at `(rows[b], units[b])`.
+
+        `units` are flat feature indices; the result's
+        [`unit_change`][minifw.nn.layers.Elementwise.unit_change] and
+        [`unit_series`][minifw.nn.layers.Elementwise.unit_series] take the values gathered there.
+        """
+        ...
+
+
+@runtime_checkable
+class HasTrainingMode(Protocol):
+    r"""A layer that acts differently in training (the book's `train_flg=True`) than at test time.
+
+    Its own [`forward`][minifw.nn.layers.Layer.forward] is the test-time rule
+    ([`predict`][minifw.nn.models.Layered.predict] and accuracy use it); for the loss, the
+    objective and the gradients of one batch, the model asks it for the layer as it acts in
+    training on that batch: [`Dropout`][minifw.nn.layers.Dropout] gives its mask, drawn once for
+    the batch, [`BatchNormalization`][minifw.nn.layers.BatchNormalization] the normalization by
+    the batch's own statistics. That layer shares this layer's parameter arrays, and every
+    evaluation of one objective sees the same one.
+    """
+
+    def training(self, x: AnyArray) -> Layer:
+        """Return the layer as it acts in training on the batch `x` (its input there)."""
+        ...
+
+
+@runtime_checkable
+class HasRunningStatistics(Protocol):
+    r"""A layer that keeps statistics of the batches it is trained on (not parameters: no gradient).
+
+    Batch normalization's running mean and variance, which its test-time rule uses. They move
+    once per objective a model builds in training, as the book's forward pass in training moves
+    them ([`Layered`][minifw.nn.models.Layered] says where); evaluating an objective never moves
+    them.
+    """
+
+    def statistics(self) -> dict[str, FloatArray]:
+        """Return the statistics arrays by local name (the live arrays, updated in place)."""
+        ...
+
+    def observe(self, x: AnyArray) -> None:
+        """Move the statistics by those of the batch `x` (the layer's input in training)."""
         ...

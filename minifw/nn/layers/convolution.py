@@ -1,0 +1,152 @@
+r"""The convolution layer of the book's chapter 7: filters slid over images, with its rules.
+
+\[
+y_{n f i j} = b_f + \sum_{c, p, q} W_{f c p q}\; \tilde x_{n c,\, S i + p,\, S j + q}
+\]
+
+for filters `W` of shape `(FN, C, FH, FW)`, a bias `b` of shape `(FN,)`, a stride \(S\) and the
+input \(\tilde x\) padded by `pad` zeros on each side; inputs are `(N, C, H, W)`, outputs
+`(N, FN, O_H, O_W)` ([`output_size`][minifw.nn.layers.im2col.output_size]). As the book computes it:
+[`im2col`][minifw.nn.layers.im2col.im2col], one matrix product with the filters as columns, a
+reshape. The layer is linear in its input, so a move \(\Delta x\) moves the output by the
+convolution of \(\Delta x\) without the bias, exactly.
+
+A step \(s\) of a filter weight \(W_{fcpq}\) moves output channel \(f\) at every position by
+\(s\) times the input patch's pixel \((c, p, q)\), a step of \(b_f\) the whole channel by
+\(s\): the structure a fast step-move rule can use. Until one is declared here, numerical
+gradients of the filters perturb them in place and recompute the layers after this one.
+
+Examples:
+    >>> import numpy as np
+    >>> layer = Convolution(W=np.ones((1, 1, 2, 2)), b=np.array([0.5]))
+    >>> layer.forward(np.arange(9.0).reshape(1, 1, 3, 3)).tolist()   # 2x2 sums, plus 0.5
+    [[[[8.5, 12.5], [20.5, 24.5]]]]
+
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from minifw.errors import ValidationError
+from minifw.nn.layers.arrays import check_layer_array, check_stride_pad
+from minifw.nn.layers.im2col import col2im, im2col, output_size
+from minifw.nn.layers.layer import Layer
+from minifw.typing import AnyArray, FloatArray
+
+__all__ = ["Convolution"]
+
+
+@final
+@attrs.define(eq=False)
+class Convolution(Layer):
+    r"""Filters `W` `(FN, C, FH, FW)` and a bias `b` `(FN,)` slid over `(N, C, H, W)` images.
+
+    `stride` and `pad` as the book's `Convolution(W, b, stride=1, pad=0)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> conv = Convolution.init(30, 1, 5, std=0.01, rng=rng)
+        >>> conv.W.shape, conv.forward(np.zeros((2, 1, 28, 28))).shape
+        ((30, 1, 5, 5), (2, 30, 24, 24))
+
+    """
+
+    W: FloatArray = attrs.field()
+    b: FloatArray = attrs.field()
+    stride: int = attrs.field(default=1, kw_only=True)
+    pad: int = attrs.field(default=0, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        check_layer_array("Convolution", "W", self.W, ndim=4)
+        check_layer_array("Convolution", "b", self.b, ndim=1)
+        if self.b.shape[0] != self.W.shape[0]:
+            raise ValidationError(
+                f"Convolution b must have one entry per filter ({self.W.shape[0]}), "
+                f"got shape {self.b.shape}"
+            )
+        check_stride_pad("Convolution", self.stride, self.pad)
+
+    @classmethod
+    def init(
+        cls,
+        filters: int,
+        channels: int,
+        size: int,
+        *,
+        std: float,
+        rng: np.random.Generator,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> Convolution:
+        """Return `filters` square filters `std * rng.standard_normal(...)` of `size`, bias 0."""
+        weights = std * rng.standard_normal((filters, channels, size, size))
+        return cls(W=weights, b=np.zeros(filters), stride=stride, pad=pad)
+
+    @property
+    def params(self) -> dict[str, FloatArray]:
+        """`{"W": W, "b": b}`."""
+        return {"W": self.W, "b": self.b}
+
+    def output_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """Return the shape of one example's output, `(FN, O_H, O_W)`, for images of that size."""
+        _, _, fh, fw = self.W.shape
+        return (
+            int(self.W.shape[0]),
+            output_size(height, fh, self.stride, self.pad),
+            output_size(width, fw, self.stride, self.pad),
+        )
+
+    def forward(self, x: AnyArray) -> AnyArray:
+        r"""Return the convolution of `x` with the filters, plus the bias (the book's order of operations)."""
+        return self._convolve(x, bias=True)
+
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
+        r"""Return the book's backward pass: with \(\delta\) the output gradient as rows `(N O_H O_W, FN)`,
+        \(\nabla b = \sum \delta\), \(\nabla W = \mathrm{col}^\top \delta\) (reshaped) and
+        \(\partial L/\partial x = \operatorname{col2im}(\delta\,W)\).
+        """  # noqa: D205
+        fn, c, fh, fw = self.W.shape
+        delta = dy.transpose(0, 2, 3, 1).reshape(-1, fn)
+        col = im2col(x, fh, fw, self.stride, self.pad)
+        grad_b = np.sum(delta, axis=0)
+        grad_w = np.dot(col.T, delta).transpose(1, 0).reshape(fn, c, fh, fw)
+        dcol = np.dot(delta, self.W.reshape(fn, -1))
+        dx = col2im(dcol, x.shape, fh, fw, self.stride, self.pad)
+        return dx, {"W": grad_w, "b": grad_b}
+
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        r"""Return the convolution of \(\Delta x\) without the bias (exact: the layer is linear)."""
+        return self._convolve(dx, bias=False)
+
+    def series_change(
+        self, x: AnyArray, y: AnyArray, dx: AnyArray, reach: FloatArray
+    ) -> tuple[AnyArray, NDArray[np.bool_]]:
+        """Each coefficient convolved without the bias (valid everywhere)."""
+        return self._convolve(dx, bias=False), np.ones(dx.shape[1], dtype=bool)
+
+    def _convolve(self, x: AnyArray, *, bias: bool) -> AnyArray:
+        """Convolve `(..., C, H, W)` images (any leading axes): im2col, one product, a reshape."""
+        fn, c, fh, fw = self.W.shape
+        if x.ndim < 4 or x.shape[-3] != c:
+            raise ValidationError(
+                f"Convolution with filters {self.W.shape} takes images (batch, {c}, height, "
+                f"width), got shape {x.shape}"
+            )
+        lead, (h, w) = x.shape[:-3], x.shape[-2:]
+        images = x.reshape(-1, c, h, w)
+        n = images.shape[0]
+        _, out_h, out_w = self.output_shape(h, w)
+        col = im2col(images, fh, fw, self.stride, self.pad)
+        out = np.dot(col, self.W.reshape(fn, -1).T)
+        if bias:
+            out = out + self.b
+        result: AnyArray = np.ascontiguousarray(
+            out.reshape(n, out_h, out_w, fn).transpose(0, 3, 1, 2)
+        ).reshape(*lead, fn, out_h, out_w)
+        return result
