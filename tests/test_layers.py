@@ -324,7 +324,8 @@ def test_step_moves_are_what_a_step_does_to_the_output(
     assert set(moves) == set(layer.params)
     for name, arr in layer.params.items():
         move = moves[name]
-        assert isinstance(move, UnitSteps)
+        if not isinstance(move, UnitSteps):
+            continue  # a convolution's channel steps: tests/test_channel_steps.py
         flat = arr.reshape(-1)
         for c in range(arr.size):
             one = move.take(np.array([c]))

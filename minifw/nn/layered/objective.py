@@ -47,6 +47,8 @@ from numpy.typing import NDArray
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
+from minifw.nn.layered.channel_route import ChannelRoute
+from minifw.nn.layered.channel_steps import ChannelSteps
 from minifw.nn.layered.exact import ExactRoute
 from minifw.nn.layered.moves import Network
 from minifw.nn.layered.series import SeriesRoute
@@ -81,6 +83,7 @@ class LayeredObjective:
     weight: float = attrs.field(init=False)
     _series: SeriesRoute = attrs.field(init=False, repr=False)
     _exact: ExactRoute = attrs.field(init=False, repr=False)
+    _channels: ChannelRoute = attrs.field(init=False, repr=False)
     # Per layer: the step moves of its parameters (None: it has none), and its pieces of units.
     _moves: dict[int, Mapping[str, StepMove] | None] = attrs.field(
         factory=dict, init=False, repr=False
@@ -93,6 +96,7 @@ class LayeredObjective:
         net = Network(self.layers, self.loss, self.t, self.acts)
         self._series = SeriesRoute(net)
         self._exact = ExactRoute(net)
+        self._channels = ChannelRoute(net)
 
     @property
     def params(self) -> Mapping[str, FloatArray]:
@@ -229,6 +233,10 @@ class LayeredObjective:
         if np.any(exact):
             out += self._exact.unit_changes(k, move, exact, steps)
         return out
+
+    def channel_steps(self, k: int, local: str, move: ChannelSteps, steps: AnyArray) -> AnyArray:
+        """Return the unweighted changes of channel steps: the exact channel route."""
+        return self._channels.changes(k, move, steps)
 
     def _step_moves(self, k: int) -> Mapping[str, StepMove] | None:
         """Return the step moves of layer `k`'s parameters for the batch (`None`: it has none).

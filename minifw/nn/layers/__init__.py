@@ -21,7 +21,8 @@ method or two:
 | [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | all |
 | [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | the activations |
 | [`Linear`][minifw.nn.layers.Linear] | the change is linear in the move and the same at every input | `Affine` |
-| [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of each of its parameters moves its output | `Affine` |
+| [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of each of its parameters moves its output | `Affine`, `Convolution`, `TrainingBatchNorm` |
+| [`Channelwise`][minifw.nn.layers.Channelwise] | output channel \(c\) of an image depends on input channel \(c\) alone: a move of one channel stays one | `Pooling` |
 | [`RelativeOutputs`][minifw.nn.layers.RelativeOutputs] | how chosen outputs move relatively under a move along fixed vectors | `Softmax` |
 | [`RowCoupled`][minifw.nn.layers.RowCoupled] | its rows are coupled (batch statistics): a move of one row moves every row, so the engine moves the whole batch | `TrainingBatchNorm` |
 | [`PerExample`][minifw.nn.layers.PerExample] | its rule differs per example: it gives the part that acts on the rows (and units) a move reaches | `DropoutMask` |
@@ -60,6 +61,7 @@ from minifw.nn.layers.convolution import Convolution
 from minifw.nn.layers.dropout import Dropout, DropoutMask
 from minifw.nn.layers.im2col import col2im, im2col
 from minifw.nn.layers.layer import (
+    Channelwise,
     Elementwise,
     HasRunningStatistics,
     HasStepMoves,
@@ -79,6 +81,7 @@ __all__ = [
     "Activation",
     "Affine",
     "BatchNormalization",
+    "Channelwise",
     "Convolution",
     "Dropout",
     "DropoutMask",

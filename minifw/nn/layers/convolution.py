@@ -7,14 +7,14 @@ y_{n f i j} = b_f + \sum_{c, p, q} W_{f c p q}\; \tilde x_{n c,\, S i + p,\, S j
 for filters `W` of shape `(FN, C, FH, FW)`, a bias `b` of shape `(FN,)`, a stride \(S\) and the
 input \(\tilde x\) padded by `pad` zeros on each side; inputs are `(N, C, H, W)`, outputs
 `(N, FN, O_H, O_W)` ([`output_size`][minifw.nn.layers.im2col.output_size]). As the book computes it:
-[`im2col`][minifw.nn.layers.im2col.im2col], one matrix product with the filters as columns, a
+`im2col`, one matrix product with the filters as columns, a
 reshape. The layer is linear in its input, so a move \(\Delta x\) moves the output by the
 convolution of \(\Delta x\) without the bias, exactly.
 
 A step \(s\) of a filter weight \(W_{fcpq}\) moves output channel \(f\) at every position by
 \(s\) times the input patch's pixel \((c, p, q)\), a step of \(b_f\) the whole channel by
-\(s\): the structure a fast step-move rule can use. Until one is declared here, numerical
-gradients of the filters perturb them in place and recompute the layers after this one.
+\(s\) ([`step_moves`][minifw.nn.layers.Convolution.step_moves]): fast numerical gradients push
+only that channel through the later layers ([channel steps][minifw.nn.layered.channel_steps]).
 
 Examples:
     >>> import numpy as np
@@ -26,6 +26,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import final
 
 import attrs
@@ -33,6 +34,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.errors import ValidationError
+from minifw.nn.layered.channel_steps import ScaledChannelSteps, UniformChannelSteps
+from minifw.nn.layered.steps import StepMove
 from minifw.nn.layers.arrays import check_layer_array, check_stride_pad
 from minifw.nn.layers.im2col import col2im, im2col, output_size
 from minifw.nn.layers.layer import Layer
@@ -129,6 +132,38 @@ class Convolution(Layer):
     ) -> tuple[AnyArray, NDArray[np.bool_]]:
         """Each coefficient convolved without the bias (valid everywhere)."""
         return self._convolve(dx, bias=False), np.ones(dx.shape[1], dtype=bool)
+
+    def step_moves(self, x: AnyArray) -> Mapping[str, StepMove]:
+        r"""Return how steps move the output: \(W_{fk}\) channel \(f\) by \(s\,\mathrm{col}_{npk}\), \(b_f\) by \(s\).
+
+        `col` is `im2col` of the input, `(N * O_H * O_W, K)`
+        with `K = C * F_H * F_W`; coordinates are flat indices of `W` (`f * K + k`) and of `b`
+        (`f`).
+
+        Examples:
+            >>> import numpy as np
+            >>> conv = Convolution(W=np.ones((2, 1, 2, 2)), b=np.zeros(2))
+            >>> moves = conv.step_moves(np.arange(9.0).reshape(1, 1, 3, 3))
+            >>> moves["W"].take(np.array([5])).patterns().tolist()   # W[1, 0, 0, 1]: channel 1 by s * x[.., p, q + 1]
+            [[[1.0, 2.0, 4.0, 5.0]]]
+            >>> moves["W"].channels.tolist(), moves["b"].channels.tolist()
+            ([0, 0, 0, 0, 1, 1, 1, 1], [0, 1])
+
+        """
+        fn, _, fh, fw = self.W.shape
+        n = x.shape[0]
+        col = im2col(x, fh, fw, self.stride, self.pad)
+        inputs = col.shape[1]
+        positions = col.shape[0] // n
+        factor = np.ascontiguousarray(col.reshape(n, positions, inputs).transpose(2, 0, 1))
+        return {
+            "W": ScaledChannelSteps(
+                channels=np.repeat(np.arange(fn), inputs),
+                factor=factor,
+                inputs=np.tile(np.arange(inputs), fn),
+            ),
+            "b": UniformChannelSteps(channels=np.arange(fn), examples=n, positions=positions),
+        }
 
     def _convolve(self, x: AnyArray, *, bias: bool) -> AnyArray:
         """Convolve `(..., C, H, W)` images (any leading axes): im2col, one product, a reshape."""

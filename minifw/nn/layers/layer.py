@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from minifw.nn.layered.steps import StepMove
 
 __all__ = [
+    "Channelwise",
     "Elementwise",
     "HasRunningStatistics",
     "HasStepMoves",
@@ -277,4 +278,24 @@ class HasRunningStatistics(Protocol):
 
     def observe(self, x: AnyArray) -> None:
         """Move the statistics by those of the batch `x` (the layer's input in training)."""
+        ...
+
+
+@runtime_checkable
+class Channelwise(Protocol):
+    r"""A layer on images whose output channel \(c\) depends on input channel \(c\) alone, by one rule.
+
+    Inputs are `(R, C, H, W)` and outputs `(R, C, O_H, O_W)`, and every channel is mapped the same
+    way (max pooling is one). A move of one channel of an example then stays a move of that
+    channel: a convolution's filter step moves one output channel, and it crosses the layer
+    without the other channels ([`BlockMove`][minifw.nn.layered.block_moves.BlockMove]).
+    """
+
+    def channel_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        r"""Return \(f(x + \Delta x) - f(x)\) for single channels, one per row.
+
+        `x` and `dx` are `(R, H, W)` (row `r` one channel of one example), `y` the `(R, O_H, O_W)`
+        output of those channels; returns `(R, O_H, O_W)`, computed as
+        [`change`][minifw.nn.layers.Layer.change] computes it (no cancellation).
+        """
         ...

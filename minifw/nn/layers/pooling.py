@@ -27,6 +27,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import final
 
 import attrs
@@ -101,20 +102,7 @@ class Pooling(Layer):
         A complex step is refused for a window whose largest entry is tied and moved: the maximum
         is not analytic there.
         """
-        windows, shape = self._windows(x)
-        moves, _ = self._windows(dx)
-        gaps = windows - self._flat_outputs(y)[:, None]
-        if np.iscomplexobj(dx):
-            tied = np.count_nonzero(gaps == 0, axis=1) > 1
-            if np.any(tied & np.any(moves != 0, axis=1)):
-                raise DifferentiationError(
-                    "Pooling is not analytic where a window's largest values are tied: a complex "
-                    "step cannot pass such a window; use a real scheme such as CentralDiff"
-                )
-            winner = np.argmax(windows, axis=1)
-            return self._images(moves[np.arange(winner.size), winner], shape)
-        out: AnyArray = np.max(gaps + moves, axis=1)
-        return self._images(out, shape)
+        return self._window_change(x, y, dx)
 
     def series_change(
         self, x: AnyArray, y: AnyArray, dx: AnyArray, reach: FloatArray
@@ -134,6 +122,84 @@ class Pooling(Layer):
         ok: NDArray[np.bool_] = np.all(safe.reshape(rows, -1), axis=1)
         series = np.stack([self._images(won[p], shape) for p in range(order)])
         return series, ok
+
+    def channel_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        r"""Return the change of single channels (`(..., H, W)`): pooling keeps a channel a channel.
+
+        Each channel is pooled as a one-channel image, as [`change`][minifw.nn.layers.Pooling.change]
+        pools it; `x` and `y` may have fewer leading axes than `dx` (broadcast: one channel of a
+        batch under many moves, a convolution's filter steps).
+
+        Examples:
+            >>> import numpy as np
+            >>> x = np.array([[[1.0, 3.0], [2.0, 0.0]]])          # one channel of 2x2
+            >>> pool = Pooling(2, 2, stride=2)
+            >>> pool.channel_change(x, np.array([[[3.0]]]), np.array([[[2.5, 0.0], [0.0, 0.0]]])).tolist()
+            [[[0.5]]]
+
+        """
+        return self._window_change(x, y, dx)
+
+    def _window_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        r"""Return \(\max_k (x_k - y + \Delta x_k)\) over the windows of the last two axes.
+
+        One strided view per position inside the window (the entries `im2col` would lay out in
+        that column), in the window's order; leading axes broadcast. Under a complex step, the
+        move of the first largest entry (refused where it is tied and the window moves).
+        """
+        xs, moves = self._padded(x), self._padded(dx)
+        out_h, out_w = y.shape[-2:]
+        stride = self.stride
+
+        def at(a: AnyArray, i: int, j: int) -> AnyArray:
+            view: AnyArray = a[..., i : i + stride * out_h : stride, j : j + stride * out_w : stride]
+            return view
+
+        offsets = [(i, j) for i in range(self.pool_h) for j in range(self.pool_w)]
+        if np.iscomplexobj(dx):
+            return self._winner_move(at, xs, y, moves, offsets)
+        acc: AnyArray | None = None
+        for i, j in offsets:
+            term = (at(xs, i, j) - y) + at(moves, i, j)
+            acc = term if acc is None else np.maximum(acc, term, out=acc)
+        assert acc is not None  # a window has at least one entry
+        return acc
+
+    @staticmethod
+    def _winner_move(
+        at: Callable[[AnyArray, int, int], AnyArray],
+        xs: AnyArray,
+        y: AnyArray,
+        moves: AnyArray,
+        offsets: list[tuple[int, int]],
+    ) -> AnyArray:
+        """Return the move of each window's first largest entry; refuse one tied and moved."""
+        shape = np.broadcast_shapes(at(xs, 0, 0).shape, at(moves, 0, 0).shape)
+        best = np.broadcast_to(at(xs, 0, 0), shape)
+        won = np.broadcast_to(at(moves, 0, 0), shape)
+        ties = np.zeros(shape, dtype=np.intp)
+        moved = np.zeros(shape, dtype=bool)
+        for i, j in offsets:
+            value, move = at(xs, i, j), at(moves, i, j)
+            better = value > best
+            best, won = np.where(better, value, best), np.where(better, move, won)
+            ties += value == y
+            moved |= move != 0
+        if np.any((ties > 1) & moved):
+            raise DifferentiationError(
+                "Pooling is not analytic where a window's largest values are tied: a complex "
+                "step cannot pass such a window; use a real scheme such as CentralDiff"
+            )
+        result: AnyArray = np.array(won)
+        return result
+
+    def _padded(self, a: AnyArray) -> AnyArray:
+        """Return `a` with `pad` zeros around its last two axes (as `im2col` pads)."""
+        if not self.pad:
+            return a
+        widths = [(0, 0)] * (a.ndim - 2) + [(self.pad, self.pad)] * 2
+        result: AnyArray = np.pad(a, widths)
+        return result
 
     def _windows(self, x: AnyArray) -> tuple[AnyArray, tuple[int, int, int, int]]:
         """Return the windows as rows `(N * O_H * O_W * C, P_H * P_W)` and the output shape."""
@@ -160,3 +226,4 @@ class Pooling(Layer):
         """Return the outputs `(N, C, O_H, O_W)` in the order of the windows."""
         flat: AnyArray = y.transpose(0, 2, 3, 1).reshape(-1)
         return flat
+
