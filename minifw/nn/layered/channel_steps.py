@@ -13,7 +13,7 @@ parameters, and a step reaches one output channel:
 The move of coordinate \(c\) per unit step is its *pattern* \(\pi_{cnp}\) (one image per example).
 Unlike a fully connected layer's unit steps, a channel move reaches many units of one example at
 once, and the layers after it mix them (the next fully connected layer), so the example's loss
-change is not a sum over units: the [channel route][minifw.nn.layered.channel_route] pushes every
+change is not a sum over units: the [batch route][minifw.nn.layered.batch_route] pushes every
 coordinate's move through the later layers exactly, many coordinates at once.
 
 Examples:

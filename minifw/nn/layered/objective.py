@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
-from minifw.nn.layered.channel_route import ChannelRoute
+from minifw.nn.layered.batch_route import BatchRoute
 from minifw.nn.layered.channel_steps import ChannelSteps
 from minifw.nn.layered.exact import ExactRoute
 from minifw.nn.layered.moves import Network
@@ -83,7 +83,7 @@ class LayeredObjective:
     weight: float = attrs.field(init=False)
     _series: SeriesRoute = attrs.field(init=False, repr=False)
     _exact: ExactRoute = attrs.field(init=False, repr=False)
-    _channels: ChannelRoute = attrs.field(init=False, repr=False)
+    _batches: BatchRoute = attrs.field(init=False, repr=False)
     # Per layer: the step moves of its parameters (None: it has none), and its pieces of units.
     _moves: dict[int, Mapping[str, StepMove] | None] = attrs.field(
         factory=dict, init=False, repr=False
@@ -96,7 +96,7 @@ class LayeredObjective:
         net = Network(self.layers, self.loss, self.t, self.acts)
         self._series = SeriesRoute(net)
         self._exact = ExactRoute(net)
-        self._channels = ChannelRoute(net)
+        self._batches = BatchRoute(net)
 
     @property
     def params(self) -> Mapping[str, FloatArray]:
@@ -199,7 +199,13 @@ class LayeredObjective:
         return result
 
     def unit_steps(self, k: int, local: str, move: UnitSteps, steps: AnyArray) -> AnyArray:
-        """Return the unweighted changes of unit steps: series where trusted, exact elsewhere."""
+        """Return the unweighted changes of unit steps: series where trusted, exact elsewhere.
+
+        Behind a [row-coupled][minifw.nn.layers.RowCoupled] layer the examples' changes do not
+        add up one at a time: there every example moves at once, on the exact batch route.
+        """
+        if self._coupled_after(k):
+            return self._batches.column_changes(k, move, steps)
         examples = self.acts[k].shape[0]
         width = math.prod(self.acts[k + 1].shape[1:])
         unit = move.units
@@ -235,26 +241,22 @@ class LayeredObjective:
         return out
 
     def channel_steps(self, k: int, local: str, move: ChannelSteps, steps: AnyArray) -> AnyArray:
-        """Return the unweighted changes of channel steps: the exact channel route."""
-        return self._channels.changes(k, move, steps)
+        """Return the unweighted changes of channel steps: the exact batch route."""
+        return self._batches.channel_changes(k, move, steps)
 
     def _step_moves(self, k: int) -> Mapping[str, StepMove] | None:
-        """Return the step moves of layer `k`'s parameters for the batch (`None`: it has none).
-
-        `None` also when a later layer is [row-coupled][minifw.nn.layers.RowCoupled]: the unit
-        routes sum the changes of examples moved one at a time, which is wrong once the rows are
-        coupled, so such parameters are perturbed and the whole batch is moved at once.
-        """
+        """Return the step moves of layer `k`'s parameters for the batch (`None`: it has none)."""
         if k not in self._moves:
             layer = self.layers[k]
-            coupled = any(declares(later, RowCoupled) for later in self.layers[k + 1 :])
-            found = None
-            if declares(layer, HasStepMoves) and not coupled:
-                found = layer.step_moves(self.acts[k])
+            found = layer.step_moves(self.acts[k]) if declares(layer, HasStepMoves) else None
             if found is not None:
                 _check_moves(layer, found, self.acts[k].shape[0], math.prod(self.acts[k + 1].shape[1:]))
             self._moves[k] = found
         return self._moves[k]
+
+    def _coupled_after(self, k: int) -> bool:
+        """Whether a layer after `k` couples the batch's rows (batch normalization in training)."""
+        return any(declares(later, RowCoupled) for later in self.layers[k + 1 :])
 
     def _row_bound(self, k: int) -> FloatArray:
         """Each example's largest unit move per unit step, over layer `k`'s parameters."""

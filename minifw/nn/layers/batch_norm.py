@@ -41,7 +41,7 @@ from minifw.errors import ValidationError
 from minifw.nn.layered.steps import ScaledUnitSteps, StepMove, UniformUnitSteps
 from minifw.nn.layers.arrays import check_layer_array
 from minifw.nn.layers.layer import Layer
-from minifw.typing import AnyArray, FloatArray
+from minifw.typing import AnyArray, FloatArray, IntArray
 
 __all__ = ["EPSILON", "BatchNormalization", "TrainingBatchNorm"]
 
@@ -152,12 +152,30 @@ class TrainingBatchNorm(Layer):
         """Return the change for `L` moves of the whole batch, `dx` of shape `(L, N, *features)`."""
         stats = _Statistics.of(_flat(x))
         moves = dx.reshape(dx.shape[0], dx.shape[1], -1)
-        dxc = moves - moves.mean(axis=1, keepdims=True)
-        dvar = np.mean(2.0 * stats.xc * dxc + dxc * dxc, axis=1, keepdims=True)
-        moved_std = np.sqrt(stats.var + dvar + EPSILON)
-        dstd = dvar / (stats.std + moved_std)
-        out: AnyArray = self.gamma * (dxc / moved_std - stats.xc * dstd / (stats.std * moved_std))
+        out = _normalized_change(stats.xc, stats.var, stats.std, self.gamma, moves, axis=1)
         return out.reshape(dx.shape)
+
+    def feature_change(self, x: AnyArray, y: AnyArray, units: IntArray, dx: AnyArray) -> AnyArray:
+        r"""Return the change of feature `units[g]` of every row for the column moves `dx` `(G, N)`.
+
+        A column is normalized by its own mean and variance, so a move of one feature moves that
+        feature alone ([`Featurewise`][minifw.nn.layers.Featurewise]); the formula of
+        [`batch_change`][minifw.nn.layers.TrainingBatchNorm.batch_change], one column at a time.
+
+        Examples:
+            >>> import numpy as np
+            >>> layer = TrainingBatchNorm(gamma=np.ones(2), beta=np.zeros(2))
+            >>> x = np.array([[0.0, 5.0], [2.0, 1.0]])
+            >>> layer.feature_change(x, layer.forward(x), np.array([0]), np.array([[1e-9, 0.0]]))
+            array([[ 4.99999e-16, -4.99999e-16]])
+
+        """
+        stats = _Statistics.of(_flat(x))
+        pick = (slice(None), units)
+        out: AnyArray = _normalized_change(
+            stats.xc[pick].T, stats.var[units, None], stats.std[units, None], self.gamma[units, None], dx, axis=1
+        )
+        return out
 
     def step_moves(self, x: AnyArray) -> Mapping[str, StepMove]:
         r"""\(\gamma_j\): feature \(j\) of example \(n\) by \(s\,\hat x_{nj}\); \(\beta_j\): by \(s\)."""
@@ -268,3 +286,19 @@ class BatchNormalization(Layer):
         scale = self.gamma / np.sqrt(self.running_var + EPSILON)
         result: AnyArray = (dx.reshape(*lead, -1) * scale).reshape(dx.shape)
         return result
+
+
+def _normalized_change(
+    xc: AnyArray, var: AnyArray, std: AnyArray, gamma: AnyArray, moves: AnyArray, *, axis: int
+) -> AnyArray:
+    r"""Return \(\gamma\,(\Delta x_c / s' - x_c\,\Delta s / (s\,s'))\) for moves along the batch's `axis`.
+
+    `xc` is the centred input, `var` and `std` its variance and \(s = \sqrt{\sigma^2 + \epsilon}\),
+    broadcast against `moves`; the mean and variance of the moved batch are taken along `axis`.
+    """
+    dxc = moves - moves.mean(axis=axis, keepdims=True)
+    dvar = np.mean(2.0 * xc * dxc + dxc * dxc, axis=axis, keepdims=True)
+    moved_std = np.sqrt(var + dvar + EPSILON)
+    dstd = dvar / (std + moved_std)
+    out: AnyArray = gamma * (dxc / moved_std - xc * dstd / (std * moved_std))
+    return out

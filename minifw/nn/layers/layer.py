@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Channelwise",
     "Elementwise",
+    "Featurewise",
     "HasRunningStatistics",
     "HasStepMoves",
     "HasTrainingMode",
@@ -297,5 +298,27 @@ class Channelwise(Protocol):
         `x` and `dx` are `(R, H, W)` (row `r` one channel of one example), `y` the `(R, O_H, O_W)`
         output of those channels; returns `(R, O_H, O_W)`, computed as
         [`change`][minifw.nn.layers.Layer.change] computes it (no cancellation).
+        """
+        ...
+
+
+@runtime_checkable
+class Featurewise(Protocol):
+    r"""A row-coupled layer whose output feature \(j\) depends on input feature \(j\) alone, in every row.
+
+    Batch normalization in training is one: column \(j\) of the output is column \(j\) of the input
+    normalized by that column's own mean and variance over the batch. A move of one feature of
+    some rows then moves that feature of every row and no other: a *column move*, one vector of
+    the batch's size, not a dense move of the whole batch
+    ([`ColumnMove`][minifw.nn.layered.column_moves.ColumnMove]).
+    """
+
+    def feature_change(self, x: AnyArray, y: AnyArray, units: IntArray, dx: AnyArray) -> AnyArray:
+        r"""Return the change of feature `units[g]` of every row when that feature moves by `dx[g]`.
+
+        `x` and `y` are the whole batch, `(N, *features)`; `units` holds `G` flat feature
+        indices and `dx` is `(G, N)`: group `g` moves feature `units[g]` of row `n` by
+        `dx[g, n]`. Returns `(G, N)`, as [`batch_change`][minifw.nn.layers.RowCoupled.batch_change]
+        computes it (no cancellation).
         """
         ...

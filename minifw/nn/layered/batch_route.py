@@ -1,0 +1,106 @@
+r"""The batch route: exact loss changes of steps whose moves reach every example, many coordinates at once.
+
+Two kinds of step move are computed here, each coordinate as one group of lanes, one lane per
+example, pushed through the later layers with their [`change`][minifw.nn.layers.Layer.change]
+rules (no cancellation) and closed with the loss's change; a coordinate's change is the sum over
+its examples,
+
+\[
+L(\theta + s\,e_c) - L(\theta) = w \sum_n \Delta\ell_n(\text{the move of example } n) .
+\]
+
+- [Channel steps][minifw.nn.layered.channel_steps.ChannelSteps] (a convolution's filters and
+  bias): channel \(f_c\) of every example moves by \(s\,\pi_{cn}\), an image, carried as a
+  [`BlockMove`][minifw.nn.layered.block_moves.BlockMove]. A channel move reaches many units of an
+  example, which the next fully connected layer mixes: the example's loss change is not a sum
+  over units, so every lane is exact.
+- [Unit steps][minifw.nn.layered.steps.UnitSteps] behind a [row-coupled][minifw.nn.layers.RowCoupled]
+  layer (a fully connected layer before batch normalization): unit \(j_c\) of every example moves
+  by \(s\,a_{nc}\), and the batch's statistics carry it to every row, so the examples cannot be
+  summed one at a time as the unit route does. The move is a
+  [`ColumnMove`][minifw.nn.layered.column_moves.ColumnMove] of the whole batch.
+
+These are the finite differences themselves, exactly (truncation error of the stencil included;
+kinks and max-pooling switches need nothing special), without the rounding of subtracting two
+losses. The coordinates of one call share the passes: per step, one move of all their lanes, in
+parts of bounded size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import final
+
+import attrs
+import numpy as np
+
+from minifw.nn.layered import limits
+from minifw.nn.layered.block_moves import BlockMove
+from minifw.nn.layered.channel_steps import ChannelSteps
+from minifw.nn.layered.column_moves import ColumnMove
+from minifw.nn.layered.moves import Move, Network
+from minifw.nn.layered.steps import UnitSteps
+from minifw.typing import AnyArray, IntArray
+
+__all__ = ["BatchRoute"]
+
+MoveMaker = Callable[[IntArray, float | complex], Move]
+
+
+@final
+@attrs.define(eq=False)
+class BatchRoute:
+    """The batch route of one layered objective, along its network."""
+
+    net: Network
+
+    def channel_changes(self, k: int, move: ChannelSteps, steps: AnyArray) -> AnyArray:
+        """Return the `(C, M)` unweighted loss changes of channel steps of layer `k`.
+
+        As many coordinates at a time as fit `limits.CHANNEL_PART` with every example's channel.
+        """
+        examples, positions = move.shape
+
+        def block(part: IntArray, step: float | complex) -> Move:
+            return BlockMove.of(move.channels[part] * positions, step * move.take(part).patterns())
+
+        per_part = max(1, limits.CHANNEL_PART // (examples * positions))
+        return self._summed(k, move.channels.size, per_part, steps, block)
+
+    def column_changes(self, k: int, move: UnitSteps, steps: AnyArray) -> AnyArray:
+        """Return the `(C, M)` unweighted loss changes of unit steps of layer `k` (rows coupled later).
+
+        As many coordinates at a time as fit `limits.ELEMENT_BUDGET` with a dense move of every
+        example through the widest later layer.
+        """
+        examples = self.net.acts[k].shape[0]
+
+        def column(part: IntArray, step: float | complex) -> Move:
+            return ColumnMove.of(move.units[part], step * move.amounts(part).T)
+
+        per_part = max(1, limits.ELEMENT_BUDGET // (examples * self.net.widest(k + 1)))
+        return self._summed(k, move.units.size, per_part, steps, column)
+
+    def _summed(
+        self, k: int, count: int, per_part: int, steps: AnyArray, make: MoveMaker
+    ) -> AnyArray:
+        """Push each part's moves through the layers after `k`; sum each coordinate's examples.
+
+        A coordinate's examples are summed in order, so its change does not depend on the other
+        coordinates of its part.
+        """
+        examples = self.net.acts[k].shape[0]
+        out = np.zeros((count, steps.size), dtype=np.result_type(steps, np.float64))
+        for start in range(0, count, per_part):
+            part = np.arange(start, min(count, start + per_part))
+            for m, step in enumerate(steps.tolist()):
+                change = self._propagate(k + 1, make(part, step))
+                out[part, m] = change.reshape(part.size, examples).sum(axis=1)
+        return out
+
+    def _propagate(self, start: int, move: Move) -> AnyArray:
+        """Push `move` of layer `start`'s input through the rest; return each lane's loss change."""
+        net = self.net
+        for m in range(start, len(net.layers)):
+            move = move.through(net.layers[m], net.acts[m], net.acts[m + 1])
+        return move.loss_change(net.loss, net.acts[-1], net.t)
