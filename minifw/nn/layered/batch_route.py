@@ -39,6 +39,7 @@ from minifw.nn.layered.block_moves import BlockMove
 from minifw.nn.layered.channel_steps import ChannelSteps
 from minifw.nn.layered.column_moves import ColumnMove
 from minifw.nn.layered.moves import Move, Network
+from minifw.nn.layered.statistics_route import StatisticsRoute
 from minifw.nn.layered.steps import UnitSteps
 from minifw.typing import AnyArray, IntArray
 
@@ -53,6 +54,10 @@ class BatchRoute:
     """The batch route of one layered objective, along its network."""
 
     net: Network
+    _statistics: StatisticsRoute = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._statistics = StatisticsRoute(self.net)
 
     def channel_changes(self, k: int, move: ChannelSteps, steps: AnyArray) -> AnyArray:
         """Return the `(C, M)` unweighted loss changes of channel steps of layer `k`.
@@ -70,16 +75,59 @@ class BatchRoute:
     def column_changes(self, k: int, move: UnitSteps, steps: AnyArray) -> AnyArray:
         """Return the `(C, M)` unweighted loss changes of unit steps of layer `k` (rows coupled later).
 
-        As many coordinates at a time as fit `limits.ELEMENT_BUDGET` with a dense move of every
-        example through the widest later layer.
+        Where the [statistics route][minifw.nn.layered.statistics_route] applies (real steps
+        before the last of two batch normalizations), its trusted lanes take it and the others
+        stay exact. Otherwise as many coordinates at a time as fit `limits.ELEMENT_BUDGET` with
+        a dense move of every example through the widest later layer.
         """
         examples = self.net.acts[k].shape[0]
+        linear = None if np.iscomplexobj(steps) else self._statistics.linear_layer(k)
+        if linear is not None:
+            return self._expanded(k, linear, move, steps)
 
         def column(part: IntArray, step: float | complex) -> Move:
             return ColumnMove.of(move.units[part], step * move.amounts(part).T)
 
         per_part = max(1, limits.ELEMENT_BUDGET // (examples * self.net.widest(k + 1)))
         return self._summed(k, move.units.size, per_part, steps, column)
+
+    def _expanded(self, k: int, linear: int, move: UnitSteps, steps: AnyArray) -> AnyArray:
+        """Return the changes of unit steps of layer `k` on the statistics route, exact where untrusted.
+
+        The coordinates go by unit (lanes of one unit share the route's matrix products), every
+        step of a coordinate in one part.
+        """
+        examples = self.net.acts[k].shape[0]
+        count = move.units.size
+        out = np.zeros((count, steps.size))
+        order = np.argsort(move.units, kind="stable")
+        per_part = max(1, limits.ELEMENT_BUDGET // (examples * (limits.MAX_ORDER + 4) * steps.size))
+        for start in range(0, count, per_part):
+            part = order[start : start + per_part]
+            amounts = move.amounts(part).T
+            data = (steps[:, None, None] * amounts[None]).reshape(-1, examples)
+            column: Move = ColumnMove.of(np.tile(move.units[part], steps.size), data)
+            for m in range(k + 1, linear):
+                column = column.through(self.net.layers[m], self.net.acts[m], self.net.acts[m + 1])
+            assert isinstance(column, ColumnMove)  # the route applies only where it stays one
+            values, trusted = self._statistics.changes(linear, column)
+            if not np.all(trusted):
+                lanes = np.flatnonzero(~trusted)
+                rest = ColumnMove.of(column.units[lanes], column.data[lanes])
+                values[lanes] = self._exact_columns(linear, rest)
+            out[part] = values.reshape(steps.size, part.size).T
+        return out
+
+    def _exact_columns(self, start: int, move: ColumnMove) -> AnyArray:
+        """Return each group's summed exact loss change, the column move `move` entering layer `start`."""
+        groups, examples = move.data.shape
+        per_part = max(1, limits.ELEMENT_BUDGET // (examples * self.net.widest(start)))
+        out = np.zeros(groups)
+        for first in range(0, groups, per_part):
+            part = slice(first, first + per_part)
+            change = self._propagate(start, ColumnMove.of(move.units[part], move.data[part]))
+            out[part] = change.reshape(-1, examples).sum(axis=1)
+        return out
 
     def _summed(
         self, k: int, count: int, per_part: int, steps: AnyArray, make: MoveMaker

@@ -25,6 +25,9 @@ method or two:
 | [`Channelwise`][minifw.nn.layers.Channelwise] | output channel \(c\) of an image depends on input channel \(c\) alone: a move of one channel stays one | `Pooling` |
 | [`RelativeOutputs`][minifw.nn.layers.RelativeOutputs] | how chosen outputs move relatively under a move along fixed vectors | `Softmax` |
 | [`RowCoupled`][minifw.nn.layers.RowCoupled] | its rows are coupled (batch statistics): a move of one row moves every row, so the engine moves the whole batch | `TrainingBatchNorm` |
+| [`Featurewise`][minifw.nn.layers.Featurewise] | a row-coupled layer that keeps a move of one feature in every row a move of that feature (its column's statistics alone) | `TrainingBatchNorm` |
+| [`RankOneCoupled`][minifw.nn.layers.RankOneCoupled] | a row-coupled layer whose change for a rank-one move of the batch is a rescaled rank-one move | `TrainingBatchNorm` |
+| [`PiecewiseLinear`][minifw.nn.layers.PiecewiseLinear] | elementwise and linear between kinks: its slope and how far each input may move | `ReLU`, `DropoutMask`, the reshapes |
 | [`PerExample`][minifw.nn.layers.PerExample] | its rule differs per example: it gives the part that acts on the rows (and units) a move reaches | `DropoutMask` |
 | [`HasTrainingMode`][minifw.nn.layers.HasTrainingMode] | how it acts in training on one batch (the book's `train_flg=True`), as another layer | `Dropout`, `BatchNormalization` |
 | [`HasRunningStatistics`][minifw.nn.layers.HasRunningStatistics] | statistics a training pass moves (once per objective) | `BatchNormalization` |
@@ -63,12 +66,15 @@ from minifw.nn.layers.im2col import col2im, im2col
 from minifw.nn.layers.layer import (
     Channelwise,
     Elementwise,
+    Featurewise,
     HasRunningStatistics,
     HasStepMoves,
     HasTrainingMode,
     Layer,
     Linear,
     PerExample,
+    PiecewiseLinear,
+    RankOneCoupled,
     RelativeOutputs,
     RowCoupled,
     SeriesLayer,
@@ -86,6 +92,7 @@ __all__ = [
     "Dropout",
     "DropoutMask",
     "Elementwise",
+    "Featurewise",
     "Flatten",
     "HasRunningStatistics",
     "HasStepMoves",
@@ -93,7 +100,9 @@ __all__ = [
     "Layer",
     "Linear",
     "PerExample",
+    "PiecewiseLinear",
     "Pooling",
+    "RankOneCoupled",
     "ReLU",
     "RelativeOutputs",
     "Reshape",

@@ -273,6 +273,10 @@ class ReLU(Activation):
         result: AnyArray = np.maximum(dx + np.minimum(x, 0.0), -np.asarray(y))
         return result
 
+    def linear_reach(self, x: AnyArray, y: AnyArray) -> tuple[AnyArray, AnyArray]:
+        r"""Return the slope (1 above 0, else 0) and the reach \(|x|\): linear up to the kink."""
+        return self.slope(x, y), np.abs(np.real(x))
+
     def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
         r"""Return the slope, then zeros; reach \(|x|\) (the distance to the kink)."""
         coeffs = np.zeros((order, *np.shape(x)))

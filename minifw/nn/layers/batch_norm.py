@@ -177,6 +177,37 @@ class TrainingBatchNorm(Layer):
         )
         return out
 
+    def rank_one_change(
+        self, x: AnyArray, y: AnyArray, v: AnyArray, w: AnyArray
+    ) -> tuple[AnyArray, AnyArray, AnyArray, AnyArray]:
+        r"""Return \((\bar v, a, \varphi, c)\) of rank-one moves \(v_g \otimes w_g\) ([`RankOneCoupled`][minifw.nn.layers.RankOneCoupled]).
+
+        With \(\Delta\sigma^2_k = (2 w_k\,x_{c,k}\cdot\bar v + w_k^2 \lVert\bar v\rVert^2)/N\) and
+        \(s' = \sqrt{s^2 + \Delta\sigma^2}\): \(\varphi = s/s' - 1 = -\Delta\sigma^2 / (s'(s + s'))\),
+        \(a = \gamma w / s\), \(c = \gamma x_c / s\).
+
+        Examples:
+            >>> import numpy as np
+            >>> layer = TrainingBatchNorm(gamma=np.ones(2), beta=np.zeros(2))
+            >>> x = np.array([[0.0, 5.0], [2.0, 1.0]])
+            >>> v, w = np.array([[1e-6, 0.0]]), np.array([[1.0, 2.0]])
+            >>> bar, a, phi, c = layer.rank_one_change(x, layer.forward(x), v, w)
+            >>> moved = (1 + phi)[:, None, :] * bar[:, :, None] * a[:, None, :] + phi[:, None, :] * c
+            >>> bool(np.allclose(moved[0], layer.batch_change(x, layer.forward(x), (v[:, :, None] * w[:, None, :]))[0], rtol=1e-9, atol=0))
+            True
+
+        """
+        stats = _Statistics.of(_flat(x))
+        batch = x.shape[0]
+        bar = v - v.mean(axis=1, keepdims=True)
+        along = bar @ stats.xc  # (G, F): the centred input's columns against each move
+        dvar = (2.0 * w * along + w * w * np.sum(bar * bar, axis=1, keepdims=True)) / batch
+        moved_std = np.sqrt(stats.var + dvar + EPSILON)
+        phi: AnyArray = -dvar / (moved_std * (stats.std + moved_std))
+        frozen: AnyArray = self.gamma * w / stats.std
+        base: AnyArray = self.gamma * stats.xn
+        return bar, frozen, phi, base
+
     def step_moves(self, x: AnyArray) -> Mapping[str, StepMove]:
         r"""\(\gamma_j\): feature \(j\) of example \(n\) by \(s\,\hat x_{nj}\); \(\beta_j\): by \(s\)."""
         features = np.arange(self.gamma.size)

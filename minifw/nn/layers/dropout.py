@@ -109,6 +109,10 @@ class DropoutMask(Layer):
         result: AnyArray = dx * self.mask
         return result, np.ones(dx.shape[-1], dtype=bool)
 
+    def linear_reach(self, x: AnyArray, y: AnyArray) -> tuple[AnyArray, AnyArray]:
+        """Return the mask as the slope; linear everywhere (reach `inf`)."""
+        return self.mask.astype(np.float64), np.full(self.mask.shape, np.inf)
+
     def for_rows(self, rows: IntArray) -> DropoutMask:
         """Return the mask of the rows `rows`."""
         return DropoutMask(self.mask[rows])

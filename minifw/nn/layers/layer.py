@@ -39,6 +39,8 @@ __all__ = [
     "Layer",
     "Linear",
     "PerExample",
+    "PiecewiseLinear",
+    "RankOneCoupled",
     "RelativeOutputs",
     "RowCoupled",
     "SeriesLayer",
@@ -320,5 +322,54 @@ class Featurewise(Protocol):
         indices and `dx` is `(G, N)`: group `g` moves feature `units[g]` of row `n` by
         `dx[g, n]`. Returns `(G, N)`, as [`batch_change`][minifw.nn.layers.RowCoupled.batch_change]
         computes it (no cancellation).
+        """
+        ...
+
+
+@runtime_checkable
+class PiecewiseLinear(Protocol):
+    r"""An elementwise layer that is linear between kinks: \(f(x + d) - f(x) = f'(x)\,d\) while \(|d| <\) the reach.
+
+    ReLU is one (slope 0 or 1, reach \(|x|\), the distance to its kink); a dropout mask and a
+    reshape are linear everywhere. Past the last batch normalization, layers like these and one
+    fully connected layer map each example's move to its scores linearly, which the
+    [statistics route][minifw.nn.layered.statistics_route] builds on.
+    """
+
+    def linear_reach(self, x: AnyArray, y: AnyArray) -> tuple[AnyArray, AnyArray]:
+        r"""Return the slope \(f'(x)\) and how far each input may move with the change exactly linear.
+
+        `x` and `y` are the whole batch; both results have its shape (the reach `inf` where no
+        kink exists). Within the reach the layer's [`change`][minifw.nn.layers.Layer.change] is
+        the slope times the move.
+        """
+        ...
+
+
+@runtime_checkable
+class RankOneCoupled(Protocol):
+    r"""A row-coupled layer whose change for a rank-one move of the batch is a rescaled rank-one move.
+
+    For a move of every row \(n\) by \(v_n\,w\) (one vector \(w\), one amount per row), batch
+    normalization in training moves its output by
+
+    \[
+    \Delta y_{nk} = (1 + \varphi_k)\,\bar v_n a_k + \varphi_k\,c_{nk},
+    \]
+
+    with \(\bar v = v - \operatorname{mean}(v)\), \(a = \gamma w / s\) (the move with the
+    statistics frozen), \(c = \gamma \hat x\) (the output without its shift) and
+    \(\varphi = s/s' - 1\) the relative change of the scale, a few per mille of the move. The
+    [statistics route][minifw.nn.layered.statistics_route] expands the loss in \(\varphi\).
+    """
+
+    def rank_one_change(
+        self, x: AnyArray, y: AnyArray, v: AnyArray, w: AnyArray
+    ) -> tuple[AnyArray, AnyArray, AnyArray, AnyArray]:
+        r"""Return \((\bar v, a, \varphi, c)\) for the moves \(v_g \otimes w_g\) of the whole batch.
+
+        `x` and `y` are the whole batch `(N, F)`; `v` is `(G, N)` and `w` `(G, F)`, one rank-one
+        move per group. Returns \(\bar v\) `(G, N)`, \(a\) and \(\varphi\) `(G, F)`, and
+        \(c\) `(N, F)`; \(\varphi\) computed without cancellation.
         """
         ...

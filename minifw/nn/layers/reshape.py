@@ -79,6 +79,11 @@ class Reshaping(Layer):
         """Return the series itself (valid everywhere)."""
         return dx, np.ones(dx.shape[-1], dtype=bool)
 
+    @final
+    def linear_reach(self, x: AnyArray, y: AnyArray) -> tuple[AnyArray, AnyArray]:
+        """Return slope 1, linear everywhere (reach `inf`), in the input's shape."""
+        return np.ones(np.shape(x)), np.full(np.shape(x), np.inf)
+
     def _reshaped(self, a: AnyArray, lead: int, features: tuple[int, ...]) -> AnyArray:
         result: AnyArray = a.reshape(*a.shape[:lead], *self.example_shape(features))
         return result
