@@ -36,7 +36,7 @@ The contract is in `layer.py`; the built-in layers one concept a file: the activ
 [`ReLU`][minifw.nn.layers.ReLU], in `activations.py`), [`Affine`][minifw.nn.layers.Affine]
 (`affine.py`), [`Softmax`][minifw.nn.layers.Softmax] (`softmax_layer.py`), and the book's later
 layers: [`Convolution`][minifw.nn.layers.Convolution] (`convolution.py`, with the
-[`im2col`][minifw.nn.layers.im2col.im2col] helpers in `im2col.py`),
+[`im2col`][minifw.nn.layers.im2col] helpers in `patches.py`),
 [`Pooling`][minifw.nn.layers.Pooling] (`pooling.py`),
 [`BatchNormalization`][minifw.nn.layers.BatchNormalization] (`batch_norm.py`),
 [`Dropout`][minifw.nn.layers.Dropout] (`dropout.py`) and the reshapes between images and rows
@@ -58,7 +58,6 @@ from minifw.nn.layers.affine import Affine
 from minifw.nn.layers.batch_norm import BatchNormalization, TrainingBatchNorm
 from minifw.nn.layers.convolution import Convolution
 from minifw.nn.layers.dropout import Dropout, DropoutMask
-from minifw.nn.layers.im2col import col2im, im2col
 from minifw.nn.layers.layer import (
     Elementwise,
     HasRunningStatistics,
@@ -71,6 +70,7 @@ from minifw.nn.layers.layer import (
     RowCoupled,
     SeriesLayer,
 )
+from minifw.nn.layers.patches import col2im, im2col
 from minifw.nn.layers.pooling import Pooling
 from minifw.nn.layers.reshape import Flatten, Reshape, Reshaping
 from minifw.nn.layers.softmax_layer import Softmax, softmax

@@ -6,8 +6,8 @@ y_{n f i j} = b_f + \sum_{c, p, q} W_{f c p q}\; \tilde x_{n c,\, S i + p,\, S j
 
 for filters `W` of shape `(FN, C, FH, FW)`, a bias `b` of shape `(FN,)`, a stride \(S\) and the
 input \(\tilde x\) padded by `pad` zeros on each side; inputs are `(N, C, H, W)`, outputs
-`(N, FN, O_H, O_W)` ([`output_size`][minifw.nn.layers.im2col.output_size]). As the book computes it:
-[`im2col`][minifw.nn.layers.im2col.im2col], one matrix product with the filters as columns, a
+`(N, FN, O_H, O_W)` (`output_size` (in `patches.py`)). As the book computes it:
+[`im2col`][minifw.nn.layers.im2col], one matrix product with the filters as columns, a
 reshape. The layer is linear in its input, so a move \(\Delta x\) moves the output by the
 convolution of \(\Delta x\) without the bias, exactly.
 
@@ -34,8 +34,8 @@ from numpy.typing import NDArray
 
 from minifw.errors import ValidationError
 from minifw.nn.layers.arrays import check_layer_array, check_stride_pad
-from minifw.nn.layers.im2col import col2im, im2col, output_size
 from minifw.nn.layers.layer import Layer
+from minifw.nn.layers.patches import col2im, im2col, output_size
 from minifw.typing import AnyArray, FloatArray
 
 __all__ = ["Convolution"]
