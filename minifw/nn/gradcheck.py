@@ -84,9 +84,11 @@ SCALE_FLOOR = 1e-4
 @final
 @attrs.frozen
 class ParamCheck:
-    """The comparison of one parameter array's numerical and analytic gradients.
+    r"""The comparison of one parameter array's numerical and analytic gradients.
 
-    `wrong` holds the indices of the first `LISTED` entries whose error is above
+    `mean_abs_error` is \(\operatorname{mean}_i |\hat g_i - g_i|\), what the book's
+    gradient-check scripts print. `wrong` holds the indices of the first `LISTED` entries whose
+    error is above
     `tolerance * max(scale, floor)` (`n_wrong` counts them all); `error_bound` is the largest
     bound on the numerical gradient's own error (nan for a scheme without bounds). `floor` is
     `SCALE_FLOOR` times the model's largest gradient entry: an array whose gradient is (nearly)
@@ -107,6 +109,7 @@ class ParamCheck:
     n_wrong: int = 0
     error_bound: float = math.nan
     floor: float = 0.0
+    mean_abs_error: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -176,6 +179,24 @@ class GradcheckReport:
         if self.checks:
             return all(check.passed for check in self.checks)
         return all(d.passed for d in self.directions)
+
+    def book_lines(self) -> str:
+        """Return the full check as the book's gradient-check scripts print it: `W1:<mean |num - ana|>`.
+
+        One line per array, `name + ":" + str(mean absolute difference)`, as
+        `ch05/gradient_check.py` prints `np.average(np.abs(grad_backprop[key] - grad_numerical[key]))`
+        (empty when only the fast check ran).
+
+        Examples:
+            >>> import numpy as np
+            >>> from minifw import TwoLayerNet, gradcheck
+            >>> net = TwoLayerNet(input_size=3, hidden_size=2, output_size=2, seed=0)
+            >>> lines = gradcheck(net, np.ones((1, 3)), [1]).book_lines().splitlines()
+            >>> [line.split(":")[0] for line in lines]
+            ['W1', 'b1', 'W2', 'b2']
+
+        """
+        return "\n".join(f"{check.name}:{check.mean_abs_error}" for check in self.checks)
 
     def __str__(self) -> str:
         lines = []
@@ -511,4 +532,5 @@ def _compare(
         n_wrong=int(wrong.size),
         error_bound=bound,
         floor=floor,
+        mean_abs_error=float(np.average(error)),
     )

@@ -6,9 +6,15 @@ r"""The exact routes: moves pushed through the layers' change rules, or paramete
   [`change`][minifw.nn.layers.Layer.change] rules (no cancellation) and closed with the loss's
   [`change`][minifw.nn.losses.Loss.change]. Moves that are equal are computed once (in an
   example, pixels of equal value move a hidden unit identically).
+- **whole batches** ([`ExactRoute.batch_unit_changes`][minifw.nn.layered.exact.ExactRoute.batch_unit_changes]):
+  when a later layer couples the rows ([`RowCoupled`][minifw.nn.layers.RowCoupled], batch
+  normalization in training), a coordinate's unit step moves its unit in every example at once;
+  that move of the whole batch is one lane, pushed through the later layers with the lanes of
+  other coordinates side by side, and its loss change is the sum over the rows.
 - **perturbation** ([`ExactRoute.perturbed_changes`][minifw.nn.layered.exact.ExactRoute.perturbed_changes]):
   a parameter of a layer that does not say how its steps move its output is stepped in place,
-  the layer recomputed, and the difference of its output pushed on as a dense move.
+  the layer recomputed, and the difference of its output pushed on as a dense move (of the whole
+  batch, so coupled rows are moved together).
 
 Work is split into parts of bounded size, so scratch memory stays bounded whatever the model.
 """
@@ -66,6 +72,37 @@ class ExactRoute:
         for m, step in enumerate(steps.tolist()):
             change = self._unit_moves(k, g_example, g_unit, step * g_value)
             out[needed, m] = sum_by(coord, change[group], needed.size)
+        return out
+
+    def batch_unit_changes(self, k: int, move: UnitSteps, steps: AnyArray) -> AnyArray:
+        """Return the loss changes of unit steps of layer `k`, each moving the whole batch at once.
+
+        Coordinate `c` moves unit `move.units[c]` of every example `n` by `s` times its amount
+        together (rows coupled later on): one lane per coordinate and step, every row in it.
+        """
+        net = self.net
+        n = net.acts[k].shape[0]
+        features = net.acts[k + 1].shape[1:]
+        width = math.prod(features)
+        dtype = np.result_type(steps, np.float64)
+        out = np.zeros((move.units.size, steps.size), dtype=dtype)
+        rows = np.arange(n)
+        per_part = max(1, limits.ELEMENT_BUDGET // (n * net.widest(k + 1)))
+        for start in range(0, move.units.size, per_part):
+            part = np.arange(start, min(start + per_part, move.units.size))
+            amounts = move.amounts(part).T  # (lanes, N)
+            # A coordinate whose amount is 0 in every example (a pixel that is 0 in the whole
+            # batch) moves nothing: its change is exactly 0.
+            moving = np.any(amounts != 0, axis=1)
+            part, amounts = part[moving], amounts[moving]
+            if part.size == 0:
+                continue
+            lanes = np.arange(part.size)[:, None]
+            for m, step in enumerate(steps.tolist()):
+                data = np.zeros((part.size, n, width), dtype=dtype)
+                data[lanes, rows[None, :], move.units[part][:, None]] = step * amounts
+                lane_move = DenseMove(np.tile(rows, part.size), data.reshape(-1, *features))
+                out[part, m] = self._propagate(k + 1, lane_move).reshape(part.size, n).sum(axis=1)
         return out
 
     def perturbed_changes(

@@ -184,7 +184,12 @@ class LayeredObjective:
         """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`."""
         k, local = self.names[name]
         moves = self._step_moves(k)
-        if moves is None:
+        own = self._own_moves(k) if moves is None else None
+        if own is not None and isinstance(own.get(local), UnitSteps):
+            # A later layer couples the rows: each coordinate moves the whole batch at once.
+            unit_move: UnitSteps = own[local].take(index)  # type: ignore[assignment]
+            out = self._exact.batch_unit_changes(k, unit_move, steps)
+        elif moves is None:
             out = self._exact.perturbed_changes(k, local, index, steps)
         else:
             out = moves[local].take(index).loss_changes(self, k, local, steps)
@@ -235,14 +240,18 @@ class LayeredObjective:
 
         `None` also when a later layer is [row-coupled][minifw.nn.layers.RowCoupled]: the unit
         routes sum the changes of examples moved one at a time, which is wrong once the rows are
-        coupled, so such parameters are perturbed and the whole batch is moved at once.
+        coupled; such parameters move the whole batch at once
+        ([`batch_unit_changes`][minifw.nn.layered.exact.ExactRoute.batch_unit_changes]), or are
+        perturbed in place.
         """
+        coupled = any(declares(later, RowCoupled) for later in self.layers[k + 1 :])
+        return None if coupled else self._own_moves(k)
+
+    def _own_moves(self, k: int) -> Mapping[str, StepMove] | None:
+        """Return the step moves layer `k` declares for the batch (checked), coupling aside."""
         if k not in self._moves:
             layer = self.layers[k]
-            coupled = any(declares(later, RowCoupled) for later in self.layers[k + 1 :])
-            found = None
-            if declares(layer, HasStepMoves) and not coupled:
-                found = layer.step_moves(self.acts[k])
+            found = layer.step_moves(self.acts[k]) if declares(layer, HasStepMoves) else None
             if found is not None:
                 _check_moves(layer, found, self.acts[k].shape[0], math.prod(self.acts[k + 1].shape[1:]))
             self._moves[k] = found
