@@ -349,3 +349,27 @@ def test_one_mask_per_objective_from_a_seeded_generator() -> None:
     assert replay is not None
     for a, b in zip(first, replay, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_registry_configuration_and_command_line_know_the_new_models() -> None:
+    from minifw.app.cli import main
+    from minifw.app.config import TrainConfig
+    from minifw.app.registry import REGISTRY
+
+    assert REGISTRY["model"].by_cli("simple-conv").cls is SimpleConvNet
+    assert REGISTRY["model"].by_cli("multi-layer-extend").cls is MultiLayerNetExtend
+    config = TrainConfig.from_dict(
+        {"model": {"type": "SimpleConvNet", "conv_param": {"filter_num": 4, "filter_size": 3}, "seed": 0}}
+    )
+    conv = config.build_model()
+    assert isinstance(conv, SimpleConvNet)
+    assert conv.params["W1"].shape == (4, 1, 3, 3)
+    extend = TrainConfig.from_dict(
+        {"model": {"type": "MultiLayerNetExtend", "hidden_size_list": [20, 10], "use_batchnorm": True}}
+    ).build_model()
+    assert "gamma2" in extend.params
+    status = main(
+        ["train", "--model", "multi-layer-extend", "--use-batchnorm", "true", "--weight-decay-lambda",
+         "0.01", "--hidden-size-list", "8", "--steps", "2", "--scheme", "backprop", "--quiet"]
+    )
+    assert status == 0

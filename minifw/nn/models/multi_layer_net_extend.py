@@ -67,6 +67,9 @@ class MultiLayerNetExtend(Layered):
     draws its masks from its own generator spawned from it. `weight_decay_lambda` adds
     \(\tfrac{1}{2}\lambda\sum_k \lVert W_k\rVert^2\) to the loss.
 
+    The book's constructor has no defaults; here `784`, `(100, 100)` and `10` are (for a
+    configuration or the command line, `--model multi-layer-extend`).
+
     In training (the loss, objectives and gradients) dropout masks are drawn once per objective and
     batch normalization uses the batch's statistics; `predict` and `accuracy` are test time
     (running statistics, outputs scaled by `1 - dropout_ration`), as the book's `train_flg`.
@@ -81,9 +84,9 @@ class MultiLayerNetExtend(Layered):
 
     """
 
-    input_size: int = attrs.field(validator=SIZE)
-    hidden_size_list: tuple[int, ...] = attrs.field(converter=_as_hidden_size_list)
-    output_size: int = attrs.field(validator=SIZE)
+    input_size: int = attrs.field(default=784, validator=SIZE)
+    hidden_size_list: tuple[int, ...] = attrs.field(default=(100, 100), converter=_as_hidden_size_list)
+    output_size: int = attrs.field(default=10, validator=SIZE)
     activation: ActivationName = attrs.field(default="relu", validator=ACTIVATION)
     weight_init_std: WeightInit = attrs.field(default="relu", validator=WEIGHT_INIT)
     weight_decay_lambda: float = attrs.field(default=0.0, validator=check_decay)
