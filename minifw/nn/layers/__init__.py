@@ -18,10 +18,10 @@ method or two:
 
 | capability | what the layer says | built-in layers that have it |
 |---|---|---|
-| [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | all |
-| [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | the activations |
+| [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | all but `TrainingBatchNorm` |
+| [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | the activations, `Dropout`, `DropoutMask`, the reshapes |
 | [`Linear`][minifw.nn.layers.Linear] | the change is linear in the move and the same at every input | `Affine` |
-| [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of each of its parameters moves its output | `Affine` |
+| [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of each of its parameters moves its output | `Affine`, `TrainingBatchNorm` |
 | [`RelativeOutputs`][minifw.nn.layers.RelativeOutputs] | how chosen outputs move relatively under a move along fixed vectors | `Softmax` |
 | [`RowCoupled`][minifw.nn.layers.RowCoupled] | its rows are coupled (batch statistics): a move of one row moves every row, so the engine moves the whole batch | `TrainingBatchNorm` |
 | [`PerExample`][minifw.nn.layers.PerExample] | its rule differs per example: it gives the part that acts on the rows (and units) a move reaches | `DropoutMask` |
