@@ -188,7 +188,7 @@ CLASS_2: list[tuple[str, Callable[[], object], str]] = [
         lambda: Sequential([minifw.Convolution(W=np.ones((2, 1, 3, 3)), b=np.zeros(2))], input_shape=(9,)),
         r"Convolution with filters \(2, 1, 3, 3\) takes images \(batch, 1, height, width\), got shape \(1, 9\)",
     ),
-    ("an input_shape that is not one", lambda: Sequential([ReLU()], input_shape=(0, 3)), "input_shape must be None or a tuple of positive integers"),
+    ("an input_shape that is not one", lambda: Sequential([ReLU()], input_shape=(0, 3)), "input_shape must be a tuple of positive integers"),
 ]
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.errors import ValidationError
-from minifw.nn.layers.arrays import check_layer_array, check_stride_pad
+from minifw.nn.layers.arrays import check_stride_pad, check_weights_and_bias
 from minifw.nn.layers.layer import Layer
 from minifw.nn.layers.patches import col2im, im2col, output_size
 from minifw.typing import AnyArray, FloatArray
@@ -63,13 +63,7 @@ class Convolution(Layer):
     pad: int = attrs.field(default=0, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        check_layer_array("Convolution", "W", self.W, ndim=4)
-        check_layer_array("Convolution", "b", self.b, ndim=1)
-        if self.b.shape[0] != self.W.shape[0]:
-            raise ValidationError(
-                f"Convolution b must have one entry per filter ({self.W.shape[0]}), "
-                f"got shape {self.b.shape}"
-            )
+        check_weights_and_bias("Convolution", self.W, self.b, ndim=4, axis=0, per="filter")
         check_stride_pad("Convolution", self.stride, self.pad)
 
     @classmethod
