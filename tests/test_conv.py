@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 import minifw
 from minifw import CentralDiff, CrossEntropy, Sequential, gradcheck
 from minifw.errors import ValidationError
-from minifw.nn.layers import Affine, Convolution, Flatten, Pooling, ReLU, Reshape, Softmax, col2im, im2col
+from minifw.nn.layers import (
+    Affine,
+    Convolution,
+    Flatten,
+    Pooling,
+    ReLU,
+    Reshape,
+    Softmax,
+    col2im,
+    im2col,
+)
 
 Array = Any
 
