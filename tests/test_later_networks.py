@@ -131,6 +131,8 @@ def test_images_and_rows_give_the_same_predictions() -> None:
     np.testing.assert_array_equal(net.predict(x.reshape(4, 100)), net.predict(x))
     with pytest.raises(minifw.MinifwError, match=r"x must have shape \(batch, 1, 10, 10\)"):
         net.predict(np.zeros((4, 99)))
+    rows = MultiLayerNet(100, (5,), 3, seed=0)  # and a network of rows takes images
+    np.testing.assert_array_equal(rows.predict(x), rows.predict(x.reshape(4, 100)))
 
 
 @pytest.mark.parametrize("h", [1e-4, 1e-3])

@@ -27,6 +27,9 @@ formula moves \(u \cdot g\) for almost every \(u\); a single wrong entry \(j\)
 moves it only by \(u_j\) times its error, so the fast check is a quick screen, not a proof.
 When a direction fails, the full check runs and says which entries are wrong.
 
+(The module is a little over 500 lines: the check, its result types and the tables they print
+are one concept, read together.)
+
 Examples:
     >>> import numpy as np
     >>> from minifw import CrossEntropy, TwoLayerNet, gradcheck

@@ -1,7 +1,7 @@
-"""The one check of the arrays a layer is built from: float64, of the expected rank, finite.
+"""The checks of what a layer is built from: its arrays (float64, of the expected rank, finite), strides, shapes.
 
-Every built-in layer with parameters applies it in its constructor, so an array that cannot be a
-parameter (a list, float32, the wrong rank, nan or inf) is refused where it enters, naming the
+Every built-in layer with parameters applies them in its constructor, so an array that cannot be
+a parameter (a list, float32, the wrong rank, nan or inf) is refused where it enters, naming the
 layer and the argument, rather than turning every prediction into nan later.
 
 Examples:
