@@ -8,7 +8,9 @@ full check reports
 - the largest absolute error \(\max_i |\hat g_i - g_i|\) and where it is;
 - the *scaled* error \(\max_i |\hat g_i - g_i| / \max_i |g_i|\), which decides pass or fail:
   an entry's own relative error is meaningless where the gradient is (nearly) zero, so the error
-  is measured against the scale of the whole array;
+  is measured against the scale of the whole array (or `SCALE_FLOOR` \(= 10^{-4}\) of the
+  model's largest gradient entry, when that is larger: the gradient of a bias before batch
+  normalization is zero, and both methods give rounding for it);
 - the largest per-entry relative error \(|\hat g_i - g_i| / \max(|\hat g_i|, |g_i|)\), for
   information;
 - the entries whose error is above `tolerance * max|g|` (the first few, and how many);
@@ -24,6 +26,9 @@ and JAX's `check_grads` do): for a unit vector \(u\), the derivative of
 formula moves \(u \cdot g\) for almost every \(u\); a single wrong entry \(j\)
 moves it only by \(u_j\) times its error, so the fast check is a quick screen, not a proof.
 When a direction fails, the full check runs and says which entries are wrong.
+
+(The module is a little over 500 lines: the check, its result types and the tables they print
+are one concept, read together.)
 
 Examples:
     >>> import numpy as np
@@ -42,17 +47,19 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, final
+from typing import Any, Protocol, final, runtime_checkable
 
 import attrs
 import numpy as np
 
 from minifw._validation import is_positive_float
 from minifw.errors import DifferentiationError, NotSupportedError, ValidationError
+from minifw.nn.backprop import HasExactGradients
 from minifw.nn.losses import CrossEntropy, Loss
-from minifw.nn.models import Model, analytic_gradient
+from minifw.nn.models import Layered, Model, analytic_gradient
 from minifw.numdiff.differentiator import Differentiator
 from minifw.numdiff.objective import Objective
 from minifw.numdiff.perturbation import Perturbation
@@ -64,22 +71,31 @@ __all__ = [
     "DirectionCheck",
     "GradcheckReport",
     "ParamCheck",
+    "Reevaluates",
     "gradcheck",
     "gradcheck_function",
 ]
 
 # Wrong entries listed by index in a report (all of them are counted).
 LISTED = 5
+# An array's errors are measured against its own largest gradient entry, or this fraction of the
+# model's largest (whichever is larger): the gradient of a bias before batch normalization is zero,
+# and what both methods give for it is rounding, which must not be read as a relative error of 1.
+SCALE_FLOOR = 1e-4
 
 
 @final
 @attrs.frozen
 class ParamCheck:
-    """The comparison of one parameter array's numerical and analytic gradients.
+    r"""The comparison of one parameter array's numerical and analytic gradients.
 
-    `wrong` holds the indices of the first `LISTED` entries whose error is above
-    `tolerance * scale` (`n_wrong` counts them all); `error_bound` is the largest bound
-    on the numerical gradient's own error (nan for a scheme without bounds).
+    `mean_abs_error` is \(\operatorname{mean}_i |\hat g_i - g_i|\), what the book's
+    gradient-check scripts print. `wrong` holds the indices of the first `LISTED` entries whose
+    error is above
+    `tolerance * max(scale, floor)` (`n_wrong` counts them all); `error_bound` is the largest
+    bound on the numerical gradient's own error (nan for a scheme without bounds). `floor` is
+    `SCALE_FLOOR` times the model's largest gradient entry: an array whose gradient is (nearly)
+    zero, a bias before batch normalization, is judged against it.
     """
 
     name: str
@@ -95,6 +111,8 @@ class ParamCheck:
     wrong: tuple[tuple[int, ...], ...] = ()
     n_wrong: int = 0
     error_bound: float = math.nan
+    floor: float = 0.0
+    mean_abs_error: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -110,7 +128,8 @@ class DirectionCheck:
     `numerical` is \(\varphi'(0)\) for \(\varphi(s) = L(\theta + s u)\),
     `analytic` is \(u \cdot g\), `scale` is \(\lVert g \rVert_2\) (the largest
     \(u \cdot g\) can be) and `error_bound` the scheme's bound on its own error (nan
-    without one).
+    without one); the error is measured against `max(scale, floor)` (see
+    [`ParamCheck`][minifw.nn.gradcheck.ParamCheck]).
     """
 
     name: str
@@ -119,6 +138,7 @@ class DirectionCheck:
     scale: float
     tolerance: float
     error_bound: float = math.nan
+    floor: float = 0.0
 
     @property
     def error(self) -> float:
@@ -127,9 +147,10 @@ class DirectionCheck:
 
     @property
     def scaled_error(self) -> float:
-        """The error over `scale` (inf for a zero scale and a non-zero error, else 0)."""
-        if self.scale > 0:
-            return self.error / self.scale
+        """The error over `max(scale, floor)` (inf for a zero scale and a non-zero error, else 0)."""
+        scale = max(self.scale, self.floor)
+        if scale > 0:
+            return self.error / scale
         return 0.0 if self.error == 0 else math.inf
 
     @property
@@ -161,6 +182,24 @@ class GradcheckReport:
         if self.checks:
             return all(check.passed for check in self.checks)
         return all(d.passed for d in self.directions)
+
+    def book_lines(self) -> str:
+        """Return the full check as the book's gradient-check scripts print it: `W1:<mean |num - ana|>`.
+
+        One line per array, `name + ":" + str(mean absolute difference)`, as
+        `ch05/gradient_check.py` prints `np.average(np.abs(grad_backprop[key] - grad_numerical[key]))`
+        (empty when only the fast check ran).
+
+        Examples:
+            >>> import numpy as np
+            >>> from minifw import TwoLayerNet, gradcheck
+            >>> net = TwoLayerNet(input_size=3, hidden_size=2, output_size=2, seed=0)
+            >>> lines = gradcheck(net, np.ones((1, 3)), [1]).book_lines().splitlines()
+            >>> [line.split(":")[0] for line in lines]
+            ['W1', 'b1', 'W2', 'b2']
+
+        """
+        return "\n".join(f"{check.name}:{check.mean_abs_error}" for check in self.checks)
 
     def __str__(self) -> str:
         lines = []
@@ -261,8 +300,47 @@ def gradcheck(
     tol = _tolerance(tolerance)
     _check_fast(fast, seed)
     check_workers(workers)
-    analytic = analytic_gradient(model, x, t, loss)
+    # Running statistics move once per objective built; a check leaves them as they were.
+    kept = {k: v.copy() for k, v in model.statistics.items()} if isinstance(model, Layered) else {}
+    try:
+        # One objective for both gradients: a dropout mask drawn for it holds for both.
+        objective = model.objective(x, t, loss)
+        if isinstance(objective, HasExactGradients):
+            analytic = objective.exact_gradients()
+        else:
+            analytic = analytic_gradient(model, x, t, loss)
+        return _check(
+            analytic,
+            model.params,
+            lambda: objective,
+            _directions(model, objective, x, t, loss),
+            differentiator,
+            tol,
+            fast=fast,
+            seed=seed,
+            workers=workers,
+            against="backprop",
+        )
+    finally:
+        if isinstance(model, Layered):
+            for name, arr in model.statistics.items():
+                arr[...] = kept[name]
+
+
+def _directions(
+    model: Model, objective: Objective, x: ArrayLike, t: ArrayLike, loss: Loss
+) -> Callable[[str, FloatArray], Callable[[float], float]]:
+    """Return, per array and unit direction `u`, the loss at the parameters moved by `s u`.
+
+    Through the objective's own layers when it can reevaluate itself (the same dropout masks as
+    its gradients), else through `model.loss`.
+    """
     params = model.params
+    value: Callable[[], float] = (
+        objective.reevaluate
+        if isinstance(objective, Reevaluates)
+        else functools.partial(model.loss, x, t, loss)
+    )
 
     def directional(name: str, u: FloatArray) -> Callable[[float], float]:
         arr = params[name]
@@ -277,24 +355,22 @@ def gradcheck(
                 )
             try:
                 arr[...] = saved + s * u
-                return model.loss(x, t, loss)
+                return value()
             finally:
                 arr[...] = saved
 
         return along
 
-    return _check(
-        analytic,
-        params,
-        lambda: model.objective(x, t, loss),
-        directional,
-        differentiator,
-        tol,
-        fast=fast,
-        seed=seed,
-        workers=workers,
-        against="backprop",
-    )
+    return directional
+
+
+@runtime_checkable
+class Reevaluates(Protocol):
+    """An objective that can compute its value again at the parameters as they are now."""
+
+    def reevaluate(self) -> float:
+        """Return the objective's value at the current parameters (one new evaluation)."""
+        ...
 
 
 def gradcheck_function(
@@ -368,6 +444,10 @@ def _check(
     """Run the fast check (when asked), then the full check unless every direction passed."""
     name = repr(differentiator)
     directions: tuple[DirectionCheck, ...] = ()
+    floors = {
+        "max": SCALE_FLOOR * max(float(np.max(np.abs(g), initial=0.0)) for g in analytic.values()),
+        "norm": SCALE_FLOOR * max(float(np.linalg.norm(g)) for g in analytic.values()),
+    }
     if fast:
         rng = np.random.default_rng(seed)
         found = []
@@ -384,6 +464,7 @@ def _check(
                     scale=float(np.linalg.norm(g)),
                     tolerance=tolerance,
                     error_bound=bound,
+                    floor=floors["norm"],
                 )
             )
         directions = tuple(found)
@@ -392,8 +473,10 @@ def _check(
     estimates = differentiator.estimates(objective(), workers=workers)
     numerical = {k: e.value for k, e in estimates.items()}
     bounds = {k: float(np.max(e.error)) for k, e in estimates.items()}  # nan without bounds
+    floor = floors["max"]
     checks = tuple(
-        _compare(key, numerical[key], analytic[key], tolerance, bounds[key]) for key in params
+        _compare(key, numerical[key], analytic[key], tolerance, bounds[key], floor)
+        for key in params
     )
     return GradcheckReport(checks, tolerance, name, directions, against)
 
@@ -417,7 +500,12 @@ def _check_fast(fast: object, seed: object) -> None:
 
 
 def _compare(
-    name: str, numerical: FloatArray, analytic: FloatArray, tolerance: float, bound: float
+    name: str,
+    numerical: FloatArray,
+    analytic: FloatArray,
+    tolerance: float,
+    bound: float,
+    floor: float,
 ) -> ParamCheck:
     error = np.abs(numerical - analytic)
     flat = int(np.argmax(error))
@@ -426,9 +514,10 @@ def _compare(
     max_abs = float(error.reshape(-1)[flat])
     denom = np.maximum(np.abs(numerical), np.abs(analytic))
     rel = np.divide(error, denom, out=np.zeros_like(error), where=denom > 0)
+    judged = max(scale, floor)
     # An all-zero analytic gradient is matched only by an all-zero numerical one.
-    scaled = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf)
-    wrong = np.flatnonzero(error.reshape(-1) > tolerance * scale)
+    scaled = max_abs / judged if judged > 0 else (0.0 if max_abs == 0 else math.inf)
+    wrong = np.flatnonzero(error.reshape(-1) > tolerance * judged)
     return ParamCheck(
         name=name,
         shape=tuple(analytic.shape),
@@ -445,4 +534,6 @@ def _compare(
         ),
         n_wrong=int(wrong.size),
         error_bound=bound,
+        floor=floor,
+        mean_abs_error=float(np.average(error)),
     )

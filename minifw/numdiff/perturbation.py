@@ -91,7 +91,7 @@ class Perturbation:
     `numerical_gradient` wraps a network's loss in a closure over its weights). Every
     coordinate is set to `value + step`, `f` is called, and the exact original value is
     written back, also when `f` raises. The arrays must be writeable float64 arrays
-    ([`check_params`][minifw._validation.check_params]).
+    (`minifw._validation.check_params`).
 
     A complex step ([`ComplexStep`][minifw.numdiff.schemes.complex_step.ComplexStep]) cannot be written into a
     float64 array. Instead, a complex copy of the array is put in its place in `arrays` (which must

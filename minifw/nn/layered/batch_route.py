@@ -78,18 +78,38 @@ class BatchRoute:
         Where the [statistics route][minifw.nn.layered.statistics_route] applies (real steps
         before the last of two batch normalizations), its trusted lanes take it and the others
         stay exact. Otherwise as many coordinates at a time as fit `limits.ELEMENT_BUDGET` with
-        a dense move of every example through the widest later layer.
+        a dense move of every example through the widest later layer. A coordinate whose amount
+        is 0 in every example (a pixel that is 0 in the whole batch) moves nothing: its change is
+        exactly 0, and it is skipped.
         """
         examples = self.net.acts[k].shape[0]
+        out = np.zeros((move.units.size, steps.size), dtype=np.result_type(steps, np.float64))
+        moving = self._moving(move, max(1, limits.ELEMENT_BUDGET // examples))
+        if moving.size == 0:
+            return out
+        active = move.take(moving)
         linear = None if np.iscomplexobj(steps) else self._statistics.linear_layer(k)
         if linear is not None:
-            return self._expanded(k, linear, move, steps)
+            out[moving] = self._expanded(k, linear, active, steps)
+            return out
 
         def column(part: IntArray, step: float | complex) -> Move:
-            return ColumnMove.of(move.units[part], step * move.amounts(part).T)
+            return ColumnMove.of(active.units[part], step * active.amounts(part).T)
 
         per_part = max(1, limits.ELEMENT_BUDGET // (examples * self.net.widest(k + 1)))
-        return self._summed(k, move.units.size, per_part, steps, column)
+        out[moving] = self._summed(k, moving.size, per_part, steps, column)
+        return out
+
+    @staticmethod
+    def _moving(move: UnitSteps, per_part: int) -> IntArray:
+        """Return the coordinates of `move` whose amount is non-zero in some example."""
+        count = move.units.size
+        found = [
+            np.any(move.amounts(np.arange(start, min(count, start + per_part))) != 0.0, axis=0)
+            for start in range(0, count, per_part)
+        ]
+        moving: IntArray = np.flatnonzero(np.concatenate(found)) if found else np.zeros(0, np.intp)
+        return moving
 
     def _expanded(self, k: int, linear: int, move: UnitSteps, steps: AnyArray) -> AnyArray:
         """Return the changes of unit steps of layer `k` on the statistics route, exact where untrusted.
@@ -125,7 +145,7 @@ class BatchRoute:
         out = np.zeros(groups)
         for first in range(0, groups, per_part):
             part = slice(first, first + per_part)
-            change = self._propagate(start, ColumnMove.of(move.units[part], move.data[part]))
+            change = self.net.propagate(start, ColumnMove.of(move.units[part], move.data[part]))
             out[part] = change.reshape(-1, examples).sum(axis=1)
         return out
 
@@ -142,13 +162,6 @@ class BatchRoute:
         for start in range(0, count, per_part):
             part = np.arange(start, min(count, start + per_part))
             for m, step in enumerate(steps.tolist()):
-                change = self._propagate(k + 1, make(part, step))
+                change = self.net.propagate(k + 1, make(part, step))
                 out[part, m] = change.reshape(part.size, examples).sum(axis=1)
         return out
-
-    def _propagate(self, start: int, move: Move) -> AnyArray:
-        """Push `move` of layer `start`'s input through the rest; return each lane's loss change."""
-        net = self.net
-        for m in range(start, len(net.layers)):
-            move = move.through(net.layers[m], net.acts[m], net.acts[m + 1])
-        return move.loss_change(net.loss, net.acts[-1], net.t)

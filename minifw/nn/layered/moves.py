@@ -88,6 +88,12 @@ class Network:
         """Return the most features of any activation from `acts[start]` on."""
         return max(math.prod(a.shape[1:]) for a in self.acts[start:])
 
+    def propagate(self, start: int, move: Move) -> AnyArray:
+        """Push `move` of layer `start`'s input through the rest; return each lane's loss change."""
+        for m in range(start, len(self.layers)):
+            move = move.through(self.layers[m], self.acts[m], self.acts[m + 1])
+        return move.loss_change(self.loss, self.acts[-1], self.t)
+
 
 def _flat(a: AnyArray) -> AnyArray:
     """Return `a` with its features flattened: `(rows, features)`."""

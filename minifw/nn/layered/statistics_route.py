@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
 from minifw.nn.layered.column_moves import ColumnMove
-from minifw.nn.layered.moves import DenseMove, Move, Network
+from minifw.nn.layered.moves import DenseMove, Network
 from minifw.nn.layered.series import converged, order_for
 from minifw.nn.layered.statistics_tail import Tail
 from minifw.nn.layers.layer import (
@@ -222,12 +222,8 @@ class StatisticsRoute:
         per_part = max(1, limits.ELEMENT_BUDGET // net.widest(tail.start))
         for start in range(0, example.size, per_part):
             part = slice(start, start + per_part)
-            move: Move = DenseMove(
-                example[part], moved[part].reshape(-1, *net.acts[tail.start].shape[1:])
-            )
-            for m in range(tail.start, len(net.layers)):
-                move = move.through(net.layers[m], net.acts[m], net.acts[m + 1])
-            out[part] = move.loss_change(net.loss, net.acts[-1], net.t)
+            move = DenseMove(example[part], moved[part].reshape(-1, *net.acts[tail.start].shape[1:]))
+            out[part] = net.propagate(tail.start, move)
         return out
 
     def _find(self, k: int) -> int | None:

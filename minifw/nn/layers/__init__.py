@@ -18,8 +18,8 @@ method or two:
 
 | capability | what the layer says | built-in layers that have it |
 |---|---|---|
-| [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | all |
-| [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | the activations |
+| [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | all but `TrainingBatchNorm` |
+| [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | the activations, `Dropout`, `DropoutMask`, the reshapes |
 | [`Linear`][minifw.nn.layers.Linear] | the change is linear in the move and the same at every input | `Affine` |
 | [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of each of its parameters moves its output | `Affine`, `Convolution`, `TrainingBatchNorm` |
 | [`Channelwise`][minifw.nn.layers.Channelwise] | output channel \(c\) of an image depends on input channel \(c\) alone: a move of one channel stays one | `Pooling` |
@@ -40,7 +40,7 @@ The contract is in `layer.py`; the built-in layers one concept a file: the activ
 [`ReLU`][minifw.nn.layers.ReLU], in `activations.py`), [`Affine`][minifw.nn.layers.Affine]
 (`affine.py`), [`Softmax`][minifw.nn.layers.Softmax] (`softmax_layer.py`), and the book's later
 layers: [`Convolution`][minifw.nn.layers.Convolution] (`convolution.py`, with the
-[`im2col`][minifw.nn.layers.im2col.im2col] helpers in `im2col.py`),
+[`im2col`][minifw.nn.layers.im2col] helpers in `patches.py`),
 [`Pooling`][minifw.nn.layers.Pooling] (`pooling.py`),
 [`BatchNormalization`][minifw.nn.layers.BatchNormalization] (`batch_norm.py`),
 [`Dropout`][minifw.nn.layers.Dropout] (`dropout.py`) and the reshapes between images and rows
@@ -62,7 +62,6 @@ from minifw.nn.layers.affine import Affine
 from minifw.nn.layers.batch_norm import BatchNormalization, TrainingBatchNorm
 from minifw.nn.layers.convolution import Convolution
 from minifw.nn.layers.dropout import Dropout, DropoutMask
-from minifw.nn.layers.im2col import col2im, im2col
 from minifw.nn.layers.layer import (
     Channelwise,
     Elementwise,
@@ -79,6 +78,7 @@ from minifw.nn.layers.layer import (
     RowCoupled,
     SeriesLayer,
 )
+from minifw.nn.layers.patches import col2im, im2col
 from minifw.nn.layers.pooling import Pooling
 from minifw.nn.layers.reshape import Flatten, Reshape, Reshaping
 from minifw.nn.layers.softmax_layer import Softmax, softmax

@@ -1,7 +1,7 @@
-"""The one check of the arrays a layer is built from: float64, of the expected rank, finite.
+"""The checks of what a layer is built from: its arrays (float64, of the expected rank, finite), strides, shapes.
 
-Every built-in layer with parameters applies it in its constructor, so an array that cannot be a
-parameter (a list, float32, the wrong rank, nan or inf) is refused where it enters, naming the
+Every built-in layer with parameters applies them in its constructor, so an array that cannot be
+a parameter (a list, float32, the wrong rank, nan or inf) is refused where it enters, naming the
 layer and the argument, rather than turning every prediction into nan later.
 
 Examples:
@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from minifw.errors import ValidationError
+from minifw.typing import FloatArray
 
-__all__ = ["check_layer_array", "check_stride_pad"]
+__all__ = ["check_layer_array", "check_stride_pad", "check_weights_and_bias", "example_shape"]
 
 
 def check_layer_array(layer: str, name: str, arr: object, *, ndim: int) -> None:
@@ -45,3 +46,31 @@ def check_stride_pad(layer: str, stride: object, pad: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
             kind = "a positive" if least else "a non-negative"
             raise ValidationError(f"{layer} {name} must be {kind} integer, got {name}={value!r}")
+
+
+def check_weights_and_bias(
+    layer: str, weights: FloatArray, bias: FloatArray, *, ndim: int, axis: int, per: str
+) -> None:
+    """Check a layer's weights (`ndim` axes) and bias (one entry per `weights.shape[axis]`)."""
+    check_layer_array(layer, "W", weights, ndim=ndim)
+    check_layer_array(layer, "b", bias, ndim=1)
+    if bias.shape[0] != weights.shape[axis]:
+        raise ValidationError(
+            f"{layer} b must have one entry per {per} ({weights.shape[axis]}), got shape {bias.shape}"
+        )
+
+
+def example_shape(value: object, name: str) -> tuple[int, ...]:
+    """Return `value` as the shape of one example (positive integers), or refuse it naming `name`.
+
+    Examples:
+        >>> example_shape([1, 28, 28], "shape")
+        (1, 28, 28)
+
+    """
+    shape = tuple(value) if isinstance(value, tuple | list) else ()
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ValidationError(
+            f"{name} must be a tuple of positive integers (one example's shape), got {name}={value!r}"
+        )
+    return shape

@@ -6,8 +6,8 @@ y_{n f i j} = b_f + \sum_{c, p, q} W_{f c p q}\; \tilde x_{n c,\, S i + p,\, S j
 
 for filters `W` of shape `(FN, C, FH, FW)`, a bias `b` of shape `(FN,)`, a stride \(S\) and the
 input \(\tilde x\) padded by `pad` zeros on each side; inputs are `(N, C, H, W)`, outputs
-`(N, FN, O_H, O_W)` ([`output_size`][minifw.nn.layers.im2col.output_size]). As the book computes it:
-`im2col`, one matrix product with the filters as columns, a
+`(N, FN, O_H, O_W)` (`output_size` (in `patches.py`)). As the book computes it:
+[`im2col`][minifw.nn.layers.im2col], one matrix product with the filters as columns, a
 reshape. The layer is linear in its input, so a move \(\Delta x\) moves the output by the
 convolution of \(\Delta x\) without the bias, exactly.
 
@@ -36,9 +36,9 @@ from numpy.typing import NDArray
 from minifw.errors import ValidationError
 from minifw.nn.layered.channel_steps import ScaledChannelSteps, UniformChannelSteps
 from minifw.nn.layered.steps import StepMove
-from minifw.nn.layers.arrays import check_layer_array, check_stride_pad
-from minifw.nn.layers.im2col import col2im, im2col, output_size
+from minifw.nn.layers.arrays import check_stride_pad, check_weights_and_bias
 from minifw.nn.layers.layer import Layer
+from minifw.nn.layers.patches import col2im, im2col, output_size
 from minifw.typing import AnyArray, FloatArray
 
 __all__ = ["Convolution"]
@@ -66,13 +66,7 @@ class Convolution(Layer):
     pad: int = attrs.field(default=0, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        check_layer_array("Convolution", "W", self.W, ndim=4)
-        check_layer_array("Convolution", "b", self.b, ndim=1)
-        if self.b.shape[0] != self.W.shape[0]:
-            raise ValidationError(
-                f"Convolution b must have one entry per filter ({self.W.shape[0]}), "
-                f"got shape {self.b.shape}"
-            )
+        check_weights_and_bias("Convolution", self.W, self.b, ndim=4, axis=0, per="filter")
         check_stride_pad("Convolution", self.stride, self.pad)
 
     @classmethod

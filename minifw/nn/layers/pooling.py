@@ -5,7 +5,7 @@ y_{n c i j} = \max_{p < P_H,\; q < P_W} \tilde x_{n c,\, S i + p,\, S j + q}
 \]
 
 over windows of `pool_h` by `pool_w` with a stride \(S\), on the input \(\tilde x\) padded by
-`pad` zeros (the book's [`im2col`][minifw.nn.layers.im2col.im2col] padding). The gradient goes to
+`pad` zeros (the book's [`im2col`][minifw.nn.layers.im2col] padding). The gradient goes to
 the first largest entry of each window, as the book's `argmax` sends it.
 
 A move changes a window's maximum by \(\max_k (x_k - y + \Delta x_k)\): the winner's own move
@@ -37,8 +37,8 @@ from numpy.typing import NDArray
 from minifw.errors import DifferentiationError, ValidationError
 from minifw.nn import _series
 from minifw.nn.layers.arrays import check_stride_pad
-from minifw.nn.layers.im2col import col2im, im2col, output_size
 from minifw.nn.layers.layer import Layer
+from minifw.nn.layers.patches import col2im, im2col, output_size
 from minifw.typing import AnyArray, FloatArray
 
 __all__ = ["Pooling"]

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.errors import ValidationError
+from minifw.nn.layers.arrays import example_shape
 from minifw.nn.layers.layer import Layer
 from minifw.typing import AnyArray, FloatArray
 
@@ -107,13 +108,7 @@ class Flatten(Reshaping):
 
 
 def _as_shape(value: object) -> tuple[int, ...]:
-    shape = tuple(value) if isinstance(value, tuple | list) else None
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        raise ValidationError(
-            f"Reshape shape must be a tuple of positive integers (one example's shape), "
-            f"got shape={value!r}"
-        )
-    return shape
+    return example_shape(value, "shape")
 
 
 @final

@@ -81,13 +81,17 @@ class Layered(Model):
         return self.layers[0].input_shape if self.layers else None
 
     @final
-    def _name_params(self) -> None:
-        """Check the layers (see the module text), then give `params` their model-wide names."""
+    def _name_params(self, scale: str = "") -> None:
+        """Check the layers (see the module text), then give `params` their model-wide names.
+
+        `scale` names the argument the weights were drawn with (`"weight_init=1e200"`), for the
+        message when they are too large to compute with.
+        """
         names = self._names()
         check_own_arrays(self.layers, names)
         params = LiveParams(self.layers, names)
         check_params(params, name=f"{type(self).__name__} params", why="trained in place")
-        self._dry_run()
+        self._dry_run(scale)
         self.params = params
 
     @final
@@ -207,7 +211,7 @@ class Layered(Model):
             raise ValidationError("x must be finite, got nan or inf in the batch")
         return arr
 
-    def _dry_run(self) -> None:
+    def _dry_run(self, scale: str) -> None:
         """Run one row of ones through the layers at test time, if the input shape is known."""
         shape = self.input_shape
         if shape is None:
@@ -220,7 +224,8 @@ class Layered(Model):
             if not np.all(np.isfinite(out)):
                 raise ValidationError(
                     f"{name}: layer {k} ({type(self.layers[k]).__name__}) gives non-finite values "
-                    f"for a row of ones of shape {shape}: the weights are too large to compute with"
+                    f"for a row of ones of shape {shape}: the weights are too large to compute "
+                    f"with{f' ({scale})' if scale else ''}"
                 )
         last = acts[-1]
         if isinstance(self.layers[-1], Softmax) and math.prod(last.shape[1:]) == 1:

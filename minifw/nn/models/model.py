@@ -109,7 +109,7 @@ class Model(abc.ABC):
     def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
         """Return the loss on `(x, t)` as an `Objective` of `params` (one forward pass).
 
-        The parameters are checked first ([`check_params`][minifw._validation.check_params]);
+        The parameters are checked first (`minifw._validation.check_params`);
         the objective is chosen by [`model_objective`][minifw.nn.models.model_objective] for the
         model's class.
         """

@@ -92,7 +92,7 @@ class LiveParams(MutableMapping[str, FloatArray]):
         if not np.all(np.isfinite(value)):
             flat = int(np.flatnonzero(~np.isfinite(value.reshape(-1)))[0])
             raise ValidationError(
-                f"params[{name!r}] holds {value.reshape(-1)[flat]!r} at "
+                f"params[{name!r}] holds {value.reshape(-1)[flat].item()!r} at "
                 f"{describe(name, value.shape, flat)}: parameters must be finite"
             )
         for other in self._names:

@@ -17,6 +17,7 @@ from typing import final
 import attrs
 
 from minifw.errors import ValidationError
+from minifw.nn.layers.arrays import example_shape
 from minifw.nn.layers.layer import Layer
 from minifw.nn.models.layered import Layered
 
@@ -45,15 +46,7 @@ def _as_layers(value: Sequence[Layer]) -> tuple[Layer, ...]:
 
 
 def _as_shape(value: object) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    shape = tuple(value) if isinstance(value, tuple | list) else ()
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        raise ValidationError(
-            f"input_shape must be None or a tuple of positive integers (one example's shape), "
-            f"got input_shape={value!r}"
-        )
-    return shape
+    return None if value is None else example_shape(value, "input_shape")
 
 
 @final

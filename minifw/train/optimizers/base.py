@@ -38,6 +38,19 @@ MAX_STEP: Final = 2**62
 
 Far beyond any run, and low enough that `beta ** step` and int64 arithmetic stay sane."""
 
+def _refuse_shared(params: Mapping[str, FloatArray]) -> None:
+    """Refuse two names for one array (or overlapping views): each would get only its own update."""
+    arrays = list(params.items())
+    for i, (a, x) in enumerate(arrays):
+        for b, y in arrays[i + 1 :]:
+            if np.may_share_memory(x, y) and np.shares_memory(x, y):
+                raise ValidationError(
+                    f"params[{a!r}] and params[{b!r}] share memory: each name would be updated "
+                    "on its own and one update would overwrite the other; give each parameter "
+                    "its own array (tied weights are not supported)"
+                )
+
+
 def _check_grads(
     params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]
 ) -> dict[str, FloatArray]:
@@ -132,8 +145,9 @@ class Optimizer(abc.ABC):
 
         `grads` has the same names and shapes as `params`. Raises
         [`ValidationError`][minifw.errors.ValidationError] for parameters or gradients of the wrong
-        kind and [`TrainingError`][minifw.errors.TrainingError] when a new value would not be
-        finite; in both cases nothing changed.
+        kind (or two parameters sharing memory) and
+        [`TrainingError`][minifw.errors.TrainingError] when a new value would not be finite; in
+        both cases nothing changed.
 
         Examples:
             >>> from minifw.train.optimizers import SGD
@@ -144,6 +158,7 @@ class Optimizer(abc.ABC):
 
         """
         checked = check_params(params, why="updated in place")
+        _refuse_shared(checked)
         grad_arrays = _check_grads(checked, grads)
         step = self._step + 1
         new_params: dict[str, FloatArray] = {}

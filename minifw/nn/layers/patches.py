@@ -8,11 +8,11 @@ O_H = \left\lfloor \frac{H + 2P - F_H}{S} \right\rfloor + 1, \qquad
 O_W = \left\lfloor \frac{W + 2P - F_W}{S} \right\rfloor + 1 .
 \]
 
-[`im2col`][minifw.nn.layers.im2col.im2col] lays every patch out as one row: for a batch of shape
+[`im2col`][minifw.nn.layers.im2col] lays every patch out as one row: for a batch of shape
 `(N, C, H, W)` it returns `(N * O_H * O_W, C * F_H * F_W)`, rows in the order (example, output
 row, output column), columns in the order (channel, filter row, filter column). A convolution is
 then `col @ W.reshape(FN, -1).T`, and max pooling a maximum along each patch.
-[`col2im`][minifw.nn.layers.im2col.col2im] is its adjoint: it adds every entry of such rows back
+[`col2im`][minifw.nn.layers.col2im] is its adjoint: it adds every entry of such rows back
 onto the pixel it came from (patches overlap when the stride is smaller than the filter), which is
 the backward pass of both. Padding is zeros, as in the book.
 
@@ -83,7 +83,7 @@ def col2im(
     stride: int = 1,
     pad: int = 0,
 ) -> AnyArray:
-    """Add the rows of `col` (as [`im2col`][minifw.nn.layers.im2col.im2col] lays them out) back onto their pixels.
+    """Add the rows of `col` (as [`im2col`][minifw.nn.layers.im2col] lays them out) back onto their pixels.
 
     Returns an array of `input_shape` `(N, C, H, W)`; where patches overlap the entries are added
     in the order of the positions inside the filter (row by row), which is the book's order.
