@@ -74,3 +74,17 @@ def test_large_steps_leave_the_statistics_route(monkeypatch: pytest.MonkeyPatch)
     loss = float(net.objective(X, LABELS, CrossEntropy()).value())
     for name, value in reference.items():
         assert float(np.max(np.abs(fast[name] - value))) <= 2.0**-53 * loss / 0.05, name
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_tiny_batches_are_the_exact_route(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    # A batch of one has zero variance (scale 1/sqrt(eps), every ReLU behind it on its kink):
+    # the route trusts nothing it cannot bound, warns of nothing, and gives the exact route's values.
+    net = Extend()
+    diff = CentralDiff(h=1e-4)
+    fast = diff.gradients(net.objective(X[:rows], LABELS[:rows], CrossEntropy()))
+    exact_route(monkeypatch)
+    reference = diff.gradients(net.objective(X[:rows], LABELS[:rows], CrossEntropy()))
+    loss = float(net.objective(X[:rows], LABELS[:rows], CrossEntropy()).value())
+    for name, value in reference.items():
+        assert float(np.max(np.abs(fast[name] - value))) <= 2.0**-53 * loss / 1e-4, name

@@ -63,6 +63,8 @@ GRADIENT_ORDERS = 3
 TOLERANCE = 2.0**-54
 # Safety factor on every estimate of a neglected term.
 MARGIN = 2.0
+# The least reach counted (an input on a kink has reach 0; its inverse stays finite).
+KINK_FLOOR = 2.0**-900
 
 
 @final
@@ -274,7 +276,12 @@ class StatisticsRoute:
         # The head's series is trusted for |r| up to head_reach: there softmax-like heads move
         # by at most a few per cent, well inside their radius.
         head_reach = 0.05 / np.maximum(np.max(u, axis=2) - np.min(u, axis=2), 1e-300)
-        head, ok = tail.series_along(u, limits.MAX_ORDER, head_reach)
+        # Scores moved far (a batch of one: zero variance, a scale of 1/sqrt(eps)) can overflow
+        # the series' bounds; such examples are not trusted (their lanes go exact).
+        with np.errstate(over="ignore", invalid="ignore"):
+            head, ok = tail.series_along(u, limits.MAX_ORDER, head_reach)
+        ok &= np.all(np.isfinite(head), axis=0)
+        head = np.where(ok[None], head, 0.0)
         head_reach = np.where(ok, head_reach, 0.0)
         gamma = tail.gradient_series(u, GRADIENT_ORDERS)  # (R, J, N, K)
         grad = tail.slope[None, None] * (gamma @ tail.images.T)  # (R, J, N, F)
@@ -290,8 +297,8 @@ class StatisticsRoute:
         lambda_d = float(np.max(np.linalg.eigvalsh(_summed_form(full, hessian)), initial=0.0))
         e_max = float(np.max(np.abs(c * tail.slope) @ np.abs(tail.images), initial=0.0))
         d_max = np.max(np.abs(a[:, None, :] * tail.slope[None]) @ np.abs(tail.images), axis=(1, 2))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inverse = np.where(np.isinf(tail.reach), 0.0, 1.0 / tail.reach)
+        # 1 / reach, finite: an input on a kink (reach 0) flags every row a lane moves at all.
+        inverse = np.where(np.isinf(tail.reach), 0.0, 1.0 / np.maximum(tail.reach, KINK_FLOOR))
         alpha = np.max(np.abs(a)[:, None, :] * inverse[None], axis=2)
         beta = np.max(np.abs(c) * inverse, axis=1)
         losses = np.asarray(net.loss.evaluate(net.acts[-1], net.t))
