@@ -61,7 +61,7 @@ from minifw.typing import ArrayLike, FloatArray, IntArray
 Grads = dict[str, FloatArray]
 
 
-def assert_bitwise_equal(a: Grads, b: Grads) -> None:
+def assert_bitwise_equal(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> None:
     assert list(a) == list(b)
     for name in a:
         assert a[name].shape == b[name].shape

@@ -170,7 +170,7 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count_params(params: dict[str, Any]) -> int:
+def _count_params(params: Mapping[str, Any]) -> int:
     return int(sum(np.size(v) for v in params.values()))
 
 

@@ -63,6 +63,11 @@ MODEL_OPTIONS = (
     "activation",
     "weight_init",
     "output",
+    "weight_decay_lambda",
+    "hidden_size_list",
+    "use_batchnorm",
+    "use_dropout",
+    "dropout_ration",
 )
 
 

@@ -77,13 +77,17 @@ class Entry:
 @final
 @attrs.frozen
 class ParamCheck:
-    """The comparison of one array's numerical and analytic derivatives.
+    r"""The comparison of one array's numerical and analytic derivatives.
 
     `wrong` holds the indices of the first `LISTED` entries whose error is above
     `tolerance * scale` plus the numerical error bound (`n_wrong` counts them all); `entries`
     the worst of them, worst first, with their errors (filled by the checks of a function);
     `error_bound` is the largest bound on the numerical derivative's own error (nan for a scheme
-    without bounds).
+    without bounds). Errors are measured against `max(scale, scale_floor)`: a model's check sets
+    `scale_floor` to `SCALE_FLOOR` times its largest gradient entry, so that an array whose
+    gradient is (nearly) zero (a bias before batch normalization, where both methods give
+    rounding) is not judged by its own scale. `mean_abs_error` is
+    \(\operatorname{mean}_i |\hat g_i - g_i|\), what the book's gradient-check scripts print.
     """
 
     name: str
@@ -100,6 +104,8 @@ class ParamCheck:
     n_wrong: int = 0
     error_bound: float = math.nan
     entries: tuple[Entry, ...] = ()
+    scale_floor: float = 0.0
+    mean_abs_error: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -126,6 +132,7 @@ class DirectionCheck:
     tolerance: float
     error_bound: float = math.nan
     output: tuple[int, ...] = ()
+    scale_floor: float = 0.0
 
     @property
     def error(self) -> float:
@@ -134,16 +141,17 @@ class DirectionCheck:
 
     @property
     def scaled_error(self) -> float:
-        """The error over `scale` (inf for a zero scale and a non-zero error, else 0)."""
-        if self.scale > 0:
-            return self.error / self.scale
+        """The error over `max(scale, scale_floor)` (inf for a zero scale and a non-zero error)."""
+        scale = max(self.scale, self.scale_floor)
+        if scale > 0:
+            return self.error / scale
         return 0.0 if self.error == 0 else math.inf
 
     @property
     def passed(self) -> bool:
-        """Whether the error is within `tolerance * scale` plus the error bound (when known)."""
+        """Whether the error is within `tolerance * max(scale, scale_floor)` plus the error bound."""
         bound = 0.0 if math.isnan(self.error_bound) else self.error_bound
-        return self.error <= self.tolerance * self.scale + bound
+        return self.error <= self.tolerance * max(self.scale, self.scale_floor) + bound
 
 
 @final
@@ -169,6 +177,24 @@ class GradcheckReport:
         if self.checks:
             return all(check.passed for check in self.checks)
         return all(d.passed for d in self.directions)
+
+    def book_lines(self) -> str:
+        """Return the full check as the book's gradient-check scripts print it: `W1:<mean |num - ana|>`.
+
+        One line per array, `name + ":" + str(mean absolute difference)`, as
+        `ch05/gradient_check.py` prints `np.average(np.abs(grad_backprop[key] - grad_numerical[key]))`
+        (empty when only the fast check ran).
+
+        Examples:
+            >>> import numpy as np
+            >>> from minifw import TwoLayerNet, gradcheck
+            >>> net = TwoLayerNet(input_size=3, hidden_size=2, output_size=2, seed=0)
+            >>> lines = gradcheck(net, np.ones((1, 3)), [1]).book_lines().splitlines()
+            >>> [line.split(":")[0] for line in lines]
+            ['W1', 'b1', 'W2', 'b2']
+
+        """
+        return "\n".join(f"{check.name}:{check.mean_abs_error}" for check in self.checks)
 
     def __str__(self) -> str:
         lines = []
@@ -312,26 +338,28 @@ def compare(
     bounds: FloatArray | None = None,
     *,
     floor: float = 0.0,
+    scale_floor: float = 0.0,
     listed: bool = True,
 ) -> ParamCheck:
     r"""Compare two arrays of derivatives entry by entry (see the module text).
 
     An entry is wrong when \(|\hat g_i - g_i| >\) `tolerance` \(\cdot \max|g|\) + `floor` +
-    its bound (`bounds`, nan or `None` where the scheme has none). `floor` is an absolute
-    allowance (the rounding of the numerical derivative, say); `listed` says whether to list the
-    worst entries with their errors.
+    its bound (`bounds`, nan or `None` where the scheme has none), with \(\max|g|\) raised to
+    `scale_floor` where it is smaller. `floor` is an absolute allowance (the rounding of the
+    numerical derivative, say); `listed` says whether to list the worst entries with their errors.
     """
     error = np.abs(numerical - analytic)
     flat = int(np.argmax(error))
     worst = tuple(int(i) for i in np.unravel_index(flat, error.shape))
     scale = float(np.max(np.abs(analytic), initial=0.0))
+    judged = max(scale, scale_floor)
     max_abs = float(error.reshape(-1)[flat])
     denom = np.maximum(np.abs(numerical), np.abs(analytic))
     rel = np.divide(error, denom, out=np.zeros_like(error), where=denom > 0)
     # An all-zero analytic derivative is matched only by an all-zero numerical one.
-    scaled = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf)
+    scaled = max_abs / judged if judged > 0 else (0.0 if max_abs == 0 else math.inf)
     own = np.zeros(error.shape) if bounds is None else np.nan_to_num(bounds, nan=0.0)
-    allowed = tolerance * scale + floor + own
+    allowed = tolerance * judged + floor + own
     wrong = np.flatnonzero((error > allowed).reshape(-1))
     order = wrong[np.argsort(-(error.reshape(-1)[wrong]), kind="stable")][:LISTED]
     entries = tuple(
@@ -361,4 +389,6 @@ def compare(
         n_wrong=int(wrong.size),
         error_bound=float(np.max(bounds)) if bounds is not None else math.nan,
         entries=entries,
+        scale_floor=scale_floor,
+        mean_abs_error=float(np.average(error)),
     )

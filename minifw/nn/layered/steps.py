@@ -32,12 +32,15 @@ Examples:
 from __future__ import annotations
 
 import abc
-from typing import Any, Protocol, Self, final
+from typing import TYPE_CHECKING, Any, Protocol, Self, final
 
 import attrs
 import numpy as np
 
 from minifw.typing import AnyArray, FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from minifw.nn.layered.channel_steps import ChannelSteps
 
 __all__ = [
     "FactorPowers",
@@ -54,6 +57,10 @@ class StepEngine(Protocol):
 
     def unit_steps(self, k: int, local: str, move: UnitSteps, steps: AnyArray) -> AnyArray:
         """Return the `(C, M)` loss changes (unweighted) of unit steps of layer `k`'s `local`."""
+        ...
+
+    def channel_steps(self, k: int, local: str, move: ChannelSteps, steps: AnyArray) -> AnyArray:
+        """Return the `(C, M)` loss changes (unweighted) of channel steps of layer `k`'s `local`."""
         ...
 
 

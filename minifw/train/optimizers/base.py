@@ -46,9 +46,22 @@ MAX_STEP: Final = 2**62
 Far beyond any run, and low enough that `beta ** step` and int64 arithmetic stay sane."""
 
 
+def _refuse_shared(params: Mapping[str, FloatArray]) -> None:
+    """Refuse two names for one array (or overlapping views): each would get only its own update."""
+    arrays = list(params.items())
+    for i, (a, x) in enumerate(arrays):
+        for b, y in arrays[i + 1 :]:
+            if np.may_share_memory(x, y) and np.shares_memory(x, y):
+                raise ValidationError(
+                    f"params[{a!r}] and params[{b!r}] share memory: each name would be updated "
+                    "on its own and one update would overwrite the other; give each parameter "
+                    "its own array (tied weights are not supported)"
+                )
+
+
 @final
 class CheckedParams(dict[str, FloatArray]):
-    """Parameter arrays already checked (writeable float64 arrays, not empty, finite).
+    """Parameter arrays already checked (writeable float64 arrays, not empty, finite, unshared).
 
     [`Optimizer.propose`][minifw.train.optimizers.Optimizer.propose] takes them without checking
     them again (a [`TrainingStep`][minifw.train.step.TrainingStep] checks once per step); any
@@ -64,8 +77,10 @@ class CheckedParams(dict[str, FloatArray]):
 
     @classmethod
     def check(cls, params: object, *, name: str = "params") -> CheckedParams:
-        """Check `params` (writeable float64 arrays, finite, not empty) and mark them checked."""
-        return cls(check_params(params, name=name, why="updated in place"))
+        """Check `params` (writeable float64 arrays, finite, not empty, no two sharing memory) and mark them checked."""
+        checked = check_params(params, name=name, why="updated in place")
+        _refuse_shared(checked)
+        return cls(checked)
 
 
 def _check_grads(
@@ -166,9 +181,9 @@ class Optimizer(abc.ABC):
 
         `grads` has the same names and shapes as `params`. Raises
         [`ValidationError`][minifw.errors.ValidationError] for parameters or gradients of the wrong
-        kind and [`TrainingError`][minifw.errors.TrainingError] when a new value would not be
-        finite; in both cases nothing changed. The same as
-        `commit(propose(params, grads))`.
+        kind (or two parameters sharing memory) and
+        [`TrainingError`][minifw.errors.TrainingError] when a new value would not be finite; in
+        both cases nothing changed. The same as `commit(propose(params, grads))`.
 
         Examples:
             >>> from minifw.train.optimizers import SGD
