@@ -319,6 +319,41 @@ def test_a_row_coupled_layer_is_checked_with_batch_change() -> None:
 
 
 @final
+@attrs.define(eq=False)
+class RowWeights(Layer):
+    """y = w_n x_n with one weight per row of the batch it was made for (so it couples the rows)."""
+
+    w: FloatArray
+
+    @property
+    def params(self) -> dict[str, FloatArray]:
+        return {}
+
+    def forward(self, x: AnyArray) -> AnyArray:
+        out: AnyArray = x * self.w[:, None]
+        return out
+
+    def backward(
+        self, x: AnyArray, y: AnyArray, dy: AnyArray
+    ) -> tuple[AnyArray, dict[str, AnyArray]]:
+        return dy * self.w[:, None], {}
+
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        return self.forward(dx)
+
+    def batch_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        out: AnyArray = dx * self.w[None, :, None]
+        return out
+
+
+def test_a_row_coupled_layer_is_tried_on_the_whole_batch_it_is_made_for() -> None:
+    net = net_of(RowWeights(w=np.linspace(0.5, 2.0, X.shape[0])))
+    fast = CentralDiff().gradients(net.objective(X, T, CrossEntropy()))
+    loop = loop_gradients(net)
+    np.testing.assert_allclose(fast["W1"], loop["W1"], rtol=0, atol=1e-9)
+
+
+@final
 class ZeroUnits(SoftCube):
     """Declares itself elementwise, with a unit_change of zeros (its change is right)."""
 

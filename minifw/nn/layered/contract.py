@@ -6,7 +6,8 @@ move, or whose `change` is not the difference of its `forward`, would give numer
 that are silently wrong (or zero), and only [`gradcheck`][minifw.nn.gradcheck] would notice. So
 the activations and moves are handed out read-only ([`read_only`][minifw.nn.layered.contract.read_only]),
 and before a model's objective is built every layer whose class is not minifw's own is tried on a
-few rows of its input ([`check_layers`][minifw.nn.layered.contract.check_layers]):
+few rows of its input (a row-coupled one on the whole batch;
+[`check_layers`][minifw.nn.layered.contract.check_layers]):
 
 - `forward` on read-only rows must not write into them, and must return floats (not integers
   or bools), one row per example, finite where the input is;
@@ -135,7 +136,8 @@ def _remember(layer: Layer, shape: tuple[int, ...]) -> None:
 def _check_layer(k: int, layer: Layer, batch: AnyArray) -> None:
     """Try `layer` on the first rows of `batch` (its input): forward, then each move rule."""
     name = f"layer {k} ({type(layer).__name__})"
-    rows = np.arange(min(ROWS, batch.shape[0]))
+    # A row-coupled layer is only ever handed the whole batch (its rule may depend on its size).
+    rows = np.arange(batch.shape[0] if declares(layer, RowCoupled) else min(ROWS, batch.shape[0]))
     here = layer.for_rows(rows) if declares(layer, PerExample) else layer
     x = np.array(batch[rows], dtype=np.float64)
     y = _output(name, "forward", _call(name, "forward", here.forward, (x,), ("x",)), x.shape[:1])
