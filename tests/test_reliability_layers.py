@@ -76,6 +76,17 @@ class InPlaceChange(SoftCube):
 
 
 @final
+class InPlaceBackward(SoftCube):
+    """backward scales the incoming gradient in place."""
+
+    def backward(
+        self, x: AnyArray, y: AnyArray, dy: AnyArray
+    ) -> tuple[AnyArray, dict[str, AnyArray]]:
+        dy *= 1 + x**2
+        return dy, {}
+
+
+@final
 class IntegerOutputs(SoftCube):
     """forward rounds to integers."""
 
@@ -148,6 +159,7 @@ def snapshot(net: Sequential) -> dict[str, bytes]:
 CASES: list[tuple[type[SoftCube], str]] = [
     (InPlaceForward, r"layer 0 \(InPlaceForward\)\.forward writes into its input x"),
     (InPlaceChange, r"layer 0 \(InPlaceChange\)\.change writes into its argument dx"),
+    (InPlaceBackward, r"layer 0 \(InPlaceBackward\)\.backward writes into its argument dy"),
     (IntegerOutputs, r"layer 0 \(IntegerOutputs\)\.forward returns integers \(dtype int64\)"),
     (IntegerChange, r"layer 0 \(IntegerChange\)\.change returns integers \(dtype int64\)"),
     (SummedChange, r"layer 0 \(SummedChange\)\.change must return shape \(3, 4\), got \(3,\)"),

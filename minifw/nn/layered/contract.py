@@ -10,7 +10,8 @@ few rows of its input (a row-coupled one on the whole batch;
 [`check_layers`][minifw.nn.layered.contract.check_layers]):
 
 - `forward` on read-only rows must not write into them, and must return floats (not integers
-  or bools), one row per example, finite where the input is;
+  or bools), one row per example, finite where the input is; `backward` must not write into
+  its arguments either;
 - the rules the engine uses for a move (`change`; `batch_change` for a
   [row-coupled][minifw.nn.layers.RowCoupled] layer, `unit_change` for an
   [elementwise][minifw.nn.layers.Elementwise] one, `image` for a [linear][minifw.nn.layers.Linear]
@@ -141,6 +142,8 @@ def _check_layer(k: int, layer: Layer, batch: AnyArray) -> None:
     here = layer.for_rows(rows) if declares(layer, PerExample) else layer
     x = np.array(batch[rows], dtype=np.float64)
     y = _output(name, "forward", _call(name, "forward", here.forward, (x,), ("x",)), x.shape[:1])
+    # backprop hands backward the held activations too: it must not write into them either.
+    _call(name, "backward", here.backward, (x, y, np.ones_like(y)), ("x", "y", "dy"))
     rng = np.random.default_rng(0)
     for size in MOVES:
         dx = size * rng.choice([-1.0, 1.0], size=x.shape) * (1.0 + np.abs(x))
