@@ -62,8 +62,6 @@ MOVES = (1e-3, -3e-5)  # relative sizes of the two moves
 RTOL = 1e-6  # of the largest difference of a row
 ROUNDING = 64  # machine epsilons of the outputs, for the cancellation in the difference
 
-Rule = Callable[[AnyArray, AnyArray, AnyArray], Any]
-
 # id(layer) -> (a weak reference to it, the input shapes it passed for)
 _passed: dict[int, tuple[weakref.ref[Layer], set[tuple[int, ...]]]] = {}
 

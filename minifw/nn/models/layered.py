@@ -306,8 +306,10 @@ def layered_objective(model: Layered, x: ArrayLike, t: ArrayLike, loss: Loss) ->
     """Return the [`LayeredObjective`][minifw.nn.layered.LayeredObjective] of a layered model.
 
     One forward pass in training (the training forms of the layers that have one); the objective
-    keeps every layer's output. When the predictions and targets have been checked, the layers'
-    running statistics move once by this batch's (see the module text).
+    keeps every layer's output, read-only. A layer whose class is not minifw's is first tried on a
+    few rows ([`check_layers`][minifw.nn.layered.contract.check_layers], once per layer and input
+    shape). When the predictions and targets have been checked, the layers' running statistics
+    move once by this batch's (see the module text).
     """
     layers, acts = model.training_pass(x)
     acts = tuple(contract.read_only(a) for a in acts)
