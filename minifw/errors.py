@@ -25,6 +25,7 @@ __all__ = [
     "DownloadError",
     "IDXFormatError",
     "IntegrityError",
+    "LayerContractError",
     "MinifwError",
     "NotSupportedError",
     "TrainingError",
@@ -62,6 +63,14 @@ class DifferentiationError(MinifwError, ArithmeticError):
 
     Raised when a step vanishes against the point (`x + h == x`), or when the function returns a
     value that is not a finite scalar.
+    """
+
+
+class LayerContractError(DifferentiationError):
+    """A layer of your own breaks the rules every layer keeps, so its gradients would be wrong.
+
+    It modified an argument (its input, or a move), returned integers, or a `change` that is not
+    the difference of its `forward`; the message names the layer and what it did.
     """
 
 

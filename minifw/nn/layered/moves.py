@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
+from minifw.nn.layered.contract import read_only
 from minifw.nn.layers.layer import (
     Elementwise,
     Layer,
@@ -175,7 +176,7 @@ class DenseMove(Move):
         if declares(layer, RowCoupled):
             return DenseMove(self.rows, _whole_batches(layer, x, y, self.rows, self.data))
         here = layer.for_rows(self.rows) if declares(layer, PerExample) else layer
-        return DenseMove(self.rows, here.change(x[self.rows], y[self.rows], self.data))
+        return DenseMove(self.rows, here.change(x[self.rows], y[self.rows], read_only(self.data)))
 
     def series_through(
         self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray

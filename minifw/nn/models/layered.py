@@ -44,6 +44,7 @@ import numpy as np
 from minifw._validation import check_params
 from minifw.errors import MinifwError, ValidationError
 from minifw.nn.capability import declares
+from minifw.nn.layered import contract
 from minifw.nn.layered.objective import LayeredObjective
 from minifw.nn.layers.layer import HasRunningStatistics, HasTrainingMode, Layer
 from minifw.nn.layers.softmax_layer import Softmax
@@ -250,7 +251,7 @@ def _run(
     for k, layer in enumerate(layers):
         if training and declares(layer, HasTrainingMode):
             layer = layer.training(acts[-1])
-        inputs = acts[-1]
+        inputs = contract.read_only(acts[-1])
         wanted = layer.input_shape
         if wanted is not None and inputs.shape[1:] != wanted:
             before = f"layer {k - 1} ({type(layers[k - 1]).__name__}) gives" if k else "the input is"
@@ -282,6 +283,7 @@ def _checked(
     except MinifwError:
         raise
     except (ValueError, TypeError, IndexError, ArithmeticError) as err:
+        contract.refuse_write(k, layer, rule, err)
         raise ValidationError(
             f"layer {k} ({name}).{rule} failed on inputs of shape {x.shape}: {err}"
         ) from err
@@ -304,10 +306,14 @@ def layered_objective(model: Layered, x: ArrayLike, t: ArrayLike, loss: Loss) ->
     """Return the [`LayeredObjective`][minifw.nn.layered.LayeredObjective] of a layered model.
 
     One forward pass in training (the training forms of the layers that have one); the objective
-    keeps every layer's output. When the predictions and targets have been checked, the layers'
-    running statistics move once by this batch's (see the module text).
+    keeps every layer's output, read-only. A layer whose class is not minifw's is first tried on a
+    few rows ([`check_layers`][minifw.nn.layered.contract.check_layers], once per layer and input
+    shape). When the predictions and targets have been checked, the layers' running statistics
+    move once by this batch's (see the module text).
     """
     layers, acts = model.training_pass(x)
+    acts = tuple(contract.read_only(a) for a in acts)
+    contract.check_layers(model.layers, layers, acts)
     _, t_batch = loss.prepare(acts[-1], t)
     objective = LayeredObjective(
         layers=layers,
