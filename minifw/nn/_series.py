@@ -61,25 +61,30 @@ def multiply(a: Series, b: Series, low_a: int = 1, low_b: int = 1) -> Series:
     return out
 
 
-def compose(outer: Series, inner: Series) -> Series:
+def compose(outer: Series, inner: Series, low: int = 1) -> Series:
     r"""Return the series of \(g(d(u)) = \sum_r g_r\,d(u)^r\) for inner series \(d\).
 
     `outer[r - 1]` is \(g_r\), the Taylor coefficient of the outer change (say
-    \(f(a + v) - f(a)\) in \(v\)), broadcast against `inner[0]`. Orders whose
-    coefficients are all zero (all but the first, for a piecewise linear function) cost nothing.
+    \(f(a + v) - f(a)\) in \(v\)), broadcast against `inner[0]`; it may hold fewer orders than
+    `inner` (the others taken as 0). `low` is the lowest order that can be non-zero in `inner`.
+    Orders whose coefficients are all zero (all but the first, for a piecewise linear function)
+    cost nothing.
 
     Examples:
         >>> d = np.array([1.0, 1.0, 0.0])                 # d(u) = u + u^2
         >>> compose(np.array([1.0, 1.0, 0.0]), d).tolist()  # d + d^2 = u + 2u^2 + 2u^3
         [1.0, 2.0, 2.0]
+        >>> compose(np.array([1.0, 1.0]), d).tolist()       # the same, the outer series shorter
+        [1.0, 2.0, 2.0]
 
     """
     order = inner.shape[0]
-    used = [r for r in range(2, order + 1) if np.any(outer[r - 1])]
+    top = min(outer.shape[0], order // low)
+    used = [r for r in range(2, top + 1) if np.any(outer[r - 1])]
     out = outer[0] * inner
     power = inner
     for r in range(2, (used[-1] if used else 1) + 1):
-        power = multiply(power, inner, low_a=r - 1)  # d^r: zero below order r
+        power = multiply(power, inner, low_a=(r - 1) * low, low_b=low)  # d^r: zero below r low
         if r in used:
             out = out + outer[r - 1] * power
     result: Series = out
@@ -151,21 +156,19 @@ def log1p(x: Series) -> Series:
 def magnitude(c: Series, radius: NDArray[Any] | float) -> NDArray[np.float64]:
     r"""Return \(\sum_p |c_p|\,U^p\), a bound on \(|c(u)|\) for \(|u| \le U\).
 
-    `radius` (\(U\)) broadcasts against `c[0]`.
+    `radius` (\(U\)) broadcasts against `c[0]`. By Horner's rule, in place.
 
     Examples:
         >>> float(magnitude(np.array([1.0, -2.0]), 0.5))
         1.0
 
     """
-    out = np.zeros(c.shape[1:])
-    scale = np.ones_like(out) * radius
-    power = np.array(scale)
-    for p in range(c.shape[0]):
-        out = out + np.abs(c[p]) * power
-        power = power * scale
-    result: NDArray[np.float64] = out
-    return result
+    size = np.abs(c)
+    out = np.array(size[-1] * radius, dtype=np.float64)
+    for p in range(c.shape[0] - 2, -1, -1):
+        out += size[p]
+        out *= radius
+    return out
 
 
 def evaluate(c: Series, u: Any) -> NDArray[Any]:

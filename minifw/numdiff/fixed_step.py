@@ -85,6 +85,11 @@ class FixedStep(StencilPolicy):
         """Nothing to settle: the checked changes are the answer."""
         return 0
 
+    @property
+    def reads_changes(self) -> bool:
+        """No: an objective may give the stencil's weighted sum of changes directly."""
+        return False
+
 
 def check_steps(
     h: float | str, steps: FloatArray, values: FloatArray, name: str, shape: tuple[int, ...]

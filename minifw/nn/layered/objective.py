@@ -50,7 +50,7 @@ from minifw.nn.layered import limits
 from minifw.nn.layered.exact import ExactRoute
 from minifw.nn.layered.moves import Network
 from minifw.nn.layered.series import SeriesRoute
-from minifw.nn.layered.steps import StepMove, UnitSteps
+from minifw.nn.layered.steps import StepMove, UnitSteps, coefficients
 from minifw.nn.layers.layer import HasStepMoves, Layer
 from minifw.nn.losses.loss import Loss
 from minifw.typing import AnyArray, FloatArray, IntArray
@@ -156,22 +156,43 @@ class LayeredObjective:
         return self._pieces[k]
 
     def changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
-        """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`."""
+        """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`: `(K, M)`."""
+        return self._weighted(name, index, steps, np.eye(steps.size))
+
+    def combined_changes(
+        self, name: str, index: IntArray, steps: NDArray[Any], weights: NDArray[Any]
+    ) -> NDArray[Any]:
+        r"""Return \(\sum_m w_m (L(\theta + s_m e_i) - L(\theta))\) for each coordinate: `(K,)`.
+
+        What a stencil needs of [`changes`][minifw.nn.layered.LayeredObjective.changes], without
+        forming each change: on the series route only the orders the stencil keeps are summed
+        (the odd ones for a central difference; see [`minifw.nn.layered.steps`][minifw.nn.layered.steps]).
+        """
+        combined: NDArray[Any] = self._weighted(name, index, steps, np.asarray(weights)[None, :])[:, 0]
+        return combined
+
+    def _weighted(
+        self, name: str, index: IntArray, steps: NDArray[Any], weights: NDArray[Any]
+    ) -> NDArray[Any]:
+        """Return the `(K, Q)` changes of the coordinates combined by the rows of `weights`."""
         k, local = self.names[name]
         moves = self._step_moves(k)
         if moves is None:
-            out = self._exact.perturbed_changes(k, local, index, steps)
+            found = self._exact.perturbed_changes(k, local, index, steps) @ weights.T
         else:
-            out = moves[local].take(index).loss_changes(self, k, local, steps)
-        result: AnyArray = self.weight * out
+            found = moves[local].take(index).loss_changes(self, k, local, steps, weights)
+        result: NDArray[Any] = self.weight * found
         return result
 
-    def unit_steps(self, k: int, local: str, move: UnitSteps, steps: AnyArray) -> AnyArray:
-        """Return the unweighted changes of unit steps: series where trusted, exact elsewhere."""
+    def unit_steps(
+        self, k: int, local: str, move: UnitSteps, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the weighted changes of unit steps: series where trusted, exact elsewhere."""
         examples = self.acts[k].shape[0]
         width = math.prod(self.acts[k + 1].shape[1:])
         unit = move.units
-        out = np.zeros((unit.size, steps.size), dtype=np.result_type(steps, np.float64))
+        dtype = np.result_type(steps, weights, np.float64)
+        out = np.zeros((unit.size, weights.shape[0]), dtype=dtype)
         max_step = float(np.max(np.abs(steps), initial=0.0))
         plan = self._series.plan(k, max_step, functools.partial(self._row_bound, k))
         if plan is None:
@@ -179,28 +200,32 @@ class LayeredObjective:
         else:
             # Only the columns of the units in index are filled (and read).
             exact = np.zeros((examples, width), dtype=bool)
-            pieces = self.pieces(k)
-            starts = [int(piece[0]) for piece in pieces]
-            first = bisect.bisect_right(starts, int(unit.min(initial=width))) - 1
-            last = bisect.bisect_right(starts, int(unit.max(initial=0))) - 1
-            groups: list[tuple[int, IntArray | None]] = [(first, None)]  # a task: one piece
-            if first != last:
-                piece_of = np.searchsorted(starts, unit, side="right") - 1
-                found = [(p, np.flatnonzero(piece_of == p)) for p in range(first, last + 1)]
-                groups = [(p, rows) for p, rows in found if rows.size]
-            for p, rows in groups:
-                units = pieces[p]
-                _, ok = self._series.piece_series(k, p, units, plan)
+            kappa = coefficients(steps, weights, plan.order)
+            for p, rows in self._groups(k, unit, width):
+                units = self.pieces(k)[p]
+                g, ok = self._series.piece_series(k, p, units, plan)
                 exact[:, units] = ~ok
                 part = move if rows is None else move.take(rows)
-                changes = self._series.changes(k, local, p, units, part, steps, plan)
+                found = part.combine(g, kappa, int(units[0]))
                 if rows is None:
-                    out[:] = changes
+                    out[:] = found
                 else:
-                    out[rows] = changes
+                    out[rows] = found
         if np.any(exact):
-            out += self._exact.unit_changes(k, move, exact, steps)
+            out += self._exact.unit_changes(k, move, exact, steps) @ weights.T
         return out
+
+    def _groups(self, k: int, unit: IntArray, width: int) -> list[tuple[int, IntArray | None]]:
+        """Return the pieces the units fall in, with the positions of each (`None`: all, one piece)."""
+        pieces = self.pieces(k)
+        starts = [int(piece[0]) for piece in pieces]
+        first = bisect.bisect_right(starts, int(unit.min(initial=width))) - 1
+        last = bisect.bisect_right(starts, int(unit.max(initial=0))) - 1
+        if first == last:
+            return [(first, None)]  # a task: one piece
+        piece_of = np.searchsorted(starts, unit, side="right") - 1
+        found = [(p, np.flatnonzero(piece_of == p)) for p in range(first, last + 1)]
+        return [(p, rows) for p, rows in found if rows.size]
 
     def _step_moves(self, k: int) -> Mapping[str, StepMove] | None:
         """Return the step moves of layer `k`'s parameters for the batch (`None`: it has none)."""

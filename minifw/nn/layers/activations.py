@@ -118,6 +118,17 @@ class Activation(Layer):
         return self.series_change(x, y, dx, reach)
 
 
+def _self_convolution(c: list[AnyArray], r: int) -> AnyArray:
+    r"""Return \(\sum_{q=0}^{r} c_q c_{r-q}\), each product once and doubled (it is symmetric)."""
+    acc = c[0] * c[r]
+    for q in range(1, (r + 1) // 2):
+        acc += c[q] * c[r - q]
+    acc *= 2.0
+    if r % 2 == 0:
+        acc += c[r // 2] * c[r // 2]
+    return acc
+
+
 def _expand(reach: FloatArray, ndim: int) -> FloatArray:
     """Give `reach` (one value per row) trailing axes to broadcast against `ndim` axes."""
     return reach.reshape(reach.shape + (1,) * (ndim - 1))
@@ -168,8 +179,7 @@ class Sigmoid(Activation):
         # s_1 = sigma(x) sigma(-x) directly: y (1 - y) would lose digits where y is near 1.
         s = [np.asarray(y), self.slope(x, y)]
         for r in range(1, order):
-            acc = s[r] - sum(s[q] * s[r - q] for q in range(r + 1))
-            s.append(acc / (r + 1))
+            s.append((s[r] - _self_convolution(s, r)) / (r + 1))
         reach: FloatArray = np.hypot(np.real(x), math.pi)
         return np.stack(s[1:]), reach
 
@@ -222,8 +232,7 @@ class Tanh(Activation):
         # t_1 = 1 / cosh(x)^2 directly: 1 - y^2 would lose digits where |y| is near 1.
         t = [np.asarray(y), self.slope(x, y)]
         for r in range(1, order):
-            acc = -sum(t[q] * t[r - q] for q in range(r + 1))
-            t.append(acc / (r + 1))
+            t.append(-_self_convolution(t, r) / (r + 1))
         reach: FloatArray = np.hypot(np.real(x), math.pi / 2)
         return np.stack(t[1:]), reach
 
