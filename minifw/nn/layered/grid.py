@@ -51,7 +51,14 @@ from numpy.typing import NDArray
 from minifw.nn import _series
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
-from minifw.nn.layers.layer import Elementwise, HasTaylor, Layer, Linear, SeriesLayer
+from minifw.nn.layers.layer import (
+    Elementwise,
+    HasTaylor,
+    Layer,
+    Linear,
+    RelativeOutputs,
+    SeriesLayer,
+)
 from minifw.typing import AnyArray, FloatArray, IntArray
 
 __all__ = [
@@ -66,6 +73,7 @@ __all__ = [
     "UnitDirection",
     "VectorDirection",
     "flat",
+    "scratch_per_lane",
     "terms_for",
 ]
 
@@ -145,6 +153,33 @@ class LayerSeries:
                 else None
             )
         return self._matrix[m]
+
+
+def scratch_per_lane(series: LayerSeries, start: int, order: int) -> int:
+    """Return about how many numbers per lane the grid moves keep from layer `start` on.
+
+    The forms of the module text, walked through the later layers: unit, shared and factored
+    directions keep a few series per lane; vectors per lane their features for every term; a
+    dense move every order of every feature.
+    """
+    kind, terms, peak = "unit", 1, 4 * order
+    last = len(series.layers) - 1
+    for m in range(start, len(series.layers)):
+        layer = series.layers[m]
+        if m == last and declares(layer, RelativeOutputs):
+            break  # a head rule takes the move as it is
+        features = math.prod(series.acts[m + 1].shape[1:])
+        if declares(layer, Linear):
+            kind = {"unit": "shared", "shared": "shared"}.get(kind, "lane" if kind != "dense" else kind)
+        elif declares(layer, Elementwise) and declares(layer, HasTaylor):
+            if kind != "unit" and not series.taylor(m, order)[2]:
+                kind, terms = ("dense", terms) if terms > 1 else (kind, order)
+            kind = "factored" if kind == "shared" else kind
+        elif not (declares(layer, Elementwise) and kind == "unit"):
+            kind = "dense"
+        width = {"lane": terms * features, "dense": order * features}.get(kind, 0)
+        peak = max(peak, width + 4 * order)
+    return peak
 
 
 def coefficients_and_limit(

@@ -51,7 +51,7 @@ from minifw.nn.layered.exact import ExactRoute
 from minifw.nn.layered.moves import Network
 from minifw.nn.layered.series import SeriesRoute
 from minifw.nn.layered.steps import StepMove, UnitSteps, coefficients
-from minifw.nn.layers.layer import HasStepMoves, Layer
+from minifw.nn.layers.layer import HasParamGradients, HasStepMoves, Layer
 from minifw.nn.losses.loss import Loss
 from minifw.typing import AnyArray, FloatArray, IntArray
 
@@ -103,12 +103,18 @@ class LayeredObjective:
 
         Starting from \(w\,\partial\ell/\partial y\) (`w` the reduction's weight), each layer's
         [`backward`][minifw.nn.layers.Layer.backward] gives the gradient of its input and its
-        parameters, last layer first.
+        parameters, last layer first; the first layer gives its parameters' alone where it can
+        ([`HasParamGradients`][minifw.nn.layers.HasParamGradients]): nothing needs the batch's.
         """
         grad = self.weight * self.loss.gradient(self.acts[-1], self.t)
         by_layer: dict[int, dict[str, Any]] = {}
-        for k in range(len(self.layers) - 1, -1, -1):
+        for k in range(len(self.layers) - 1, 0, -1):
             grad, by_layer[k] = self.layers[k].backward(self.acts[k], self.acts[k + 1], grad)
+        first = self.layers[0]
+        if declares(first, HasParamGradients):
+            by_layer[0] = first.param_gradients(self.acts[0], self.acts[1], grad)
+        else:
+            _, by_layer[0] = first.backward(self.acts[0], self.acts[1], grad)
         return {name: np.asarray(by_layer[k][local]) for name, (k, local) in self.names.items()}
 
     def chunks(self) -> list[dict[str, IntArray]]:

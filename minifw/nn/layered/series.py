@@ -31,7 +31,15 @@ from numpy.typing import NDArray
 from minifw.nn import _series
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
-from minifw.nn.layered.grid import Grid, GridMove, LayerSeries, TermsMove, flat, terms_for
+from minifw.nn.layered.grid import (
+    Grid,
+    GridMove,
+    LayerSeries,
+    TermsMove,
+    flat,
+    scratch_per_lane,
+    terms_for,
+)
 from minifw.nn.layered.moves import Network
 from minifw.nn.layers.layer import RelativeOutputs, SeriesLayer
 from minifw.nn.losses.loss import TargetClassLoss
@@ -113,7 +121,8 @@ class SeriesRoute:
         """Return `(g, ok)` for `units`, in parts small enough for the scratch budget."""
         n = self.net.acts[k + 1].shape[0]
         order = plan.order
-        per_part = max(1, limits.ELEMENT_BUDGET // (order * n * self.net.widest(k + 1)))
+        per_lane = scratch_per_lane(self._layers, k + 1, order)
+        per_part = max(1, limits.ELEMENT_BUDGET // (n * per_lane))
         if per_part >= units.size:
             return self._part(k, units, plan)
         g = np.zeros((order, n, units.size))

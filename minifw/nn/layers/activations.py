@@ -36,7 +36,9 @@ __all__ = ["Activation", "ReLU", "Sigmoid", "Tanh", "sigmoid"]
 def sigmoid(a: ArrayLike) -> AnyArray:
     r"""Return \(\sigma(a) = 1 / (1 + e^{-a})\), elementwise, without overflow.
 
-    Real inputs give float64; complex inputs (a complex step) give complex128.
+    Real inputs give float64, computed as the book does, \(1 / (1 + e^{-a})\), bit for bit (where
+    \(e^{-a}\) overflows the result is 0, exactly, without a warning); complex inputs (a complex
+    step) give complex128, from the side whose exponential cannot overflow.
 
     Examples:
         >>> sigmoid([-1000.0, 0.0, 1000.0])
@@ -44,12 +46,16 @@ def sigmoid(a: ArrayLike) -> AnyArray:
 
     """
     arr = np.asarray(a)
-    if not np.iscomplexobj(arr):
-        arr = arr.astype(np.float64, copy=False)
-    positive = arr.real >= 0
-    # exp of a non-positive real part never overflows.
-    e = np.exp(np.where(positive, -arr, arr))
-    result: AnyArray = np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+    if np.iscomplexobj(arr):
+        positive = arr.real >= 0
+        # exp of a non-positive real part never overflows.
+        e = np.exp(np.where(positive, -arr, arr))
+        complex_result: AnyArray = np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+        return complex_result
+    with np.errstate(over="ignore"):
+        result: AnyArray = np.exp(-arr.astype(np.float64, copy=False))
+    result += 1.0
+    np.reciprocal(result, out=result)
     return result
 
 
