@@ -80,6 +80,15 @@ def compose(outer: Series, inner: Series, low: int = 1) -> Series:
     """
     order = inner.shape[0]
     top = min(outer.shape[0], order // low)
+    if low == 1 and order > 1 and not inner[1:].any():
+        # d(u) = c u: the composition is g_r c^r u^r, no products of series.
+        shape = np.broadcast_shapes(outer.shape[1:], inner.shape[1:])
+        monomial: Series = np.zeros((order, *shape), dtype=np.result_type(outer, inner))
+        power = inner[0]
+        for r in range(1, top + 1):
+            monomial[r - 1] = outer[r - 1] * power
+            power = power * inner[0]
+        return monomial
     used = [r for r in range(2, top + 1) if np.any(outer[r - 1])]
     out = outer[0] * inner
     power = inner

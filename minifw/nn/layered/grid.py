@@ -120,6 +120,7 @@ class LayerSeries:
     _taylor: dict[tuple[int, int], tuple[AnyArray, FloatArray, bool]] = attrs.field(
         factory=dict, init=False
     )
+    _inverse: dict[tuple[int, int], FloatArray] = attrs.field(factory=dict, init=False)
     _matrix: dict[int, AnyArray | None] = attrs.field(factory=dict, init=False)
 
     def taylor(self, m: int, order: int) -> tuple[AnyArray, FloatArray, bool]:
@@ -139,6 +140,15 @@ class LayerSeries:
                 return found
             self._taylor[key] = found
         return self._taylor[key]
+
+    def inverse_limit(self, m: int, order: int) -> FloatArray:
+        """Return `1 / limit` of layer `m` (inf where the limit is 0), kept with the coefficients."""
+        key = (m, order)
+        if key not in self._inverse:
+            _, limit, _ = self.taylor(m, order)
+            with np.errstate(divide="ignore"):
+                self._inverse[key] = 1.0 / limit
+        return self._inverse[key]
 
     def matrix(self, m: int) -> AnyArray | None:
         """Return the matrix of linear layer `m` (`(F_in, F_out)`, flat), or `None` if too large."""
@@ -535,9 +545,9 @@ class TermsMove(GridMove):
         if declares(layer, Elementwise) and declares(layer, HasTaylor):
             if len(self.terms) == 1 and isinstance(self.terms[0].direction, UnitDirection):
                 return self._unit_taylor(layer, m, grid)
-            coeffs, limit, linear = grid.series.taylor(m, grid.order)
+            coeffs, _, linear = grid.series.taylor(m, grid.order)
             if linear or len(self.terms) == 1:
-                return self._elementwise(coeffs, limit, linear, grid)
+                return self._elementwise(coeffs, grid.series.inverse_limit(m, grid.order), linear, grid)
         elif (
             declares(layer, Elementwise)
             and len(self.terms) == 1
@@ -575,11 +585,9 @@ class TermsMove(GridMove):
         return TermsMove((Term(shaped, direction),)), np.asarray(ok).reshape(grid.examples, -1)
 
     def _elementwise(
-        self, coeffs: AnyArray, limit: FloatArray, linear: bool, grid: Grid
+        self, coeffs: AnyArray, inverse: FloatArray, linear: bool, grid: Grid
     ) -> tuple[TermsMove, Mask]:
         r"""Past an elementwise layer: \(\sum_q D^q (\tau_q \odot v^q)\), or \(\tau_1 \odot v\) per term."""
-        with np.errstate(divide="ignore"):
-            inverse = 1.0 / limit
         ok, ratio = self._within(inverse, grid)
         if linear:
             slope = coeffs[0]

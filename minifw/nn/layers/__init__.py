@@ -20,9 +20,11 @@ method or two:
 |---|---|---|
 | [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | all |
 | [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | the activations |
+| [`HasTaylor`][minifw.nn.layers.HasTaylor] | the Taylor coefficients of an elementwise change at every input: a move along a vector stays a few terms | the activations |
 | [`Linear`][minifw.nn.layers.Linear] | the change is linear in the move and the same at every input | `Affine` |
 | [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of each of its parameters moves its output | `Affine` |
 | [`RelativeOutputs`][minifw.nn.layers.RelativeOutputs] | how chosen outputs move relatively under a move along fixed vectors | `Softmax` |
+| [`HasParamGradients`][minifw.nn.layers.HasParamGradients] | the gradient of its parameters without that of its input (a first layer's backprop) | `Affine` |
 
 A layer without them is still exact: moves pass through its `change`, and its parameters are
 perturbed in place and the network recomputed from that layer on.
@@ -46,7 +48,9 @@ from minifw.nn.layers.activations import Activation, ReLU, Sigmoid, Tanh, sigmoi
 from minifw.nn.layers.affine import Affine
 from minifw.nn.layers.layer import (
     Elementwise,
+    HasParamGradients,
     HasStepMoves,
+    HasTaylor,
     Layer,
     Linear,
     RelativeOutputs,
@@ -58,7 +62,9 @@ __all__ = [
     "Activation",
     "Affine",
     "Elementwise",
+    "HasParamGradients",
     "HasStepMoves",
+    "HasTaylor",
     "Layer",
     "Linear",
     "ReLU",

@@ -53,9 +53,7 @@ def sigmoid(a: ArrayLike) -> AnyArray:
         complex_result: AnyArray = np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
         return complex_result
     with np.errstate(over="ignore"):
-        result: AnyArray = np.exp(-arr.astype(np.float64, copy=False))
-    result += 1.0
-    np.reciprocal(result, out=result)
+        result: AnyArray = 1.0 / (1.0 + np.exp(-arr.astype(np.float64, copy=False)))
     return result
 
 
