@@ -163,7 +163,7 @@ class LayeredObjective:
 
     def changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
         """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`: `(K, M)`."""
-        return self._weighted(name, index, steps, np.eye(steps.size))
+        return self._weighted(name, index, steps, np.eye(steps.size)).T
 
     def combined_changes(
         self, name: str, index: IntArray, steps: NDArray[Any], weights: NDArray[Any]
@@ -174,31 +174,33 @@ class LayeredObjective:
         forming each change: on the series route only the orders the stencil keeps are summed
         (the odd ones for a central difference; see [`minifw.nn.layered.steps`][minifw.nn.layered.steps]).
         """
-        combined: NDArray[Any] = self._weighted(name, index, steps, np.asarray(weights)[None, :])[:, 0]
+        combined: NDArray[Any] = self._weighted(name, index, steps, np.asarray(weights)[None, :])[0]
         return combined
 
     def _weighted(
         self, name: str, index: IntArray, steps: NDArray[Any], weights: NDArray[Any]
     ) -> NDArray[Any]:
-        """Return the `(K, Q)` changes of the coordinates combined by the rows of `weights`."""
+        """Return the `(Q, K)` changes of the coordinates combined by the rows of `weights`."""
         k, local = self.names[name]
         moves = self._step_moves(k)
         if moves is None:
-            found = self._exact.perturbed_changes(k, local, index, steps) @ weights.T
+            found = weights @ self._exact.perturbed_changes(k, local, index, steps).T
         else:
-            found = moves[local].take(index).loss_changes(self, k, local, steps, weights)
-        result: NDArray[Any] = self.weight * found
-        return result
+            move = moves[local]
+            every = index.size == self.layers[k].params[local].size and _in_order(index)
+            found = (move if every else move.take(index)).loss_changes(self, k, local, steps, weights)
+        found *= self.weight
+        return found
 
     def unit_steps(
         self, k: int, local: str, move: UnitSteps, steps: AnyArray, weights: AnyArray
     ) -> AnyArray:
-        """Return the weighted changes of unit steps: series where trusted, exact elsewhere."""
+        """Return the `(Q, C)` weighted changes of unit steps: series where trusted, exact elsewhere."""
         examples = self.acts[k].shape[0]
         width = math.prod(self.acts[k + 1].shape[1:])
         unit = move.units
         dtype = np.result_type(steps, weights, np.float64)
-        out = np.zeros((unit.size, weights.shape[0]), dtype=dtype)
+        out = np.zeros((weights.shape[0], unit.size), dtype=dtype)
         max_step = float(np.max(np.abs(steps), initial=0.0))
         plan = self._series.plan(k, max_step, functools.partial(self._row_bound, k))
         if plan is None:
@@ -214,16 +216,18 @@ class LayeredObjective:
                 part = move if rows is None else move.take(rows)
                 found = part.combine(g, kappa, int(units[0]))
                 if rows is None:
-                    out[:] = found
+                    out = found.astype(dtype, copy=False)
                 else:
-                    out[rows] = found
-        if np.any(exact):
-            out += self._exact.unit_changes(k, move, exact, steps) @ weights.T
+                    out[:, rows] = found
+        if exact.any():
+            out += weights @ self._exact.unit_changes(k, move, exact, steps).T
         return out
 
     def _groups(self, k: int, unit: IntArray, width: int) -> list[tuple[int, IntArray | None]]:
         """Return the pieces the units fall in, with the positions of each (`None`: all, one piece)."""
         pieces = self.pieces(k)
+        if len(pieces) == 1:
+            return [(0, None)]
         starts = [int(piece[0]) for piece in pieces]
         first = bisect.bisect_right(starts, int(unit.min(initial=width))) - 1
         last = bisect.bisect_right(starts, int(unit.max(initial=0))) - 1
@@ -249,6 +253,11 @@ class LayeredObjective:
         assert moves is not None  # only layers with step moves are planned
         bound: FloatArray = functools.reduce(np.maximum, [m.row_bound() for m in moves.values()])
         return bound
+
+
+def _in_order(index: IntArray) -> bool:
+    """Whether `index` is `0, 1, ..., size - 1` (a whole parameter, in order)."""
+    return bool(index.size == 0 or (index[0] == 0 and index[-1] == index.size - 1 and (np.diff(index) == 1).all()))
 
 
 def _check_moves(layer: Layer, moves: Mapping[str, StepMove], examples: int, features: int) -> None:

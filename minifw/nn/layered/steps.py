@@ -62,9 +62,9 @@ class StepEngine(Protocol):
     def unit_steps(
         self, k: int, local: str, move: UnitSteps, steps: AnyArray, weights: AnyArray
     ) -> AnyArray:
-        """Return the `(C, Q)` weighted changes (unweighted by the loss) of unit steps of layer `k`.
+        """Return the `(Q, C)` weighted changes (unweighted by the loss) of unit steps of layer `k`.
 
-        Column `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`.
+        Row `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`.
         """
         ...
 
@@ -102,9 +102,9 @@ class StepMove(abc.ABC):
     def loss_changes(
         self, engine: StepEngine, k: int, local: str, steps: AnyArray, weights: AnyArray
     ) -> AnyArray:
-        """Return the `(C, Q)` weighted loss changes of each coordinate, from `engine`.
+        """Return the `(Q, C)` weighted loss changes of each coordinate, from `engine`.
 
-        Column `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`: the
+        Row `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`: the
         identity for the changes themselves, one row for a stencil's weighted sum.
         """
 
@@ -169,7 +169,7 @@ class UnitSteps(StepMove):
 
     @abc.abstractmethod
     def combine(self, series: AnyArray, kappa: AnyArray, start: int) -> AnyArray:
-        r"""Return \(\sum_p \kappa_{qp} \sum_n a_{nc}^p\,g_{nj_cp}\) for each coordinate: `(C, Q)`.
+        r"""Return \(\sum_p \kappa_{qp} \sum_n a_{nc}^p\,g_{nj_cp}\) for each combination and coordinate: `(Q, C)`.
 
         `series` is the `(P, N, J)` series of one piece of units (zero where the exact route
         takes over), `kappa` the `(Q, P)` coefficients; every coordinate's unit is in the piece,
@@ -247,7 +247,7 @@ class UniformUnitSteps(UnitSteps):
         r"""\(\kappa\,S\) with \(S_p = \sum_n g_{njp}\), at each coordinate's unit."""
         sums = series.sum(axis=1)  # (P, J)
         combined: AnyArray = (kappa @ sums)[:, self.units - start]
-        return combined.T
+        return combined
 
 
 @final
@@ -269,9 +269,8 @@ class FactorPowers:
     def active(self) -> IntArray:
         """The columns of the factor that are not 0 in every example."""
         if self._active is None:
-            xt = np.ascontiguousarray(self.factor.T)
-            self._active = np.flatnonzero(np.any(xt != 0, axis=1))
-            self._kept = [xt[self._active]]
+            self._active = np.flatnonzero(self.factor.any(axis=0))
+            self._kept = [self.factor.T[self._active]]  # (active, N), contiguous
         return self._active
 
     def up_to(self, order: int, budget: int) -> list[AnyArray]:
@@ -288,11 +287,27 @@ class FactorPowers:
         return powers
 
     def stacked(self, orders: tuple[int, ...], budget: int) -> AnyArray:
-        """Return the powers `orders` side by side: `(active columns, len(orders) * N)`."""
+        r"""Return the powers `orders` side by side: `(active columns, len(orders) * N)`.
+
+        Each block is written in place, from the one before it (the odd powers of a central
+        difference: \(a, a^3 = a \cdot a^2, a^5 = a^3 \cdot a^2\)).
+        """
         if orders in self._stacks:
             return self._stacks[orders]
-        powers = self.up_to(max(orders), budget)
-        stack = np.concatenate([powers[p - 1] for p in orders], axis=1)
+        first = self.up_to(1, budget)[0]
+        examples = first.shape[1]
+        stack = np.empty((first.shape[0], len(orders) * examples))
+        square = first * first if any(p > 1 for p in orders) else first
+        have, power = 1, first
+        for i, p in enumerate(orders):
+            block = stack[:, i * examples : (i + 1) * examples]
+            while have + 2 <= p:
+                power = power * square
+                have += 2
+            if have < p:
+                power = power * first
+                have += 1
+            block[...] = power
         if stack.size <= budget:
             self._stacks[orders] = stack
         return stack
@@ -376,21 +391,26 @@ class ScaledUnitSteps(UnitSteps):
         return self._placed(parts, start, width, np.result_type(kappa, np.float64))
 
     def _placed(self, parts: list[AnyArray], start: int, width: int, dtype: Any) -> AnyArray:
-        """Put each combination's `(active columns, J)` values at the coordinates: `(C, Q)`."""
+        """Put each combination's `(active columns, J)` values at the coordinates: `(Q, C)`."""
         column = self.units - start
-        out = np.zeros((len(parts), column.size), dtype=dtype)  # returned transposed
+        out = np.zeros((len(parts), column.size), dtype=dtype)
         active = self.powers.active
         inputs = self.factor.shape[1]
-        flat_index = self.inputs * width + column
-        if column.size == inputs * width and bool(np.array_equal(flat_index, np.arange(flat_index.size))):
+        if column.size == inputs * width and _in_grid_order(self.inputs, column, width):
             for q, part in enumerate(parts):
                 # Columns that are 0 in every example move nothing: their changes stay 0.
                 out[q].reshape(inputs, width)[active] = part
-            return out.T
+            return out
         position = np.full(inputs, -1)
         position[active] = np.arange(active.size)
         row = position[self.inputs]
         keep = row >= 0
         for q, part in enumerate(parts):
             out[q, keep] = part[row[keep], column[keep]]
-        return out.T
+        return out
+
+
+def _in_grid_order(inputs: IntArray, column: IntArray, width: int) -> bool:
+    """Whether coordinates `(inputs[c], column[c])` are those of an `(inputs, width)` grid in C order."""
+    flat_index = inputs * width + column
+    return bool(flat_index[0] == 0 and (np.diff(flat_index) == 1).all())
