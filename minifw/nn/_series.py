@@ -54,10 +54,16 @@ def multiply(a: Series, b: Series, low_a: int = 1, low_b: int = 1) -> Series:
 
     """
     order = a.shape[0]
-    out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
-    # One array operation per term of a: a_q times all of b that stays within the order.
-    for q in range(low_a, order - low_b + 1):
-        out[q + low_b - 1 :] += a[q - 1] * b[low_b - 1 : order - q]
+    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+    out = np.zeros(shape, dtype=np.result_type(a, b))
+    scratch = np.empty(shape[1:], dtype=out.dtype)
+    # Each order's products accumulated in place, one row at a time: no temporaries the size of
+    # the whole series.
+    for p in range(low_a + low_b, order + 1):
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        for q in range(low_a, p - low_b + 1):
+            np.multiply(a[q - 1], b[p - q - 1], out=scratch)
+            acc += scratch
     return out
 
 
@@ -112,12 +118,16 @@ def exp_change(d: Series) -> Series:
 
     """
     order = d.shape[0]
-    out = np.zeros_like(d)
+    out = np.empty_like(d)
+    scratch = np.empty(d.shape[1:], dtype=d.dtype)
     for p in range(1, order + 1):
-        acc = p * d[p - 1]
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        np.multiply(d[p - 1], p, out=acc)
         for q in range(1, p):
-            acc = acc + q * d[q - 1] * out[p - q - 1]
-        out[p - 1] = acc / p
+            np.multiply(d[q - 1], q, out=scratch)  # (q d_q) out_{p-q}: the order of the old sums
+            scratch *= out[p - q - 1]
+            acc += scratch
+        acc /= p
     return out
 
 
@@ -132,12 +142,14 @@ def reciprocal_change(s: Series) -> Series:
 
     """
     order = s.shape[0]
-    out = np.zeros_like(s)
+    out = np.empty_like(s)
+    scratch = np.empty(s.shape[1:], dtype=s.dtype)
     for p in range(1, order + 1):
-        acc = -s[p - 1]
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        np.negative(s[p - 1], out=acc)
         for q in range(1, p):
-            acc = acc - s[q - 1] * out[p - q - 1]
-        out[p - 1] = acc
+            np.multiply(s[q - 1], out[p - q - 1], out=scratch)
+            acc -= scratch
     return out
 
 
@@ -153,12 +165,16 @@ def log1p(x: Series) -> Series:
 
     """
     order = x.shape[0]
-    out = np.zeros_like(x)
+    out = np.empty_like(x)
+    scratch = np.empty(x.shape[1:], dtype=x.dtype)
     for p in range(1, order + 1):
-        acc = p * x[p - 1]
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        np.multiply(x[p - 1], p, out=acc)
         for q in range(1, p):
-            acc = acc - q * out[q - 1] * x[p - q - 1]
-        out[p - 1] = acc / p
+            np.multiply(out[q - 1], q, out=scratch)  # (q out_q) x_{p-q}: the order of the old sums
+            scratch *= x[p - q - 1]
+            acc -= scratch
+        acc /= p
     return out
 
 

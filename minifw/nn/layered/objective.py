@@ -138,6 +138,10 @@ class LayeredObjective:
                         tasks.append({name: np.arange(start, min(start + limits.GENERIC_TASK, size))})
                 continue
             pieces = self.pieces(k)
+            if len(pieces) == 1:  # one task: every coordinate of the layer's parameters
+                sizes = {name: self.layers[k].params[local].size for local, name in local_names.items()}
+                tasks.append({name: np.arange(size) for name, size in sizes.items()})
+                continue
             piece_of = np.zeros(sum(piece.size for piece in pieces), dtype=np.intp)
             for p, units in enumerate(pieces):
                 piece_of[units] = p

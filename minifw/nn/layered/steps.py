@@ -255,9 +255,10 @@ class UniformUnitSteps(UnitSteps):
 class FactorPowers:
     r"""The powers \(a^1, a^2, \ldots\) of a factor's columns that are not 0 in every example.
 
-    Kept transposed, `(active columns, N)`, and extended on demand, with their stacks for the
-    orders a stencil needs; kept between calls while they fit the budget. Columns that are 0 in
-    every example (most of MNIST's border) move nothing.
+    Kept as `(N, active columns)`, extended on demand, with their stacks for the orders a stencil
+    needs (row blocks, so that products read them transposed at no cost); kept between calls
+    while they fit the budget. Columns that are 0 in every example (most of MNIST's border) move
+    nothing.
     """
 
     factor: FloatArray
@@ -270,11 +271,14 @@ class FactorPowers:
         """The columns of the factor that are not 0 in every example."""
         if self._active is None:
             self._active = np.flatnonzero(self.factor.any(axis=0))
-            self._kept = [self.factor.T[self._active]]  # (active, N), contiguous
+            self._kept = [self.factor[:, self._active]]
         return self._active
 
     def up_to(self, order: int, budget: int) -> list[AnyArray]:
-        """Return the powers `1..order` of the active columns (kept if `order * size <= budget`)."""
+        """Return the powers `1..order` of the active columns, `(N, active)` each.
+
+        Kept if `order * size <= budget`.
+        """
         _ = self.active
         kept = self._kept
         if len(kept) >= order:
@@ -287,7 +291,7 @@ class FactorPowers:
         return powers
 
     def stacked(self, orders: tuple[int, ...], budget: int) -> AnyArray:
-        r"""Return the powers `orders` side by side: `(active columns, len(orders) * N)`.
+        r"""Return the powers `orders` stacked: `(len(orders) * N, active columns)`.
 
         Each block is written in place, from the one before it (the odd powers of a central
         difference: \(a, a^3 = a \cdot a^2, a^5 = a^3 \cdot a^2\)).
@@ -295,19 +299,23 @@ class FactorPowers:
         if orders in self._stacks:
             return self._stacks[orders]
         first = self.up_to(1, budget)[0]
-        examples = first.shape[1]
-        stack = np.empty((first.shape[0], len(orders) * examples))
+        examples = first.shape[0]
+        stack = np.empty((len(orders) * examples, first.shape[1]))
         square = first * first if any(p > 1 for p in orders) else first
         have, power = 1, first
         for i, p in enumerate(orders):
-            block = stack[:, i * examples : (i + 1) * examples]
+            block = stack[i * examples : (i + 1) * examples]
+            if have + 2 <= p:
+                np.multiply(power, square, out=block)
+                have, power = have + 2, block
             while have + 2 <= p:
-                power = power * square
+                power *= square
                 have += 2
             if have < p:
-                power = power * first
-                have += 1
-            block[...] = power
+                np.multiply(power, first, out=block)
+                have, power = have + 1, block
+            elif power is not block:
+                block[...] = power
         if stack.size <= budget:
             self._stacks[orders] = stack
         return stack
@@ -377,7 +385,7 @@ class ScaledUnitSteps(UnitSteps):
         used = [tuple(int(p) + 1 for p in np.flatnonzero(row)) for row in kappa]
         parts: list[AnyArray]
         if np.iscomplexobj(kappa) or sum(len(u) for u in used) > order:
-            sums = [term @ series[q] for q, term in enumerate(self.powers.up_to(order, budget))]
+            sums = [term.T @ series[q] for q, term in enumerate(self.powers.up_to(order, budget))]
             parts = [sum((kappa[q, p] * sums[p] for p in range(order)), start=np.zeros_like(sums[0], dtype=kappa.dtype)) for q in range(kappa.shape[0])]
         else:
             parts = []
@@ -387,7 +395,7 @@ class ScaledUnitSteps(UnitSteps):
                     continue
                 index = np.array(orders) - 1
                 weighted = (kappa[q, index][:, None, None] * series[index]).reshape(-1, width)
-                parts.append(self.powers.stacked(orders, budget) @ weighted)
+                parts.append(self.powers.stacked(orders, budget).T @ weighted)
         return self._placed(parts, start, width, np.result_type(kappa, np.float64))
 
     def _placed(self, parts: list[AnyArray], start: int, width: int, dtype: Any) -> AnyArray:
