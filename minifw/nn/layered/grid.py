@@ -30,6 +30,9 @@ Every pass also says which lanes its series is trusted for (a kink or a pole wit
 that example and unit to the exact route), and the last layer and the loss close the move into
 each lane's loss-change series.
 
+The module is longer than ~500 lines on purpose: the four directions and the moves that hold them
+are one concept, each direction's `linear`, `scaled` and `power` returning another of them.
+
 Examples:
     >>> import numpy as np
     >>> move = TermsMove.start(examples=2, units=np.array([1, 0]), order=3)
