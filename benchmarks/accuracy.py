@@ -210,10 +210,12 @@ def targets(
     line(all(bounded), f"RichardsonDiff's error bound holds on {sum(bounded)}/{len(bounded)}")
     complex_err = statistics.median(errors["ComplexStep"])
     complex_calls = max(calls["ComplexStep"])
+    # One complex step, f at the point and a real difference the complex step must agree with
+    # (issue 22: a function that is not complex-safe is refused); two more near a domain edge.
     line(
-        complex_err <= 1e-15 and complex_calls <= 1,
-        f"ComplexStep median relative error {complex_err:.1e} <= 1e-15, with "
-        f"{complex_calls} call (one complex step)",
+        complex_err <= 1e-15 and complex_calls <= 6,
+        f"ComplexStep median relative error {complex_err:.1e} <= 1e-15, with at most "
+        f"{complex_calls} calls (one complex step, the point and the real check)",
     )
     central, complex_time, error = layered
     line(error <= 1e-12, f"ComplexStep on TwoLayerNet within {error:.1e} <= 1e-12 of max|g|")

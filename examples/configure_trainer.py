@@ -1,10 +1,11 @@
 """Build a Trainer from a TOML file and train it.
 
-    python examples/configure_trainer.py                      # examples/train.toml
+    python examples/configure_trainer.py                      # minifw's example configuration
     python examples/configure_trainer.py my.toml --steps 50   # another file, fewer steps
 
 The file names every part (model, data, sampler, loss, differentiator, optimizer) and its
-options; see docs/howto/configure-toml.md. With examples/train.toml this trains the book's
+options; see docs/howto/configure-toml.md. `minifw train --print-config > my.toml` writes the
+example, which ships inside minifw (minifw/app/train.toml). With it this trains the book's
 network for 300 steps with numerical gradients and SGD on the bundled MNIST sample: offline,
 well under a minute.
 """
@@ -12,19 +13,21 @@ well under a minute.
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import sys
 from pathlib import Path
 
 from minifw import Trainer
-from minifw.app.config import load_config
+from minifw.app.config import EXAMPLE_CONFIG, load_config
 from minifw.errors import MinifwError
 
-HERE = Path(__file__).resolve().parent
+# The example configuration that ships with minifw (a file of the installed package).
+EXAMPLE = Path(str(importlib.resources.files("minifw.app").joinpath(EXAMPLE_CONFIG)))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", nargs="?", type=Path, default=HERE / "train.toml")
+    parser.add_argument("config", nargs="?", type=Path, default=EXAMPLE)
     parser.add_argument("--steps", type=int, help="override [trainer] steps")
     args = parser.parse_args(argv)
 

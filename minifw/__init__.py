@@ -13,18 +13,18 @@ from minifw._version import __version__
 from minifw.data import MNIST, Dataset, FashionMNIST, Split
 from minifw.errors import MinifwError
 from minifw.nn.backprop import Backprop
-from minifw.nn.gradcheck import (
-    DirectionCheck,
-    GradcheckReport,
-    ParamCheck,
-    gradcheck,
-    gradcheck_function,
-)
+from minifw.nn.gradcheck import gradcheck
 from minifw.nn.layers import (
     Activation,
     Affine,
+    BatchNormalization,
+    Convolution,
+    Dropout,
+    Flatten,
     Layer,
+    Pooling,
     ReLU,
+    Reshape,
     Sigmoid,
     Softmax,
     Tanh,
@@ -37,15 +37,20 @@ from minifw.nn.models import (
     Layered,
     Model,
     MultiLayerNet,
+    MultiLayerNetExtend,
     Sequential,
+    SimpleConvNet,
     TwoLayerNet,
     model_objective,
 )
 from minifw.numdiff.differentiator import Differentiator
 from minifw.numdiff.fixed_step import StepWarning
+from minifw.numdiff.function_check import VectorProduct, gradcheck_function, hessian_check
 from minifw.numdiff.method import GradientMethod
 from minifw.numdiff.objective import Chunked, Objective
 from minifw.numdiff.perturbation import Perturbation
+from minifw.numdiff.precision import PrecisionWarning
+from minifw.numdiff.reports import DirectionCheck, GradcheckReport, ParamCheck
 from minifw.numdiff.results import Estimate
 from minifw.numdiff.schemes.backward import BackwardDiff
 from minifw.numdiff.schemes.central import CentralDiff
@@ -68,18 +73,22 @@ __all__ = [
     "Affine",
     "Backprop",
     "BackwardDiff",
+    "BatchNormalization",
     "BatchSampler",
     "CentralDiff",
     "Chunked",
     "ComplexStep",
+    "Convolution",
     "CrossEntropy",
     "Dataset",
     "Differentiator",
     "DirectionCheck",
+    "Dropout",
     "Estimate",
     "Evaluation",
     "FashionMNIST",
     "FivePointDiff",
+    "Flatten",
     "ForwardDiff",
     "GradcheckReport",
     "GradientMethod",
@@ -93,18 +102,23 @@ __all__ = [
     "Model",
     "Momentum",
     "MultiLayerNet",
+    "MultiLayerNetExtend",
     "Nesterov",
     "Objective",
     "Optimizer",
     "ParamCheck",
     "Perturbation",
+    "Pooling",
+    "PrecisionWarning",
     "RMSprop",
     "RandomChoiceSampler",
     "ReLU",
+    "Reshape",
     "RichardsonDiff",
     "Sequential",
     "ShuffleSampler",
     "Sigmoid",
+    "SimpleConvNet",
     "Softmax",
     "Split",
     "Stencil",
@@ -112,10 +126,12 @@ __all__ = [
     "Tanh",
     "Trainer",
     "TwoLayerNet",
+    "VectorProduct",
     "WorkerError",
     "__version__",
     "gradcheck",
     "gradcheck_function",
+    "hessian_check",
     "model_objective",
     "process_pool",
     "sigmoid",

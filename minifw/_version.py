@@ -1,3 +1,3 @@
 """The version of minifw: one place, read by the package metadata and the command line."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -183,10 +183,13 @@ def test_a_looser_tolerance_costs_fewer_calls() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_complex_step_is_exact_to_rounding_in_one_call(case: Case) -> None:
+def test_complex_step_is_exact_to_rounding_in_one_complex_call(case: Case) -> None:
     f, calls = counted(case.f)
     value = ComplexStep().derivative(f, case.x)
-    assert calls[0] == 1  # one complex step; Re f(x + ih) is f(x) in float64
+    # One complex step, f at the real point (its real part must match), and a real central
+    # difference that the complex step must agree with (two more near a domain edge, where the
+    # real difference's own truncation error needs a second step to be told apart).
+    assert calls[0] in (4, 6)
     assert abs(value - case.exact) <= 8 * EPS * abs(case.exact)
 
 
@@ -203,7 +206,8 @@ def test_complex_step_never_writes_complex_numbers_into_x() -> None:
     assert x.dtype == np.float64
     assert x.tobytes() == before
     assert grad.dtype == np.float64
-    assert set(seen) == {np.dtype(np.complex128)}  # only complex copies reach f
+    # complex copies for the complex steps; x itself (float) for its value and the real check
+    assert seen.count(np.dtype(np.complex128)) == x.size
     np.testing.assert_allclose(grad, np.cos(x) * x + np.sin(x), rtol=8 * EPS)
 
 

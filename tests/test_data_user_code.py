@@ -144,5 +144,5 @@ def test_a_data_set_of_your_own_needs_no_registration(
     cache = write_folder(tmp_path / "kmnist")
     argv = ["train", "--data", "howto_kmnist:KMNIST", "--data-root", str(tmp_path), "--quiet"]
     assert main([*argv, "--steps", "1", "--hidden-size", "3"]) == 0
-    assert "1 steps in" in capsys.readouterr().out
+    assert "1 step in" in capsys.readouterr().out
     assert listing(cache) == sorted(GZ_NAMES)

@@ -39,6 +39,9 @@ TESTED = {
     "configure_trainer.py": "test_configure_trainer",
     "train_two_layer_net.py": "test_train_two_layer_net",
     "compare_optimizers.py": "test_compare_optimizers",
+    "book_ch05_gradient_check.py": "test_book_ch05_gradient_check",
+    "book_ch06_batch_norm_gradient_check.py": "test_book_ch06_batch_norm_gradient_check",
+    "book_ch07_gradient_check.py": "test_book_ch07_gradient_check",
 }
 
 
@@ -84,6 +87,49 @@ def test_every_example_is_tested() -> None:
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
     assert scripts == sorted(TESTED), "add new examples to TESTED and give them a test"
     assert all(name in globals() for name in TESTED.values())
+
+
+def book_lines(out: str) -> dict[str, float]:
+    """The book-style lines `name:value` of the first comparison in an example's output."""
+    block = out.split("The book's comparison")[1].split("minifw's gradcheck")[0]
+    pairs = [line.split(":") for line in block.splitlines()[1:] if ":" in line]
+    return {name: float(value) for name, value in pairs}
+
+
+def results(out: str, part: int = 0) -> dict[str, str]:
+    """Each array's pass or FAIL in the `part`-th gradcheck table of an example's output."""
+    table = out.split("minifw's gradcheck of the same gradients")[part + 1].split("overall:")[0]
+    rows = [line.split() for line in table.splitlines() if line[:1].isalpha() and "shape" not in line]
+    return {row[0]: row[-1] for row in rows if row[-1] in ("pass", "FAIL")}
+
+
+def test_book_ch05_gradient_check(tmp_path: Path) -> None:
+    out = run_example("book_ch05_gradient_check.py", cwd=tmp_path).stdout
+    lines = book_lines(out)
+    assert list(lines) == ["W1", "b1", "W2", "b2"]
+    assert all(0 <= value < 1e-9 for value in lines.values())  # the book prints ~1e-10 .. 1e-13
+    assert results(out) == dict.fromkeys(lines, "pass")
+    assert out.rstrip().endswith("overall: PASS")
+
+
+def test_book_ch06_batch_norm_gradient_check(tmp_path: Path) -> None:
+    out = run_example("book_ch06_batch_norm_gradient_check.py", cwd=tmp_path).stdout
+    names = ["W1", "b1", "gamma1", "beta1", "W2", "b2", "gamma2", "beta2", "W3", "b3"]
+    lines = book_lines(out)
+    assert list(lines) == names
+    assert lines["beta2"] > 1e-3  # one image: every ReLU after a normalization on its kink
+    assert [name for name, result in results(out, 0).items() if result == "FAIL"] == ["beta2"]
+    assert results(out, 1) == dict.fromkeys(names, "pass")
+    assert out.rstrip().endswith("every check came out as expected")
+
+
+def test_book_ch07_gradient_check(tmp_path: Path) -> None:
+    out = run_example("book_ch07_gradient_check.py", cwd=tmp_path).stdout
+    names = ["W1", "b1", "W2", "b2", "W3", "b3"]
+    assert list(book_lines(out)) == names
+    assert results(out, 0)["W1"] == "FAIL"  # h = 1e-4 straddles a ReLU kink
+    assert results(out, 1) == dict.fromkeys(names, "pass")
+    assert out.rstrip().endswith("every check came out as expected")
 
 
 def test_seed_walkthrough(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 A new built-in layer is tested by adding a factory to ``LAYERS``;
 ``test_every_concrete_layer_is_listed`` fails until it is. Shapes and values are drawn by
-hypothesis.
+hypothesis. Row-coupled layers (batch normalization in training) are given whole batches, as the
+engine gives them; per-example layers (a dropout mask) are asked for the part at the rows and
+units a test gathers.
 """
 
 from __future__ import annotations
@@ -23,12 +25,21 @@ from minifw.nn.layered.steps import UnitSteps
 from minifw.nn.layers import (
     Activation,
     Affine,
+    BatchNormalization,
+    Convolution,
+    Dropout,
+    DropoutMask,
     Elementwise,
+    Flatten,
     HasStepMoves,
     Layer,
     Linear,
+    PerExample,
+    Pooling,
     RelativeOutputs,
     ReLU,
+    Reshape,
+    RowCoupled,
     SeriesLayer,
     Sigmoid,
     Softmax,
@@ -42,13 +53,33 @@ def _affine(n_in: int, n_out: int, rng: np.random.Generator) -> Layer:
     return Affine(W=rng.normal(size=(n_in, n_out)), b=rng.normal(size=n_out))
 
 
-#: name -> factory(n_in, rng) returning (layer, n_out).
-LAYERS: dict[str, Callable[[int, np.random.Generator], tuple[Layer, int]]] = {
-    "Affine": lambda n, rng: (_affine(n, 3, rng), 3),
-    "Sigmoid": lambda n, rng: (Sigmoid(), n),
-    "Tanh": lambda n, rng: (Tanh(), n),
-    "ReLU": lambda n, rng: (ReLU(), n),
-    "Softmax": lambda n, rng: (Softmax(), n),
+def _batch_norm(n: int, rng: np.random.Generator) -> BatchNormalization:
+    return BatchNormalization(
+        gamma=rng.normal(size=n),
+        beta=rng.normal(size=n),
+        running_mean=rng.normal(size=n),
+        running_var=rng.random(n) + 0.1,
+    )
+
+
+#: name -> factory(rows, n, rng) returning (layer, the shape of one input example).
+LAYERS: dict[str, Callable[[int, int, np.random.Generator], tuple[Layer, tuple[int, ...]]]] = {
+    "Affine": lambda r, n, rng: (_affine(n, 3, rng), (n,)),
+    "Sigmoid": lambda r, n, rng: (Sigmoid(), (n,)),
+    "Tanh": lambda r, n, rng: (Tanh(), (n,)),
+    "ReLU": lambda r, n, rng: (ReLU(), (n,)),
+    "Softmax": lambda r, n, rng: (Softmax(), (n,)),
+    "Convolution": lambda r, n, rng: (
+        Convolution(W=rng.normal(size=(3, 2, 2, 3)), b=rng.normal(size=3), stride=1 + n % 2, pad=n % 3),
+        (2, n + 2, n + 3),
+    ),
+    "Pooling": lambda r, n, rng: (Pooling(2, 1 + n % 2, stride=1 + n % 2), (2, n + 1, n + 2)),
+    "BatchNormalization": lambda r, n, rng: (_batch_norm(n, rng), (n,)),
+    "TrainingBatchNorm": lambda r, n, rng: (_batch_norm(2 * n, rng).training(np.zeros(1)), (2, n)),
+    "Dropout": lambda r, n, rng: (Dropout(0.3), (n,)),
+    "DropoutMask": lambda r, n, rng: (DropoutMask(rng.random((r, n)) > 0.4), (n,)),
+    "Flatten": lambda r, n, rng: (Flatten(), (2, n, 1)),
+    "Reshape": lambda r, n, rng: (Reshape((n, 2)), (2 * n,)),
 }
 
 
@@ -57,9 +88,13 @@ def test_every_concrete_layer_is_listed() -> None:
 
 
 def test_layer_bases_are_abstract() -> None:
-    for base in (Layer, Activation):
+    for base in (Layer, Activation, minifw.nn.layers.Reshaping):
         with pytest.raises(TypeError):
             base()  # type: ignore[abstract]
+
+
+def _flat(a: Array) -> Array:
+    return a.reshape(a.shape[0], -1)
 
 
 @st.composite
@@ -69,10 +104,12 @@ def cases(draw: st.DrawFn) -> tuple[str, Layer, Array, Array]:
     n_in = draw(st.integers(1, 5))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
-    layer, _ = LAYERS[name](n_in, rng)
+    layer, shape = LAYERS[name](rows, n_in, rng)
     scale = draw(st.sampled_from([0.1, 1.0, 4.0]))
-    x = scale * rng.normal(size=(rows, n_in))
-    direction = rng.normal(size=(rows, n_in))
+    x: Array = scale * rng.normal(size=(rows, *shape))
+    if name == "Pooling":  # distinct values: no window's maximum is tied or nearly so
+        x = scale * 0.1 * rng.permutation(x.size).reshape(x.shape)
+    direction = rng.normal(size=(rows, *shape))
     return name, layer, x, direction
 
 
@@ -110,6 +147,8 @@ def test_change_is_the_difference_of_outputs(
     difference = layer.forward(x + dx) - y
     # Agreement to the rounding of the difference itself (which loses digits for tiny moves).
     scale = np.maximum(np.abs(y), np.abs(layer.forward(x + dx))) + 1e-300
+    if isinstance(layer, RowCoupled):  # every row's output moves with the whole batch
+        scale = np.maximum(scale, np.max(scale))
     np.testing.assert_allclose(change, difference, rtol=0, atol=float(np.max(4e-15 * scale)))
 
 
@@ -132,6 +171,9 @@ def test_series_change_agrees_with_change(
     case: tuple[str, Layer, Array, Array], reach: float
 ) -> None:
     _, layer, x, direction = case
+    if isinstance(layer, RowCoupled):  # moves pass it as whole batches, on the exact route
+        assert not isinstance(layer, SeriesLayer)
+        return
     assert isinstance(layer, SeriesLayer)
     y = layer.forward(x)
     order = 8
@@ -171,9 +213,13 @@ def test_complex_moves_give_the_derivative(case: tuple[str, Layer, Array, Array]
     derivative = np.imag(change) / 1e-20
     g = np.ones_like(y)
     dx, _ = layer.backward(x, y, g)
-    # sum over outputs of the derivative = <backward(ones), direction>, per row.
+    # the sum over outputs of the derivative = <backward(ones), direction>; per row unless the
+    # rows are coupled.
+    if isinstance(layer, RowCoupled):
+        assert float(np.sum(derivative)) == pytest.approx(float(np.sum(dx * direction)), rel=1e-12, abs=1e-12)
+        return
     np.testing.assert_allclose(
-        derivative.sum(axis=1), np.sum(dx * direction, axis=1), rtol=1e-12, atol=1e-14
+        _flat(derivative).sum(axis=1), _flat(dx * direction).sum(axis=1), rtol=1e-12, atol=1e-14
     )
 
 
@@ -181,6 +227,13 @@ def test_relu_refuses_a_complex_step_at_its_kink() -> None:
     x = np.array([[0.0, 1.0]])
     with pytest.raises(DifferentiationError, match="kink"):
         ReLU().change(x, ReLU().forward(x), np.array([[1e-20j, 0.0]]))
+
+
+def test_pooling_refuses_a_complex_step_at_a_tie() -> None:
+    x = np.array([[[[1.0, 1.0], [0.0, 0.0]]]])
+    pool = Pooling(2, 2)
+    with pytest.raises(DifferentiationError, match="tied"):
+        pool.change(x, pool.forward(x), np.full(x.shape, 1e-20j))
 
 
 def test_sigmoid_is_complex_safe_far_out() -> None:
@@ -227,16 +280,34 @@ def test_an_elementwise_layer_moves_each_unit_alone(case: tuple[str, Layer, Arra
     assert isinstance(layer, SeriesLayer)
     y = layer.forward(x)
     dx = 1e-3 * direction
-    at = (np.array([0, x.shape[0] - 1]), np.array([x.shape[1] - 1, 0]))
+    at = (np.array([0, x.shape[0] - 1]), np.array([_flat(x).shape[1] - 1, 0]))
+    here: Any = layer.for_units(*at) if isinstance(layer, PerExample) else layer
+    assert isinstance(here, Elementwise)
     np.testing.assert_array_equal(
-        layer.unit_change(x[at], y[at], dx[at]), layer.change(x, y, dx)[at]
+        here.unit_change(_flat(x)[at], _flat(y)[at], _flat(dx)[at]), _flat(layer.change(x, y, dx))[at]
     )
     series = np.stack([dx, np.zeros_like(dx)])
     reach = np.full(x.shape[0], 1.0)
     whole, _ = layer.series_change(x, y, series, reach)
-    gathered, ok = layer.unit_series(x[at], y[at], series[:, at[0], at[1]], reach[at[0]])
-    np.testing.assert_array_equal(gathered, whole[:, at[0], at[1]])
+    flat_series = series.reshape(2, x.shape[0], -1)
+    gathered, ok = here.unit_series(
+        _flat(x)[at], _flat(y)[at], flat_series[:, at[0], at[1]], reach[at[0]]
+    )
+    np.testing.assert_array_equal(gathered, whole.reshape(2, x.shape[0], -1)[:, at[0], at[1]])
     assert ok.shape == (2,)
+
+
+@given(cases())
+def test_a_per_example_layer_s_rows_act_as_the_whole(case: tuple[str, Layer, Array, Array]) -> None:
+    _, layer, x, direction = case
+    if not isinstance(layer, PerExample):
+        return
+    y = layer.forward(x)
+    rows = np.array([x.shape[0] - 1, 0, x.shape[0] - 1])
+    part = layer.for_rows(rows)
+    np.testing.assert_array_equal(
+        part.change(x[rows], y[rows], direction[rows]), layer.change(x, y, direction)[rows]
+    )
 
 
 @given(cases(), st.sampled_from([1e-6, 1e-2, 1.0]))
@@ -253,21 +324,39 @@ def test_step_moves_are_what_a_step_does_to_the_output(
     assert set(moves) == set(layer.params)
     for name, arr in layer.params.items():
         move = moves[name]
-        assert isinstance(move, UnitSteps)
+        if not isinstance(move, UnitSteps):
+            continue  # a convolution's channel steps: tests/test_channel_steps.py
         flat = arr.reshape(-1)
         for c in range(arr.size):
             one = move.take(np.array([c]))
-            expected = np.zeros(y.shape)
+            expected = np.zeros(_flat(y).shape)
             expected[:, one.units[0]] = step * one.amounts(np.array([0]))[:, 0]
             original = flat[c]
             flat[c] = original + step
             try:
-                moved = layer.forward(x) - y
+                moved = _flat(layer.forward(x) - y)
             finally:
                 flat[c] = original
             # To the rounding of the difference of two outputs.
             scale = 1.0 + float(np.max(np.abs(y)))
             np.testing.assert_allclose(moved, expected, rtol=1e-9, atol=1e-14 * scale)
+
+
+@given(cases(), st.sampled_from([1e-6, 1e-3, 1.0]))
+def test_a_row_coupled_layer_moves_whole_batches(
+    case: tuple[str, Layer, Array, Array], size: float
+) -> None:
+    # L moves of the whole batch at once are each the change of that move.
+    _, layer, x, direction = case
+    if not isinstance(layer, RowCoupled):
+        return
+    assert isinstance(layer, Layer)
+    y = layer.forward(x)
+    moves = np.stack([size * direction, -0.5 * size * direction[::-1]])
+    found = layer.batch_change(x, y, moves)
+    assert found.shape == (2, *y.shape)
+    for lane in range(2):
+        np.testing.assert_array_equal(found[lane], layer.change(x, y, moves[lane]))
 
 
 @given(cases(), st.sampled_from([1e-4, 1e-2]))

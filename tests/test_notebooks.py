@@ -5,8 +5,10 @@ prints). The tests here check how they are stored (valid nbformat, no outputs, t
 kernel, only minifw's public API, an English and a Korean version of each with the same cells, a
 place in the site's navigation, a docs build that executes them), then execute every one with
 nbclient in a fresh kernel of this interpreter: no cell may raise or write to stderr, every
-``plt.show()`` must give an image, and the numbers the study note prints must be printed beside
-minifw's values.
+``plt.show()`` (and every ``History.plot()`` a cell ends with) must give an image, the numbers the
+study note prints must be printed beside minifw's values, a training run must show tqdm's
+progress widget (not lines on stderr), and reports (``History``, ``GradcheckReport``) must show
+as HTML tables.
 
 The kernel runs in a temporary directory with its own Jupyter and IPython directories (nothing is
 written to the user's), an empty minifw data cache and HTTP(S) proxies that point nowhere, so an
@@ -241,9 +243,61 @@ def test_notebook_runs(path: Path, runner: Runner) -> None:
         for output in cell.outputs
         if "image/png" in output.get("data", {})
     ]
-    drawn = sum("plt.show()" in cell.source for cell in code_cells(notebook))
-    assert len(images) == drawn, f"{drawn} cells call plt.show(), {len(images)} images came out"
+    drawn = sum(
+        "plt.show()" in cell.source or ends_with_a_plot(cell.source) for cell in code_cells(notebook)
+    )
+    assert len(images) == drawn, f"{drawn} cells draw, {len(images)} images came out"
     print(f"{notebook_id(path)}: {runner.seconds[path]:.1f} s")
+
+
+def ends_with_a_plot(source: str) -> bool:
+    """Whether a cell's last statement is an expression calling ``.plot(...)`` (a figure shown)."""
+    body = ast.parse(source).body
+    last = body[-1] if body else None
+    return (
+        isinstance(last, ast.Expr)
+        and isinstance(last.value, ast.Call)
+        and isinstance(last.value.func, ast.Attribute)
+        and last.value.func.attr == "plot"
+    )
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def outputs_of(notebook: nbformat.NotebookNode, cell_id: str) -> list[nbformat.NotebookNode]:
+    return next(cell.outputs for cell in code_cells(notebook) if cell.id == cell_id)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_training_shows_a_progress_widget_and_a_history_table(language: str, runner: Runner) -> None:
+    notebook = runner.run(NOTEBOOKS_DIR / language / "02-training.ipynb")
+    outputs = outputs_of(notebook, "cell-05")  # the Trainer's run with progress=True
+    widgets = [o for o in outputs if WIDGET in o.get("data", {})]
+    assert len(widgets) == 1, [o.get("data", {}).keys() for o in outputs]
+    assert widgets[0].data[WIDGET]["model_id"]
+    bar = widgets[0].data.get("text/plain", "")
+    assert "0/320 [" in bar, bar  # its text form, as drawn first: a bar of the run's 320 steps
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    tables = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert len(tables) == 1
+    assert 'class="minifw-report"' in tables[0]
+    assert "<caption>History: 400 steps;" in tables[0]
+    assert tables[0].count("<tr>") == 1 + 10  # a header and the 10 evaluations (every 40 steps)
+    figure = outputs_of(notebook, "cell-07")
+    assert ["image/png" in o.get("data", {}) for o in figure] == [True]  # shown once
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_gradcheck_report_shows_as_a_table(language: str, runner: Runner) -> None:
+    notebook = runner.run(NOTEBOOKS_DIR / language / "03-gradient-check.ipynb")
+    (result,) = [o for o in outputs_of(notebook, "cell-07") if o.output_type == "execute_result"]
+    table = result.data["text/html"]
+    assert "<caption>gradcheck PASS: CentralDiff(h=0.0001) vs backprop" in table
+    assert [row.split("</td>")[0] for row in table.split("<tr><td>")[1:]] == ["W1", "b1", "W2", "b2"]
+    assert result.data["text/plain"].startswith("GradcheckReport(PASS: 4 arrays")
 
 
 @pytest.mark.slow

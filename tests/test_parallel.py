@@ -61,7 +61,7 @@ from minifw.typing import ArrayLike, FloatArray, IntArray
 Grads = dict[str, FloatArray]
 
 
-def assert_bitwise_equal(a: Grads, b: Grads) -> None:
+def assert_bitwise_equal(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> None:
     assert list(a) == list(b)
     for name in a:
         assert a[name].shape == b[name].shape
@@ -483,7 +483,9 @@ def test_a_dead_worker_is_a_minifw_error() -> None:
 def test_an_int_pool_is_shut_down_after_the_call() -> None:
     before = set(multiprocessing.active_children())  # the module's own pool, if started
     CentralDiff().gradients(closure_objective(), workers=2)
-    assert set(multiprocessing.active_children()) == before
+    # No new process is left; one of `before` may have been reaped meanwhile (an earlier test's
+    # dead worker, say).
+    assert set(multiprocessing.active_children()) <= before
 
 
 # --- the chunks --------------------------------------------------------------------------------

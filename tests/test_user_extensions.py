@@ -196,3 +196,44 @@ def test_step_moves_that_do_not_fit_are_refused(moves: dict[str, StepMove], word
     x, t = np.ones((5, 4)), np.zeros(5, dtype=int)
     with pytest.raises(minifw.MinifwError, match=words):
         CentralDiff().gradients(net.objective(x, t, CrossEntropy()))
+
+
+@final
+@attrs.define(eq=False)
+class CenterBatch(Layer):
+    """y = x minus the batch's mean: every row depends on every row (it declares RowCoupled)."""
+
+    @property
+    def params(self) -> dict[str, FloatArray]:
+        return {}
+
+    def forward(self, x: AnyArray) -> AnyArray:
+        out: AnyArray = x - x.mean(axis=0)
+        return out
+
+    def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
+        return dy - dy.mean(axis=0), {}
+
+    def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        out: AnyArray = self.batch_change(x, y, dx[None])[0]
+        return out
+
+    def batch_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        out: AnyArray = dx - dx.mean(axis=1, keepdims=True)
+        return out
+
+
+def test_a_row_coupled_layer_of_ones_own_gets_exact_numerical_gradients() -> None:
+    from minifw.nn.layers import RowCoupled
+
+    assert isinstance(CenterBatch(), RowCoupled)
+    rng = np.random.default_rng(0)
+    net = Sequential(
+        [Affine.init(5, 4, std=1.0, rng=rng), CenterBatch(), Tanh(), Affine.init(4, 3, std=1.0, rng=rng), Softmax()]
+    )
+    x, t = rng.random((6, 5)), np.array([0, 1, 2, 0, 1, 2])
+    fast = CentralDiff().gradients(net.objective(x, t, CrossEntropy()))
+    loop = CentralDiff().gradients(Perturbation(lambda: net.loss(x, t, CrossEntropy()), net.params))
+    for name, value in loop.items():
+        np.testing.assert_allclose(fast[name], value, rtol=0, atol=1e-9 * np.max(np.abs(value)) + 1e-13)
+    assert minifw.gradcheck(net, x, t, CrossEntropy()).passed

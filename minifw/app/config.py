@@ -41,6 +41,12 @@ type = "CentralDiff"    # h = 1e-4
 type = "Adam"           # learning_rate = 0.001, beta1 = 0.9, ...
 ```
 
+The example configuration ships inside minifw ([`EXAMPLE_CONFIG`][minifw.app.config.EXAMPLE_CONFIG];
+`minifw train --print-config > train.toml` writes it). A file is read only up to
+[`MAX_CONFIG_BYTES`][minifw.app.config.MAX_CONFIG_BYTES] and nested at most
+[`MAX_DEPTH`][minifw.app.schema.MAX_DEPTH] tables and arrays deep (a configuration needs three):
+anything larger or deeper is refused before it is parsed or walked.
+
 A `type` (and the data set's `name`) is a built-in name
 ([`minifw.app.registry.REGISTRY`][minifw.app.registry.REGISTRY]) or `"package.module:ClassName"`
 for a class of your own (a subclass of the part's base class, see
@@ -67,19 +73,22 @@ Examples:
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import os
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 
+from minifw._paths import check_path
 from minifw._validation import BOOL, COUNT, SEED_NUMBER, TEXT, keyword_fields, one_of
 from minifw.app.registry import REGISTRY, Kind
 from minifw.app.resolve import resolve
 from minifw.app.schema import (
+    MAX_DEPTH,
     accepted_keywords,
+    check_depth,
     checked,
     class_fields,
     one_line,
@@ -95,7 +104,22 @@ from minifw.train.optimizers import Optimizer
 from minifw.train.sampling import BatchSampler
 from minifw.train.trainer import Trainer
 
-__all__ = ["DataOptions", "PartSpec", "RunOptions", "TrainConfig", "load_config"]
+__all__ = [
+    "EXAMPLE_CONFIG",
+    "MAX_CONFIG_BYTES",
+    "DataOptions",
+    "PartSpec",
+    "RunOptions",
+    "TrainConfig",
+    "example_config",
+    "load_config",
+]
+
+MAX_CONFIG_BYTES: Final = 1 << 20
+"""The largest configuration file read (1 MiB; the example is under 2 KiB)."""
+
+EXAMPLE_CONFIG: Final = "train.toml"
+"""The example configuration's name inside the package (`minifw/app/train.toml`)."""
 
 _SOURCES = ("sample", "download", "directory")
 _Class: TypeAlias = type  # PartSpec's field `type` hides the builtin in its class body
@@ -237,6 +261,7 @@ class TrainConfig:
     def from_dict(cls, raw: Mapping[str, Any], *, source: str = "<dict>") -> TrainConfig:
         """Validate a parsed configuration (the same shape as the TOML file)."""
         where = source
+        check_depth(raw, where)
         known = ("trainer", *REGISTRY)
         for section, value in raw.items():
             if section not in known:
@@ -289,7 +314,7 @@ class TrainConfig:
             settings["optimizer"] = self.build_optimizer()
         dataset = self.build_dataset()
         try:
-            return Trainer(
+            trainer = Trainer(
                 model=model,
                 dataset=dataset,
                 sampler=sampler,
@@ -299,6 +324,8 @@ class TrainConfig:
             )
         except MinifwError as err:
             raise ConfigError(f"{self.source}: [trainer] {err}") from err
+        trainer.config = copy.deepcopy(self.raw)  # recorded in its checkpoints
+        return trainer
 
     def build_model(self) -> Model:
         """Build the configured model."""
@@ -358,16 +385,40 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
         minifw.errors.ConfigError: ...train.toml: [sampler] batch_size must be a positive integer, got batch_size='big'
 
     """
-    file = Path(path)
+    file = check_path(path, "configuration file", ConfigError)
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)  # never more: /dev/zero is endless
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"configuration file {file} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a "
+                "configuration is a few lines (is it the right file?)"
+            )
+        raw = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError as err:
         raise ConfigError(f"configuration file {file} does not exist") from err
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read configuration file {file}: {err}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}") from err
+    except RecursionError as err:  # tomllib parses nested arrays by recursion
+        raise ConfigError(
+            f"{file}: tables or arrays nested more than {MAX_DEPTH} levels deep (a "
+            "configuration needs three)"
+        ) from err
     return TrainConfig.from_dict(raw, source=str(file))
+
+
+def example_config() -> str:
+    """Return the text of the example configuration that ships with minifw.
+
+    Examples:
+        >>> config = TrainConfig.from_dict(tomllib.loads(example_config()), source="example")
+        >>> config.model.type, config.steps
+        ('TwoLayerNet', 300)
+
+    """
+    return importlib.resources.files(__package__).joinpath(EXAMPLE_CONFIG).read_text("utf-8")
 
 
 # --- sections, from attrs fields ------------------------------------------------------------------

@@ -3,7 +3,8 @@
 [`field_type`][minifw.app.flags.field_type] makes an argparse `type` that parses a flag's text as a
 TOML file would hold it and checks it as the class's field does;
 [`train_config`][minifw.app.flags.train_config] lays the flags of `minifw train` over the
-configuration file (if any) and validates the result again, as a file.
+configuration file (if any), itself laid over the settings of the run a `--resume` continues (if
+any), and validates the result again, as a file.
 
 Examples:
     >>> from minifw.train.sampling import BatchSampler
@@ -19,7 +20,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -34,12 +36,16 @@ from minifw.errors import MinifwError
 
 __all__ = [
     "MODEL_OPTIONS",
+    "check_conflicts",
     "check_model_flags",
     "check_type",
     "choose_model",
     "data_flag",
+    "field_help",
     "field_type",
     "int_list",
+    "lay_over",
+    "layered_config",
     "literal",
     "model_owners",
     "set_type",
@@ -57,6 +63,11 @@ MODEL_OPTIONS = (
     "activation",
     "weight_init",
     "output",
+    "weight_decay_lambda",
+    "hidden_size_list",
+    "use_batchnorm",
+    "use_dropout",
+    "dropout_ration",
 )
 
 
@@ -71,6 +82,30 @@ def show(value: object) -> str:
 
 
 # --- flag values, checked as the classes check them -----------------------------------------------
+
+
+def field_help(cls: type, key: str, lead: str = "", default: object = attrs.NOTHING) -> str:
+    """Return a flag's help from the field it sets: what it takes and its default.
+
+    The words are the field's own `Check`'s, so the help, the error for a bad value and the
+    configuration file say the same.
+
+    Examples:
+        >>> from minifw.nn.models import MultiLayerNet
+        >>> field_help(MultiLayerNet, "activation")
+        "one of 'relu', 'sigmoid', 'tanh' (default relu)"
+
+    """
+    field = keyword_fields(cls)[key]
+    check = field_check(field)
+    value = field.default if default is attrs.NOTHING else default
+    if isinstance(value, attrs.Factory):  # type: ignore[arg-type]
+        value = value.factory()  # type: ignore[union-attr]
+    takes = check.expected if check is not None else ""
+    if takes.startswith("None or "):
+        takes = takes.removeprefix("None or ")
+    words = ": ".join(part for part in (lead, takes) if part)
+    return f"{words} (default {show(value)})"
 
 
 def literal(text: str) -> object:
@@ -133,16 +168,52 @@ def check_type(check: Check, parse: Callable[[str], object]) -> Callable[[str], 
     return flag_type
 
 
-def train_config(args: argparse.Namespace) -> TrainConfig:
-    """Return the configuration file (if any) with the flags laid over it, validated again."""
-    base = load_config(args.config) if args.config is not None else None
-    raw: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (base.raw if base else {}).items()}
+def train_config(
+    args: argparse.Namespace, recorded: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """Return the configuration file (if any) with the flags laid over it, validated again.
+
+    `recorded` is the configuration of the run a `--resume` continues
+    ([`minifw.app.resuming`][minifw.app.resuming]): the file and the flags are laid over it.
+    """
+    source = f"{args.config} with the flags" if args.config else "the flags"
+    return TrainConfig.from_dict(layered_config(args, recorded), source=source)
+
+
+def lay_over(raw: dict[str, Any], top: Mapping[str, Any]) -> None:
+    """Lay the sections of `top` over those of `raw`, key by key (a new part `type` drops the options it does not take)."""
+    for section, values in top.items():
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict) or not isinstance(values, Mapping):
+            raw[section] = copy.deepcopy(values)  # from_dict says what is wrong with it
+            continue
+        if section == "trainer" and "learning_rate" in values and "optimizer" in raw:
+            if "optimizer" not in top:  # [trainer] learning_rate means SGD with that step
+                raw["optimizer"] = {"type": "SGD", "learning_rate": values["learning_rate"]}
+            values = {k: v for k, v in values.items() if k != "learning_rate"}
+        if section in REGISTRY and "type" in values:
+            set_type(target, section, values["type"])
+        target.update(copy.deepcopy(dict(values)))
+
+
+def layered_config(
+    args: argparse.Namespace,
+    recorded: Mapping[str, Any] | None = None,
+    file: TrainConfig | None = None,
+) -> dict[str, Any]:
+    """Return the raw configuration `recorded`, then `--config`'s file, then the flags make.
+
+    `file` is `--config` already loaded (loaded here when not given).
+    """
+    base = file if file is not None or args.config is None else load_config(args.config)
+    raw: dict[str, Any] = copy.deepcopy(dict(recorded or {}))
+    lay_over(raw, base.raw if base else {})
     trainer = raw.setdefault("trainer", {})
     for key in ("steps", "eval_every", "checkpoint_every", "blas_threads", "workers"):
         set_value(trainer, key, getattr(args, key, None))
     if args.checkpoint is not None:
         trainer["checkpoint"] = str(args.checkpoint)
-    if args.quiet:
+    if args.quiet or args.no_progress:
         trainer["progress"] = False
     data = raw.setdefault("data", {})
     if args.data is not None:
@@ -151,7 +222,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
             data.pop("dataset", None)  # the file's data set, under the key's earlier name
         data.update(chosen)
     set_value(data, "root", args.data_root)
-    choose_model(args, raw.setdefault("model", {}), base.model.cls if base else None)
+    model = raw.setdefault("model", {})
+    choose_model(args, model, _model_class(model, base))
     sampler = raw.setdefault("sampler", {})
     if args.sampler is not None:
         set_type(sampler, "sampler", REGISTRY["sampler"].by_cli(args.sampler).name)
@@ -180,8 +252,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         for kind in REGISTRY:  # every part that _takes a seed gets this one
             if kind in raw:
                 raw[kind].pop("seed", None)
-    source = f"{args.config} with the flags" if args.config else "the flags"
-    return TrainConfig.from_dict(raw, source=source)
+    return raw
 
 
 def data_flag(text: str) -> dict[str, str]:
@@ -204,6 +275,18 @@ def data_flag(text: str) -> dict[str, str]:
         return {"source": "directory", "path": text}
     full = "sample" if issubclass(cls, Bundled) and not issubclass(cls, Downloadable) else "download"
     return {"name": name, "source": full}
+
+
+def check_conflicts(args: argparse.Namespace) -> None:
+    """Refuse flags that contradict each other (one would be ignored): a one-line usage error."""
+    scheme = getattr(args, "scheme", None)
+    if getattr(args, "analytic", False) and scheme not in (None, "backprop"):
+        args.parser.error(
+            f"argument --analytic: not allowed with --scheme {scheme} (--analytic means "
+            "--scheme backprop): give one"
+        )
+    if getattr(args, "no_plot", False) and getattr(args, "plot", None) is not None:
+        args.parser.error(f"argument --no-plot: not allowed with --plot {args.plot}: give one")
 
 
 def check_model_flags(args: argparse.Namespace) -> None:
@@ -240,6 +323,15 @@ def choose_model(
         set_type(model, "model", _model_candidates(given)[0].__name__)
     for key in given:
         model[key] = getattr(args, key)
+
+
+def _model_class(model: Mapping[str, Any], base: TrainConfig | None) -> type | None:
+    """Return the class of the `[model]` section before the flags: the file's, or a built-in."""
+    name = model.get("type", REGISTRY["model"].default)
+    if base is not None and base.model.type == name:
+        return base.model.cls
+    part = REGISTRY["model"].by_name(name) if isinstance(name, str) else None
+    return part.cls if part is not None else None
 
 
 def _takes(cls: type, keys: Sequence[str]) -> bool:

@@ -1,12 +1,24 @@
-r"""Plots of training, written as PNG files (needs the `plot` extra: matplotlib).
+r"""Plots of training written to files, in the format the file's suffix names (needs the `plot` extra: matplotlib).
+
+[`History.plot`][minifw.train.history.History.plot] draws the figure;
+[`plot_history`][minifw.app.plotting.plot_history] writes it, atomically, as PNG, JPEG, SVG, PDF
+or any other format matplotlib knows by the suffix (`.png`, `.jpg`, `.svg`, `.pdf`, ...). A
+suffix it does not know, no suffix, or a folder that does not exist is refused before anything
+is drawn ([`check_plot_path`][minifw.app.plotting.check_plot_path]); no folder is created.
 
 Examples:
     >>> from minifw.train.trainer import Evaluation, History
     >>> import tempfile, pathlib
     >>> history = History(loss=[2.3, 2.0, 1.5, 1.2], evaluations=[Evaluation(2, 0.5, 0.45), Evaluation(4, 0.7, 0.66)])
-    >>> path = plot_history(history, pathlib.Path(tempfile.mkdtemp()) / "history.png")
-    >>> path.read_bytes()[:4]
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> plot_history(history, folder / "history.png").read_bytes()[:4]
     b'\x89PNG'
+    >>> plot_history(history, folder / "history.jpg").read_bytes()[:3]   # JPEG, as the name says
+    b'\xff\xd8\xff'
+    >>> plot_history(history, folder / "history.txt")
+    Traceback (most recent call last):
+    ...
+    minifw.errors.ConfigError: cannot write a plot as .txt; the suffix names the format, one of ..., .png, ...
 
 """
 
@@ -15,13 +27,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from minifw._atomic import atomic_write
-from minifw.errors import NotSupportedError
-from minifw.train.trainer import History
+from minifw._paths import check_path
+from minifw.errors import ConfigError, NotSupportedError
+from minifw.train.history import History
 
-__all__ = ["matplotlib_available", "plot_history"]
+__all__ = ["check_plot_path", "matplotlib_available", "plot_formats", "plot_history"]
 
 
 def matplotlib_available() -> bool:
@@ -39,40 +50,44 @@ def matplotlib_available() -> bool:
     return True
 
 
-def plot_history(history: History, path: str | os.PathLike[str], *, title: str = "") -> Path:
-    """Draw the loss of every step and the accuracy of each evaluation into a PNG file.
-
-    Left: the minibatch loss per step (and its running mean over 50 steps); right: train and
-    test accuracy at each evaluation. The file is written atomically; its path is returned.
-    """
+def plot_formats() -> dict[str, str]:
+    """Return the formats matplotlib writes, by suffix (`"png"`: `"Portable Network Graphics"`)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.backend_bases import FigureCanvasBase
     except ImportError as err:
         raise NotSupportedError("plotting needs matplotlib: pip install 'minifw[plot]'") from err
-    target = Path(path)
-    loss = np.asarray(history.loss)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    steps = np.arange(1, loss.size + 1)
-    ax_loss.plot(steps, loss, lw=0.6, alpha=0.5, label="minibatch loss")
-    if loss.size >= 50:
-        mean = np.convolve(loss, np.ones(50) / 50, mode="valid")
-        centred = steps[25 : 25 + mean.size] - 0.5  # each mean sits in the middle of its window
-        ax_loss.plot(centred, mean, lw=1.5, label="mean of 50 steps")
-    ax_loss.set(xlabel="step", ylabel="loss", title="loss")
-    ax_loss.legend()
-    evals = history.evaluations
-    ax_acc.plot([e.step for e in evals], [e.train_accuracy for e in evals], "o-", label="train")
-    ax_acc.plot([e.step for e in evals], [e.test_accuracy for e in evals], "s--", label="test")
-    ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy", ylim=(0.0, 1.0))
-    ax_acc.legend(loc="lower right")
-    if title:
-        fig.suptitle(title)
-    try:
-        with atomic_write(target, what="plot") as handle:
-            fig.savefig(handle, format="png", dpi=100)
-    finally:
-        plt.close(fig)
+    return dict(FigureCanvasBase.get_supported_filetypes())
+
+
+def check_plot_path(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """Return the plot's path and its format (from the suffix), or refuse them.
+
+    A [`ConfigError`][minifw.errors.ConfigError] for a suffix matplotlib cannot write or a
+    folder that does not exist.
+    """
+    target = check_path(path, "plot", ConfigError)
+    fmt = target.suffix.lower().removeprefix(".")
+    formats = plot_formats()
+    if fmt not in formats:
+        named = f"as .{fmt}" if fmt else "without a suffix"
+        known = ", ".join(f".{name}" for name in sorted(formats))
+        raise ConfigError(
+            f"cannot write a plot {named}; the suffix names the format, one of {known}"
+        )
+    if not target.parent.is_dir():
+        raise ConfigError(f"cannot write plot {target}: the folder {target.parent} does not exist")
+    return target, fmt
+
+
+def plot_history(history: History, path: str | os.PathLike[str], *, title: str = "") -> Path:
+    """Draw the loss of every step and the accuracy of each evaluation into a file; return its path.
+
+    The figure is [`History.plot`][minifw.train.history.History.plot]'s; the format is the one the
+    suffix names ([`check_plot_path`][minifw.app.plotting.check_plot_path]). The file is written
+    atomically.
+    """
+    target, fmt = check_plot_path(path)
+    figure = history.plot(title=title)
+    with atomic_write(target, error=ConfigError, what="plot", create_folder=False) as handle:
+        figure.savefig(handle, format=fmt, dpi=100)
     return target

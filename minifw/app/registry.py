@@ -30,7 +30,14 @@ import attrs
 
 from minifw.data import MNIST, Dataset, FashionMNIST
 from minifw.nn.losses import CrossEntropy, Loss, MeanSquared
-from minifw.nn.models import Backprop, Model, MultiLayerNet, TwoLayerNet
+from minifw.nn.models import (
+    Backprop,
+    Model,
+    MultiLayerNet,
+    MultiLayerNetExtend,
+    SimpleConvNet,
+    TwoLayerNet,
+)
 from minifw.numdiff.differentiator import Differentiator
 from minifw.numdiff.schemes.backward import BackwardDiff
 from minifw.numdiff.schemes.central import CentralDiff
@@ -138,7 +145,12 @@ _KINDS: dict[str, Kind] = {
         Kind(
             "model",
             (Model,),
-            (Part(TwoLayerNet, "two-layer"), Part(MultiLayerNet, "multi-layer")),
+            (
+                Part(TwoLayerNet, "two-layer"),
+                Part(MultiLayerNet, "multi-layer"),
+                Part(MultiLayerNetExtend, "multi-layer-extend"),
+                Part(SimpleConvNet, "simple-conv"),
+            ),
             default="TwoLayerNet",
         ),
         Kind(

@@ -24,14 +24,25 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from minifw._validation import check_written, keyword_fields
 from minifw.errors import ConfigError, MinifwError
 
-__all__ = ["accepted_keywords", "checked", "class_fields", "one_line", "section_options"]
+__all__ = [
+    "MAX_DEPTH",
+    "accepted_keywords",
+    "check_depth",
+    "checked",
+    "class_fields",
+    "one_line",
+    "section_options",
+]
+
+MAX_DEPTH: Final = 32
+"""How deeply tables and arrays may nest in a configuration (one needs three: section, key, list)."""
 
 
 def one_line(err: object) -> str:
@@ -77,6 +88,36 @@ def section_options(
             raise ConfigError(f"{where}: [{section}] unknown key {key!r}; expected: {expected}")
         values[key] = checked(fields[key], key, value, section, where)
     return cls(**values)
+
+
+def check_depth(raw: object, where: str) -> None:
+    """Refuse a parsed configuration nested more than `MAX_DEPTH` tables and arrays deep.
+
+    Walked without recursion, so a hostile file costs an error, not a crash.
+
+    Examples:
+        >>> deep: dict = {}
+        >>> inner = deep
+        >>> for _ in range(100):
+        ...     inner["a"] = {}
+        ...     inner = inner["a"]
+        >>> check_depth(deep, "deep.toml")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.ConfigError: deep.toml: tables or arrays nested more than 32 levels deep (a configuration needs three)
+
+    """
+    todo: list[tuple[object, int]] = [(raw, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, Mapping | list):
+            if depth >= MAX_DEPTH:
+                raise ConfigError(
+                    f"{where}: tables or arrays nested more than {MAX_DEPTH} levels deep (a "
+                    "configuration needs three)"
+                )
+            children = value.values() if isinstance(value, Mapping) else value
+            todo.extend((child, depth + 1) for child in children)
 
 
 def class_fields(cls: type) -> dict[str, attrs.Attribute[Any]]:

@@ -30,8 +30,21 @@ Y_TWO = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
 Y_SEVEN = [0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]
 
 
+# The widths of the label and of minifw's value columns.
+LABEL, VALUE = 44, 30
+
+
 def _row(label: str, ours: object, seed: str, note: str = "") -> str:
-    text = f"  {label:<44} minifw {ours!s:<30} note {seed}"
+    """Return one row: the label, minifw's value, the note's value, and a remark below.
+
+    A value too wide for its column keeps the columns: the note's value goes on the next line,
+    under minifw's.
+    """
+    value = str(ours)
+    if len(value) <= VALUE:
+        text = f"  {label:<{LABEL}} minifw {value:<{VALUE}} note {seed}"
+    else:
+        text = f"  {label:<{LABEL}} minifw {value}\n  {'':<{LABEL}} note   {seed}"
     return text + (f"\n      ({note})" if note else "")
 
 

@@ -138,10 +138,32 @@ def fetch_files(
     missing = [file for file in spec.all_files if file.find(folder) is None]
     if not missing:
         return
+    # The folders this call creates; a failed download removes those it left empty.
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DataError(f"cannot create the cache folder {folder}: {err.strerror or err}") from None
+    try:
+        _fetch_missing(spec, folder, missing, bases, clock, show)
+    except BaseException:
+        for path in created:  # deepest first; a folder holding anything stays
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _fetch_missing(
+    spec: DatasetSpec,
+    folder: Path,
+    missing: list[IDXFile],
+    bases: list[str],
+    clock: _Deadline,
+    show: bool,
+) -> None:
+    """Fetch each missing file from the first mirror that delivers it, or raise DownloadError."""
     for file in missing:
         failures: list[str] = []
         for base in bases:
@@ -150,7 +172,7 @@ def fetch_files(
                 _fetch(url, folder / file.gz_name, spec, file, clock=clock, progress=show)
                 break
             except _MirrorError as failure:
-                failures.append(f"  - {url}: {failure}")
+                failures.append(f"{url}: {failure}")
                 if clock.expired():  # no time left for the other mirrors either
                     raise DownloadError(_all_failed(spec, folder, file, failures)) from None
         else:
@@ -366,11 +388,12 @@ def _content_length(value: str | None) -> int | None:
 
 
 def _all_failed(spec: DatasetSpec, folder: Path, file: IDXFile, failures: list[str]) -> str:
-    tried = "\n".join(failures) if failures else "  (no mirrors were given)"
+    # One line (the command line shows errors on one): each mirror and what went wrong there.
+    tried = "; ".join(f"({n}) {failure}" for n, failure in enumerate(failures, 1))
     names = ", ".join(f.gz_name for f in spec.all_files)
     text = (
-        f"could not download {spec.title} file {file.gz_name} into {folder}; every mirror "
-        f"failed:\n{tried}\n"
+        f"could not download {spec.title} file {file.gz_name} into {folder}; "
+        f"{'every mirror failed: ' + tried if failures else 'no mirrors were given'}. "
         f"Nothing was written for {file.gz_name}. To work offline, place the files {names} "
         f"(compressed or not) in {folder} by hand; that folder is <root>/{spec.name}, where "
         f"<root> is the root= argument, else ${ENV_VAR}, else ~/.cache/minifw. "

@@ -165,9 +165,7 @@ class IDXDataset(Dataset):
             >>> MNIST.download(root=tempfile.mkdtemp(), mirrors=[])  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            minifw.errors.DownloadError: could not download MNIST file train-images-idx3-ubyte.gz into .../mnist; every mirror failed:
-              (no mirrors were given)
-            Nothing was written for train-images-idx3-ubyte.gz. To work offline, place the files ... MNIST.sample() works offline: ...
+            minifw.errors.DownloadError: could not download MNIST file train-images-idx3-ubyte.gz into .../mnist; no mirrors were given. Nothing was written for train-images-idx3-ubyte.gz. To work offline, place the files ... MNIST.sample() works offline: ...
 
         """
         options = LoadOptions(normalize=normalize, flatten=flatten, one_hot=one_hot)

@@ -97,12 +97,15 @@ def class_indices(t_arr: AnyArray, k: int) -> IntArray:
             "t holds class indices and must be integers, "
             f"got dtype {t_arr.dtype} (first values {sample})"
         )
-    labels = t_arr.reshape(-1).astype(np.int64)
-    bad = (labels < 0) | (labels >= k)
+    flat = t_arr.reshape(-1)
+    # Compared in the labels' own dtype: a cast to int64 first would turn a uint64 beyond 2**63
+    # into a negative number, and the message would report that.
+    bad = (flat < 0) | (flat >= k)
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
             f"t holds class indices and each must be in 0..{k - 1} for y with {k} classes, "
-            f"got t[{i}]={int(labels[i])}"
+            f"got t[{i}]={int(flat[i])}"
         )
-    return labels.astype(np.intp)
+    labels: IntArray = flat.astype(np.intp)
+    return labels

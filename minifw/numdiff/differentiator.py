@@ -5,15 +5,17 @@ a step `h` and a [`Stencil`][minifw.numdiff.stencil.Stencil] of offsets \(o_k\) 
 \(w_k\) with
 
 \[
-f'(x) \approx \frac{1}{h} \sum_k w_k \big(f(x + o_k h) - f(x)\big).
+f'(x) \approx \frac{1}{h} \sum_k w_k \big(f(x + o_k h) - f(x)\big),
 \]
 
-Every entry point (a function at a point, one partial derivative, a gradient, the gradients of an
-[`Objective`][minifw.numdiff.objective.Objective]) becomes an objective and goes through
-[`estimates_along`][minifw.numdiff.differentiator.Differentiator.estimates_along], which hands
-the coordinates to the scheme's [`step_policy`][minifw.numdiff.differentiator.Differentiator.step_policy]
-and the [engine][minifw.numdiff.engine]. The coordinates of an objective are split into tasks
-that run where `workers` says ([`minifw.numdiff.workers`][minifw.numdiff.workers]).
+and a rule for second derivatives (by default the same points with the weights that give
+\(f''\): [`second_derivative`][minifw.numdiff.stencil.second_derivative]). Each is a
+[`Rule`][minifw.numdiff.engine.Rule], a stencil with the scheme's
+[`step_policy`][minifw.numdiff.differentiator.Differentiator.step_policy]. Every entry point (a
+function at a point, a gradient, a Jacobian, a Hessian, the gradients of an
+[`Objective`][minifw.numdiff.objective.Objective]) becomes an objective whose coordinates go
+through a rule and the [engine][minifw.numdiff.engine]; the coordinates are split into tasks that
+run where `workers` says ([`minifw.numdiff.tasks`][minifw.numdiff.tasks]).
 
 Examples:
     >>> from minifw import CentralDiff
@@ -25,55 +27,54 @@ Examples:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
-import numpy as np
 
-from minifw._validation import describe
-from minifw.errors import DifferentiationError
 from minifw.numdiff.auto_step import AutoStep
-from minifw.numdiff.checks import STEP, flat_index, point, real_scalar, to_step
-from minifw.numdiff.engine import StepPolicy
+from minifw.numdiff.checks import STEP, to_step
+from minifw.numdiff.engine import Rule, StepPolicy
+from minifw.numdiff.first_derivatives import FirstDerivatives
 from minifw.numdiff.fixed_step import FixedStep
 from minifw.numdiff.imaginary_step import ImaginaryStep
-from minifw.numdiff.method import GradientMethod
-from minifw.numdiff.objective import Objective, task_chunks
-from minifw.numdiff.perturbation import Perturbation, check_copyable
+from minifw.numdiff.objective import Objective
 from minifw.numdiff.results import Estimate
-from minifw.numdiff.stencil import Stencil
-from minifw.numdiff.workers import Workers, check_workers, is_serial, run_tasks
-from minifw.typing import ArrayLike, FloatArray, IntArray
+from minifw.numdiff.second_derivatives import SecondDerivatives
+from minifw.numdiff.stencil import Stencil, second_derivative
+from minifw.numdiff.tasks import ENGINE_CHUNK, covered, error, estimate_tasks, gathered, value
+from minifw.numdiff.workers import Workers
+from minifw.typing import FloatArray, IntArray
 
 __all__ = ["ENGINE_CHUNK", "Differentiator"]
 
-ENGINE_CHUNK = 1 << 16
-"""Most coordinates in one task of an objective split by default; bounds the engine's scratch."""
-
 
 @attrs.frozen
-class Differentiator(GradientMethod):
+class Differentiator(FirstDerivatives, SecondDerivatives):
     r"""A finite-difference scheme: a step `h` and a [`Stencil`][minifw.numdiff.stencil.Stencil].
 
     The entry points share one engine, and each has a twin that also returns the error bound and
     the evaluations (an [`Estimate`][minifw.numdiff.results.Estimate]; the error is nan for a
     scheme that does not bound it):
 
-    - [`derivative`][minifw.numdiff.differentiator.Differentiator.derivative]
-      ([`estimate`][minifw.numdiff.differentiator.Differentiator.estimate]) of
-      \(f:\mathbb{R}\to\mathbb{R}\) at a point;
-    - [`partial`][minifw.numdiff.differentiator.Differentiator.partial] of
-      \(f:\mathbb{R}^n\to\mathbb{R}\) with respect to one coordinate, the others fixed;
-    - [`gradient`][minifw.numdiff.differentiator.Differentiator.gradient]
-      ([`gradient_estimate`][minifw.numdiff.differentiator.Differentiator.gradient_estimate]) of
-      \(f\) at an array of any shape, perturbing it in place and restoring it exactly;
+    - first derivatives of a function
+      ([`FirstDerivatives`][minifw.numdiff.first_derivatives.FirstDerivatives]):
+      [`derivative`][minifw.numdiff.differentiator.Differentiator.derivative] (also elementwise at
+      many points), [`partial`][minifw.numdiff.differentiator.Differentiator.partial],
+      [`gradient`][minifw.numdiff.differentiator.Differentiator.gradient],
+      [`directional`][minifw.numdiff.differentiator.Differentiator.directional] and
+      [`jacobian`][minifw.numdiff.differentiator.Differentiator.jacobian] (dense, or from a
+      sparsity pattern);
+    - second derivatives ([`SecondDerivatives`][minifw.numdiff.second_derivatives.SecondDerivatives]):
+      [`hessian`][minifw.numdiff.differentiator.Differentiator.hessian] and
+      [`hessian_vector`][minifw.numdiff.differentiator.Differentiator.hessian_vector], by the
+      scheme's own rule for second derivatives
+      ([`second_rule`][minifw.numdiff.differentiator.Differentiator.second_rule]);
     - [`gradients`][minifw.numdiff.differentiator.Differentiator.gradients]
       ([`estimates`][minifw.numdiff.differentiator.Differentiator.estimates]) of an
       [`Objective`][minifw.numdiff.objective.Objective] over all of its parameter arrays.
 
-    `h="auto"` chooses a step per coordinate, \(\varepsilon^{1/(p+1)} \max(1, |x_i|)\) for a
-    scheme of order \(p\), with fallbacks where that stencil leaves the domain of \(f\) or
+    `h="auto"` chooses a step per coordinate, \(\varepsilon^{1/(p+d)} \max(1, |x_i|)\) for a
+    rule of order \(p\) for the \(d\)-th derivative, with fallbacks where that stencil leaves the domain of \(f\) or
     reaches near 0 ([`minifw.numdiff.auto_step`][minifw.numdiff.auto_step]). A fixed step must be
     large enough for the point ([`minifw.numdiff.fixed_step`][minifw.numdiff.fixed_step]): where
     float spacing blurs it, it is refused, or a
@@ -130,101 +131,27 @@ class Differentiator(GradientMethod):
             return AutoStep()
         return FixedStep(self.h)
 
-    def derivative(self, f: Callable[[float], Any], x: float) -> float:
-        """Return the derivative of a function of one real variable at `x`.
+    @property
+    def first_rule(self) -> Rule:
+        """The stencil with the step policy: how first derivatives are taken."""
+        return Rule(self.stencil, self.step_policy)
+
+    @property
+    def second_rule(self) -> Rule:
+        r"""How second derivatives are taken: the stencil's own rule for them, with the same policy.
+
+        The weights on the stencil's points that give \(f''\)
+        ([`second_derivative`][minifw.numdiff.stencil.second_derivative]); a scheme may bring its
+        own ([`ComplexStep`][minifw.numdiff.schemes.complex_step.ComplexStep],
+        [`RichardsonDiff`][minifw.numdiff.schemes.richardson.RichardsonDiff]).
 
         Examples:
-            >>> from minifw import CentralDiff
-            >>> CentralDiff().derivative(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
-            0.1999999999990898
+            >>> from minifw import FivePointDiff
+            >>> FivePointDiff().second_rule.stencil.weights
+            (-0.08333333333333333, -0.08333333333333333, 1.3333333333333333, 1.3333333333333333)
 
         """
-        objective = _scalar_objective(f, real_scalar(x, "x"))
-        return float(self.estimates_along(objective, "x", np.zeros(1, dtype=np.intp)).value[0])
-
-    def estimate(self, f: Callable[[float], Any], x: float) -> Estimate[float]:
-        """Return the derivative of `f` at `x`, its error bound (nan if none) and the calls of `f`.
-
-        Examples:
-            >>> from minifw import CentralDiff, RichardsonDiff
-            >>> result = RichardsonDiff().estimate(lambda x: x**3, 2.0)
-            >>> result.value, result.error < 1e-10, result.evaluations
-            (12.0, True, 7)
-            >>> CentralDiff().estimate(lambda x: x**3, 2.0).evaluations  # f(x), f(x + h), f(x - h)
-            3
-
-        """
-        calls = 0
-
-        def counted(v: float) -> Any:
-            nonlocal calls
-            calls += 1
-            return f(v)
-
-        objective = _scalar_objective(counted, real_scalar(x, "x"))
-        found = self.estimates_along(objective, "x", np.zeros(1, dtype=np.intp))
-        return Estimate(float(found.value[0]), float(found.error[0]), calls)
-
-    def partial(
-        self, f: Callable[[FloatArray], Any], x: ArrayLike, i: int | tuple[int, ...]
-    ) -> float:
-        r"""Return \(\partial f / \partial x_i\) at `x`, the other coordinates fixed.
-
-        `i` is an index into `x` (an int for a vector, a tuple for any shape).
-
-        Examples:
-            >>> from minifw import CentralDiff
-            >>> CentralDiff().partial(lambda x: x[0]**2 + x[1]**2, [3.0, 4.0], 1)
-            7.999999999999119
-
-        """
-        arr = point(x, "x")
-        flat = flat_index(i, arr.shape)
-        objective = _array_objective(f, arr)
-        found = self.estimates_along(objective, "x", np.array([flat], dtype=np.intp))
-        return float(found.value[0])
-
-    def gradient(
-        self, f: Callable[[FloatArray], Any], x: ArrayLike, *, workers: Workers = None
-    ) -> FloatArray:
-        r"""Return \(\nabla f(x)\), an array of `x`'s shape.
-
-        A float64 array `x` is perturbed in place, one coordinate at a time, so `f` may also ignore
-        its argument and read the array through a closure. Afterwards `x` holds exactly its original
-        values, also when `f` raises. Other array-likes are copied first. `workers` spreads the
-        coordinates over processes or an executor, as in
-        [`gradients`][minifw.numdiff.differentiator.Differentiator.gradients] (then each worker
-        perturbs a copy of `x`).
-
-        Examples:
-            >>> import numpy as np
-            >>> from minifw import CentralDiff
-            >>> CentralDiff().gradient(lambda x: np.sum(x**2), np.array([3.0, 4.0]))
-            array([6., 8.])
-
-        """
-        arr = point(x, "x")
-        check_workers(workers)
-        return self.gradients(_array_objective(f, arr), workers=workers)["x"]
-
-    def gradient_estimate(
-        self, f: Callable[[FloatArray], Any], x: ArrayLike, *, workers: Workers = None
-    ) -> Estimate[FloatArray]:
-        """Return the gradient of `f` at `x` with error bounds and evaluations, as `gradient` does.
-
-        Examples:
-            >>> import numpy as np
-            >>> from minifw import RichardsonDiff
-            >>> result = RichardsonDiff().gradient_estimate(lambda v: np.sum(np.sin(v)), [0.5, 1.0])
-            >>> bool(np.all(np.abs(result.value - np.cos([0.5, 1.0])) <= result.error))
-            True
-            >>> result.evaluations  # 1 at the point, 6 and 6 along the coordinates
-            13
-
-        """
-        arr = point(x, "x")
-        check_workers(workers)
-        return self.estimates(_array_objective(f, arr), workers=workers)["x"]
+        return Rule(second_derivative(self.stencil), self.step_policy)
 
     def gradients(self, objective: Objective, *, workers: Workers = None) -> dict[str, FloatArray]:
         """Return the gradient of an `Objective` for each of its parameter arrays.
@@ -241,8 +168,8 @@ class Differentiator(GradientMethod):
             {'w': [[7.0, 7.0]], 'b': [7.0]}
 
         """
-        chunks, parts = self._run(objective, workers)
-        return _covered(objective, _gathered(objective, chunks, parts, _value))
+        done = estimate_tasks(self.first_rule, objective, workers, ENGINE_CHUNK)
+        return covered(objective, gathered(objective, done, value))
 
     def estimates(
         self, objective: Objective, *, workers: Workers = None
@@ -270,11 +197,10 @@ class Differentiator(GradientMethod):
             13
 
         """
-        chunks, parts = self._run(objective, workers)
-        values = _covered(objective, _gathered(objective, chunks, parts, _value))
-        errors = _gathered(objective, chunks, parts, _error)
-        # the value at the point, shared by every coordinate, and the changes of every task
-        evaluations = 1 + sum(found.evaluations for part in parts for found in part.values())
+        done = estimate_tasks(self.first_rule, objective, workers, ENGINE_CHUNK)
+        values = covered(objective, gathered(objective, done, value))
+        errors = gathered(objective, done, error)
+        evaluations = done.evaluations
         return {name: Estimate(values[name], errors[name], evaluations) for name in values}
 
     def estimates_along(
@@ -294,74 +220,4 @@ class Differentiator(GradientMethod):
             array([6.])
 
         """
-        return self.step_policy.estimate(self.stencil, objective, name, index)
-
-    def _run(
-        self, objective: Objective, workers: Workers
-    ) -> tuple[tuple[dict[str, IntArray], ...], list[dict[str, Estimate[FloatArray]]]]:
-        """Split the objective into its tasks and run them where `workers` says."""
-        check_workers(workers)
-        if not is_serial(workers):
-            check_copyable(objective)
-        chunks = task_chunks(objective, ENGINE_CHUNK)
-        return chunks, run_tasks(_chunk_estimates, (self, objective), chunks, workers)
-
-
-def _chunk_estimates(
-    job: tuple[Differentiator, Objective], chunk: dict[str, IntArray]
-) -> dict[str, Estimate[FloatArray]]:
-    """One task of `Differentiator.estimates`: the estimates of a chunk's coordinates."""
-    differentiator, objective = job
-    return {
-        name: differentiator.estimates_along(objective, name, index)
-        for name, index in chunk.items()
-    }
-
-
-def _value(found: Estimate[FloatArray]) -> FloatArray:
-    return found.value
-
-
-def _error(found: Estimate[FloatArray]) -> FloatArray:
-    return found.error
-
-
-def _gathered(
-    objective: Objective,
-    chunks: tuple[dict[str, IntArray], ...],
-    parts: list[dict[str, Estimate[FloatArray]]],
-    field: Callable[[Estimate[FloatArray]], FloatArray],
-) -> dict[str, FloatArray]:
-    """Put one field of the tasks' estimates together, array by array (nan where none is)."""
-    found = {name: np.full(arr.shape, np.nan) for name, arr in objective.params.items()}
-    for chunk, part in zip(chunks, parts, strict=True):
-        for name, index in chunk.items():
-            found[name].reshape(-1)[index] = field(part[name])
-    return found
-
-
-def _covered(objective: Objective, values: dict[str, FloatArray]) -> dict[str, FloatArray]:
-    """Return the gathered values, refusing a coordinate that no task computed.
-
-    Every derivative computed is finite, so nan marks a coordinate left out.
-    """
-    for name, value in values.items():
-        if np.isnan(value).any():
-            flat = int(np.flatnonzero(np.isnan(value))[0])
-            raise DifferentiationError(
-                f"{type(objective).__name__}.chunks() leaves out "
-                f"{describe(name, value.shape, flat)}: the tasks must hold every coordinate"
-            )
-    return values
-
-
-def _scalar_objective(f: Callable[[Any], Any], x: float) -> Perturbation:
-    """Return the objective of `f` at a number; `f` gets a Python float (or complex)."""
-    arrays = {"x": np.array(x)}
-    return Perturbation(lambda: f(arrays["x"].item()), arrays)
-
-
-def _array_objective(f: Callable[[Any], Any], arr: FloatArray) -> Perturbation:
-    """Return the objective of `f` at an array; `f` gets it (or a complex copy of it)."""
-    arrays = {"x": arr}
-    return Perturbation(lambda: f(arrays["x"]), arrays)
+        return self.first_rule.estimate(objective, name, index)

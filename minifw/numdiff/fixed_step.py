@@ -8,8 +8,8 @@ a [`StepWarning`][minifw.numdiff.fixed_step.StepWarning].
 
 Examples:
     >>> import numpy as np
-    >>> check_steps(1e-4, np.array([[1e-4, -1e-4]]), np.array([5.0]), "x", ())  # fine
-    >>> check_steps(1e-50, np.array([[1e-50]]), np.array([5.0]), "x", ())
+    >>> check_steps(1e-4, np.array([[1e-4, -1e-4]]), np.array([5.0]), "x", lambda k: "x")  # fine
+    >>> check_steps(1e-50, np.array([[1e-50]]), np.array([5.0]), "x", lambda k: "x")
     Traceback (most recent call last):
     ...
     minifw.errors.DifferentiationError: step h=1e-50 vanishes against x=5.0: x + 1e-50 == x in float64, so the difference would be 0; use a larger h (the default is 1e-4)
@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any, final
 
 import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw._validation import describe
 from minifw.errors import DifferentiationError
 from minifw.numdiff.engine import StencilPolicy, Taken
-from minifw.numdiff.objective import Objective
-from minifw.typing import FloatArray
+from minifw.numdiff.objective import Differentiable, where
+from minifw.numdiff.stencil import Stencil
+from minifw.typing import FloatArray, IntArray
 
-__all__ = ["STEP_REFUSED", "STEP_WARNED", "FixedStep", "StepWarning", "check_steps"]
+__all__ = ["STEP_REFUSED", "STEP_WARNED", "FixedStep", "StepWarning", "check_steps", "named"]
 
 STEP_REFUSED = 1e-3
 """A fixed step is refused where float spacing alone moves `x + h` by more than this part of h."""
@@ -71,15 +72,24 @@ class FixedStep(StencilPolicy):
         """No: a change that is not finite is an error naming the coordinate."""
         return False
 
-    def steps(self, order: int, values: FloatArray) -> FloatArray:
+    def steps(self, stencil: Stencil, values: FloatArray) -> FloatArray:
         """`h` for every coordinate."""
         return np.full(values.shape, self.h)
 
+    def scales(self, values: FloatArray) -> FloatArray:
+        """1 everywhere: the step is `h` at every coordinate."""
+        return np.ones(values.shape)
+
     def check(
-        self, objective: Objective, name: str, values: FloatArray, steps: NDArray[Any]
+        self,
+        objective: Differentiable,
+        name: str,
+        index: IntArray,
+        values: FloatArray,
+        steps: NDArray[Any],
     ) -> None:
         """Refuse (or warn about) steps that float spacing at the coordinates blurs."""
-        check_steps(self.h, steps, values, name, objective.params[name].shape)
+        check_steps(self.h, steps, values, name, named(objective, name, index))
 
     def settle(self, taken: Taken, result: FloatArray) -> int:
         """Nothing to settle: the checked changes are the answer."""
@@ -91,13 +101,22 @@ class FixedStep(StencilPolicy):
         return False
 
 
+def named(objective: Differentiable, name: str, index: IntArray) -> Callable[[int], str]:
+    """Return how messages name the `k`-th of the coordinates `index` of `name`."""
+    return lambda k: where(objective, name, int(index[k]))
+
+
 def check_steps(
-    h: float | str, steps: FloatArray, values: FloatArray, name: str, shape: tuple[int, ...]
+    h: float | str,
+    steps: FloatArray,
+    values: FloatArray,
+    name: str,
+    coordinate: Callable[[int], str],
 ) -> None:
     """Refuse (or warn about) fixed steps that float spacing at the coordinates blurs.
 
-    `steps[k, m]` is the `m`-th step of coordinate `k`, whose value is `values[k]`; `h` is the
-    step as the user gave it, for the messages.
+    `steps[k, m]` is the `m`-th step of coordinate `k`, whose value is `values[k]` and which
+    messages call `coordinate(k)`; `h` is the step as the user gave it, for the messages.
     """
     # Float spacing grows with |x|: when the largest coordinate is fine (the usual case, one
     # reduction per chunk), all are, and none can swallow a step either.
@@ -111,7 +130,7 @@ def check_steps(
         if np.any(stuck):
             k = int(np.flatnonzero(stuck)[0])
             raise DifferentiationError(
-                f"step h={h!r} vanishes against {describe(name, shape, k)}={float(values[k])!r}: "
+                f"step h={h!r} vanishes against {coordinate(k)}={float(values[k])!r}: "
                 f"{name} + {abs(float(column[k]))!r} == {name} in float64, so the difference "
                 "would be 0; use a larger h (the default is 1e-4)"
             )
@@ -121,16 +140,16 @@ def check_steps(
     k = int(np.argmax(blur))
     if blur[k] <= STEP_WARNED:
         return
-    where = f"{describe(name, shape, k)}={float(values[k])!r}"
+    at = f"{coordinate(k)}={float(values[k])!r}"
     advice = f"use h >= {float(spacing[k]) / (2 * STEP_WARNED):.2g} or h='auto'"
     if blur[k] > STEP_REFUSED:
         raise DifferentiationError(
-            f"step h={h!r} is too small for {where}: float64 numbers there are "
+            f"step h={h!r} is too small for {at}: float64 numbers there are "
             f"{float(spacing[k]):.2g} apart, so {name} + {float(smallest[k])!r} is off by up to "
             f"{float(blur[k]):.0%} of the step; {advice}"
         )
     warnings.warn(
-        f"step h={h!r} is small for {where}: float spacing there blurs the step by up to "
+        f"step h={h!r} is small for {at}: float spacing there blurs the step by up to "
         f"{float(blur[k]):.1e} of itself, and the derivative by as much; {advice}",
         StepWarning,
         stacklevel=5,

@@ -10,6 +10,15 @@ a faster one that recomputes only what a coordinate changes (see
 [`minifw.Model.objective`][minifw.nn.models.Model.objective]). The coordinates split into tasks
 ([`Chunked`][minifw.numdiff.objective.Chunked], [`task_chunks`][minifw.numdiff.objective.task_chunks]).
 
+More kinds the engine understands: an [`ArrayObjective`][minifw.numdiff.objective.ArrayObjective]
+has an array as its value (its changes have that shape too: the columns of a Jacobian); a
+[`Pointwise`][minifw.numdiff.objective.Pointwise] objective's coordinates are separate points, each
+with a value of its own, whose changes come in one call (an elementwise function at many points);
+an objective that [`NamesCoordinates`][minifw.numdiff.objective.NamesCoordinates] says in its
+own words where a coordinate is, for the engine's messages; and one that
+[`DeclaresComplexSafety`][minifw.numdiff.objective.DeclaresComplexSafety] says whether complex
+steps may go through it.
+
 Examples:
     >>> import numpy as np
     >>> from minifw import Perturbation
@@ -26,19 +35,27 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw._validation import describe
 from minifw.errors import DifferentiationError
 from minifw.typing import FloatArray, IntArray
 
 __all__ = [
+    "ArrayObjective",
     "Chunked",
     "CombinedChanges",
+    "DeclaresComplexSafety",
+    "Differentiable",
+    "NamesCoordinates",
     "Objective",
+    "Pointwise",
+    "output_shape",
     "task_chunks",
+    "where",
 ]
 
 
@@ -89,6 +106,109 @@ class CombinedChanges(Protocol):
         the same `index` and `steps`, to rounding.
         """
         ...
+
+
+@runtime_checkable
+class ArrayObjective(Protocol):
+    r"""An array-valued function of named parameter arrays that reports its own changes.
+
+    The same three members as an [`Objective`][minifw.numdiff.objective.Objective], and the
+    `shape` of its value: [`changes`][minifw.numdiff.objective.ArrayObjective.changes] returns an
+    array of shape `(K, M) + shape`, so a stencil through it gives, per coordinate, a column of
+    the Jacobian.
+    """
+
+    @property
+    def params(self) -> Mapping[str, FloatArray]:
+        """The parameter arrays, by name (float64; left as they were after every call)."""
+        ...
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the value."""
+        ...
+
+    def value(self) -> FloatArray:
+        """Return the value at the parameters as they are, an array of `shape`."""
+        ...
+
+    def changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
+        r"""Return \(F(\theta + s_m e_{i_k}) - F(\theta)\), shape `(K, M) + shape`."""
+        ...
+
+
+Differentiable: TypeAlias = "Objective | ArrayObjective"
+"""What the engine differentiates: a scalar objective or an array-valued one."""
+
+
+@runtime_checkable
+class Pointwise(Protocol):
+    r"""An objective whose coordinates are separate points: \(f(x_k)\) depends on \(x_k\) alone.
+
+    Each coordinate has a value of its own
+    ([`values_at`][minifw.numdiff.objective.Pointwise.values_at]), and the changes of many
+    coordinates at steps of their own come from one evaluation
+    ([`changes_at`][minifw.numdiff.objective.Pointwise.changes_at]): the engine then asks once per
+    round instead of once per step.
+    """
+
+    def values_at(self, name: str, index: IntArray) -> FloatArray:
+        """Return the value at each coordinate `index` (flat) of `params[name]`, shape `(K,)`."""
+        ...
+
+    def changes_at(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
+        r"""Return \(f(x_{i_k} + s_{km}) - f(x_{i_k})\) for `steps` of shape `(K, M)`, in one go."""
+        ...
+
+
+@runtime_checkable
+class DeclaresComplexSafety(Protocol):
+    """An objective that knows whether complex steps go through it as through an analytic f.
+
+    A layered model's objective asks its layers; the engine then trusts the answer instead of
+    checking a sample of coordinates against real differences
+    ([`ImaginaryStep`][minifw.numdiff.imaginary_step.ImaginaryStep]).
+    """
+
+    def complex_safety(self) -> str | None:
+        """Return `None` when every part is complex-safe, else which part is not, and why."""
+        ...
+
+
+@runtime_checkable
+class NamesCoordinates(Protocol):
+    """An objective that names its coordinates itself in the engine's messages."""
+
+    def coordinate(self, name: str, flat: int) -> str:
+        """Return how a message names coordinate `flat` of `params[name]` (say, `x[3]`)."""
+        ...
+
+
+def where(objective: object, name: str, flat: int) -> str:
+    """Return how messages name a coordinate: the objective's own words, or `name[i, j]`.
+
+    Examples:
+        >>> from minifw import Perturbation
+        >>> where(Perturbation(lambda: 0.0, {"w": np.zeros((2, 2))}), "w", 3)
+        'w[1, 1]'
+
+    """
+    if isinstance(objective, NamesCoordinates):
+        return objective.coordinate(name, flat)
+    params: Mapping[str, FloatArray] = objective.params  # type: ignore[attr-defined]
+    return describe(name, params[name].shape, flat)
+
+
+def output_shape(objective: object) -> tuple[int, ...]:
+    """Return the shape of an objective's value: `()` for a scalar one.
+
+    Examples:
+        >>> from minifw import Perturbation
+        >>> output_shape(Perturbation(lambda: 0.0, {"w": np.zeros(2)}))
+        ()
+
+    """
+    return tuple(objective.shape) if isinstance(objective, ArrayObjective) else ()
 
 
 @runtime_checkable

@@ -33,9 +33,10 @@ from numpy.typing import NDArray
 from minifw._validation import check_params, describe
 from minifw.errors import DifferentiationError
 from minifw.numdiff.objective import Objective
+from minifw.numdiff.precision import warn_low_precision
 from minifw.typing import FloatArray, IntArray
 
-__all__ = ["Perturbation", "check_copyable"]
+__all__ = ["REAL_PART_AGREEMENT", "Perturbation", "check_copyable", "check_real_part"]
 
 
 def _scalar(value: object, where: Callable[[], str]) -> float:
@@ -45,6 +46,12 @@ def _scalar(value: object, where: Callable[[], str]) -> float:
     arr = np.asarray(value)
     # A complex value with no imaginary part is real: a complex-safe f may compute in complex.
     real = arr.dtype.kind in "fiu" or (arr.dtype.kind == "c" and np.all(arr.imag == 0))
+    if arr.size == 1 and arr.ndim <= 1 and arr.dtype.kind == "c" and not real:
+        raise DifferentiationError(
+            f"f must return a real scalar, got the complex {complex(arr.reshape(()))!r} at "
+            f"{where()}: f is complex-valued, so no real derivative (and no complex step) "
+            "applies; differentiate its real and imaginary parts as two functions"
+        )
     if arr.size != 1 or arr.ndim > 1 or not real:
         raise DifferentiationError(
             f"f must return a finite real scalar, got {type(value).__name__} of shape "
@@ -75,6 +82,35 @@ def _complex_scalar(value: object, where: Callable[[], str]) -> complex:
 
 # What a function that is not complex-safe raises for a complex argument.
 _NOT_COMPLEX_SAFE = (TypeError, ValueError, np.exceptions.ComplexWarning)
+# Re f(x + ih) must be f(x) to this part: an imaginary step of 1e-20 moves it by h^2 f''/2.
+REAL_PART_AGREEMENT = 1e-3
+
+
+def check_real_part(
+    moved: complex, base: float, where: Callable[[], str], step: complex = 0j
+) -> None:
+    r"""Refuse `f(x + ih)` whose real part is not `f(x)`: f mixes the imaginary part into it.
+
+    For an analytic f the gap is \(h^2 f''(x) / 2\); allowed is `REAL_PART_AGREEMENT` of the
+    largest of \(|f(x)|\), \(|\operatorname{Re} f(x + ih)|\) and
+    \(|\operatorname{Im} f(x + ih)|\), and \(|h|\) itself (so that \(f = x^4\) at 0 passes).
+
+    Examples:
+        >>> check_real_part(9.0 + 6e-20j, 9.0, lambda: "x")
+        >>> check_real_part(10.0 + 6e-20j, 9.0, lambda: "x")
+        Traceback (most recent call last):
+        ...
+        minifw.errors.DifferentiationError: f's real part moves under an imaginary step at x (f = 9, Re f(x + ih) = 10): f is not complex-safe, so a complex step cannot differentiate it; use a real scheme such as RichardsonDiff
+
+    """
+    scale = max(abs(base), abs(moved.real), abs(moved.imag))
+    if abs(moved.real - base) <= REAL_PART_AGREEMENT * scale + abs(step):
+        return
+    raise DifferentiationError(
+        f"f's real part moves under an imaginary step at {where()} (f = {base:.6g}, "
+        f"Re f(x + ih) = {moved.real:.6g}): f is not complex-safe, so a complex step cannot "
+        "differentiate it; use a real scheme such as RichardsonDiff"
+    )
 
 
 def _moved(name: str, shape: tuple[int, ...], flat: int, step: complex) -> str:
@@ -90,8 +126,8 @@ class Perturbation:
     `f` takes no arguments and reads the parameter arrays itself (the way the book's
     `numerical_gradient` wraps a network's loss in a closure over its weights). Every
     coordinate is set to `value + step`, `f` is called, and the exact original value is
-    written back, also when `f` raises. The arrays must be writeable float64 arrays
-    ([`check_params`][minifw._validation.check_params]).
+    written back, also when `f` raises. The arrays must be writeable float64 arrays,
+    not empty and finite.
 
     A complex step ([`ComplexStep`][minifw.numdiff.schemes.complex_step.ComplexStep]) cannot be written into a
     float64 array. Instead, a complex copy of the array is put in its place in `arrays` (which must
@@ -137,9 +173,17 @@ class Perturbation:
         return self.arrays
 
     def value(self) -> float:
-        """Return `f()` at the unperturbed point (evaluated once, then remembered)."""
+        """Return `f()` at the unperturbed point (evaluated once, then remembered).
+
+        A value in less than float64 (float32, float16) is a
+        [`PrecisionWarning`][minifw.numdiff.precision.PrecisionWarning]: every difference of
+        such values loses digits.
+        """
         if self._base is None:
-            base = _scalar(self.f(), lambda: "the unperturbed point")
+            found = self.f()
+            if isinstance(found, np.generic | np.ndarray):
+                warn_low_precision(found.dtype, "the unperturbed point")
+            base = _scalar(found, lambda: "the unperturbed point")
             if not math.isfinite(base):
                 raise DifferentiationError(
                     f"f must return a finite scalar, got {base} at the unperturbed point"
@@ -154,12 +198,10 @@ class Perturbation:
         report or to step around. Complex steps are taken on a complex copy (see the class text).
         """
         if np.iscomplexobj(steps):
-            # For a purely imaginary step ih, Re f(x + ih) = f(x) - h^2 f''(x)/2 + ...: f(x) itself
-            # in float64 for the tiny h of a complex step, so the value at the point is not
-            # evaluated (one call of f per derivative) and the change is i Im f(x + ih).
+            # The value at the point is taken (once): f there must be real, and for a purely
+            # imaginary step ih, Re f(x + ih) = f(x) - h^2 f''(x)/2 + ... must be f(x) itself.
             imaginary = bool(np.all(np.real(steps) == 0))
-            base = None if imaginary else self.value()
-            return self._complex_changes(name, index, steps, base)
+            return self._complex_changes(name, index, steps, self.value(), imaginary)
         base = self.value()
         arr = self.arrays[name]
         # Address elements through a flat view where one exists (an int index is the cheapest),
@@ -191,7 +233,7 @@ class Perturbation:
         return np.array(changes, dtype=np.float64).reshape(index.size, steps.size)
 
     def _complex_changes(
-        self, name: str, index: IntArray, steps: NDArray[Any], base: float | None
+        self, name: str, index: IntArray, steps: NDArray[Any], base: float, imaginary: bool
     ) -> NDArray[np.complex128]:
         """Evaluate `f` with a complex copy of `arrays[name]` swapped in, then swap back.
 
@@ -228,7 +270,9 @@ class Perturbation:
                     finally:
                         flat[i] = centre
                     moved = _complex_scalar(value, where)
-                    changes.append(moved - (moved.real if base is None else base))
+                    if imaginary:
+                        check_real_part(moved, base, where, step)
+                    changes.append(moved - base)
         finally:
             arrays[name] = original
         return np.array(changes, dtype=np.complex128).reshape(index.size, steps.size)

@@ -54,3 +54,22 @@ class Estimate(Generic[V]):
     value: V = attrs.field(eq=attrs.cmp_using(eq=_same))
     error: V = attrs.field(eq=attrs.cmp_using(eq=_same))
     evaluations: int
+
+    def _repr_html_(self) -> str:
+        """Return the table Jupyter shows: the value and its error bound (for an array, the largest)."""
+        from minifw._html import html_table
+
+        value, error = np.asarray(self.value), np.asarray(self.error)
+        rows: list[list[object]]
+        if value.ndim == 0:
+            rows = [["value", f"{float(value):.17g}"], ["error bound", f"{float(error):.3g}"]]
+        else:
+            bound = float(np.max(error)) if error.size else float("nan")
+            rows = [
+                ["shape", "x".join(map(str, value.shape))],
+                ["max |value|", f"{float(np.max(np.abs(value))):.6g}" if value.size else "-"],
+                ["largest error bound", f"{bound:.3g}"],
+            ]
+        rows.append(["evaluations", self.evaluations])
+        caption = "Estimate" + (" (nan: the scheme bounds no error)" if np.isnan(error).any() else "")
+        return html_table(["", ""], rows, caption=caption)

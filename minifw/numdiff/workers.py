@@ -25,6 +25,16 @@ task runs with one BLAS thread (OpenBLAS gives different last bits for different
 the gradient is the same to the last bit whatever the workers, their number or the order in which
 they finish.
 
+Workers are not trusted blindly: every result carries its call's token and its task's number, so a
+map that returns results out of order is put right, and one that returns too few, too many, or
+someone else's is a [`WorkerError`][minifw.numdiff.workers.WorkerError]; so is an executor that is
+shut down, a closed `multiprocessing.Pool` or a closed Dask client, before any task runs. A pool
+minifw starts for the call (`workers=n`, at most `MAX_PROCESSES`) ignores Ctrl-C, dies with this
+process, and is stopped at once when the call is interrupted
+([`minifw.numdiff.pools`][minifw.numdiff.pools]); the pickled state is a file that is unlinked as
+soon as it is written (workers open it through this process's `/proc/<pid>/fd`), so nothing is
+left behind even by `kill -9`.
+
 Examples:
     >>> from concurrent.futures import ThreadPoolExecutor
     >>> def scaled(factor, task):
@@ -41,28 +51,28 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import multiprocessing
 import operator
 import os
 import pickle
-import sys
 import tempfile
 import threading
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeAlias, TypeVar, final
 
 import attrs
 import cloudpickle
-from threadpoolctl import ThreadpoolController
 
 from minifw._validation import Check, is_int
 from minifw.errors import MinifwError, ValidationError
+from minifw.numdiff.blas import blas_threads, one_blas_thread
+from minifw.numdiff.pools import MAX_PROCESSES, process_pool, sigint_blocked, stop
 
 __all__ = [
+    "MAX_PROCESSES",
     "WORKERS",
     "MapFunction",
     "WorkerError",
@@ -89,8 +99,8 @@ Workers: TypeAlias = "int | Executor | MapFunction | None"
 KEEP_CALLS = 2
 
 _EXPECTED = (
-    "None, a positive integer (the number of processes), a map-like callable such as "
-    "pool.map, or a concurrent.futures.Executor"
+    f"None, a positive integer (the number of processes, at most {MAX_PROCESSES}), a map-like "
+    "callable such as pool.map, or a concurrent.futures.Executor"
 )
 
 
@@ -112,7 +122,7 @@ def _accepts_workers(workers: object) -> bool:
         return True
     count = _count(workers)
     if count is not None:
-        return count >= 1
+        return 1 <= count <= MAX_PROCESSES
     return callable(workers) and not isinstance(workers, type)
 
 
@@ -128,7 +138,7 @@ def check_workers(workers: object, name: str = "workers") -> None:
         >>> check_workers(0)
         Traceback (most recent call last):
         ...
-        minifw.errors.ValidationError: workers must be None, a positive integer (the number of processes), a map-like callable such as pool.map, or a concurrent.futures.Executor, got workers=0
+        minifw.errors.ValidationError: workers must be None, a positive integer (the number of processes, at most ...), a map-like callable such as pool.map, or a concurrent.futures.Executor, got workers=0
 
     """
     if WORKERS.accepts(workers):
@@ -158,98 +168,6 @@ def is_serial(workers: Workers) -> bool:
     return workers is None or _count(workers) == 1
 
 
-def process_pool(processes: int) -> ProcessPoolExecutor:
-    """Return a pool of `processes` fresh worker processes (started with `spawn`).
-
-    `spawn` starts each worker as a new interpreter: nothing of this process's threads or
-    locks is inherited (`fork` is unsafe once threads exist, and leaves no helper process
-    behind the way `forkserver` does). As with any spawned process, a script that starts one
-    must guard its top level with `if __name__ == "__main__":`. Use it as a context manager,
-    or call `shutdown()`.
-
-    Examples:
-        >>> with process_pool(1) as pool:
-        ...     list(pool.map(abs, [-1, 2]))
-        [1, 2]
-
-    """
-    if not is_int(processes) or int(processes) < 1:
-        raise ValidationError(f"processes must be a positive integer, got processes={processes!r}")
-    return ProcessPoolExecutor(int(processes), mp_context=multiprocessing.get_context("spawn"))
-
-
-# --- BLAS threads ---------------------------------------------------------------------------
-
-_blas_lock = threading.Lock()
-_blas_depth = 0
-_blas_limiter: Any = None
-_controller: ThreadpoolController | None = None
-_controller_modules = -1
-
-
-def _blas_controller() -> ThreadpoolController:
-    # Building a controller inspects every loaded library (about 0.3 ms); reuse it until a
-    # module has been imported since, which may have loaded another BLAS.
-    global _controller, _controller_modules
-    if _controller is None or len(sys.modules) != _controller_modules:
-        _controller = ThreadpoolController()
-        _controller_modules = len(sys.modules)
-    return _controller
-
-
-def blas_threads() -> int:
-    """Return how many threads BLAS would use for a product started now, in this thread.
-
-    Examples:
-        >>> with one_blas_thread():
-        ...     blas_threads()
-        1
-
-    """
-    counts = [
-        int(lib.get_num_threads() or 1)
-        for lib in _blas_controller().lib_controllers
-        if lib.user_api == "blas"
-    ]
-    return max(counts, default=1)
-
-
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run the block with BLAS limited to one thread, restoring the setting afterwards.
-
-    The limit is process-wide, so nested and concurrent uses (tasks on several threads of one
-    process) are counted: the first to enter sets it and the last to leave restores it.
-
-    NOTE [ BLAS threads and the main thread ]: OpenBLAS takes its thread count from the
-    process's main thread: a limit set from any other thread has no effect (measured with
-    OpenBLAS 0.3.31: the product still uses, and gives the last bits of, the main thread's
-    count). So the caller sets the limit before handing tasks to threads of its own process,
-    and a task that finds more than one BLAS thread (a worker thread of a process whose main
-    thread allows more) refuses to run rather than give different last bits.
-
-    Examples:
-        >>> import numpy as np
-        >>> with one_blas_thread():
-        ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
-        4.0
-
-    """
-    global _blas_depth, _blas_limiter
-    with _blas_lock:
-        if _blas_depth == 0:
-            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
-        _blas_depth += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_depth -= 1
-            if _blas_depth == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
-
-
 # --- running tasks --------------------------------------------------------------------------
 
 
@@ -277,8 +195,14 @@ def run_tasks(
             return [work(state, task) for task in tasks]
     count = _count(workers)
     if count is not None:
-        with process_pool(min(count, len(tasks))) as pool:
-            return _distribute(pool.map, work, state, tasks, _Delivery.FILE)
+        pool = process_pool(min(count, len(tasks)))
+        try:
+            found = _distribute(pool.map, work, state, tasks, _Delivery.FILE)
+        except BaseException:
+            stop(pool)  # interrupted or failed: do not wait for the tasks still running
+            raise
+        pool.shutdown()
+        return found
     if isinstance(workers, ProcessPoolExecutor):
         return _distribute(workers.map, work, state, tasks, _Delivery.FILE)
     if isinstance(workers, ThreadPoolExecutor):
@@ -308,9 +232,15 @@ class _Delivery(enum.Enum):
 @final
 @attrs.frozen
 class _Stored:
-    """The pickled state, in a file on this machine (for worker processes on this machine)."""
+    """The pickled state, in a file on this machine (for worker processes on this machine).
+
+    `path` is what workers open: `/proc/<pid>/fd/<fd>` of an unlinked file where there is a
+    `/proc`, else the file itself (unlinked after the call); `fd` is this process's descriptor.
+    """
 
     path: str
+    fd: int
+    unlinked: bool
 
 
 @final
@@ -329,12 +259,20 @@ class _Job:
 @final
 @attrs.frozen
 class _Done:
+    """A task's value, with the call's token and the task's number."""
+
+    token: str
+    task: int
     value: Any
 
 
 @final
 @attrs.frozen
 class _Failed:
+    """A task's error and its traceback as text, with the call's token and the task's number."""
+
+    token: str
+    task: int
     error: BaseException
     trace: str
 
@@ -342,7 +280,40 @@ class _Failed:
 @final
 @attrs.frozen
 class _Missing:
-    """The worker has no copy of this call's state and the job did not carry one."""
+    """The worker has no copy of this call's state and the job did not carry one (or its file)."""
+
+    token: str
+    task: int
+
+
+_Outcome: TypeAlias = "_Done | _Failed | _Missing"
+
+
+def _matched(token: str, todo: list[int], mapped: object) -> dict[int, _Outcome]:
+    """Return the map's results by task number, refusing what is not one result per task."""
+    try:
+        found = list(mapped)  # type: ignore[call-overload]
+    except TypeError:
+        found = [mapped]
+    outcomes: dict[int, _Outcome] = {}
+    for outcome in found:
+        if not isinstance(outcome, _Done | _Failed | _Missing) or outcome.token != token:
+            raise WorkerError(
+                f"the map function returned {outcome!r} for a task; workers must be a map-like "
+                "callable returning fn's results (in order, such as pool.map)"
+            )
+        if outcome.task in outcomes or outcome.task not in todo:
+            raise WorkerError(
+                f"the map function returned task {outcome.task}'s result twice or for a task not "
+                "given; workers must be a map-like callable returning fn's results, one per item"
+            )
+        outcomes[outcome.task] = outcome
+    if len(outcomes) != len(todo):
+        raise WorkerError(
+            f"the map function returned {len(found)} results for {len(todo)} tasks; workers "
+            "must be a map-like callable returning fn's results, one per item, such as pool.map"
+        )
+    return outcomes
 
 
 def _distribute(
@@ -354,23 +325,22 @@ def _distribute(
 ) -> list[R]:
     """Run the tasks through `map_fn`, the pickled state delivered as `delivery` says."""
     pickled = _dumps(work, state, tasks)
-    payload: bytes | _Stored = _store(pickled) if delivery is _Delivery.FILE else pickled
+    stored = _store(pickled) if delivery is _Delivery.FILE else None
     token = uuid.uuid4().hex
-    outcomes: list[Any] = [None] * len(tasks)
+    outcomes: dict[int, _Outcome] = {}
     todo = list(range(len(tasks)))
     # A task without the state finds a copy in its worker, or answers _Missing: those tasks go
-    # again, with the state.
+    # again, with the bytes themselves.
     first = (os.cpu_count() or 1) if delivery is _Delivery.FIRST_TASKS else len(todo)
-    carrying = set(todo[:first])
+    carrying: dict[int, bytes | _Stored] = dict.fromkeys(todo[:first], stored or pickled)
     try:
         while todo:
-            jobs = [_Job(token, payload if i in carrying else None, i) for i in todo]
+            jobs = [_Job(token, carrying.get(i), i) for i in todo]
             with one_blas_thread():  # for workers that are threads of this process
-                mapped = list(map_fn(_run_job, jobs))
-            for i, outcome in zip(todo, mapped, strict=True):
-                outcomes[i] = outcome
+                mapped = _mapped(map_fn, jobs)
+            outcomes.update(_matched(token, todo, mapped))
             todo = [i for i in todo if isinstance(outcomes[i], _Missing)]
-            carrying = set(todo)
+            carrying = dict.fromkeys(todo, pickled)
     except BrokenExecutor as err:
         raise WorkerError(
             f"a worker process died before its task finished ({type(err).__name__}: {err}); "
@@ -379,20 +349,36 @@ def _distribute(
         ) from err
     finally:
         _forget(token)  # this process's own copies (thread workers)
-        if isinstance(payload, _Stored):
-            with contextlib.suppress(OSError):
-                os.unlink(payload.path)
+        if stored is not None:
+            _release(stored)
     results: list[R] = []
-    for outcome in outcomes:
+    for i in range(len(tasks)):
+        outcome = outcomes[i]
         if isinstance(outcome, _Failed):
             raise outcome.error from _RemoteTracebackError(outcome.trace)
-        if not isinstance(outcome, _Done):
-            raise WorkerError(
-                f"the map function returned {outcome!r} for a task; workers must be a map-like "
-                "callable returning fn's results in order, such as pool.map"
-            )
+        assert isinstance(outcome, _Done)
         results.append(outcome.value)
     return results
+
+
+def _mapped(map_fn: MapFunction, jobs: list[_Job]) -> list[Any]:
+    """Return `list(map_fn(_run_job, jobs))`; a map that fails itself is a `WorkerError`.
+
+    A task never raises (its error comes back as a `_Failed`), so what raises here is the map or
+    the executor: shut down, closed, broken. Ctrl-C passes through as it is.
+    """
+    try:
+        return list(map_fn(_run_job, jobs))
+    except BrokenExecutor:
+        raise
+    except Exception as err:
+        if isinstance(err, MinifwError):
+            raise
+        raise WorkerError(
+            f"the workers could not run the tasks ({type(err).__name__}: {err}): is the executor "
+            "shut down, the pool closed or the Dask client closed? Pass a running one, an int "
+            "for a pool started for the call, or workers=None"
+        ) from err
 
 
 def _dumps(work: Callable[[S, T], R], state: S, tasks: list[T]) -> bytes:
@@ -409,12 +395,32 @@ def _dumps(work: Callable[[S, T], R], state: S, tasks: list[T]) -> bytes:
 
 
 def _store(payload: bytes) -> _Stored:
-    """Write the pickled state to a private file, in memory (/dev/shm) where there is one."""
+    """Write the pickled state to a private file, in memory (/dev/shm) where there is one.
+
+    Where this process has a `/proc/<pid>/fd`, the file is unlinked at once and workers open it
+    through this process's descriptor: it exists only as long as the descriptor, so nothing is
+    left behind even if this process is killed.
+    """
     folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    handle, path = tempfile.mkstemp(prefix="minifw-state-", suffix=".pkl", dir=folder)
-    with os.fdopen(handle, "wb") as file:
-        file.write(payload)
-    return _Stored(path)
+    with sigint_blocked():  # a Ctrl-C between creating and unlinking would leave the file
+        handle, path = tempfile.mkstemp(prefix="minifw-state-", suffix=".pkl", dir=folder)
+        through = f"/proc/{os.getpid()}/fd/{handle}"
+        unlinked = os.path.exists(through)
+        if unlinked:
+            os.unlink(path)
+    written = 0
+    while written < len(payload):
+        written += os.write(handle, memoryview(payload)[written:])
+    return _Stored(through if unlinked else path, handle, unlinked)
+
+
+def _release(stored: _Stored) -> None:
+    """Close the state's file (and remove it where it has a name)."""
+    with contextlib.suppress(OSError):
+        os.close(stored.fd)
+    if not stored.unlinked:  # pragma: no cover - no /proc
+        with contextlib.suppress(OSError):
+            os.unlink(stored.path)
 
 
 class _RemoteTracebackError(Exception):
@@ -436,10 +442,14 @@ def _checkout(job: _Job) -> Any:
         if idle:
             return idle.pop()
         if job.payload is None:
-            return _Missing()
+            return _Missing(job.token, job.task)
     if isinstance(job.payload, _Stored):
-        with open(job.payload.path, "rb") as file:
-            return pickle.loads(file.read())
+        try:
+            with open(job.payload.path, "rb") as file:
+                data = file.read()
+        except OSError:  # no access to the parent's descriptor: ask for the bytes instead
+            return _Missing(job.token, job.task)
+        return pickle.loads(data)
     return pickle.loads(job.payload)
 
 
@@ -462,11 +472,12 @@ def _run_job(job: _Job) -> _Done | _Failed | _Missing:
         copy = _checkout(job)
     except Exception as err:
         return _failure(
+            job,
             WorkerError(
                 "the objective could not be rebuilt in a worker "
                 f"({type(err).__name__}: {err}); a function defined in a module must be "
                 "importable there (or defined in __main__, which is sent by value)"
-            )
+            ),
         )
     if isinstance(copy, _Missing):
         return copy
@@ -484,15 +495,15 @@ def _run_job(job: _Job) -> _Done | _Failed | _Missing:
                 )
             value = work(state, tasks[job.task])
     except Exception as err:
-        return _failure(err)  # the copy may be half-changed: it is not kept
+        return _failure(job, err)  # the copy may be half-changed: it is not kept
     _checkin(job.token, copy)
-    return _Done(value)
+    return _Done(job.token, job.task, value)
 
 
-def _failure(err: Exception) -> _Failed:
+def _failure(job: _Job, err: Exception) -> _Failed:
     trace = "".join(traceback.format_exception(err))
     try:
         pickle.dumps(err)
     except Exception:
         err = WorkerError(f"a task failed with an error that cannot be sent back: {err!r}")
-    return _Failed(err, trace)
+    return _Failed(job.token, job.task, err, trace)

@@ -6,7 +6,13 @@ history. It is a plain `.npz` archive (`np.savez`, members stored uncompressed, 
 member per array:
 
 - `format`: `"minifw-checkpoint-2"`;
-- `meta`: JSON naming the model, sampler and optimizer types and the parameter shapes;
+- `meta`: JSON naming the model, sampler and optimizer types and the parameter shapes; since
+  minifw 0.2.0 also what rebuilds the run from the file alone (all optional, for
+  [`Trainer.from_checkpoint`][minifw.train.trainer.Trainer.from_checkpoint] and
+  `minifw train --resume`): `parts` (each part's class and options,
+  [`minifw.train.parts`][minifw.train.parts]), `trainer` (the Trainer's settings), `data` (the
+  data set's class and sizes), `fit` (`until`: the step the fit that saved it was to reach) and
+  `config` (the configuration the Trainer was built from, if it was);
 - `step`: the number of training steps (int64);
 - `param.<name>`: each parameter array (float64);
 - `optimizer.step` and `optimizer.<slot>.<name>`: the optimizer's update count and each of
@@ -17,8 +23,8 @@ member per array:
 [`read_checkpoint`][minifw.train.checkpoint.read_checkpoint] checks a file against the parts it is meant
 for: the zip structure, the members present (none missing, none unknown, none compressed), and for
 each member, before its data is read, the declared size and the `.npy` header (dtype and shape)
-against what the model's parameter shapes, the optimizer, the sampler and the step count lead to
-expect. Only then is the member read (its CRC checked) and its values checked (finite, in range). So
+against what the model (its type and parameter shapes), the optimizer, the sampler and the step
+count lead to expect. Only then is the member read (its CRC checked) and its values checked (finite, in range). So
 a truncated or damaged file, a member that declares a terabyte, a compressed member that could
 inflate to hundreds of MiB, or parameters stored as strings raise
 [`CheckpointError`][minifw.errors.CheckpointError] naming the file and the member, and nothing is
@@ -46,6 +52,8 @@ Examples:
     Traceback (most recent call last):
     ...
     minifw.errors.CheckpointError: .../run.npz holds parameters {'W1': (784, 3), 'b1': (3,), 'W2': (3, 10), 'b2': (10,)} but the model has {'W1': (784, 4), 'b1': (4,), 'W2': (4, 10), 'b2': (10,)} (checkpoint of a TwoLayerNet, this is a TwoLayerNet)
+    >>> read_meta(path)["model"]
+    'TwoLayerNet'
 
 """
 
@@ -64,11 +72,13 @@ import numpy as np
 
 from minifw._atomic import atomic_write
 from minifw._header import ArrayHeader, HeaderCheck
+from minifw._paths import check_path
 from minifw._validation import check_params
 from minifw.errors import CheckpointError, MinifwError
 from minifw.nn.models import Model
 from minifw.train.archive import NpzArchive
 from minifw.train.optimizers import MAX_STEP, SGD, Optimizer
+from minifw.train.parts import class_name, describe_part
 from minifw.train.sampling import BatchSampler
 from minifw.typing import AnyArray, FloatArray
 
@@ -78,6 +88,7 @@ __all__ = [
     "Checkpoint",
     "check_writable",
     "read_checkpoint",
+    "read_meta",
     "write_checkpoint",
 ]
 
@@ -138,7 +149,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         minifw.errors.CheckpointError: cannot write checkpoint /proc/no/such/folder/run.npz: ...
 
     """
-    target = Path(path)
+    target = check_path(path, "checkpoint", CheckpointError)
     if target.is_dir():
         raise CheckpointError(f"cannot write checkpoint {target}: it is a folder")
     try:
@@ -159,23 +170,31 @@ def write_checkpoint(
     history: Mapping[str, AnyArray],
     sampler: BatchSampler,
     optimizer: Optimizer,
+    about: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a `minifw-checkpoint-2` file atomically and return its path.
 
     The file is written to a temporary name in the same folder and renamed into place, so the
     previous checkpoint survives any failure. Non-finite values are refused before anything is
-    written.
+    written. `about` adds JSON entries to `meta` (the Trainer's `parts`, `trainer`, `data`,
+    `fit` and `config`); the model, sampler and optimizer parts are recorded here.
     """
-    target = Path(path)
-    meta = {
-        "model": type(model).__name__,
-        "sampler": type(sampler).__name__,
-        "optimizer": {"type": type(optimizer).__name__, "repr": repr(optimizer)},
-        "shapes": {k: list(v.shape) for k, v in model.params.items()},
-    }
+    target = check_path(path, "checkpoint", CheckpointError)
+    meta: dict[str, Any] = dict(about or {})
+    meta.update(
+        model=type(model).__name__,
+        sampler=type(sampler).__name__,
+        optimizer={"type": type(optimizer).__name__, "repr": repr(optimizer)},
+        shapes={k: list(v.shape) for k, v in model.params.items()},
+    )
+    parts = dict(meta.get("parts", {}))
+    for kind, part in (("model", model), ("sampler", sampler), ("optimizer", optimizer)):
+        parts[kind] = describe_part(part)
+    meta["parts"] = parts
     arrays: dict[str, AnyArray] = {
         "format": np.array(CHECKPOINT_FORMAT),
-        "meta": np.array(json.dumps(meta)),
+        # default=str: a value JSON has no word for (a TOML date in a configuration) as text
+        "meta": np.array(json.dumps(meta, default=str)),
         "step": np.array(step, dtype=np.int64),
     }
     arrays.update({f"param.{k}": np.asarray(v) for k, v in model.params.items()})
@@ -229,8 +248,21 @@ def read_checkpoint(
     raises [`CheckpointError`][minifw.errors.CheckpointError] naming the file and, where there is
     one, the member.
     """
-    with NpzArchive.open(Path(path)) as archive:
+    with NpzArchive.open(check_path(path, "checkpoint", CheckpointError)) as archive:
         return _Reader(archive, model, sampler, optimizer, train_size).read()
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return a checkpoint's `meta` (with its `format`), reading and checking only those two members.
+
+    What [`Trainer.from_checkpoint`][minifw.train.trainer.Trainer.from_checkpoint] and
+    `minifw train --resume` rebuild the run from; the rest of the file is read later, by
+    [`read_checkpoint`][minifw.train.checkpoint.read_checkpoint].
+    """
+    with NpzArchive.open(check_path(path, "checkpoint", CheckpointError)) as archive:
+        reader = _Reader(archive, None, None, None, 0)
+        fmt = reader._read_format()
+        return {**reader._read_meta(fmt), "format": fmt}
 
 
 @final
@@ -239,9 +271,9 @@ class _Reader:
     """One reading of one archive: what the parts lead each member to hold."""
 
     archive: NpzArchive
-    model: Model
-    sampler: BatchSampler
-    optimizer: Optimizer
+    model: Model | Any
+    sampler: BatchSampler | Any
+    optimizer: Optimizer | Any
     train_size: int
 
     @property
@@ -321,6 +353,14 @@ class _Reader:
         return meta
 
     def _check_parts(self, meta: Mapping[str, Any], fmt: str) -> None:
+        model = type(self.model)
+        recorded = _recorded_type(meta, "model")
+        if meta["model"] != model.__name__ or recorded not in (None, class_name(model)):
+            raise CheckpointError(
+                f"{self.source} holds a {recorded or meta['model']} but this model is a "
+                f"{class_name(model)}: parameters of the same names and shapes do not make the "
+                "same model"
+            )
         sampler = type(self.sampler).__name__
         if meta["sampler"] != sampler:
             raise CheckpointError(
@@ -460,6 +500,14 @@ class _Reader:
             if np.any((values < 0) | (values > 1)):
                 raise self.fail(f"history.{key}", "holds accuracies outside [0, 1]")
         return {"loss": loss, "eval_step": eval_step, **accuracies}
+
+
+def _recorded_type(meta: Mapping[str, Any], kind: str) -> str | None:
+    """Return the class `meta["parts"]` records for a part (`"module:Name"`), if it records one."""
+    parts = meta.get("parts")
+    record = parts.get(kind) if isinstance(parts, dict) else None
+    wanted = record.get("type") if isinstance(record, dict) else None
+    return wanted if isinstance(wanted, str) else None
 
 
 def _int64_scalar(header: ArrayHeader, where: str) -> None:

@@ -1,13 +1,17 @@
 """How [`Trainer.fit`][minifw.train.trainer.Trainer.fit] reports while it runs.
 
-A terminal gets a progress bar (tqdm) that redraws itself in place. A file or a pipe (a CI log,
-`minifw demo > out.txt`, a notebook's stored output) would fill up with those redraws, one
-carriage return each, so it gets plain lines instead: one every `interval` seconds (5 by
-default) and one at the end, never a carriage return. Quiet mode writes nothing.
+A terminal gets a progress bar (tqdm) that redraws itself in place. Jupyter gets tqdm's notebook
+widget, a bar in the cell's output that updates in place ([`Notebook`][minifw.train.progress.Notebook];
+it needs ipywidgets, the `notebook` extra; without it, plain lines on the cell's standard output,
+not on the standard error a notebook tints as an error). A file or a pipe (a CI log,
+`minifw demo > out.txt`) would fill up with a terminal bar's redraws, one carriage return each,
+so it gets plain lines instead: one every `interval` seconds (5 by default) and one at the end,
+never a carriage return. Quiet mode writes nothing. A report whose stream fails (closed, its
+reader gone) falls silent; training goes on.
 
-The mode is one of `"auto"` (the bar when the stream is a terminal, plain lines otherwise),
-`"bar"`, `"lines"` and `"quiet"`; `True` means `"auto"` and `False` means
-`"quiet"`, which is what the Trainer's `progress` field takes.
+The mode is one of `"auto"` (the widget in Jupyter, else the bar when the stream is a terminal,
+plain lines otherwise), `"bar"`, `"notebook"`, `"lines"` and `"quiet"`; `True` means `"auto"`
+and `False` means `"quiet"`, which is what the Trainer's `progress` field takes.
 
 Examples:
     >>> import io
@@ -25,6 +29,7 @@ Examples:
 from __future__ import annotations
 
 import abc
+import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -39,17 +44,43 @@ __all__ = [
     "PROGRESS",
     "Bar",
     "Lines",
+    "Notebook",
     "Progress",
     "ProgressMode",
     "Quiet",
+    "in_notebook",
     "progress_for",
 ]
 
-ProgressMode: TypeAlias = bool | Literal["auto", "bar", "lines", "quiet"]
+ProgressMode: TypeAlias = bool | Literal["auto", "bar", "notebook", "lines", "quiet"]
 """What the Trainer's `progress` field and [`progress_for`][minifw.train.progress.progress_for] take."""
 
-PROGRESS: Check = one_of(True, False, "auto", "bar", "lines", "quiet")
+PROGRESS: Check = one_of(True, False, "auto", "bar", "notebook", "lines", "quiet")
 """The check of a [`ProgressMode`][minifw.train.progress.ProgressMode]."""
+
+# What a failing stream raises: closed (ValueError), gone (OSError), None (AttributeError).
+_STREAM_ERRORS = (OSError, ValueError, AttributeError)
+
+
+def in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel (an IPython shell with a kernel).
+
+    Only an IPython already imported is asked: a plain script never imports it.
+
+    Examples:
+        >>> in_notebook()   # a doctest is not a notebook
+        False
+
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _has_widgets() -> bool:
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
 
 
 @attrs.define
@@ -60,6 +91,16 @@ class Progress(abc.ABC):
     """
 
     total: int = attrs.field(validator=COUNT)
+    _failed: bool = attrs.field(default=False, init=False, repr=False)
+
+    def _safely(self, write: Callable[[], object]) -> None:
+        """Run one write of the report; if its stream fails, the report is quiet from then on."""
+        if self._failed:
+            return
+        try:
+            write()
+        except _STREAM_ERRORS:
+            self._failed = True
 
     @abc.abstractmethod
     def update(self, loss: float) -> None:
@@ -123,26 +164,62 @@ class Bar(Progress):
     _bar: Any = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._bar = tqdm(
-            total=self.total,
-            file=self.stream if self.stream is not None else sys.stderr,
-            unit="step",
-            dynamic_ncols=True,
-            leave=True,
-        )
+        def start() -> None:
+            self._bar = tqdm(
+                total=self.total,
+                file=self.stream if self.stream is not None else sys.stderr,
+                unit="step",
+                dynamic_ncols=True,
+                leave=True,
+            )
+
+        self._safely(start)
 
     def update(self, loss: float) -> None:
         """Advance the bar and show the loss."""
-        self._bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        self._bar.update(1)
+        self._safely(lambda: _advance(self._bar, loss))
 
     def note(self, text: str) -> None:
         """Print `text` above the bar."""
-        self._bar.write(text, file=self._bar.fp)
+        self._safely(lambda: self._bar.write(text, file=self._bar.fp))
 
     def close(self) -> None:
         """Close the bar (it stays on screen)."""
-        self._bar.close()
+        self._safely(lambda: self._bar.close())
+
+
+def _advance(bar: Any, loss: float) -> None:
+    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+    bar.update(1)
+
+
+@final
+@attrs.define
+class Notebook(Progress):
+    """tqdm's progress widget in a Jupyter cell's output, the loss in its postfix.
+
+    It updates in place; notes (evaluations) are printed below it on the cell's standard output;
+    a run cut short leaves the bar red. Needs ipywidgets (`pip install 'minifw[notebook]'`).
+    """
+
+    _bar: Any = attrs.field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        self._bar = notebook_tqdm(total=self.total, unit="step", leave=True)
+
+    def update(self, loss: float) -> None:
+        """Advance the bar and show the loss."""
+        self._safely(lambda: _advance(self._bar, loss))
+
+    def note(self, text: str) -> None:
+        """Print `text` below the bar."""
+        self._safely(lambda: print(text, flush=True))
+
+    def close(self) -> None:
+        """Close the bar (it stays in the output, red if the run stopped early)."""
+        self._safely(lambda: self._bar.close())
 
 
 @final
@@ -188,7 +265,7 @@ class Lines(Progress):
 
     def _line(self, now: float) -> None:
         elapsed = now - self._start
-        parts = [f"{self._done}/{self.total} steps"]
+        parts = [f"{self._done}/{self.total} step{'' if self.total == 1 else 's'}"]
         if self.total:
             parts[0] += f" ({100 * self._done // self.total}%)"
         parts.append(f"loss {self._loss:.4f}")
@@ -202,17 +279,21 @@ class Lines(Progress):
         self._written = self._done
 
     def _write(self, text: str) -> None:
-        stream = self.stream if self.stream is not None else sys.stderr
-        stream.write(text + "\n")
-        stream.flush()
+        def write() -> None:
+            stream = self.stream if self.stream is not None else sys.stderr
+            stream.write(text + "\n")
+            stream.flush()
+
+        self._safely(write)
 
 
 def progress_for(mode: ProgressMode, total: int, stream: TextIO | None = None) -> Progress:
     """Return the reporter for `mode` on `stream` (`sys.stderr` when None).
 
-    `True` and `"auto"` give a [`Bar`][minifw.train.progress.Bar] when the stream is a terminal and
-    [`Lines`][minifw.train.progress.Lines] otherwise; `False` and `"quiet"` give
-    [`Quiet`][minifw.train.progress.Quiet].
+    `True` and `"auto"` give, in Jupyter, a [`Notebook`][minifw.train.progress.Notebook] widget
+    (or, without ipywidgets, [`Lines`][minifw.train.progress.Lines] on the cell's standard
+    output); elsewhere a [`Bar`][minifw.train.progress.Bar] when the stream is a terminal and
+    `Lines` otherwise. `False` and `"quiet"` give [`Quiet`][minifw.train.progress.Quiet].
 
     Examples:
         >>> import io
@@ -223,15 +304,21 @@ def progress_for(mode: ProgressMode, total: int, stream: TextIO | None = None) -
         >>> progress_for("loud", total=10)
         Traceback (most recent call last):
         ...
-        minifw.errors.ValidationError: progress must be one of True, False, 'auto', 'bar', 'lines', 'quiet', got progress='loud'
+        minifw.errors.ValidationError: progress must be one of True, False, 'auto', 'bar', 'notebook', 'lines', 'quiet', got progress='loud'
 
     """
     PROGRESS.require("progress", mode)
     if mode is False or mode == "quiet":
         return Quiet(total)
     target = stream if stream is not None else sys.stderr
+    if (mode == "auto" or mode is True) and stream is None and in_notebook():
+        if not _has_widgets():  # plain lines where the notebook does not tint them
+            return Lines(total, stream=sys.stdout)
+        mode = "notebook"
     if mode == "auto" or mode is True:
         mode = "bar" if _is_terminal(target) else "lines"
+    if mode == "notebook":
+        return Notebook(total)
     if mode == "bar":
         return Bar(total, stream=target)
     return Lines(total, stream=target)

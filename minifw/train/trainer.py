@@ -37,13 +37,12 @@ Examples:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import final
+from typing import Any, final
 
 import attrs
-from threadpoolctl import threadpool_limits
 
 from minifw._validation import BOOL, COUNT, POSITIVE_FLOAT, POSITIVE_INT, Check
 from minifw.data.dataset import Dataset
@@ -58,12 +57,15 @@ from minifw.train.checkpoint import (
     CHECKPOINT_FORMAT,
     check_writable,
     read_checkpoint,
+    read_meta,
     write_checkpoint,
 )
+from minifw.train.fit import Fit
 from minifw.train.history import Evaluation, History
+from minifw.train.interrupts import deferred_signals
 from minifw.train.optimizers import SGD, Optimizer
 from minifw.train.pool import WorkerPool
-from minifw.train.progress import Progress, progress_for
+from minifw.train.resume import rebuilt_options, record, restore
 from minifw.train.sampling import BatchSampler, RandomChoiceSampler
 from minifw.train.step import TrainingStep
 from minifw.typing import AnyArray, ArrayLike, FloatArray
@@ -197,6 +199,8 @@ class Trainer:
     optimizer: Optimizer = attrs.field(init=False, validator=_instance(Optimizer, "an Optimizer"))
     history: History = attrs.field(factory=History, init=False)
     step_count: int = attrs.field(default=0, init=False)
+    config: Mapping[str, Any] | None = attrs.field(default=None, init=False, repr=False)
+    fit_until: int | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.optimizer = _optimizer(self._requested_optimizer, self._requested_learning_rate)
@@ -259,24 +263,36 @@ class Trainer:
         One path for every gradient method ([`TrainingStep`][minifw.train.step.TrainingStep]): the
         model's objective on the batch (one forward pass), its value, the gradient of the same
         objective, the optimizer's update. All or nothing: when the parameters cannot be updated in
-        place (read-only, not float64), the loss is not finite, the gradient does not fit the
-        parameters or the update would not be finite, [`TrainingError`][minifw.errors.TrainingError]
+        place (read-only, not float64, not finite), the loss is not finite, the gradient does not
+        fit the parameters or the update would not be finite, [`TrainingError`][minifw.errors.TrainingError]
         is raised and the parameters, the optimizer's state, the sampler (it draws the same batch
-        next time), the history and the step count are as they were.
+        next time), the history and the step count are as they were. A Ctrl-C (or any exception)
+        during the step leaves them so too; the moment that writes them all holds SIGINT and
+        SIGTERM back ([`deferred_signals`][minifw.train.interrupts.deferred_signals]). A pool of
+        workers that lost a process is replaced at the next step.
         """
         step = TrainingStep(
             self.model, self._loss, self.differentiator, self.optimizer, number=self.step_count + 1
         )
         params = step.checked_params()
-        saved = self.sampler.state()
+        saved = None  # the sampler's state before the step, while the step is not committed
         try:
-            value = step.take(*self.minibatch(), params, self._workers)
+            with deferred_signals():
+                saved = self.sampler.state()
+                x, t = self.minibatch()
+            proposal = step.propose(x, t, params, self._workers)
+            with deferred_signals():
+                self.optimizer.commit(proposal.update)
+                self.step_count = step.number
+                self.history.loss.append(proposal.loss)
+                saved = None
         except BaseException:
-            self.sampler.load_state(saved)
+            if saved is not None:
+                with deferred_signals():
+                    self.sampler.load_state(saved)
+            self._pool.drop_if_broken()
             raise
-        self.step_count = step.number
-        self.history.loss.append(value)
-        return value
+        return proposal.loss
 
     def evaluate(self) -> Evaluation:
         """Return the accuracy on the training and the test split now."""
@@ -296,77 +312,95 @@ class Trainer:
         there every `checkpoint_every` steps (0: only at the end), each time atomically, so a
         failure never leaves a damaged or non-finite checkpoint behind; that the path can be
         written is checked before the first step.
+
+        SIGINT (Ctrl-C) or SIGTERM stops the fit after the current step (a second one stops the
+        step itself, which is rolled back): the checkpoint, when one was asked for, is saved,
+        and [`Interrupted`][minifw.train.interrupts.Interrupted] is raised, saying the signal,
+        the step and the file ([`minifw.train.fit`][minifw.train.fit]).
         """
         COUNT.raising(ConfigError).require("steps", steps)
         COUNT.raising(ConfigError).require("checkpoint_every", checkpoint_every)
-        if checkpoint is not None:
-            check_writable(checkpoint)
-        progress = progress_for(self.progress, total=steps)
-        limits = threadpool_limits(self.blas_threads, user_api="blas")
+        target = check_writable(checkpoint) if checkpoint is not None else None
+        self.fit_until = self.step_count + steps
         try:
-            for _ in range(steps):
-                value = self.step()
-                progress.update(value)
-                if self.eval_every and self.step_count % self.eval_every == 0:
-                    self._record(self.evaluate(), progress)
-                due = checkpoint_every and self.step_count % checkpoint_every == 0
-                if checkpoint is not None and due:
-                    self.save_checkpoint(checkpoint)
+            Fit(self, steps, checkpoint=target, every=checkpoint_every).run()
         finally:
-            limits.restore_original_limits()
-            progress.close()
             if not self._keep_pool:  # outside a with block, fit leaves no processes behind
                 self.close()
-        last = self.history.last
-        if steps and (last is None or last.step != self.step_count):
-            self._record(self.evaluate(), None)
-        if checkpoint is not None:
-            self.save_checkpoint(checkpoint)
         return self.history
-
-    def _record(self, evaluation: Evaluation, progress: Progress | None) -> None:
-        self.history.evaluations.append(evaluation)
-        if progress is not None:
-            progress.note(str(evaluation))
 
     # --- checkpoints --------------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
         """Save parameters, optimizer and sampler state, history and step count to one `.npz`.
 
-        The format is [`minifw.train.checkpoint`][minifw.train.checkpoint]'s. The file is written to a temporary
-        name in the same folder and renamed into place, so the previous checkpoint survives any
-        failure. No pickle is used.
+        The format is [`minifw.train.checkpoint`][minifw.train.checkpoint]'s. The file is written
+        to a temporary name in the same folder and renamed into place, so the previous checkpoint
+        survives any failure. No pickle is used. The file also records every part, the settings
+        and the data set's size ([`minifw.train.resume`][minifw.train.resume]), so
+        [`from_checkpoint`][minifw.train.trainer.Trainer.from_checkpoint] can rebuild the Trainer
+        from it alone.
         """
-        history = self.history.to_arrays()
         return write_checkpoint(
-            path, step=self.step_count, model=self.model, history=history,
-            sampler=self.sampler, optimizer=self.optimizer,
+            path, step=self.step_count, model=self.model, history=self.history.to_arrays(),
+            sampler=self.sampler, optimizer=self.optimizer, about=record(self),
         )
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Restore a checkpoint saved by `save_checkpoint` into this trainer.
 
-        The model must have parameters of the same names and shapes, the sampler and the optimizer
-        the same types (a `minifw-checkpoint-1` file, which has no optimizer state, resumes only
-        [`SGD`][minifw.train.optimizers.SGD]). The whole file is read and checked before anything changes
-        ([`read_checkpoint`][minifw.train.checkpoint.read_checkpoint]), so a damaged or mismatched file
-        raises [`CheckpointError`][minifw.errors.CheckpointError] and leaves the trainer as it was.
+        The model must be of the same type with parameters of the same names and shapes, the
+        sampler and the optimizer of the same types (a `minifw-checkpoint-1` file, which has no
+        optimizer state, resumes only [`SGD`][minifw.train.optimizers.SGD]). The whole file is read
+        and checked before anything changes
+        ([`read_checkpoint`][minifw.train.checkpoint.read_checkpoint]), so a damaged or mismatched
+        file raises [`CheckpointError`][minifw.errors.CheckpointError] and leaves the trainer as it
+        was; the restoring itself holds SIGINT and SIGTERM back, so it happens whole or not at all.
         """
         checkpoint = read_checkpoint(
             path, model=self.model, sampler=self.sampler, optimizer=self.optimizer,
             train_size=len(self.dataset.train),
         )
         history = History.from_arrays(checkpoint.history)
-        previous = self.sampler.state()
+        with deferred_signals():
+            restore(self, checkpoint, path)
+            self.history = history
+            self.step_count = checkpoint.step
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], *, dataset: Dataset, **given: Any
+    ) -> Trainer:
+        """Rebuild the Trainer a checkpoint was saved from, and restore the checkpoint into it.
+
+        Every part (model, sampler, loss, differentiator, optimizer) is made again from the
+        file's record of it ([`minifw.train.parts`][minifw.train.parts]) and the settings
+        (`eval_every`, `progress`, `blas_threads`, `workers`) are those saved; a keyword given
+        here replaces the part or setting of that name (a given part must still fit the file).
+        Only `dataset` is always yours to give: the file records its class and size, not the
+        data. Raises [`CheckpointError`][minifw.errors.CheckpointError] when a part cannot be
+        rebuilt (a class that is not loaded, options that are not plain values: pass that part),
+        or when the file does not fit.
+
+        Examples:
+            >>> import pathlib, tempfile
+            >>> from minifw import MNIST, Adam, TwoLayerNet
+            >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.npz"
+            >>> trainer = Trainer(model=TwoLayerNet(hidden_size=8, seed=0), dataset=MNIST.sample(),
+            ...                   optimizer=Adam(), progress=False)
+            >>> _ = trainer.fit(3, checkpoint=path)
+            >>> again = Trainer.from_checkpoint(path, dataset=MNIST.sample())
+            >>> again.step_count, again.model, again.optimizer
+            (3, TwoLayerNet(input_size=784, hidden_size=8, output_size=10, weight_init_std=0.01, seed=0), Adam(learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-07))
+
+        """
+        meta = read_meta(path)
+        options = {**rebuilt_options(meta, path, given), **given}
         try:
-            self.sampler.load_state(checkpoint.sampler)
-            # Checked by read_checkpoint against these parameters: it cannot fail here.
-            self.optimizer.load_state(checkpoint.optimizer, params=self.model.params)
-        except Exception as err:
-            self.sampler.load_state(previous)
-            raise CheckpointError(f"{path} holds a sampler state this sampler rejects: {err}") from err
-        for name, value in checkpoint.params.items():
-            self.model.params[name][...] = value
-        self.history = history
-        self.step_count = checkpoint.step
+            trainer = cls(dataset=dataset, **options)
+        except ConfigError as err:
+            raise CheckpointError(f"cannot rebuild the Trainer of {path}: {err}") from err
+        if isinstance(meta.get("config"), dict):
+            trainer.config = meta["config"]
+        trainer.load_checkpoint(path)
+        return trainer

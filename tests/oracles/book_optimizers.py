@@ -50,11 +50,13 @@ class BookNesterov:
     def update(self, params: Arrays, grads: Arrays) -> None:
         if self.v is None:
             self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        # The book's corrected rule (2021): the parameters move with the velocity before its
+        # update, theta += mu^2 v - (1 + mu) lr g, then v = mu v - lr g (Bengio et al. 2012).
         for key in params:
-            self.v[key] *= self.momentum
-            self.v[key] -= self.lr * grads[key]
             params[key] += self.momentum * self.momentum * self.v[key]
             params[key] -= (1 + self.momentum) * self.lr * grads[key]
+            self.v[key] *= self.momentum
+            self.v[key] -= self.lr * grads[key]
 
 
 @final

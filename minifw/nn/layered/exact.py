@@ -8,7 +8,11 @@ r"""The exact routes: moves pushed through the layers' change rules, or paramete
   example, pixels of equal value move a hidden unit identically).
 - **perturbation** ([`ExactRoute.perturbed_changes`][minifw.nn.layered.exact.ExactRoute.perturbed_changes]):
   a parameter of a layer that does not say how its steps move its output is stepped in place,
-  the layer recomputed, and the difference of its output pushed on as a dense move.
+  the layer recomputed, and the difference of its output pushed on as a dense move (of the whole
+  batch, so coupled rows are moved together).
+
+Unit and channel steps whose moves reach every example at once (behind a row-coupled layer, or a
+convolution's channel) take the [batch route][minifw.nn.layered.batch_route].
 
 Work is split into parts of bounded size, so scratch memory stays bounded whatever the model.
 """
@@ -23,7 +27,7 @@ import numpy as np
 
 from minifw.errors import DifferentiationError
 from minifw.nn.layered import limits
-from minifw.nn.layered.moves import DenseMove, LaneUnitMove, Move, Network
+from minifw.nn.layered.moves import DenseMove, LaneUnitMove, Network
 from minifw.nn.layered.steps import UnitSteps
 from minifw.typing import AnyArray, IntArray
 
@@ -86,7 +90,7 @@ class ExactRoute:
                     flat[i] = original + step
                     moved = layer.forward(x_k) - y_k
                     flat[i] = original
-                    out[c, m] = np.sum(self._propagate(k + 1, DenseMove(rows, moved)))
+                    out[c, m] = np.sum(self.net.propagate(k + 1, DenseMove(rows, moved)))
             finally:
                 flat[i] = original
         return out
@@ -98,15 +102,8 @@ class ExactRoute:
         for start in range(0, rows.size, per_part):
             part = slice(start, start + per_part)
             move = LaneUnitMove(rows[part], units[part], amounts[part])
-            out[part] = self._propagate(k + 1, move)
+            out[part] = self.net.propagate(k + 1, move)
         return out
-
-    def _propagate(self, start: int, move: Move) -> AnyArray:
-        """Push `move` of layer `start`'s input through the rest; return each lane's loss change."""
-        net = self.net
-        for m in range(start, len(net.layers)):
-            move = move.through(net.layers[m], net.acts[m], net.acts[m + 1])
-        return move.loss_change(net.loss, net.acts[-1], net.t)
 
 
 def sum_by(group: IntArray, values: AnyArray, size: int) -> AnyArray:

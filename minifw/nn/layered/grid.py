@@ -51,14 +51,17 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from minifw.errors import DifferentiationError
 from minifw.nn import _series
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
+from minifw.nn.layered.moves import units_of
 from minifw.nn.layers.layer import (
     Elementwise,
     HasTaylor,
     Layer,
     Linear,
+    PerExample,
     RelativeOutputs,
     SeriesLayer,
 )
@@ -302,6 +305,11 @@ class UnitDirection(Direction):
         rows = np.arange(a.shape[-2])[:, None]
         return a[..., rows, self.features]
 
+    def lane_features(self, grid: Grid) -> IntArray:
+        """Return the feature of every lane, in lane order `n * U + u`: `(N * U,)`."""
+        found: IntArray = np.broadcast_to(self.features, (grid.examples, grid.units)).reshape(-1)
+        return found
+
     def ratio(self, inverse_limit: FloatArray) -> FloatArray:
         """Return the inverse limit at each lane's feature."""
         found: FloatArray = self.gather(inverse_limit)
@@ -494,9 +502,10 @@ def _dense_through(
         moved = _series.magnitude(dense, grid.reach[:, None, None])
         ok = np.all(moved <= limit[:, None, :], axis=2)
         return DenseGridMove(_series.compose(coeffs[:, :, None, :], dense)), ok
-    assert declares(layer, SeriesLayer)
     rows = grid.rows
-    moved, ok_lanes = layer.series_change(
+    here = layer.for_rows(rows) if declares(layer, PerExample) else layer
+    assert declares(here, SeriesLayer)
+    moved, ok_lanes = here.series_change(
         x[rows], y[rows], dense.reshape(order, examples * units, *shape), grid.lane_reach
     )
     out = flat(np.asarray(moved).reshape(order * examples * units, -1))
@@ -566,7 +575,16 @@ class TermsMove(GridMove):
         assert isinstance(direction, UnitDirection)
         x = direction.gather(flat(grid.series.acts[m]))
         y = direction.gather(flat(grid.series.acts[m + 1]))
-        coeffs, limit, _ = coefficients_and_limit(layer, x, y, grid.order)
+        if declares(layer, PerExample):
+            here = units_of(layer, grid.rows, direction.lane_features(grid))
+            if not declares(here, HasTaylor):
+                raise DifferentiationError(
+                    f"{type(layer).__name__}.for_units gave a {type(here).__name__} without taylor"
+                )
+            coeffs, limit, _ = coefficients_and_limit(here, x.reshape(-1), y.reshape(-1), grid.order)
+            coeffs, limit = coeffs.reshape(-1, *x.shape), limit.reshape(x.shape)
+        else:
+            coeffs, limit, _ = coefficients_and_limit(layer, x, y, grid.order)
         if term.start:
             ok = grid.reach[:, None] <= limit
             return TermsMove((Term(coeffs, direction),)), ok
@@ -581,7 +599,8 @@ class TermsMove(GridMove):
         x = direction.gather(flat(grid.series.acts[m]))
         y = direction.gather(flat(grid.series.acts[m + 1]))
         order = grid.order
-        amounts, ok = layer.unit_series(
+        here = units_of(layer, grid.rows, direction.lane_features(grid))
+        amounts, ok = here.unit_series(
             x.reshape(-1), y.reshape(-1), term.amounts.reshape(order, -1), grid.lane_reach
         )
         shaped = np.asarray(amounts).reshape(order, grid.examples, grid.units)

@@ -43,7 +43,7 @@ import numpy as np
 
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
-from minifw.nn.layers.layer import Elementwise, Layer, Linear
+from minifw.nn.layers.layer import Elementwise, Layer, Linear, PerExample, RowCoupled
 from minifw.nn.losses.loss import Loss
 from minifw.typing import AnyArray, FloatArray, IntArray
 
@@ -53,6 +53,7 @@ __all__ = [
     "Move",
     "Network",
     "UnitMove",
+    "units_of",
 ]
 
 @final
@@ -72,6 +73,12 @@ class Network:
     def widest(self, start: int) -> int:
         """Return the most features of any activation from `acts[start]` on."""
         return max(math.prod(a.shape[1:]) for a in self.acts[start:])
+
+    def propagate(self, start: int, move: Move) -> AnyArray:
+        """Push `move` of layer `start`'s input through the rest; return each lane's loss change."""
+        for m in range(start, len(self.layers)):
+            move = move.through(self.layers[m], self.acts[m], self.acts[m + 1])
+        return move.loss_change(self.loss, self.acts[-1], self.t)
 
 
 def _flat(a: AnyArray) -> AnyArray:
@@ -116,12 +123,54 @@ class DenseMove(Move):
     data: AnyArray
 
     def through(self, layer: Layer, x: AnyArray, y: AnyArray) -> DenseMove:
-        """Return the layer's [`change`][minifw.nn.layers.Layer.change] of the lanes' rows."""
-        return DenseMove(self.rows, layer.change(x[self.rows], y[self.rows], self.data))
+        """Return the layer's [`change`][minifw.nn.layers.Layer.change] of the lanes' rows.
+
+        A [row-coupled][minifw.nn.layers.RowCoupled] layer takes lanes that are whole batches
+        (its `batch_change`); a [per-example][minifw.nn.layers.PerExample] one acts with the part
+        made for the lanes' rows.
+        """
+        if declares(layer, RowCoupled):
+            return DenseMove(self.rows, _whole_batches(layer, x, y, self.rows, self.data))
+        here = layer.for_rows(self.rows) if declares(layer, PerExample) else layer
+        return DenseMove(self.rows, here.change(x[self.rows], y[self.rows], self.data))
 
     def dense(self, features: tuple[int, ...]) -> AnyArray:
         """Return the data itself."""
         return self.data
+
+
+def units_of(layer: object, rows: IntArray, units: IntArray) -> Elementwise:
+    """Return the elementwise layer, or for a [per-example][minifw.nn.layers.PerExample] one the part at `(rows[b], units[b])`.
+
+    Examples:
+        >>> from minifw.nn.layers import DropoutMask
+        >>> mask = DropoutMask(np.array([[True, False], [False, True]]))
+        >>> units_of(mask, rows=np.array([1, 0]), units=np.array([1, 1])).mask.tolist()
+        [True, False]
+
+    """
+    here = layer.for_units(rows, units) if declares(layer, PerExample) else layer
+    if not declares(here, Elementwise):
+        raise DifferentiationError(
+            f"{type(layer).__name__} gives a {type(here).__name__} for single units, which is not "
+            "elementwise"
+        )
+    return here
+
+
+def _whole_batches(
+    layer: RowCoupled, x: AnyArray, y: AnyArray, rows: IntArray, data: AnyArray
+) -> AnyArray:
+    """Pass lanes that are whole batches (rows `0..N-1`, in order, repeated) through a coupled layer."""
+    n = x.shape[0]
+    lanes = rows.size // n
+    if rows.size % n or not np.array_equal(rows, np.tile(np.arange(n), lanes)):
+        raise DifferentiationError(
+            f"{type(layer).__name__} couples the rows of its batch: a move must move the whole "
+            f"batch of {n} rows in order, got lanes of {rows.size} rows"
+        )
+    moved = np.asarray(layer.batch_change(x, y, data.reshape(lanes, n, *data.shape[1:])))
+    return moved.reshape(rows.size, *moved.shape[2:])
 
 
 @attrs.frozen
@@ -144,11 +193,11 @@ class UnitMove(Move):
         """Return a unit move past an elementwise layer, an image past a linear one, else dense."""
         if declares(layer, Elementwise):
             at = (self.rows, self.units)
-            return self._same_lanes(layer.unit_change(_flat(x)[at], _flat(y)[at], self.amounts))
+            here = units_of(layer, self.rows, self.units)
+            return self._same_lanes(here.unit_change(_flat(x)[at], _flat(y)[at], self.amounts))
         if declares(layer, Linear):
             return self._linear(layer)
-        dense = self.dense(x.shape[1:])
-        return DenseMove(self.rows, layer.change(x[self.rows], y[self.rows], dense))
+        return DenseMove(self.rows, self.dense(x.shape[1:])).through(layer, x, y)
 
     @final
     def dense(self, features: tuple[int, ...]) -> AnyArray:

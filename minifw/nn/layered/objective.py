@@ -47,12 +47,15 @@ from numpy.typing import NDArray
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
 from minifw.nn.layered import limits
+from minifw.nn.layered.batch_route import BatchRoute
+from minifw.nn.layered.channel_steps import ChannelSteps
 from minifw.nn.layered.exact import ExactRoute
 from minifw.nn.layered.moves import Network
 from minifw.nn.layered.series import SeriesRoute
 from minifw.nn.layered.steps import StepMove, UnitSteps, coefficients
-from minifw.nn.layers.layer import HasParamGradients, HasStepMoves, Layer
+from minifw.nn.layers.layer import HasParamGradients, HasStepMoves, Layer, RowCoupled
 from minifw.nn.losses.loss import Loss
+from minifw.nn.penalty import Penalty
 from minifw.typing import AnyArray, FloatArray, IntArray
 
 __all__ = ["LayeredObjective"]
@@ -65,7 +68,10 @@ class LayeredObjective:
 
     `acts[0]` is the batch's input and `acts[k + 1]` the output of `layers[k]` at the
     current parameters; `names` maps each parameter's name to `(layer index, local name)`;
-    `t` holds the prepared `(N, K)` targets. The loss must reduce to a scalar.
+    `t` holds the prepared `(N, K)` targets. The loss must reduce to a scalar. The layers are
+    those of one training pass (a dropout layer's mask for this batch, batch normalization by the
+    batch's statistics: [`HasTrainingMode`][minifw.nn.layers.HasTrainingMode]); a `penalty` of the
+    model's parameters (weight decay) is added to the loss, with its exact changes and gradient.
     """
 
     layers: tuple[Layer, ...]
@@ -73,9 +79,11 @@ class LayeredObjective:
     loss: Loss
     t: FloatArray
     acts: tuple[FloatArray, ...]
+    penalty: Penalty | None = attrs.field(default=None, kw_only=True)
     weight: float = attrs.field(init=False)
     _series: SeriesRoute = attrs.field(init=False, repr=False)
     _exact: ExactRoute = attrs.field(init=False, repr=False)
+    _batches: BatchRoute = attrs.field(init=False, repr=False)
     # Per layer: the step moves of its parameters (None: it has none), and its pieces of units.
     _moves: dict[int, Mapping[str, StepMove] | None] = attrs.field(
         factory=dict, init=False, repr=False
@@ -88,6 +96,7 @@ class LayeredObjective:
         net = Network(self.layers, self.loss, self.t, self.acts)
         self._series = SeriesRoute(net)
         self._exact = ExactRoute(net)
+        self._batches = BatchRoute(net)
 
     @property
     def params(self) -> Mapping[str, FloatArray]:
@@ -96,7 +105,23 @@ class LayeredObjective:
 
     def value(self) -> float:
         """Return the loss at the current parameters (from the activations held: no new pass)."""
-        return float(self.loss.reduce(self.loss.evaluate(self.acts[-1], self.t)))
+        return self._total(self.acts[-1])
+
+    def reevaluate(self) -> float:
+        """Return the loss at the parameters as they are now: one forward pass through the same layers.
+
+        The same masks and the same kind of statistics as [`value`][minifw.nn.layered.LayeredObjective.value]
+        (which is this at the parameters the objective was built at). For checks that move the
+        parameters along a direction ([`gradcheck`][minifw.nn.gradcheck.gradcheck]'s fast mode).
+        """
+        out = self.acts[0]
+        for layer in self.layers:
+            out = np.asarray(layer.forward(out), dtype=np.float64)
+        return self._total(out)
+
+    def _total(self, predictions: FloatArray) -> float:
+        value = float(self.loss.reduce(self.loss.evaluate(predictions, self.t)))
+        return value if self.penalty is None else value + self.penalty.value(self.params)
 
     def exact_gradients(self) -> dict[str, FloatArray]:
         r"""Return the exact gradient of the loss by backpropagation from the held activations.
@@ -115,7 +140,11 @@ class LayeredObjective:
             by_layer[0] = first.param_gradients(self.acts[0], self.acts[1], grad)
         else:
             _, by_layer[0] = first.backward(self.acts[0], self.acts[1], grad)
-        return {name: np.asarray(by_layer[k][local]) for name, (k, local) in self.names.items()}
+        grads = {name: np.asarray(by_layer[k][local]) for name, (k, local) in self.names.items()}
+        if self.penalty is not None:
+            for name, extra in self.penalty.gradients(self.params).items():
+                grads[name] = grads[name] + extra
+        return grads
 
     def chunks(self) -> list[dict[str, IntArray]]:
         """Return the tasks of a gradient (see [`Chunked`][minifw.numdiff.objective.Chunked]).
@@ -194,12 +223,21 @@ class LayeredObjective:
             every = index.size == self.layers[k].params[local].size and _in_order(index)
             found = (move if every else move.take(index)).loss_changes(self, k, local, steps, weights)
         found *= self.weight
+        if self.penalty is not None and name in self.penalty.names:
+            values = self.layers[k].params[local].reshape(-1)[index]
+            found += weights @ self.penalty.change(name, values, steps).T
         return found
 
     def unit_steps(
         self, k: int, local: str, move: UnitSteps, steps: AnyArray, weights: AnyArray
     ) -> AnyArray:
-        """Return the `(Q, C)` weighted changes of unit steps: series where trusted, exact elsewhere."""
+        """Return the `(Q, C)` weighted changes of unit steps: series where trusted, exact elsewhere.
+
+        Behind a [row-coupled][minifw.nn.layers.RowCoupled] layer the examples' changes do not
+        add up one at a time: there every example moves at once, on the exact batch route.
+        """
+        if self._coupled_after(k):
+            return weights @ self._batches.column_changes(k, move, steps).T
         examples = self.acts[k].shape[0]
         width = math.prod(self.acts[k + 1].shape[1:])
         unit = move.units
@@ -241,6 +279,13 @@ class LayeredObjective:
         found = [(p, np.flatnonzero(piece_of == p)) for p in range(first, last + 1)]
         return [(p, rows) for p, rows in found if rows.size]
 
+    def channel_steps(
+        self, k: int, local: str, move: ChannelSteps, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the `(Q, C)` weighted changes of channel steps: the exact batch route."""
+        found: AnyArray = weights @ self._batches.channel_changes(k, move, steps).T
+        return found
+
     def _step_moves(self, k: int) -> Mapping[str, StepMove] | None:
         """Return the step moves of layer `k`'s parameters for the batch (`None`: it has none)."""
         if k not in self._moves:
@@ -250,6 +295,10 @@ class LayeredObjective:
                 _check_moves(layer, found, self.acts[k].shape[0], math.prod(self.acts[k + 1].shape[1:]))
             self._moves[k] = found
         return self._moves[k]
+
+    def _coupled_after(self, k: int) -> bool:
+        """Whether a layer after `k` couples the batch's rows (batch normalization in training)."""
+        return any(declares(later, RowCoupled) for later in self.layers[k + 1 :])
 
     def _row_bound(self, k: int) -> FloatArray:
         """Each example's largest unit move per unit step, over layer `k`'s parameters."""

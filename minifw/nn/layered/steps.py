@@ -36,7 +36,7 @@ Examples:
 from __future__ import annotations
 
 import abc
-from typing import Any, Protocol, Self, final
+from typing import TYPE_CHECKING, Any, Protocol, Self, final
 
 import attrs
 import numpy as np
@@ -44,6 +44,9 @@ from numpy.typing import NDArray
 
 from minifw.nn.layered import limits
 from minifw.typing import AnyArray, FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from minifw.nn.layered.channel_steps import ChannelSteps
 
 __all__ = [
     "FactorPowers",
@@ -63,6 +66,15 @@ class StepEngine(Protocol):
         self, k: int, local: str, move: UnitSteps, steps: AnyArray, weights: AnyArray
     ) -> AnyArray:
         """Return the `(Q, C)` weighted changes (unweighted by the loss) of unit steps of layer `k`.
+
+        Row `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`.
+        """
+        ...
+
+    def channel_steps(
+        self, k: int, local: str, move: ChannelSteps, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the `(Q, C)` weighted changes (unweighted by the loss) of channel steps of layer `k`.
 
         Row `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`.
         """

@@ -280,11 +280,15 @@ class ReLU(Activation):
                 )
             result_c: AnyArray = np.where(xr > 0, dx, 0.0)
             return result_c
-        after = x + dx
-        crossing = np.maximum(after, 0.0) - np.maximum(x, 0.0)
-        both_on = (x > 0) & (after > 0)
-        result: AnyArray = np.where(both_on, dx, crossing)  # crossing is 0 when both are off
+        # max(x + d, 0) - max(x, 0) as max(d + min(x, 0), -y): d itself where both sides are
+        # positive, -x where the move switches the unit off, x + d (rounded once) where it
+        # switches it on, 0 where neither side is positive. Two passes over the moves.
+        result: AnyArray = np.maximum(dx + np.minimum(x, 0.0), -np.asarray(y))
         return result
+
+    def linear_reach(self, x: AnyArray, y: AnyArray) -> tuple[AnyArray, AnyArray]:
+        r"""Return the slope (1 above 0, else 0) and the reach \(|x|\): linear up to the kink."""
+        return self.slope(x, y), np.abs(np.real(x))
 
     def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
         r"""Return the slope, then zeros; reach \(|x|\) (the distance to the kink)."""

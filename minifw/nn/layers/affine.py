@@ -27,8 +27,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw.errors import ValidationError
 from minifw.nn.layered.steps import ScaledUnitSteps, StepMove, UniformUnitSteps
+from minifw.nn.layers.arrays import check_weights_and_bias
 from minifw.nn.layers.layer import Layer
 from minifw.typing import AnyArray, FloatArray, IntArray
 
@@ -74,19 +74,7 @@ class Affine(Layer):
     b: FloatArray = attrs.field()
 
     def __attrs_post_init__(self) -> None:
-        for name, arr, ndim in (("W", self.W, 2), ("b", self.b, 1)):
-            if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or arr.ndim != ndim:
-                got = f"dtype {arr.dtype}, shape {arr.shape}" if isinstance(arr, np.ndarray) else (
-                    type(arr).__name__
-                )
-                raise ValidationError(
-                    f"Affine {name} must be a {ndim}-D float64 array, got {got}"
-                )
-        if self.b.shape[0] != self.W.shape[1]:
-            raise ValidationError(
-                f"Affine b must have one entry per column of W ({self.W.shape[1]}), "
-                f"got shape {self.b.shape}"
-            )
+        check_weights_and_bias("Affine", self.W, self.b, ndim=2, axis=1, per="column of W")
 
     @classmethod
     def init(cls, n_in: int, n_out: int, *, std: float, rng: np.random.Generator) -> Affine:

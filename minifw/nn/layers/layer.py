@@ -30,13 +30,21 @@ if TYPE_CHECKING:
     from minifw.nn.layered.steps import StepMove
 
 __all__ = [
+    "Channelwise",
     "Elementwise",
+    "Featurewise",
     "HasParamGradients",
+    "HasRunningStatistics",
     "HasStepMoves",
     "HasTaylor",
+    "HasTrainingMode",
     "Layer",
     "Linear",
+    "PerExample",
+    "PiecewiseLinear",
+    "RankOneCoupled",
     "RelativeOutputs",
+    "RowCoupled",
     "SeriesLayer",
 ]
 
@@ -227,5 +235,179 @@ class RelativeOutputs(Protocol):
 
         `y` is the `(N, K)` output, `w` the `(V, K)` vectors (or `(N, V, K)`, a set per example)
         and `reach` (`(N * V,)`) the bound on each lane's \(|z|\).
+        """
+        ...
+
+
+@runtime_checkable
+class RowCoupled(Protocol):
+    r"""A layer whose rows are coupled: every output row depends on every input row.
+
+    Batch normalization in training is one: each row is normalized with the mean and variance of
+    the whole batch, so a move of one example's input moves every example's output. Its
+    [`change`][minifw.nn.layers.Layer.change] is then called with the whole batch only (`x`,
+    `y` and `dx` of all `N` rows, in batch order), and numerical gradients move every row at
+    once: a parameter of a layer before it is perturbed in place and the difference of that
+    layer's whole output pushed on as one move of the batch (the engine never splits such a move
+    into examples).
+    """
+
+    def batch_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        r"""Return \(f(x + \Delta x) - f(x)\) for `L` moves of the whole batch at once.
+
+        `x` and `y` are the whole batch, `(N, *features)`; `dx` is `(L, N, *input features)`,
+        each of its `L` entries a move of every row. Returns `(L, N, *output features)`, without
+        the cancellation of subtracting two outputs.
+        """
+        ...
+
+
+@runtime_checkable
+class PerExample(Protocol):
+    r"""A layer whose rules differ from one example to the next (a dropout mask drawn for a batch).
+
+    The layer was made for one batch; the engine's moves reach only some of its rows (and, past
+    an [elementwise][minifw.nn.layers.Elementwise] layer, single units), so before asking for a
+    rule it asks the layer for the part that acts there.
+    """
+
+    def for_rows(self, rows: IntArray) -> Layer:
+        """Return the layer as it acts on the batch's rows `rows` (positions, in that order)."""
+        ...
+
+    def for_units(self, rows: IntArray, units: IntArray) -> Layer:
+        r"""Return the layer as it acts on the gathered values at `(rows[b], units[b])`.
+
+        `units` are flat feature indices; the result's
+        [`unit_change`][minifw.nn.layers.Elementwise.unit_change] and
+        [`unit_series`][minifw.nn.layers.Elementwise.unit_series] take the values gathered there.
+        """
+        ...
+
+
+@runtime_checkable
+class HasTrainingMode(Protocol):
+    r"""A layer that acts differently in training (the book's `train_flg=True`) than at test time.
+
+    Its own [`forward`][minifw.nn.layers.Layer.forward] is the test-time rule
+    ([`predict`][minifw.nn.models.Layered.predict] and accuracy use it); for the loss, the
+    objective and the gradients of one batch, the model asks it for the layer as it acts in
+    training on that batch: [`Dropout`][minifw.nn.layers.Dropout] gives its mask, drawn once for
+    the batch, [`BatchNormalization`][minifw.nn.layers.BatchNormalization] the normalization by
+    the batch's own statistics. That layer shares this layer's parameter arrays, and every
+    evaluation of one objective sees the same one.
+    """
+
+    def training(self, x: AnyArray) -> Layer:
+        """Return the layer as it acts in training on the batch `x` (its input there)."""
+        ...
+
+
+@runtime_checkable
+class HasRunningStatistics(Protocol):
+    r"""A layer that keeps statistics of the batches it is trained on (not parameters: no gradient).
+
+    Batch normalization's running mean and variance, which its test-time rule uses. They move
+    once per objective a model builds in training, as the book's forward pass in training moves
+    them ([`Layered`][minifw.nn.models.Layered] says where); evaluating an objective never moves
+    them.
+    """
+
+    def statistics(self) -> dict[str, FloatArray]:
+        """Return the statistics arrays by local name (the live arrays, updated in place)."""
+        ...
+
+    def observe(self, x: AnyArray) -> None:
+        """Move the statistics by those of the batch `x` (the layer's input in training)."""
+        ...
+
+
+@runtime_checkable
+class Channelwise(Protocol):
+    r"""A layer on images whose output channel \(c\) depends on input channel \(c\) alone, by one rule.
+
+    Inputs are `(R, C, H, W)` and outputs `(R, C, O_H, O_W)`, and every channel is mapped the same
+    way (max pooling is one). A move of one channel of an example then stays a move of that
+    channel: a convolution's filter step moves one output channel, and it crosses the layer
+    without the other channels ([`BlockMove`][minifw.nn.layered.block_moves.BlockMove]).
+    """
+
+    def channel_change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
+        r"""Return \(f(x + \Delta x) - f(x)\) for single channels, one per row.
+
+        `x` and `dx` are `(R, H, W)` (row `r` one channel of one example), `y` the `(R, O_H, O_W)`
+        output of those channels; returns `(R, O_H, O_W)`, computed as
+        [`change`][minifw.nn.layers.Layer.change] computes it (no cancellation).
+        """
+        ...
+
+
+@runtime_checkable
+class Featurewise(Protocol):
+    r"""A row-coupled layer whose output feature \(j\) depends on input feature \(j\) alone, in every row.
+
+    Batch normalization in training is one: column \(j\) of the output is column \(j\) of the input
+    normalized by that column's own mean and variance over the batch. A move of one feature of
+    some rows then moves that feature of every row and no other: a *column move*, one vector of
+    the batch's size, not a dense move of the whole batch
+    ([`ColumnMove`][minifw.nn.layered.column_moves.ColumnMove]).
+    """
+
+    def feature_change(self, x: AnyArray, y: AnyArray, units: IntArray, dx: AnyArray) -> AnyArray:
+        r"""Return the change of feature `units[g]` of every row when that feature moves by `dx[g]`.
+
+        `x` and `y` are the whole batch, `(N, *features)`; `units` holds `G` flat feature
+        indices and `dx` is `(G, N)`: group `g` moves feature `units[g]` of row `n` by
+        `dx[g, n]`. Returns `(G, N)`, as [`batch_change`][minifw.nn.layers.RowCoupled.batch_change]
+        computes it (no cancellation).
+        """
+        ...
+
+
+@runtime_checkable
+class PiecewiseLinear(Protocol):
+    r"""An elementwise layer that is linear between kinks: \(f(x + d) - f(x) = f'(x)\,d\) while \(|d| <\) the reach.
+
+    ReLU is one (slope 0 or 1, reach \(|x|\), the distance to its kink); a dropout mask and a
+    reshape are linear everywhere. Past the last batch normalization, layers like these and one
+    fully connected layer map each example's move to its scores linearly, which the
+    [statistics route][minifw.nn.layered.statistics_route] builds on.
+    """
+
+    def linear_reach(self, x: AnyArray, y: AnyArray) -> tuple[AnyArray, AnyArray]:
+        r"""Return the slope \(f'(x)\) and how far each input may move with the change exactly linear.
+
+        `x` and `y` are the whole batch; both results have its shape (the reach `inf` where no
+        kink exists). Within the reach the layer's [`change`][minifw.nn.layers.Layer.change] is
+        the slope times the move.
+        """
+        ...
+
+
+@runtime_checkable
+class RankOneCoupled(Protocol):
+    r"""A row-coupled layer whose change for a rank-one move of the batch is a rescaled rank-one move.
+
+    For a move of every row \(n\) by \(v_n\,w\) (one vector \(w\), one amount per row), batch
+    normalization in training moves its output by
+
+    \[
+    \Delta y_{nk} = (1 + \varphi_k)\,\bar v_n a_k + \varphi_k\,c_{nk},
+    \]
+
+    with \(\bar v = v - \operatorname{mean}(v)\), \(a = \gamma w / s\) (the move with the
+    statistics frozen), \(c = \gamma \hat x\) (the output without its shift) and
+    \(\varphi = s/s' - 1\) the relative change of the scale, a few per mille of the move. The
+    [statistics route][minifw.nn.layered.statistics_route] expands the loss in \(\varphi\).
+    """
+
+    def rank_one_change(
+        self, x: AnyArray, y: AnyArray, v: AnyArray, w: AnyArray
+    ) -> tuple[AnyArray, AnyArray, AnyArray, AnyArray]:
+        r"""Return \((\bar v, a, \varphi, c)\) for the moves \(v_g \otimes w_g\) of the whole batch.
+
+        `x` and `y` are the whole batch `(N, F)`; `v` is `(G, N)` and `w` `(G, F)`, one rank-one
+        move per group. Returns \(\bar v\) `(G, N)`, \(a\) and \(\varphi\) `(G, F)`, and
+        \(c\) `(N, F)`; \(\varphi\) computed without cancellation.
         """
         ...

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol, final, runtime_checkable
 
 import attrs
@@ -36,6 +36,7 @@ from minifw._validation import check_params
 from minifw.errors import NotSupportedError, ValidationError
 from minifw.nn.labels import class_indices
 from minifw.nn.losses.loss import Loss
+from minifw.nn.penalty import Penalty
 from minifw.numdiff.objective import Objective
 from minifw.numdiff.perturbation import Perturbation
 from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
@@ -72,23 +73,43 @@ class Model(abc.ABC):
 
     """
 
-    params: dict[str, FloatArray] = attrs.field(factory=dict, init=False, repr=False)
+    params: MutableMapping[str, FloatArray] = attrs.field(factory=dict, init=False, repr=False)
 
     @abc.abstractmethod
     def predict(self, x: ArrayLike) -> FloatArray:
-        """Return the predictions for a batch of inputs `x`."""
+        """Return the predictions for a batch of inputs `x` (at test time: the book's `train_flg=False`)."""
+
+    def predict_training(self, x: ArrayLike) -> FloatArray:
+        """Return the predictions as training sees them (the book's `train_flg=True`).
+
+        The same as [`predict`][minifw.nn.models.Model.predict] unless the model acts differently
+        in training (dropout, batch normalization: [`Layered`][minifw.nn.models.Layered] models
+        built from such layers).
+        """
+        return self.predict(x)
+
+    @property
+    def penalty(self) -> Penalty | None:
+        """A term of the parameters added to the loss (weight decay), or `None` (the default)."""
+        return None
 
     @final
     def loss(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> float:
-        """Return the scalar `loss(predict(x), t)`; `loss` must reduce to a scalar."""
+        r"""Return the scalar training loss: `loss(predict_training(x), t)`, plus the model's `penalty`.
+
+        `loss` must reduce to a scalar. As the book's `loss(x, t)`: in training mode, with its
+        weight decay \(\tfrac{1}{2}\lambda\sum W^2\) when the model has one.
+        """
         loss.require_scalar()
-        return float(loss(self.predict(x), t))
+        value = float(loss(self.predict_training(x), t))
+        penalty = self.penalty
+        return value if penalty is None else value + penalty.value(self.params)
 
     @final
     def objective(self, x: ArrayLike, t: ArrayLike, loss: Loss) -> Objective:
         """Return the loss on `(x, t)` as an `Objective` of `params` (one forward pass).
 
-        The parameters are checked first ([`check_params`][minifw._validation.check_params]);
+        The parameters are checked first (writeable float64 arrays, not empty, finite);
         the objective is chosen by [`model_objective`][minifw.nn.models.model_objective] for the
         model's class.
         """
@@ -97,9 +118,11 @@ class Model(abc.ABC):
 
     @final
     def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
-        """Return the fraction of examples whose highest score is the answer.
+        """Return the fraction of examples whose highest score is the answer (at test time).
 
-        `t` holds class indices `(N,)` or one-hot rows `(N, K)`, checked as a loss checks them.
+        `t` holds class indices `(N,)` or one-hot rows `(N, K)` (a single 1 in each row, zeros
+        elsewhere: an all-zero, nan or doubled row has no answer and is refused). Scores that are
+        not finite are refused too: their largest entry means nothing.
 
         Examples:
             >>> import numpy as np
@@ -109,6 +132,11 @@ class Model(abc.ABC):
             Traceback (most recent call last):
             ...
             minifw.errors.ValidationError: t holds class indices and each must be in 0..2 for y with 3 classes, got t[1]=5
+            >>> TwoLayerNet(input_size=2, hidden_size=2, output_size=2, seed=0).accuracy(
+            ...     np.ones((2, 2)), [[0, 1], [0, 0]])
+            Traceback (most recent call last):
+            ...
+            minifw.errors.ValidationError: t must hold one-hot rows (a single 1, zeros elsewhere) or class indices, got t[1]=[0, 0]
 
         """
         scores = np.asarray(self.predict(x))
@@ -117,11 +145,18 @@ class Model(abc.ABC):
                 f"{type(self).__name__}.predict must return scores of shape (batch, classes) to "
                 f"be scored, got shape {scores.shape}"
             )
+        if scores.dtype.kind not in "fiu" or not np.all(np.isfinite(scores)):
+            row = int(np.argwhere(~np.isfinite(scores))[0][0]) if scores.dtype.kind == "f" else 0
+            raise ValidationError(
+                f"{type(self).__name__}.predict gave scores that are not finite real numbers "
+                f"(dtype {scores.dtype}, first bad row {row}): they cannot be ranked; check the "
+                "parameters and the inputs"
+            )
         n, k = scores.shape
         t_arr = np.asarray(t)
         labels: IntArray
         if t_arr.ndim == 2 and t_arr.shape == scores.shape and t_arr.dtype.kind in "fiub":
-            labels = t_arr.argmax(axis=1)
+            labels = _one_hot_labels(t_arr)
         elif t_arr.ndim == 1 and t_arr.shape[0] == n:
             labels = class_indices(t_arr, k)
         else:
@@ -130,6 +165,22 @@ class Model(abc.ABC):
                 f"got shape {t_arr.shape}"
             )
         return float(np.mean(scores.argmax(axis=1) == labels))
+
+
+def _one_hot_labels(t: AnyArray) -> IntArray:
+    """Return the class of each one-hot row, or refuse a row that is not one."""
+    ones, zeros = t == 1, t == 0
+    good = (np.count_nonzero(ones, axis=1) == 1) & np.all(ones | zeros, axis=1)
+    if not np.all(good):
+        row = int(np.flatnonzero(~good)[0])
+        shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in t[row].tolist()[:10])
+        more = ", ..." if t.shape[1] > 10 else ""
+        raise ValidationError(
+            "t must hold one-hot rows (a single 1, zeros elsewhere) or class indices, "
+            f"got t[{row}]=[{shown}{more}]"
+        )
+    labels: IntArray = np.argmax(ones, axis=1).astype(np.intp)
+    return labels
 
 
 @runtime_checkable

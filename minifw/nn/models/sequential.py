@@ -11,12 +11,13 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import final
 
 import attrs
 
 from minifw.errors import ValidationError
+from minifw.nn.layers.arrays import example_shape
 from minifw.nn.layers.layer import Layer
 from minifw.nn.models.layered import Layered
 
@@ -24,6 +25,15 @@ __all__ = ["Sequential"]
 
 
 def _as_layers(value: Sequence[Layer]) -> tuple[Layer, ...]:
+    if isinstance(value, Layer):
+        raise ValidationError(
+            f"layers must be a sequence of layers, got one {type(value).__name__} layer: "
+            "wrap it in a list, Sequential([layer])"
+        )
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes | Mapping):
+        raise ValidationError(
+            f"layers must be a sequence of Layer objects, got {type(value).__name__}"
+        )
     layers = tuple(value)
     for k, layer in enumerate(layers):
         if not isinstance(layer, Layer):
@@ -35,10 +45,19 @@ def _as_layers(value: Sequence[Layer]) -> tuple[Layer, ...]:
     return layers
 
 
+def _as_shape(value: object) -> tuple[int, ...] | None:
+    return None if value is None else example_shape(value, "input_shape")
+
+
 @final
 @attrs.define(eq=False)
 class Sequential(Layered):
     """A model from a sequence of layers.
+
+    `input_shape` is the shape of one example, when the first layer does not say it (a
+    convolution first: `(1, 28, 28)`); with it, or with a first layer that says it
+    ([`Affine`][minifw.nn.layers.Affine]), the layers are tried on one row when the model is
+    built, so a mismatch is named there, with the shapes.
 
     Examples:
         >>> import numpy as np
@@ -53,6 +72,9 @@ class Sequential(Layered):
     """
 
     layers: tuple[Layer, ...] = attrs.field(converter=_as_layers)
+    input_shape: tuple[int, ...] | None = attrs.field(default=None, converter=_as_shape, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
+        if self.input_shape is None:
+            self.input_shape = self.layers[0].input_shape
         self._name_params()

@@ -16,11 +16,11 @@ import numpy as np
 
 from minifw._validation import SEED, positive_float, to_float
 from minifw.nn.layers.activations import Sigmoid
-from minifw.nn.layers.affine import Affine
 from minifw.nn.layers.layer import Layer
 from minifw.nn.layers.softmax_layer import Softmax
 from minifw.nn.models.layered import Layered
-from minifw.nn.models.sizes import SIZE, check_total
+from minifw.nn.models.multi_layer_net import affine_stack
+from minifw.nn.models.sizes import SIZE
 from minifw.typing import SeedLike
 
 __all__ = ["TwoLayerNet"]
@@ -58,13 +58,8 @@ class TwoLayerNet(Layered):
     layers: tuple[Layer, ...] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        check_total((self.input_size, self.hidden_size, self.output_size))
         rng = np.random.default_rng(self.seed)
-        std = float(self.weight_init_std)
-        self.layers = (
-            Affine.init(self.input_size, self.hidden_size, std=std, rng=rng),
-            Sigmoid(),
-            Affine.init(self.hidden_size, self.output_size, std=std, rng=rng),
-            Softmax(),
-        )
-        self._name_params()
+        sizes = (self.input_size, self.hidden_size, self.output_size)
+        first, second = affine_stack(sizes, float(self.weight_init_std), rng, "weight_init_std")
+        self.layers = (first, Sigmoid(), second, Softmax())
+        self._name_params(f"weight_init_std={self.weight_init_std!r}")

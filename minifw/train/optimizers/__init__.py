@@ -30,7 +30,7 @@ Examples:
 
 from minifw.train.optimizers.adagrad import AdaGrad
 from minifw.train.optimizers.adam import Adam
-from minifw.train.optimizers.base import MAX_STEP, Optimizer, OptimizerState
+from minifw.train.optimizers.base import MAX_STEP, CheckedParams, Optimizer, OptimizerState, Update
 from minifw.train.optimizers.momentum import Momentum
 from minifw.train.optimizers.nesterov import Nesterov
 from minifw.train.optimizers.rmsprop import RMSprop
@@ -41,9 +41,11 @@ __all__ = [
     "SGD",
     "AdaGrad",
     "Adam",
+    "CheckedParams",
     "Momentum",
     "Nesterov",
     "Optimizer",
     "OptimizerState",
     "RMSprop",
+    "Update",
 ]

@@ -40,6 +40,7 @@ class AdaGrad(Optimizer):
     learning_rate: float = learning_rate_field(0.01)
     eps: float = eps_field()
     slots = ("h",)
+    nonnegative_slots = ("h",)
 
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int

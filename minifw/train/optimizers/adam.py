@@ -46,6 +46,7 @@ class Adam(Optimizer):
     beta2: float = rate_field(0.999)
     eps: float = eps_field()
     slots = ("m", "v")
+    nonnegative_slots = ("v",)
 
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int

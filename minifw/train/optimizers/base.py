@@ -4,25 +4,32 @@ r"""The optimizer contract: `Optimizer.update` checks, applies one subclass's ru
 parameters and gradients, keeps each parameter's state (created at zero the first time its name is
 seen), counts the steps, applies the subclass's
 [`apply`][minifw.train.optimizers.base.Optimizer.apply] to copies and writes back only when every
-new value is finite. The state travels as plain arrays
+new value is finite. That is two halves: [`propose`][minifw.train.optimizers.base.Optimizer.propose]
+works the step out and changes nothing, [`commit`][minifw.train.optimizers.base.Optimizer.commit]
+writes it, whole, with Ctrl-C held back
+([`deferred_signals`][minifw.train.interrupts.deferred_signals]), so an interrupt never leaves some
+arrays updated and others not. The state travels as plain arrays
 ([`state`][minifw.train.optimizers.base.Optimizer.state],
-[`load_state`][minifw.train.optimizers.base.Optimizer.load_state]), so a checkpoint can carry it.
+[`load_state`][minifw.train.optimizers.base.Optimizer.load_state]), so a checkpoint can carry it;
+slots that can never be negative (running sums and means of squares) say so in
+`nonnegative_slots`, and a state that breaks that is refused.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import ClassVar, Final, TypeAlias
+from typing import ClassVar, Final, TypeAlias, final
 
 import attrs
 import numpy as np
 
 from minifw._validation import check_params
 from minifw.errors import TrainingError, ValidationError
+from minifw.train.interrupts import deferred_signals
 from minifw.typing import AnyArray, ArrayLike, FloatArray
 
-__all__ = ["MAX_STEP", "Optimizer", "OptimizerState"]
+__all__ = ["MAX_STEP", "CheckedParams", "Optimizer", "OptimizerState", "Update"]
 
 OptimizerState: TypeAlias = dict[str, AnyArray]
 """An optimizer's state as plain arrays, savable with `np.savez` (no pickle).
@@ -37,6 +44,44 @@ MAX_STEP: Final = 2**62
 """The largest step count an optimizer's state or a checkpoint may hold.
 
 Far beyond any run, and low enough that `beta ** step` and int64 arithmetic stay sane."""
+
+
+def _refuse_shared(params: Mapping[str, FloatArray]) -> None:
+    """Refuse two names for one array (or overlapping views): each would get only its own update."""
+    arrays = list(params.items())
+    for i, (a, x) in enumerate(arrays):
+        for b, y in arrays[i + 1 :]:
+            if np.may_share_memory(x, y) and np.shares_memory(x, y):
+                raise ValidationError(
+                    f"params[{a!r}] and params[{b!r}] share memory: each name would be updated "
+                    "on its own and one update would overwrite the other; give each parameter "
+                    "its own array (tied weights are not supported)"
+                )
+
+
+@final
+class CheckedParams(dict[str, FloatArray]):
+    """Parameter arrays already checked (writeable float64 arrays, not empty, finite, unshared).
+
+    [`Optimizer.propose`][minifw.train.optimizers.Optimizer.propose] takes them without checking
+    them again (a [`TrainingStep`][minifw.train.step.TrainingStep] checks once per step); any
+    other mapping is checked there.
+
+    Examples:
+        >>> import numpy as np
+        >>> params = CheckedParams.check({"w": np.zeros(2)})
+        >>> sorted(params)
+        ['w']
+
+    """
+
+    @classmethod
+    def check(cls, params: object, *, name: str = "params") -> CheckedParams:
+        """Check `params` (writeable float64 arrays, finite, not empty, no two sharing memory) and mark them checked."""
+        checked = check_params(params, name=name, why="updated in place")
+        _refuse_shared(checked)
+        return cls(checked)
+
 
 def _check_grads(
     params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]
@@ -54,7 +99,7 @@ def _check_grads(
     checked: dict[str, FloatArray] = {}
     for name, param in params.items():
         raw = np.asarray(grads[name])
-        if raw.dtype.kind not in "biuf":
+        if raw.dtype.kind not in "iuf":  # a bool is not a slope
             raise ValidationError(f"grads[{name!r}] must hold real numbers, got dtype {raw.dtype}")
         if raw.shape != param.shape:
             raise ValidationError(
@@ -100,6 +145,10 @@ class Optimizer(abc.ABC):
     slots: ClassVar[tuple[str, ...]]
     """The names of the state arrays kept for each parameter (each starts as zeros of its shape)."""
 
+    nonnegative_slots: ClassVar[tuple[str, ...]] = ()
+    """The slots that can never hold a negative value (sums or means of squares): a state that
+    holds one is refused by [`load_state`][minifw.train.optimizers.Optimizer.load_state]."""
+
     _step: int = attrs.field(default=0, init=False, repr=False, eq=False)
     _state: dict[str, dict[str, FloatArray]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -132,8 +181,9 @@ class Optimizer(abc.ABC):
 
         `grads` has the same names and shapes as `params`. Raises
         [`ValidationError`][minifw.errors.ValidationError] for parameters or gradients of the wrong
-        kind and [`TrainingError`][minifw.errors.TrainingError] when a new value would not be
-        finite; in both cases nothing changed.
+        kind (or two parameters sharing memory) and
+        [`TrainingError`][minifw.errors.TrainingError] when a new value would not be finite; in
+        both cases nothing changed. The same as `commit(propose(params, grads))`.
 
         Examples:
             >>> from minifw.train.optimizers import SGD
@@ -143,7 +193,27 @@ class Optimizer(abc.ABC):
             array([0.9])
 
         """
-        checked = check_params(params, why="updated in place")
+        self.commit(self.propose(params, grads))
+
+    def propose(self, params: Mapping[str, FloatArray], grads: Mapping[str, ArrayLike]) -> Update:
+        """Work out the next step for `params` and `grads` and check it; change nothing.
+
+        The parameters are checked unless they are [`CheckedParams`][minifw.train.optimizers.CheckedParams];
+        the gradients always are. The rule runs on copies, and every new value and state array
+        must be finite. Raises as [`update`][minifw.train.optimizers.Optimizer.update] does.
+
+        Examples:
+            >>> from minifw.train.optimizers import SGD
+            >>> params, optimizer = {"w": np.array([1.0])}, SGD(learning_rate=0.5)
+            >>> proposal = optimizer.propose(params, {"w": [0.2]})
+            >>> params["w"], proposal.values["w"]      # nothing changed yet
+            (array([1.]), array([0.9]))
+            >>> optimizer.commit(proposal)
+            >>> params["w"], optimizer.steps
+            (array([0.9]), 1)
+
+        """
+        checked = params if isinstance(params, CheckedParams) else CheckedParams.check(params)
         grad_arrays = _check_grads(checked, grads)
         step = self._step + 1
         new_params: dict[str, FloatArray] = {}
@@ -163,11 +233,28 @@ class Optimizer(abc.ABC):
                     )
             new_params[name] = new_param
             new_state[name] = slots
-        # Every check passed: commit (writing into checked float64 arrays cannot fail).
-        for name, value in new_params.items():
-            checked[name][...] = value
-        self._state = new_state
-        self._step = step
+        return Update(
+            targets=dict(checked), values=new_params, state=new_state, step=step, base=self._state
+        )
+
+    def commit(self, update: Update) -> None:
+        """Write a [`propose`][minifw.train.optimizers.Optimizer.propose]d step: parameters, state, count.
+
+        All of it or, if it was not proposed by this optimizer at its current step, none of it (a
+        [`ValidationError`][minifw.errors.ValidationError]). SIGINT and SIGTERM are held back
+        while it writes ([`deferred_signals`][minifw.train.interrupts.deferred_signals]).
+        """
+        if update.step != self._step + 1 or update.base is not self._state:
+            raise ValidationError(
+                f"this update was proposed for step {update.step} but {type(self).__name__} is "
+                f"at step {self._step}: propose again"
+            )
+        with deferred_signals():
+            # Checked when proposed: writing into float64 arrays of the same shapes cannot fail.
+            for name, value in update.values.items():
+                update.targets[name][...] = value
+            self._state = update.state
+            self._step = update.step
 
     def _slots_for(self, name: str, param: FloatArray) -> dict[str, FloatArray]:
         """Return copies of the state of `name`, or zeros when it is new."""
@@ -264,6 +351,11 @@ def _parse_state(
             )
         if not np.all(np.isfinite(value)):
             raise ValidationError(f"state[{key!r}] holds non-finite values")
+        if slot in optimizer.nonnegative_slots and np.any(value < 0):
+            raise ValidationError(
+                f"state[{key!r}] holds negative values (as low as {float(value.min()):.3g}); "
+                f"{kind}'s {slot} is built from squares and is never negative"
+            )
         slots.setdefault(name, {})[slot] = value.copy()
     for name, arrays in slots.items():
         for slot in optimizer.slots:
@@ -304,3 +396,21 @@ def _check_against_params(
     if slots and missing:
         raise ValidationError(f"state of {kind} lacks the parameters {missing}")
 
+
+
+@final
+@attrs.frozen(eq=False)
+class Update:
+    """One optimizer step, worked out and checked by [`propose`][minifw.train.optimizers.Optimizer.propose], not yet written.
+
+    `values` are the new parameter values for the arrays in `targets`, `state` the optimizer's
+    state after the step and `step` its update count then;
+    [`commit`][minifw.train.optimizers.Optimizer.commit] writes them. `base` is the state it was
+    worked out from (a commit after another one, or after `load_state`, is refused).
+    """
+
+    targets: dict[str, FloatArray]
+    values: dict[str, FloatArray]
+    state: dict[str, dict[str, FloatArray]]
+    step: int
+    base: dict[str, dict[str, FloatArray]] = attrs.field(repr=False)

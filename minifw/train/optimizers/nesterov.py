@@ -1,4 +1,4 @@
-"""Nesterov's accelerated gradient, in the form the book's `Nesterov` writes it."""
+"""Nesterov's accelerated gradient, in the form the book's `Nesterov` writes it since its 2021 fix."""
 
 from __future__ import annotations
 
@@ -16,15 +16,28 @@ __all__ = ["Nesterov"]
 @final
 @attrs.define
 class Nesterov(Optimizer):
-    r"""Nesterov's accelerated gradient, in the form the book writes it.
+    r"""Nesterov's accelerated gradient, as the book's corrected `Nesterov` computes it.
+
+    With `momentum` \(\mu\) (0.9), `learning_rate` \(\eta\) (0.01) and the velocity \(v\)
+    (starting at zero), each step moves the parameters with the velocity *before* it is updated,
+    then updates it:
 
     \[
-    v \leftarrow \alpha v - \eta\, g, \qquad
-    \theta \leftarrow \theta + \alpha^2 v - (1 + \alpha)\, \eta\, g
+    \theta \leftarrow \theta + \mu^2 v - (1 + \mu)\, \eta\, g, \qquad
+    v \leftarrow \mu v - \eta\, g .
     \]
 
-    with `momentum` \(\alpha\) (0.9) and `learning_rate` \(\eta\) (0.01): the
-    gradient is, in effect, taken at the point the velocity is about to carry the parameters to.
+    This is Nesterov's method, \(v \leftarrow \mu v - \eta \nabla f(\theta + \mu v)\),
+    \(\theta \leftarrow \theta + v\), written for the look-ahead point \(\Theta = \theta + \mu v\)
+    so that the gradient is taken where the parameters are (Bengio, Boulanger-Lewandowski and
+    Pascanu 2012, arXiv:1212.0901): \(\Theta \leftarrow \Theta + \mu^2 v - (1 + \mu)\eta g\).
+
+    The book as first printed (and copies made before its author's fix of 2021, the Korean
+    translation's among them) updates the velocity first and moves the parameters with the *new*
+    one, \(v \leftarrow \mu v - \eta g\), \(\theta \leftarrow \theta + \mu^2 v - (1 + \mu)\eta g\):
+    that adds \(\mu^3 v - (1 + \mu + \mu^2)\,\eta g\), a larger step than Nesterov's, which is not
+    the method. minifw follows the corrected form; the state is the same velocity \(v\), so
+    checkpoints are unchanged.
 
     Examples:
         >>> import numpy as np
@@ -32,8 +45,8 @@ class Nesterov(Optimizer):
         >>> optimizer = Nesterov()
         >>> for _ in range(2):
         ...     optimizer.update(params, {"w": np.array([1.0])})
-        >>> params["w"]  # 1 - 0.0271, then - 0.01539 - 0.019
-        array([0.93851])
+        >>> params["w"]  # 1 - 0.019, then - 0.81 * 0.01 - 0.019
+        array([0.9539])
 
     """
 
@@ -44,9 +57,9 @@ class Nesterov(Optimizer):
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
     ) -> None:
-        """Apply the book's four lines, in its order of operations."""
+        """Apply the book's four lines, in its corrected order of operations."""
         velocity = state["v"]
-        velocity *= self.momentum
-        velocity -= self.learning_rate * grad
         param += self.momentum * self.momentum * velocity
         param -= (1 + self.momentum) * self.learning_rate * grad
+        velocity *= self.momentum
+        velocity -= self.learning_rate * grad

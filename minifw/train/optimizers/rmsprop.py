@@ -39,6 +39,7 @@ class RMSprop(Optimizer):
     decay_rate: float = rate_field(0.99)
     eps: float = eps_field()
     slots = ("h",)
+    nonnegative_slots = ("h",)
 
     def apply(
         self, param: FloatArray, grad: FloatArray, state: dict[str, FloatArray], step: int
