@@ -277,7 +277,7 @@ def test_every_value_flag_says_its_default(capsys: pytest.CaptureFixture[str]) -
         "--eval-every EVAL_EVERY accuracy on both splits every so many steps, 0: at the end: a "
         "non-negative integer (default 100)",
         "one of 'relu', 'sigmoid', 'tanh' (default relu)",
-        "'he', 'xavier' or a positive standard deviation (default he)",
+        "'he' (or 'relu'), 'xavier' (or 'sigmoid') or a positive standard deviation (default he)",
         "one of 'softmax', 'identity' (default softmax)",
         "(default: one chosen at random and printed",
         "--optimizer {sgd,momentum,nesterov,adagrad,rmsprop,adam}",
