@@ -5,9 +5,10 @@ input \(k\) alone): the derivative at all the points `xs` is the gradient of
 \(\sum_k f(x_k)\), whose coordinates are separate points. [`Elementwise`][minifw.numdiff.elementwise.Elementwise]
 is that objective, and it is [`Pointwise`][minifw.numdiff.objective.Pointwise]: the engine asks it
 for every coordinate's steps at once, so a fixed stencil calls `f` twice in all (the points, then
-every stencil point of every point), and Richardson's tables once per round (scipy.differentiate's
-convention). Each point is differentiated exactly as it would be alone: its own steps, checks and
-bounds.
+every stencil point of every point), and Richardson's tables once per level (scipy.differentiate's
+convention), worked as arrays ([`minifw.numdiff.vector_tables`][minifw.numdiff.vector_tables]).
+Each point is differentiated exactly as it would be alone: its own steps, checks and bounds, bit
+for bit.
 
 Examples:
     >>> import numpy as np

@@ -83,7 +83,7 @@ def describe_part(part: object) -> PartRecord:
     Examples:
         >>> from minifw import MultiLayerNet
         >>> describe_part(MultiLayerNet(input_size=4, hidden_sizes=(3,), output_size=2, seed=0))
-        {'type': 'minifw.nn.models.multi_layer_net:MultiLayerNet', 'name': 'MultiLayerNet', 'options': {'input_size': 4, 'hidden_sizes': [3], 'output_size': 2, 'activation': 'relu', 'weight_init': 'he', 'output': 'softmax', 'seed': 0}}
+        {'type': 'minifw.nn.models.multi_layer_net:MultiLayerNet', 'name': 'MultiLayerNet', 'options': {'input_size': 4, 'hidden_sizes': [3], 'output_size': 2, 'activation': 'relu', 'weight_init': 'he', 'weight_decay_lambda': 0.0, 'output': 'softmax', 'seed': 0}}
 
     """
     cls = type(part)

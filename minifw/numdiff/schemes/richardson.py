@@ -34,15 +34,16 @@ from minifw.numdiff.results import Estimate
 from minifw.numdiff.schemes.central import CENTRAL
 from minifw.numdiff.stencil import Stencil, second_derivative
 from minifw.numdiff.tables import (
+    Coordinate,
     FirstDerivative,
     Outcome,
     Quotient,
     Request,
     SecondDerivative,
     coordinate,
-    first_steps,
     run,
 )
+from minifw.numdiff.vector_tables import first_derivatives, first_steps_of, replayed, resumed
 from minifw.typing import FloatArray, IntArray
 
 __all__ = ["CENTRAL_SECOND", "Extrapolation", "RichardsonDiff"]
@@ -163,9 +164,9 @@ class Extrapolation(StepPolicy):
         values = coordinate_values(arr, index)
         base = bases(objective, name, index)
         outputs = base.shape[1]
-        starts = [first_steps(v, self.h, quotient) for v in values.tolist()]
+        first, small = first_steps_of(values, self.h, quotient)
+        starts = list(zip(first.tolist(), small.tolist(), strict=True))
         if self.h is not None:
-            first = np.array([s[0] for s in starts])
             check_steps(
                 self.h,
                 np.stack([first, -first], axis=1),
@@ -173,19 +174,96 @@ class Extrapolation(StepPolicy):
                 name,
                 named(objective, name, index),
             )
-        tables = [
-            coordinate(v, b, first, small, self.rtol, self.atol, quotient)
-            for v, (first, small), row in zip(values.tolist(), starts, base.tolist(), strict=True)
-            for b in row
-        ]
-        evaluations = _Evaluations(objective, name, index, outputs)
-        results = run(tables, evaluations)
-        value = np.array([r.value for r in results]).reshape(index.size, outputs)
-        error = np.array([r.error for r in results]).reshape(index.size, outputs)
-        for j, outcome in enumerate(results):
-            _refuse(outcome, objective, name, index, values, starts, j // outputs)
+        if isinstance(objective, Pointwise) and outputs == 1 and stencil.derivative == 1:
+            # an elementwise f: all the points' tables as arrays (equal to the per-point ones)
+            value, error, outcomes, count = self._side_by_side(
+                objective, name, index, values, base[:, 0], (first, small)
+            )
+        else:
+            tables = [
+                coordinate(v, b, step, smaller, self.rtol, self.atol, quotient)
+                for v, (step, smaller), row in zip(
+                    values.tolist(), starts, base.tolist(), strict=True
+                )
+                for b in row
+            ]
+            evaluations = _Evaluations(objective, name, index, outputs)
+            results, count = run(tables, evaluations), evaluations.count
+            value = np.array([r.value for r in results])
+            error = np.array([r.error for r in results])
+            outcomes = dict(enumerate(results))
+        for j, outcome in outcomes.items():  # in order: the first coordinate without one is named
+            if outcome.problem is not None or not math.isfinite(outcome.value):
+                _refuse(outcome, objective, name, index, values, starts, j // outputs)
         shape = (index.size, *output_shape(objective))
-        return Estimate(value.reshape(shape), error.reshape(shape), evaluations.count)
+        return Estimate(value.reshape(shape), error.reshape(shape), count)
+
+    def _side_by_side(
+        self,
+        objective: Differentiable,
+        name: str,
+        index: IntArray,
+        values: FloatArray,
+        base: FloatArray,
+        steps: tuple[FloatArray, FloatArray],
+    ) -> tuple[FloatArray, FloatArray, dict[int, Outcome], int]:
+        """Run the first-derivative tables of a pointwise objective as arrays where they can be.
+
+        The points the arrays leave go on in their own tables from where the arrays left them
+        ([`replayed`][minifw.numdiff.vector_tables.replayed]), with what they were told known;
+        their outcomes are returned beside the values and bounds of all the points.
+        """
+        first, small = steps
+        pointwise = objective
+        if not isinstance(pointwise, Pointwise):
+            raise TypeError(f"{type(objective).__name__} is not pointwise")
+
+        def at_steps(rows: IntArray, steps: FloatArray) -> FloatArray:
+            found = pointwise_changes(pointwise, name, index[rows], steps[:, None]).reshape(-1)
+            if found.dtype.kind == "c":  # as the per-point tables take them: float() of each
+                return np.array([float(v) for v in found])
+            return np.asarray(found, dtype=np.float64)
+
+        def again(rows: IntArray) -> FloatArray:
+            return at_steps(rows, np.zeros(rows.size))
+
+        found = first_derivatives(values, base, first, small, self.rtol, self.atol, at_steps, again)
+        left = sorted(found.transcripts)
+        if not left:
+            return found.value, found.error, {}, found.evaluations
+        tables: list[Coordinate] = []
+        going: list[int] = []
+        outcomes: dict[int, Outcome] = {}
+        for k in left:
+            own = coordinate(
+                float(values[k]),
+                float(base[k]),
+                float(first[k]),
+                float(small[k]),
+                self.rtol,
+                self.atol,
+                FirstDerivative(),
+            )
+            now = replayed(own, found.transcripts[k])
+            if isinstance(now, Outcome):  # the answers so far finish it
+                outcomes[k] = now
+            else:
+                tables.append(resumed(own, now))
+                going.append(k)
+        evaluations = _Evaluations(objective, name, index[going], 1)
+        for position, k in enumerate(going):  # what each was told is known
+            evaluations.known[position] = {
+                step: np.array([change])
+                for request, answer in found.transcripts[k]
+                if any(request)
+                for step, change in zip(request, answer, strict=True)
+            }
+        outcomes.update(zip(going, run(tables, evaluations), strict=True))
+        outcomes = dict(sorted(outcomes.items()))
+        value, error = found.value.copy(), found.error.copy()
+        value[left] = [outcome.value for outcome in outcomes.values()]
+        error[left] = [outcome.error for outcome in outcomes.values()]
+        return value, error, outcomes, found.evaluations + evaluations.count
 
 
 def _refuse(
