@@ -8,7 +8,10 @@ For a 100-image minibatch of the bundled MNIST sample and cross-entropy, one pro
    backprop, for TwoLayerNet 784-50-10 and MultiLayerNet 784-100-100-10 (ReLU, Sigmoid);
 2. honesty: the fast gradient against the book's loop over the same stencil (central, forward,
    backward at h = 1e-2 and 1e-3) and against the exact gradient;
-3. the targets of issue 9 as PASS/FAIL lines.
+3. lean building blocks: minifw's loss and backprop against the plain-numpy re-implementation of
+   the book's code, and ``Perturbation`` over a model's loss against the book's loop, per
+   coordinate, timed interleaved;
+4. the targets of issues 9 and 20 as PASS/FAIL lines.
 
     python benchmarks/gradient_speed.py           # about 2 minutes
     python benchmarks/gradient_speed.py --quick   # smoke test
@@ -70,6 +73,19 @@ def timed(call: Callable[[], object], repeats: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median wall time of each call, the calls timed in turn, round after round (one warm-up)."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def peak_mib(call: Callable[[], object]) -> float:
@@ -144,6 +160,12 @@ class Case:
             for name, idx in subset.items()
         }
 
+    def minifw_loss(self) -> float:
+        return self.net.loss(self.x, self.labels, self.loss)
+
+    def book_gradients(self) -> Grads:
+        return book.backprop(self.book_params, self.x, self.t, self.activation, "softmax")
+
     def generic_partials(self, subset: dict[str, NDArray[np.intp]]) -> None:
         objective = Perturbation(
             lambda: self.net.loss(self.x, self.labels, self.loss), self.net.params
@@ -211,6 +233,48 @@ def speed_rows(
         )
     print(f"{'':<26} ~ extrapolated from {n_sub} coordinates of {case.size:,}")
     return {"book": book_time, "fast": fast_time, "backprop": backprop_time, "peak": peak}
+
+
+def lean_table(
+    cases: Sequence[Case], args: argparse.Namespace, rng: np.random.Generator
+) -> dict[str, dict[str, float]]:
+    """minifw's loss, backprop and generic path against the book's plain numpy, interleaved."""
+    print(
+        "\nlean building blocks: minifw / the book's plain numpy (tests/oracles/book_network.py),"
+        " medians of calls timed in turn"
+    )
+    print(f"{'network':<26} {'loss':>8} {'backprop':>9} {'Perturbation per coordinate':>28}")
+    out = {}
+    for case in cases:
+        blocks = interleaved(
+            {
+                "loss": case.minifw_loss,
+                "book loss": case.book_f,
+                "backprop": case.exact,
+                "book backprop": case.book_gradients,
+            },
+            40 * args.repeats,
+        )
+        subset = subset_of(case.net, max(2, args.per_array // 6), rng)
+        central = CentralDiff()
+        loops = interleaved(
+            {
+                "generic": functools.partial(case.generic_partials, subset),
+                "book loop": functools.partial(case.book_partials, subset, central),
+            },
+            max(3, args.repeats // 2),
+        )
+        ratios = {
+            "loss": blocks["loss"] / blocks["book loss"],
+            "backprop": blocks["backprop"] / blocks["book backprop"],
+            "generic": loops["generic"] / loops["book loop"],
+        }
+        print(
+            f"{case.label:<26} {ratios['loss']:>7.2f}x {ratios['backprop']:>8.2f}x "
+            f"{ratios['generic']:>27.2f}x"
+        )
+        out[case.label] = ratios
+    return out
 
 
 def honesty_table(
@@ -288,9 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     print("\nbundled-sample minibatch of 100, cross-entropy, central differences h=1e-4\n")
     speed = speed_table(cases, args, rng)
+    # Its own generator: the honesty table keeps the subsets it had before the lean table came.
+    lean = lean_table(cases, args, np.random.default_rng(1))
     honesty = honesty_table(cases[0], args, rng)
     two = speed[cases[0].label]
-    print("\ntargets (issue 9):")
+    print("\ntargets (issues 9 and 20):")
     checks = [
         (
             two["book"] / two["fast"] >= 1000,
@@ -309,6 +375,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{case.label} >= 100x the book loop: {r['book'] / r['fast']:,.0f}x",
             )
         )
+    bounds = {cases[0].label: 3.0, cases[1].label: 20.0, cases[2].label: 30.0}
+    for case in cases:
+        r, bound = speed[case.label], bounds[case.label]
+        checks.append(
+            (
+                r["fast"] / r["backprop"] <= bound,
+                f"{case.label} fast path <= {bound:.0f}x backprop (issue 20): "
+                f"{r['fast'] / r['backprop']:.1f}x",
+            )
+        )
+    for label, ratios in lean.items():
+        for block, bound in (("loss", 1.15), ("backprop", 1.15), ("generic", 1.1)):
+            what = "Perturbation per coordinate" if block == "generic" else block
+            book_what = "the book's loop" if block == "generic" else "the book's"
+            checks.append(
+                (
+                    ratios[block] <= bound,
+                    f"{label} {what} <= {bound}x {book_what} (issue 20): {ratios[block]:.2f}x",
+                )
+            )
     for label, vs_loop, _ in honesty:
         checks.append(
             (

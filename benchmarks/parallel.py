@@ -4,10 +4,10 @@
    processes of a reused pool, and ``workers=2`` (a pool started for the call);
 2. when parallelism pays off: the same objective made cheaper and dearer (10 us to 5 ms per
    evaluation), serial against two processes;
-3. the fast path of TwoLayerNet 784-50-10 and 784-500-10 on a 100-image batch of the bundled
-   sample: the package before issue 11 (``--before``, imported from git), serial now,
-   ``workers=1``, two processes;
-4. the targets of issue 11 as PASS/FAIL lines.
+3. the fast path of TwoLayerNet 784-50-10 and 784-500-10 and of MultiLayerNet 784-100-100-10
+   (ReLU) on a 100-image batch of the bundled sample: the package before issue 11
+   (``--before``, imported from git; TwoLayerNet only), serial now, ``workers=1``, two processes;
+4. the targets of issues 11 and 20 as PASS/FAIL lines.
 
 Every gradient is also checked to be bitwise equal to the serial one. Times are medians of
 ``--repeats`` rounds, the methods of a table timed round-robin, a few consecutive calls of one
@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from minifw import MNIST, CentralDiff, CrossEntropy, RandomChoiceSampler, TwoLayerNet
+from minifw import MNIST, CentralDiff, CrossEntropy, MultiLayerNet, RandomChoiceSampler, TwoLayerNet
 from minifw.numdiff.workers import process_pool
 
 Array = NDArray[np.float64]
@@ -226,16 +226,20 @@ def fast_path_table(
     data = MNIST.sample()
     x, t = RandomChoiceSampler(100, seed=0).minibatch(data.train.x, data.train.t)
     results = {}
-    for hidden in (50, 500):
-        label = f"TwoLayerNet 784-{hidden}-10"
+    # (label, network, hidden size of the TwoLayerNet built by the package before issue 11, or 0)
+    networks = [
+        ("TwoLayerNet 784-50-10", TwoLayerNet(hidden_size=50, seed=0), 50),
+        ("TwoLayerNet 784-500-10", TwoLayerNet(hidden_size=500, seed=0), 500),
+        ("MultiLayerNet 784-100-100-10", MultiLayerNet(seed=0), 0),
+    ]
+    for label, net, hidden in networks:
         print(f"\n3. fast path, {label}, 100 images of the bundled sample ({load()})")
-        net = TwoLayerNet(hidden_size=hidden, seed=0)
         gradients = functools.partial(fast_gradients, net, x, t)
         reference = gradients(None)
         assert same(gradients(1), reference)
         assert same(gradients(pool), reference)
         methods: dict[str, Callable[[], object]] = {}
-        if before is not None:
+        if before is not None and hidden:
             old = before.TwoLayerNet(hidden_size=hidden, seed=0)
             methods["before issue 11 (serial)"] = functools.partial(
                 fast_gradients, old, x, t, None, package=before
@@ -245,9 +249,9 @@ def fast_path_table(
         # The serial rows call after call, interleaved, so that a change of the machine's load
         # weighs on all of them alike; the pool in blocks of consecutive gradients.
         cpu: dict[str, float] = {}
-        times = rounds(methods, args.repeats * (12 if hidden == 50 else 2), cpu, block=1)
+        times = rounds(methods, args.repeats * (2 if hidden == 500 else 12), cpu, block=1)
         pooled = {"2 processes (pool reused)": functools.partial(gradients, pool)}
-        times.update(rounds(pooled, args.repeats * (3 if hidden == 50 else 1), block=4))
+        times.update(rounds(pooled, args.repeats * (1 if hidden == 500 else 3), block=4))
         serial = times["serial (workers=None)"]
         versus = cpu.get("before issue 11 (serial)")
         rows = []
@@ -311,10 +315,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "before issue 11 (serial)" in two_cpu:
         cost = two_cpu["workers=1"] / two_cpu["before issue 11 (serial)"] - 1
         checks.append((cost <= 0.05, f"TwoLayerNet fast path, workers=1 <= 5% over the package before issue 11, CPU time: {cost:+.1%}"))
+    multi = fast["MultiLayerNet 784-100-100-10"]
+    multi_ratio = multi["serial (workers=None)"] / multi["2 processes (pool reused)"]
+    checks.append((multi_ratio >= 1.5, f"MultiLayerNet 784-100-100-10 fast path, 2 processes >= 1.5x serial (issue 20): {multi_ratio:.2f}x"))
     paying = [one for one, ratio in points if ratio > 1.0]
     if paying:
         print(f"\ntwo processes beat serial from about {_common.format_seconds(min(paying))} per evaluation")
-    print("\ntargets (issue 11):")
+    print("\ntargets (issues 11 and 20):")
     for ok, text in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {text}")
     if args.both and not features:

@@ -60,6 +60,23 @@ def test_the_honesty_targets_pass(quick_output: str) -> None:
 def test_reports_every_target(quick_output: str) -> None:
     lines = [line.strip() for line in quick_output.splitlines()]
     verdicts = [line for line in lines if line.startswith(("PASS  ", "FAIL  "))]
-    assert len(verdicts) == 12
+    assert len(verdicts) == 24
     assert any(">= 1000x the book loop" in line for line in verdicts)
-    assert any("<= 30x backprop" in line for line in verdicts)
+    assert any("TwoLayerNet fast path <= 30x backprop" in line for line in verdicts)
+    for network in NETWORKS:
+        issue_20 = [
+            line for line in verdicts if line[6:].startswith(network) and "(issue 20)" in line
+        ]
+        assert len(issue_20) == 4, issue_20  # fast path, loss, backprop, Perturbation
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_prints_the_lean_ratios_of_every_network(quick_output: str, network: str) -> None:
+    # The lean table's row: loss, backprop and Perturbation per coordinate, each a ratio to the
+    # book's plain numpy (the only rows of a network that end in "x").
+    lines = quick_output.splitlines()
+    rows = [line for line in lines if line.startswith(f"{network:<26} ") and line.endswith("x")]
+    assert len(rows) == 1, rows
+    ratios = [float(word.rstrip("x")) for word in rows[0][26:].split()]
+    assert len(ratios) == 3
+    assert all(0 < r < 100 for r in ratios), ratios

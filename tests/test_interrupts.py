@@ -356,7 +356,7 @@ def final_params(path: Path) -> dict[str, FloatArray]:
 def test_minifw_train_signalled_saves_and_resumes_bit_for_bit(
     tmp_path: Path, signum: int, workers: int | None
 ) -> None:
-    steps = "400"
+    steps = "1500"  # long enough to be running when the signal comes (2 to 3.5 s), also when fast
     extra = ["--workers", str(workers)] if workers else []
     rng = random.Random(signum * 10 + (workers or 0))
     interrupted = tmp_path / "interrupted"

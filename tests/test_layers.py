@@ -367,13 +367,15 @@ def test_relative_outputs_are_the_change_over_the_output(
     if not isinstance(layer, RelativeOutputs):
         return
     y = layer.forward(x)
-    w = direction[:1]  # one vector: lane n moves example n along it
-    order = 10
-    d = np.zeros((order, x.shape[0]))
-    d[0] = 1.0
+    w = direction[:1]  # one vector: lane n moves example n along it, by z
     outputs = np.arange(x.shape[0]) % x.shape[1]
-    relative, ok = layer.relative_series(y, w, d, outputs, np.full(x.shape[0], u))
+    relative, ok = layer.relative_series(y, w, outputs, 10, np.full(x.shape[0], u))
     rows = np.arange(x.shape[0])
     expected = layer.change(x, y, u * np.repeat(w, x.shape[0], axis=0))[rows, outputs] / y[rows, outputs]
     value = _series.evaluate(relative, u)
     np.testing.assert_allclose(value[ok], expected[ok], rtol=1e-9, atol=1e-15)
+    # Vectors per example: the same vector for every example gives the same relative move.
+    per_example = np.repeat(w[None], x.shape[0], axis=0)
+    again, ok_again = layer.relative_series(y, per_example, outputs, 10, np.full(x.shape[0], u))
+    np.testing.assert_array_equal(ok_again, ok)
+    np.testing.assert_allclose(_series.evaluate(again, u)[ok], expected[ok], rtol=1e-9, atol=1e-15)

@@ -835,7 +835,9 @@ def test_the_benchmark_runs() -> None:
         "1. black box",
         "2. when two processes pay off",
         "3. fast path, TwoLayerNet 784-50-10",
+        "3. fast path, MultiLayerNet 784-100-100-10",
     ):
         assert title in out
-    assert out.count("  PASS  ") + out.count("  FAIL  ") == 2  # no --before: two targets
+    # no --before: issue 11's two targets and issue 20's one
+    assert out.count("  PASS  ") + out.count("  FAIL  ") == 3
     assert "load average" in out

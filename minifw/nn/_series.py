@@ -54,32 +54,52 @@ def multiply(a: Series, b: Series, low_a: int = 1, low_b: int = 1) -> Series:
 
     """
     order = a.shape[0]
-    out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
-    # One array operation per term of a: a_q times all of b that stays within the order.
-    for q in range(low_a, order - low_b + 1):
-        out[q + low_b - 1 :] += a[q - 1] * b[low_b - 1 : order - q]
+    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+    out = np.zeros(shape, dtype=np.result_type(a, b))
+    scratch = np.empty(shape[1:], dtype=out.dtype)
+    # Each order's products accumulated in place, one row at a time: no temporaries the size of
+    # the whole series.
+    for p in range(low_a + low_b, order + 1):
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        for q in range(low_a, p - low_b + 1):
+            np.multiply(a[q - 1], b[p - q - 1], out=scratch)
+            acc += scratch
     return out
 
 
-def compose(outer: Series, inner: Series) -> Series:
+def compose(outer: Series, inner: Series, low: int = 1) -> Series:
     r"""Return the series of \(g(d(u)) = \sum_r g_r\,d(u)^r\) for inner series \(d\).
 
     `outer[r - 1]` is \(g_r\), the Taylor coefficient of the outer change (say
-    \(f(a + v) - f(a)\) in \(v\)), broadcast against `inner[0]`. Orders whose
-    coefficients are all zero (all but the first, for a piecewise linear function) cost nothing.
+    \(f(a + v) - f(a)\) in \(v\)), broadcast against `inner[0]`; it may hold fewer orders than
+    `inner` (the others taken as 0). `low` is the lowest order that can be non-zero in `inner`.
+    Orders whose coefficients are all zero (all but the first, for a piecewise linear function)
+    cost nothing.
 
     Examples:
         >>> d = np.array([1.0, 1.0, 0.0])                 # d(u) = u + u^2
         >>> compose(np.array([1.0, 1.0, 0.0]), d).tolist()  # d + d^2 = u + 2u^2 + 2u^3
         [1.0, 2.0, 2.0]
+        >>> compose(np.array([1.0, 1.0]), d).tolist()       # the same, the outer series shorter
+        [1.0, 2.0, 2.0]
 
     """
     order = inner.shape[0]
-    used = [r for r in range(2, order + 1) if np.any(outer[r - 1])]
+    top = min(outer.shape[0], order // low)
+    if low == 1 and order > 1 and not inner[1:].any():
+        # d(u) = c u: the composition is g_r c^r u^r, no products of series.
+        shape = np.broadcast_shapes(outer.shape[1:], inner.shape[1:])
+        monomial: Series = np.zeros((order, *shape), dtype=np.result_type(outer, inner))
+        power = inner[0]
+        for r in range(1, top + 1):
+            monomial[r - 1] = outer[r - 1] * power
+            power = power * inner[0]
+        return monomial
+    used = [r for r in range(2, top + 1) if np.any(outer[r - 1])]
     out = outer[0] * inner
     power = inner
     for r in range(2, (used[-1] if used else 1) + 1):
-        power = multiply(power, inner, low_a=r - 1)  # d^r: zero below order r
+        power = multiply(power, inner, low_a=(r - 1) * low, low_b=low)  # d^r: zero below r low
         if r in used:
             out = out + outer[r - 1] * power
     result: Series = out
@@ -98,12 +118,16 @@ def exp_change(d: Series) -> Series:
 
     """
     order = d.shape[0]
-    out = np.zeros_like(d)
+    out = np.empty_like(d)
+    scratch = np.empty(d.shape[1:], dtype=d.dtype)
     for p in range(1, order + 1):
-        acc = p * d[p - 1]
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        np.multiply(d[p - 1], p, out=acc)
         for q in range(1, p):
-            acc = acc + q * d[q - 1] * out[p - q - 1]
-        out[p - 1] = acc / p
+            np.multiply(d[q - 1], q, out=scratch)  # (q d_q) out_{p-q}: the order of the old sums
+            scratch *= out[p - q - 1]
+            acc += scratch
+        acc /= p
     return out
 
 
@@ -118,12 +142,14 @@ def reciprocal_change(s: Series) -> Series:
 
     """
     order = s.shape[0]
-    out = np.zeros_like(s)
+    out = np.empty_like(s)
+    scratch = np.empty(s.shape[1:], dtype=s.dtype)
     for p in range(1, order + 1):
-        acc = -s[p - 1]
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        np.negative(s[p - 1], out=acc)
         for q in range(1, p):
-            acc = acc - s[q - 1] * out[p - q - 1]
-        out[p - 1] = acc
+            np.multiply(s[q - 1], out[p - q - 1], out=scratch)
+            acc -= scratch
     return out
 
 
@@ -139,33 +165,35 @@ def log1p(x: Series) -> Series:
 
     """
     order = x.shape[0]
-    out = np.zeros_like(x)
+    out = np.empty_like(x)
+    scratch = np.empty(x.shape[1:], dtype=x.dtype)
     for p in range(1, order + 1):
-        acc = p * x[p - 1]
+        acc = out[p - 1, ...]  # a view, also of a 0-d row
+        np.multiply(x[p - 1], p, out=acc)
         for q in range(1, p):
-            acc = acc - q * out[q - 1] * x[p - q - 1]
-        out[p - 1] = acc / p
+            np.multiply(out[q - 1], q, out=scratch)  # (q out_q) x_{p-q}: the order of the old sums
+            scratch *= x[p - q - 1]
+            acc -= scratch
+        acc /= p
     return out
 
 
 def magnitude(c: Series, radius: NDArray[Any] | float) -> NDArray[np.float64]:
     r"""Return \(\sum_p |c_p|\,U^p\), a bound on \(|c(u)|\) for \(|u| \le U\).
 
-    `radius` (\(U\)) broadcasts against `c[0]`.
+    `radius` (\(U\)) broadcasts against `c[0]`. By Horner's rule, in place.
 
     Examples:
         >>> float(magnitude(np.array([1.0, -2.0]), 0.5))
         1.0
 
     """
-    out = np.zeros(c.shape[1:])
-    scale = np.ones_like(out) * radius
-    power = np.array(scale)
-    for p in range(c.shape[0]):
-        out = out + np.abs(c[p]) * power
-        power = power * scale
-    result: NDArray[np.float64] = out
-    return result
+    size = np.abs(c)
+    out = np.array(size[-1] * radius, dtype=np.float64)
+    for p in range(c.shape[0] - 2, -1, -1):
+        out += size[p]
+        out *= radius
+    return out
 
 
 def evaluate(c: Series, u: Any) -> NDArray[Any]:

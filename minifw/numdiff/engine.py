@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError, MinifwError
 from minifw.numdiff.objective import (
+    CombinedChanges,
     Differentiable,
     Pointwise,
     output_shape,
@@ -64,6 +65,7 @@ __all__ = [
     "changes",
     "checked_changes",
     "combine",
+    "combined_quotients",
     "coordinate_values",
     "grouped_changes",
     "pointwise_changes",
@@ -174,6 +176,16 @@ class StencilPolicy(StepPolicy):
     def settle(self, taken: Taken, result: FloatArray) -> int:
         """Repair (in place) or refuse the values in `result`; return the further evaluations."""
 
+    @property
+    def reads_changes(self) -> bool:
+        """Whether [`settle`][minifw.numdiff.engine.StencilPolicy.settle] reads the changes themselves.
+
+        A policy that does not lets an objective that can
+        ([`CombinedChanges`][minifw.numdiff.objective.CombinedChanges]) give the stencil's weighted
+        sum of changes directly.
+        """
+        return True
+
     def estimate(
         self, stencil: Stencil, objective: Differentiable, name: str, index: IntArray
     ) -> Estimate[FloatArray]:
@@ -182,6 +194,10 @@ class StencilPolicy(StepPolicy):
         h = self.steps(stencil, values)
         offsets = np.array(stencil.offsets)
         self.check(objective, name, index, values, h[:, None] * offsets)
+        if not self.reads_changes and isinstance(objective, CombinedChanges):
+            direct = combined_quotients(stencil, objective, name, index, h)
+            if direct is not None:
+                return Estimate(direct, np.full(index.size, math.nan), index.size * offsets.size)
         found = grouped_changes(objective, name, index, h, offsets, tolerant=self.tolerant)
         result = combine(stencil, found, h)
         more = self.settle(Taken(stencil, objective, name, index, values, h, found), result)
@@ -239,11 +255,32 @@ def combine(stencil: Stencil, found: NDArray[Any], h: FloatArray) -> FloatArray:
     # 0.5 * (f(x+h) - f(x-h)) / h, the book's number to the last digit.
     for k, weight in enumerate(stencil.weights):
         total += weight * found[:, k]
-    scale = h.reshape(-1, *([1] * (found.ndim - 2)))
+    return _divided(stencil, total, h.reshape(-1, *([1] * (found.ndim - 2))))
+
+
+def _divided(stencil: Stencil, total: NDArray[Any], scale: FloatArray) -> FloatArray:
+    r"""Return the real part of \(\text{total} / h^d\), \(d\) the stencil's derivative order."""
     real = total.real if stencil.is_complex else total
     # h**2 is exact for a power of two; otherwise dividing twice keeps h**2 from underflowing
     result: FloatArray = real / scale if stencil.derivative == 1 else real / scale / scale
     return result
+
+
+def combined_quotients(
+    stencil: Stencil, objective: CombinedChanges, name: str, index: IntArray, h: FloatArray
+) -> FloatArray | None:
+    r"""Return \(\frac{1}{h^d} \sum_k w_k c_k\) from the objective's own weighted sum, or `None`.
+
+    `None` where that does not apply (steps that differ by coordinate) or does not give finite
+    numbers of the right shape: the changes themselves then say where.
+    """
+    if index.size == 0 or np.any(h != h[0]):
+        return None
+    offsets = float(h[0]) * np.array(stencil.offsets)
+    total = np.asarray(objective.combined_changes(name, index, offsets, np.array(stencil.weights)))
+    if total.shape != index.shape or total.dtype.kind not in "fc" or not np.all(np.isfinite(total)):
+        return None
+    return _divided(stencil, total, h)
 
 
 def grouped_changes(

@@ -95,6 +95,11 @@ class FixedStep(StencilPolicy):
         """Nothing to settle: the checked changes are the answer."""
         return 0
 
+    @property
+    def reads_changes(self) -> bool:
+        """No: an objective may give the stencil's weighted sum of changes directly."""
+        return False
+
 
 def named(objective: Differentiable, name: str, index: IntArray) -> Callable[[int], str]:
     """Return how messages name the `k`-th of the coordinates `index` of `name`."""

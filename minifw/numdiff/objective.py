@@ -47,6 +47,7 @@ from minifw.typing import FloatArray, IntArray
 __all__ = [
     "ArrayObjective",
     "Chunked",
+    "CombinedChanges",
     "DeclaresComplexSafety",
     "Differentiable",
     "NamesCoordinates",
@@ -82,6 +83,27 @@ class Objective(Protocol):
 
         `index` holds `K` flat (C-order) indices into `params[name]`; `steps` the `M`
         steps \(s_m\) (real, or complex for a complex step: then the changes are complex).
+        """
+        ...
+
+
+@runtime_checkable
+class CombinedChanges(Protocol):
+    r"""An `Objective` that also gives a stencil's weighted sum of changes directly.
+
+    A scheme with a fixed step needs only \(\sum_m w_m\,(L(\theta + s_m e_i) - L(\theta))\) of each
+    coordinate. An objective whose changes share work across steps (a Taylor series in the step,
+    whose even orders cancel in a central difference) computes that sum without forming each
+    change; the engine asks for it where its policy reads no single change.
+    """
+
+    def combined_changes(
+        self, name: str, index: IntArray, steps: NDArray[Any], weights: NDArray[Any]
+    ) -> NDArray[Any]:
+        r"""Return \(\sum_m w_m\,(L(\theta + s_m e_{i_k}) - L(\theta))\), shape `(K,)`.
+
+        The weighted sum of what [`changes`][minifw.numdiff.objective.Objective.changes] gives for
+        the same `index` and `steps`, to rounding.
         """
         ...
 

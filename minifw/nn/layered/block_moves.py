@@ -13,7 +13,7 @@ as the layers allow:
 | any other | a dense move |
 
 Reshapes keep flat feature indices, so the channel of a `(C, H, W)` image is the same run in its
-flattened rows. Only the exact passes are specialised; a series of a block move goes dense.
+flattened rows. Block moves are an exact-route shortcut (the batch route's); they have no series.
 
 Examples:
     >>> import numpy as np
@@ -36,18 +36,14 @@ from typing import final
 
 import attrs
 import numpy as np
-from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
 from minifw.nn.layered.moves import DenseMove, Move
 from minifw.nn.layers.layer import Channelwise, Elementwise, Layer, Linear, PerExample
-from minifw.typing import AnyArray, FloatArray, IntArray
+from minifw.typing import AnyArray, IntArray
 
 __all__ = ["BlockMove"]
-
-Mask = NDArray[np.bool_]
-
 
 @final
 @attrs.frozen
@@ -81,12 +77,6 @@ class BlockMove(Move):
         if declares(layer, Linear):
             return self._linear(layer, y)
         return DenseMove(self.rows, self.dense(x.shape[1:])).through(layer, x, y)
-
-    def series_through(
-        self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
-    ) -> tuple[Move, Mask]:
-        """Pass the series as a dense move (block moves are an exact-route shortcut)."""
-        return DenseMove(self.rows, self.dense(x.shape[1:])).series_through(layer, x, y, reach)
 
     def dense(self, features: tuple[int, ...]) -> AnyArray:
         """Zeros but for each lane's run: `(lanes, *features)`."""

@@ -78,9 +78,11 @@ class ChannelSteps(StepMove):
         return pieces
 
     @final
-    def loss_changes(self, engine: StepEngine, k: int, local: str, steps: AnyArray) -> AnyArray:
+    def loss_changes(
+        self, engine: StepEngine, k: int, local: str, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
         """Ask the engine's channel route (exact, many coordinates at once)."""
-        return engine.channel_steps(k, local, self, steps)
+        return engine.channel_steps(k, local, self, steps, weights)
 
 
 @final

@@ -30,18 +30,14 @@ from typing import final
 
 import attrs
 import numpy as np
-from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
 from minifw.nn.layered.moves import LaneUnitMove, Move
 from minifw.nn.layers.layer import Elementwise, Featurewise, Layer, PerExample
-from minifw.typing import AnyArray, FloatArray, IntArray
+from minifw.typing import AnyArray, IntArray
 
 __all__ = ["ColumnMove"]
-
-Mask = NDArray[np.bool_]
-
 
 @final
 @attrs.frozen
@@ -75,12 +71,6 @@ class ColumnMove(Move):
             moved = np.asarray(layer.unit_change(xs, ys, self.data))
             return ColumnMove(self.rows, self.units, moved.reshape(self.data.shape))
         return self.lanes().through(layer, x, y)
-
-    def series_through(
-        self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
-    ) -> tuple[Move, Mask]:
-        """Pass the series as unit moves (column moves are an exact-route shortcut)."""
-        return self.lanes().series_through(layer, x, y, reach)
 
     def dense(self, features: tuple[int, ...]) -> AnyArray:
         """Zeros but for each lane's unit: `(lanes, *features)`."""

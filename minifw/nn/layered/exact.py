@@ -46,30 +46,27 @@ class ExactRoute:
     ) -> AnyArray:
         """Sum, per coordinate and step, the exact loss changes of the moves in `exact`.
 
-        Coordinate `c` moves unit `move.units[c]` of example `n` by `s` times its amount
-        (`move.amounts`); only examples with `exact[n, unit]` and a non-zero amount are computed.
+        Coordinate `c` moves unit `move.units[c]` of example `n` by `s` times its amount; only
+        examples with `exact[n, unit]` and a non-zero amount are computed
+        ([`lanes`][minifw.nn.layered.steps.UnitSteps.lanes]).
         """
         dtype = np.result_type(steps, np.float64)
-        unit = move.units
-        out = np.zeros((unit.size, steps.size), dtype=dtype)
-        # Only coordinates whose unit has an example on the exact route.
-        needed = np.flatnonzero(np.any(exact, axis=0)[unit])
-        if needed.size == 0:
+        out = np.zeros((move.units.size, steps.size), dtype=dtype)
+        coord, example, values = move.lanes(exact)
+        if coord.size == 0:
             return out
-        factor = move.amounts(needed)  # (N, C)
-        reached = exact[:, unit[needed]] & (factor != 0)
-        example, coord = np.nonzero(reached)
-        values = factor[example, coord]
-        # Equal moves are computed once: key (example, unit, amount).
+        # Equal moves are computed once: key (example, unit, amount). In an example, pixels of
+        # equal value move a hidden unit identically.
         _, value_code = np.unique(values, return_inverse=True)
         width = math.prod(self.net.acts[k + 1].shape[1:])
         codes = int(value_code.max(initial=0)) + 1
-        key = (example * width + unit[needed[coord]]) * codes + value_code
+        unit = move.units[coord]
+        key = (example * width + unit) * codes + value_code
         _, first, group = np.unique(key, return_index=True, return_inverse=True)
-        g_example, g_unit, g_value = example[first], unit[needed[coord[first]]], values[first]
+        g_example, g_unit, g_value = example[first], unit[first], values[first]
         for m, step in enumerate(steps.tolist()):
             change = self._unit_moves(k, g_example, g_unit, step * g_value)
-            out[needed, m] = sum_by(coord, change[group], needed.size)
+            out[:, m] = sum_by(coord, change[group], move.units.size)
         return out
 
     def perturbed_changes(

@@ -9,7 +9,7 @@ ELEMENT_BUDGET = 1 << 20
 # task of a gradient (its W columns and b entries): 2 for the book's 50 hidden units, 6 for
 # 500. A piece has a fixed cost (its series are computed in parts of bounded memory, rounded
 # up per piece), so the pieces grow with the layer, and their number more slowly.
-UNIT_SCALE = 12
+UNIT_SCALE = 25
 # Coordinates per task for parameters of layers without step moves.
 GENERIC_TASK = 64
 # Highest series order tried; larger moves take the exact route.

@@ -1,22 +1,21 @@
-r"""Moves: how the effect of one parameter step travels through the layers after it.
+r"""Moves of the exact route: how the effect of one parameter step travels through the layers.
 
 A move is a batch of *lanes*. Each lane is one example (`rows[b]`, a row of the batch) whose
 activations at some layer have moved; a move of the layer's input becomes a move of its output
 by asking the layer what it can do ([`minifw.nn.layers`][minifw.nn.layers] lists the
-capabilities). Each kind of move keeps the cheapest form that stays exact:
+capabilities), with plain amounts and the layers' [`change`][minifw.nn.layers.Layer.change] rules
+(no cancellation). Each kind of move keeps the cheapest form that stays exact:
 
 | move | a lane's move | through an elementwise layer | through a linear layer | otherwise |
 |---|---|---|---|---|
-| [`UnitMove`][minifw.nn.layered.moves.UnitMove] | one unit, by an amount | a unit move | a dense move (or rank one, for a grid) | dense |
-| [`RankOneMove`][minifw.nn.layered.moves.RankOneMove] | an amount times a fixed vector | dense | rank one: the vector's image | dense |
+| [`UnitMove`][minifw.nn.layered.moves.UnitMove] | one unit, by an amount | a unit move | a dense move | dense |
 | [`DenseMove`][minifw.nn.layered.moves.DenseMove] | every feature | dense | dense | dense |
 
-Every move has two passes: [`through`][minifw.nn.layered.moves.Move.through] with plain amounts
-(the exact route: the layers' `change` rules) and
-[`series_through`][minifw.nn.layered.moves.Move.series_through] with Taylor coefficients in
-\(u\) (the series route; a leading axis of length \(P\)). At the end a move gives each lane's loss
-change ([`loss_change`][minifw.nn.layered.moves.Move.loss_change], or its series). Features are flat
-indices into whatever shape follows the batch axis, so moves are not tied to `(rows, units)`.
+At the end a move gives each lane's loss change
+([`loss_change`][minifw.nn.layered.moves.Move.loss_change]). Features are flat indices into
+whatever shape follows the batch axis, so moves are not tied to `(rows, units)`. The series
+route, which moves every example by each unit of a piece at once, keeps its moves in the forms
+of [`minifw.nn.layered.grid`][minifw.nn.layered.grid].
 
 Examples:
     >>> import numpy as np
@@ -41,35 +40,22 @@ from typing import final
 
 import attrs
 import numpy as np
-from numpy.typing import NDArray
 
 from minifw.errors import DifferentiationError
 from minifw.nn.capability import declares
 from minifw.nn.layered.contract import read_only
-from minifw.nn.layers.layer import (
-    Elementwise,
-    Layer,
-    Linear,
-    PerExample,
-    RelativeOutputs,
-    RowCoupled,
-    SeriesLayer,
-)
-from minifw.nn.losses.loss import Loss, TargetClassLoss
+from minifw.nn.layers.layer import Elementwise, Layer, Linear, PerExample, RowCoupled
+from minifw.nn.losses.loss import Loss
 from minifw.typing import AnyArray, FloatArray, IntArray
 
 __all__ = [
     "DenseMove",
-    "GridUnitMove",
     "LaneUnitMove",
     "Move",
     "Network",
-    "RankOneMove",
     "UnitMove",
+    "units_of",
 ]
-
-Mask = NDArray[np.bool_]
-
 
 @final
 @attrs.frozen(eq=False)
@@ -115,27 +101,8 @@ class Move(abc.ABC):
         """
 
     @abc.abstractmethod
-    def series_through(
-        self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
-    ) -> tuple[Move, Mask]:
-        r"""Return the series of the output move and the lanes it is trusted for.
-
-        `reach` (one value per lane) bounds \(|u|\).
-        """
-
-    @abc.abstractmethod
     def dense(self, features: tuple[int, ...]) -> AnyArray:
         """Return the move as full arrays: `(..., lanes, *features)`."""
-
-    def head_series(
-        self, layer: Layer, loss: Loss, x: AnyArray, y: AnyArray, t: FloatArray, reach: FloatArray
-    ) -> tuple[AnyArray, Mask] | None:
-        """Return the series of the loss change across the last `layer` and the loss at once.
-
-        `None` (the default) where no such rule applies; then the move goes through the layer and
-        the loss one after the other.
-        """
-        return None
 
     @final
     def loss_change(self, loss: Loss, y: AnyArray, t: FloatArray) -> AnyArray:
@@ -147,16 +114,6 @@ class Move(abc.ABC):
                 f"({self.rows.size},), got shape {change.shape}"
             )
         return change
-
-    @final
-    def loss_series(
-        self, loss: Loss, y: AnyArray, t: FloatArray, reach: FloatArray
-    ) -> tuple[AnyArray, Mask]:
-        """Return each lane's loss-change series and where it is trusted (the loss has one)."""
-        found = loss.series(y[self.rows], t[self.rows], self.dense(y.shape[1:]), reach)
-        if found is None:
-            raise DifferentiationError(f"{type(loss).__name__} has no series rule")
-        return found
 
 
 @final
@@ -178,23 +135,28 @@ class DenseMove(Move):
         here = layer.for_rows(self.rows) if declares(layer, PerExample) else layer
         return DenseMove(self.rows, here.change(x[self.rows], y[self.rows], read_only(self.data)))
 
-    def series_through(
-        self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
-    ) -> tuple[DenseMove, Mask]:
-        """Return the layer's [`series_change`][minifw.nn.layers.SeriesLayer.series_change]."""
-        if declares(layer, RowCoupled) or not declares(layer, SeriesLayer):
-            raise DifferentiationError(f"{type(layer).__name__} has no series_change rule")
-        here = layer.for_rows(self.rows) if declares(layer, PerExample) else layer
-        if not declares(here, SeriesLayer):
-            raise DifferentiationError(
-                f"{type(layer).__name__}.for_rows gave a {type(here).__name__} without series_change"
-            )
-        data, ok = here.series_change(x[self.rows], y[self.rows], self.data, reach)
-        return DenseMove(self.rows, data), ok
-
     def dense(self, features: tuple[int, ...]) -> AnyArray:
         """Return the data itself."""
         return self.data
+
+
+def units_of(layer: object, rows: IntArray, units: IntArray) -> Elementwise:
+    """Return the elementwise layer, or for a [per-example][minifw.nn.layers.PerExample] one the part at `(rows[b], units[b])`.
+
+    Examples:
+        >>> from minifw.nn.layers import DropoutMask
+        >>> mask = DropoutMask(np.array([[True, False], [False, True]]))
+        >>> units_of(mask, rows=np.array([1, 0]), units=np.array([1, 1])).mask.tolist()
+        [True, False]
+
+    """
+    here = layer.for_units(rows, units) if declares(layer, PerExample) else layer
+    if not declares(here, Elementwise):
+        raise DifferentiationError(
+            f"{type(layer).__name__} gives a {type(here).__name__} for single units, which is not "
+            "elementwise"
+        )
+    return here
 
 
 def _whole_batches(
@@ -232,38 +194,11 @@ class UnitMove(Move):
         """Return a unit move past an elementwise layer, an image past a linear one, else dense."""
         if declares(layer, Elementwise):
             at = (self.rows, self.units)
-            here = self._units_of(layer)
+            here = units_of(layer, self.rows, self.units)
             return self._same_lanes(here.unit_change(_flat(x)[at], _flat(y)[at], self.amounts))
         if declares(layer, Linear):
             return self._linear(layer)
         return DenseMove(self.rows, self.dense(x.shape[1:])).through(layer, x, y)
-
-    @final
-    def series_through(
-        self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
-    ) -> tuple[Move, Mask]:
-        """As [`through`][minifw.nn.layered.moves.UnitMove.through], on series."""
-        if declares(layer, Elementwise):
-            at = (self.rows, self.units)
-            here = self._units_of(layer)
-            amounts, ok = here.unit_series(_flat(x)[at], _flat(y)[at], self.amounts, reach)
-            return self._same_lanes(amounts), ok
-        if declares(layer, Linear):
-            return self._linear(layer), np.ones(self.rows.size, dtype=bool)
-        return DenseMove(self.rows, self.dense(x.shape[1:])).series_through(layer, x, y, reach)
-
-    @final
-    def _units_of(self, layer: Elementwise) -> Elementwise:
-        """Return the layer, or for a per-example one the part at the lanes' units."""
-        if declares(layer, PerExample):
-            here = layer.for_units(self.rows, self.units)
-            if not declares(here, Elementwise):
-                raise DifferentiationError(
-                    f"{type(layer).__name__}.for_units gave a {type(here).__name__}, which is not "
-                    "elementwise"
-                )
-            return here
-        return layer
 
     @final
     def dense(self, features: tuple[int, ...]) -> AnyArray:
@@ -286,95 +221,3 @@ class LaneUnitMove(UnitMove):
 
     def _same_lanes(self, amounts: AnyArray) -> LaneUnitMove:
         return LaneUnitMove(self.rows, self.units, amounts)
-
-
-@final
-@attrs.frozen
-class GridUnitMove(UnitMove):
-    """A unit move of every example by each of the units `grid`: lane `n * len(grid) + j`.
-
-    The series route's: across a linear layer it stays small, a
-    [`RankOneMove`][minifw.nn.layered.moves.RankOneMove] of one vector per unit.
-    """
-
-    grid: IntArray
-
-    @classmethod
-    def start(cls, examples: int, grid: IntArray, order: int) -> GridUnitMove:
-        r"""Return the move of each unit of `grid` in every example by \(u\) (the series of u)."""
-        rows = np.repeat(np.arange(examples), grid.size)
-        amounts = np.zeros((order, rows.size))
-        amounts[0] = 1.0
-        return cls(rows=rows, units=np.tile(grid, examples), amounts=amounts, grid=grid)
-
-    def _linear(self, layer: Linear) -> RankOneMove:
-        return RankOneMove(self.rows, self.amounts, layer.unit_images(self.grid))
-
-    def _same_lanes(self, amounts: AnyArray) -> GridUnitMove:
-        return GridUnitMove(self.rows, self.units, amounts, self.grid)
-
-    def head_series(
-        self, layer: Layer, loss: Loss, x: AnyArray, y: AnyArray, t: FloatArray, reach: FloatArray
-    ) -> tuple[AnyArray, Mask] | None:
-        """Apply the rank-one rule: a move of one score is its amount times a unit vector."""
-        vectors = np.eye(math.prod(x.shape[1:]))[self.grid]
-        return RankOneMove(self.rows, self.amounts, vectors).head_series(layer, loss, x, y, t, reach)
-
-
-@final
-@attrs.frozen
-class RankOneMove(Move):
-    r"""Every example moved along each of the vectors `w` by an amount: lane `n * V + v`.
-
-    `amounts[..., b]` is lane `b`'s amount \(d\) and `w[v]` its vector: the lane's move is
-    \(d\,w_v\).
-    """
-
-    amounts: AnyArray
-    w: AnyArray
-
-    def through(self, layer: Layer, x: AnyArray, y: AnyArray) -> Move:
-        """Return the vectors' images past a linear layer; else a dense move."""
-        if declares(layer, Linear):
-            return RankOneMove(self.rows, self.amounts, layer.image(self.w))
-        return DenseMove(self.rows, self.dense(x.shape[1:])).through(layer, x, y)
-
-    def series_through(
-        self, layer: Layer, x: AnyArray, y: AnyArray, reach: FloatArray
-    ) -> tuple[Move, Mask]:
-        """As [`through`][minifw.nn.layered.moves.RankOneMove.through], on series."""
-        if declares(layer, Linear):
-            return RankOneMove(self.rows, self.amounts, layer.image(self.w)), np.ones(
-                self.rows.size, dtype=bool
-            )
-        return DenseMove(self.rows, self.dense(x.shape[1:])).series_through(layer, x, y, reach)
-
-    def dense(self, features: tuple[int, ...]) -> AnyArray:
-        r"""\(d\,w_v\) for every lane."""
-        examples = self.rows.size // self.w.shape[0]
-        dense: AnyArray = self.amounts[..., None] * np.tile(self.w, (examples, 1))
-        return dense.reshape(*self.amounts.shape, *features)
-
-    def head_series(
-        self, layer: Layer, loss: Loss, x: AnyArray, y: AnyArray, t: FloatArray, reach: FloatArray
-    ) -> tuple[AnyArray, Mask] | None:
-        """Return the layer's relative move of each target output, then the loss's rule for it.
-
-        Applies when the layer says how chosen outputs move relatively
-        ([`RelativeOutputs`][minifw.nn.layers.RelativeOutputs], a softmax) and the loss reads only
-        the target class ([`TargetClassLoss`][minifw.nn.losses.TargetClassLoss], cross-entropy)
-        and every example has one.
-        """
-        if not (declares(layer, RelativeOutputs) and declares(loss, TargetClassLoss)):
-            return None
-        target = loss.target_classes(t)
-        if target is None:
-            return None
-        relative, ok_layer = layer.relative_series(y, self.w, self.amounts, target, reach)
-        examples, vectors = y.shape[0], self.w.shape[0]
-        rows = np.arange(examples)
-        series, ok_loss = loss.target_series(
-            np.repeat(y[rows, target], vectors), np.repeat(t[rows, target], vectors), relative, reach
-        )
-        return series, ok_layer & ok_loss
-

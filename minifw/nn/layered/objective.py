@@ -52,8 +52,8 @@ from minifw.nn.layered.channel_steps import ChannelSteps
 from minifw.nn.layered.exact import ExactRoute
 from minifw.nn.layered.moves import Network
 from minifw.nn.layered.series import SeriesRoute
-from minifw.nn.layered.steps import StepMove, UnitSteps
-from minifw.nn.layers.layer import HasStepMoves, Layer, RowCoupled
+from minifw.nn.layered.steps import StepMove, UnitSteps, coefficients
+from minifw.nn.layers.layer import HasParamGradients, HasStepMoves, Layer, RowCoupled
 from minifw.nn.losses.loss import Loss
 from minifw.nn.penalty import Penalty
 from minifw.typing import AnyArray, FloatArray, IntArray
@@ -128,12 +128,18 @@ class LayeredObjective:
 
         Starting from \(w\,\partial\ell/\partial y\) (`w` the reduction's weight), each layer's
         [`backward`][minifw.nn.layers.Layer.backward] gives the gradient of its input and its
-        parameters, last layer first.
+        parameters, last layer first; the first layer gives its parameters' alone where it can
+        ([`HasParamGradients`][minifw.nn.layers.HasParamGradients]): nothing needs the batch's.
         """
         grad = self.weight * self.loss.gradient(self.acts[-1], self.t)
         by_layer: dict[int, dict[str, Any]] = {}
-        for k in range(len(self.layers) - 1, -1, -1):
+        for k in range(len(self.layers) - 1, 0, -1):
             grad, by_layer[k] = self.layers[k].backward(self.acts[k], self.acts[k + 1], grad)
+        first = self.layers[0]
+        if declares(first, HasParamGradients):
+            by_layer[0] = first.param_gradients(self.acts[0], self.acts[1], grad)
+        else:
+            _, by_layer[0] = first.backward(self.acts[0], self.acts[1], grad)
         grads = {name: np.asarray(by_layer[k][local]) for name, (k, local) in self.names.items()}
         if self.penalty is not None:
             for name, extra in self.penalty.gradients(self.params).items():
@@ -161,6 +167,10 @@ class LayeredObjective:
                         tasks.append({name: np.arange(start, min(start + limits.GENERIC_TASK, size))})
                 continue
             pieces = self.pieces(k)
+            if len(pieces) == 1:  # one task: every coordinate of the layer's parameters
+                sizes = {name: self.layers[k].params[local].size for local, name in local_names.items()}
+                tasks.append({name: np.arange(size) for name, size in sizes.items()})
+                continue
             piece_of = np.zeros(sum(piece.size for piece in pieces), dtype=np.intp)
             for p, units in enumerate(pieces):
                 piece_of[units] = p
@@ -185,31 +195,54 @@ class LayeredObjective:
         return self._pieces[k]
 
     def changes(self, name: str, index: IntArray, steps: NDArray[Any]) -> NDArray[Any]:
-        """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`."""
+        """Return `L(params + s e_i) - L(params)` for flat indices of `params[name]`: `(K, M)`."""
+        return self._weighted(name, index, steps, np.eye(steps.size)).T
+
+    def combined_changes(
+        self, name: str, index: IntArray, steps: NDArray[Any], weights: NDArray[Any]
+    ) -> NDArray[Any]:
+        r"""Return \(\sum_m w_m (L(\theta + s_m e_i) - L(\theta))\) for each coordinate: `(K,)`.
+
+        What a stencil needs of [`changes`][minifw.nn.layered.LayeredObjective.changes], without
+        forming each change: on the series route only the orders the stencil keeps are summed
+        (the odd ones for a central difference; see [`minifw.nn.layered.steps`][minifw.nn.layered.steps]).
+        """
+        combined: NDArray[Any] = self._weighted(name, index, steps, np.asarray(weights)[None, :])[0]
+        return combined
+
+    def _weighted(
+        self, name: str, index: IntArray, steps: NDArray[Any], weights: NDArray[Any]
+    ) -> NDArray[Any]:
+        """Return the `(Q, K)` changes of the coordinates combined by the rows of `weights`."""
         k, local = self.names[name]
         moves = self._step_moves(k)
         if moves is None:
-            out = self._exact.perturbed_changes(k, local, index, steps)
+            found = weights @ self._exact.perturbed_changes(k, local, index, steps).T
         else:
-            out = moves[local].take(index).loss_changes(self, k, local, steps)
-        result: AnyArray = self.weight * out
+            move = moves[local]
+            every = index.size == self.layers[k].params[local].size and _in_order(index)
+            found = (move if every else move.take(index)).loss_changes(self, k, local, steps, weights)
+        found *= self.weight
         if self.penalty is not None and name in self.penalty.names:
             values = self.layers[k].params[local].reshape(-1)[index]
-            result = result + self.penalty.change(name, values, steps)
-        return result
+            found += weights @ self.penalty.change(name, values, steps).T
+        return found
 
-    def unit_steps(self, k: int, local: str, move: UnitSteps, steps: AnyArray) -> AnyArray:
-        """Return the unweighted changes of unit steps: series where trusted, exact elsewhere.
+    def unit_steps(
+        self, k: int, local: str, move: UnitSteps, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the `(Q, C)` weighted changes of unit steps: series where trusted, exact elsewhere.
 
         Behind a [row-coupled][minifw.nn.layers.RowCoupled] layer the examples' changes do not
         add up one at a time: there every example moves at once, on the exact batch route.
         """
         if self._coupled_after(k):
-            return self._batches.column_changes(k, move, steps)
+            return weights @ self._batches.column_changes(k, move, steps).T
         examples = self.acts[k].shape[0]
         width = math.prod(self.acts[k + 1].shape[1:])
         unit = move.units
-        out = np.zeros((unit.size, steps.size), dtype=np.result_type(steps, np.float64))
+        dtype = np.result_type(steps, weights, np.float64)
+        out = np.zeros((weights.shape[0], unit.size), dtype=dtype)
         max_step = float(np.max(np.abs(steps), initial=0.0))
         plan = self._series.plan(k, max_step, functools.partial(self._row_bound, k))
         if plan is None:
@@ -217,32 +250,41 @@ class LayeredObjective:
         else:
             # Only the columns of the units in index are filled (and read).
             exact = np.zeros((examples, width), dtype=bool)
-            pieces = self.pieces(k)
-            starts = [int(piece[0]) for piece in pieces]
-            first = bisect.bisect_right(starts, int(unit.min(initial=width))) - 1
-            last = bisect.bisect_right(starts, int(unit.max(initial=0))) - 1
-            groups: list[tuple[int, IntArray | None]] = [(first, None)]  # a task: one piece
-            if first != last:
-                piece_of = np.searchsorted(starts, unit, side="right") - 1
-                found = [(p, np.flatnonzero(piece_of == p)) for p in range(first, last + 1)]
-                groups = [(p, rows) for p, rows in found if rows.size]
-            for p, rows in groups:
-                units = pieces[p]
-                _, ok = self._series.piece_series(k, p, units, plan)
+            kappa = coefficients(steps, weights, plan.order)
+            for p, rows in self._groups(k, unit, width):
+                units = self.pieces(k)[p]
+                g, ok = self._series.piece_series(k, p, units, plan)
                 exact[:, units] = ~ok
                 part = move if rows is None else move.take(rows)
-                changes = self._series.changes(k, local, p, units, part, steps, plan)
+                found = part.combine(g, kappa, int(units[0]))
                 if rows is None:
-                    out[:] = changes
+                    out = found.astype(dtype, copy=False)
                 else:
-                    out[rows] = changes
-        if np.any(exact):
-            out += self._exact.unit_changes(k, move, exact, steps)
+                    out[:, rows] = found
+        if exact.any():
+            out += weights @ self._exact.unit_changes(k, move, exact, steps).T
         return out
 
-    def channel_steps(self, k: int, local: str, move: ChannelSteps, steps: AnyArray) -> AnyArray:
-        """Return the unweighted changes of channel steps: the exact batch route."""
-        return self._batches.channel_changes(k, move, steps)
+    def _groups(self, k: int, unit: IntArray, width: int) -> list[tuple[int, IntArray | None]]:
+        """Return the pieces the units fall in, with the positions of each (`None`: all, one piece)."""
+        pieces = self.pieces(k)
+        if len(pieces) == 1:
+            return [(0, None)]
+        starts = [int(piece[0]) for piece in pieces]
+        first = bisect.bisect_right(starts, int(unit.min(initial=width))) - 1
+        last = bisect.bisect_right(starts, int(unit.max(initial=0))) - 1
+        if first == last:
+            return [(first, None)]  # a task: one piece
+        piece_of = np.searchsorted(starts, unit, side="right") - 1
+        found = [(p, np.flatnonzero(piece_of == p)) for p in range(first, last + 1)]
+        return [(p, rows) for p, rows in found if rows.size]
+
+    def channel_steps(
+        self, k: int, local: str, move: ChannelSteps, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the `(Q, C)` weighted changes of channel steps: the exact batch route."""
+        found: AnyArray = weights @ self._batches.channel_changes(k, move, steps).T
+        return found
 
     def _step_moves(self, k: int) -> Mapping[str, StepMove] | None:
         """Return the step moves of layer `k`'s parameters for the batch (`None`: it has none)."""
@@ -264,6 +306,11 @@ class LayeredObjective:
         assert moves is not None  # only layers with step moves are planned
         bound: FloatArray = functools.reduce(np.maximum, [m.row_bound() for m in moves.values()])
         return bound
+
+
+def _in_order(index: IntArray) -> bool:
+    """Whether `index` is `0, 1, ..., size - 1` (a whole parameter, in order)."""
+    return bool(index.size == 0 or (index[0] == 0 and index[-1] == index.size - 1 and (np.diff(index) == 1).all()))
 
 
 def _check_moves(layer: Layer, moves: Mapping[str, StepMove], examples: int, features: int) -> None:

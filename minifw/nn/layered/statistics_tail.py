@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.nn.capability import declares
-from minifw.nn.layered.moves import DenseMove, Network
+from minifw.nn.layered.moves import Network
 from minifw.nn.layered.series import converged
 from minifw.nn.layers.layer import Linear, PerExample, PiecewiseLinear, RowCoupled, SeriesLayer
 from minifw.typing import AnyArray, FloatArray
@@ -155,6 +155,8 @@ class Tail:
         here = layer.for_rows(rows) if declares(layer, PerExample) else layer
         assert declares(here, SeriesLayer)
         moved, ok = here.series_change(net.acts[head][rows], net.acts[head + 1][rows], data, reach)
-        series, ok_loss = DenseMove(rows, moved).loss_series(net.loss, net.acts[-1], net.t, reach)
+        found = net.loss.series(net.acts[-1][rows], net.t[rows], moved, reach)
+        assert found is not None  # checked by `of`
+        series, ok_loss = found
         trusted: Mask = ok & ok_loss & converged(series, reach)
         return series, trusted

@@ -13,9 +13,13 @@ example**, which is what a fully connected layer's weights and biases do:
 
 Writing \(G_{nj}(u) = \sum_p g_{njp} u^p\) for the change of example \(n\)'s loss when unit \(j\)
 moves by \(u\) (computed once per unit by the [series route][minifw.nn.layered.series]), a
-coordinate's change is \(\sum_n G_{nj_c}(s\,a_{nc}) = \sum_p s^p \sum_n a_{nc}^p\,g_{nj_cp}\): a
-few matrix products give every coordinate at once. A new kind of step move (a convolution's
-filter step moves one channel at every position) subclasses
+coordinate's change is \(\sum_n G_{nj_c}(s\,a_{nc}) = \sum_p s^p \sum_n a_{nc}^p\,g_{nj_cp}\): for
+the weights of a fully connected layer, \(\sum_p s^p (X^p)^\top G_p\), matrix products the size of
+backprop's. A stencil's weighted sum of changes \(\sum_m w_m\,\Delta L(s_m)\) has the coefficients
+\(\kappa_p = \sum_m w_m s_m^p\), zero for the even orders of a central difference: then it is
+\(X^\top G_1 + h^2 (X^3)^\top G_3 + h^4 (X^5)^\top G_5\), one product over the stacked powers
+([`combine`][minifw.nn.layered.steps.UnitSteps.combine]). A new kind of step move (a
+convolution's filter step moves one channel at every position) subclasses
 [`StepMove`][minifw.nn.layered.steps.StepMove] and names the route that computes it.
 
 Examples:
@@ -36,7 +40,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, final
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
+from minifw.nn.layered import limits
 from minifw.typing import AnyArray, FloatArray, IntArray
 
 if TYPE_CHECKING:
@@ -49,18 +55,29 @@ __all__ = [
     "StepMove",
     "UniformUnitSteps",
     "UnitSteps",
+    "coefficients",
 ]
 
 
 class StepEngine(Protocol):
     """What computes the loss changes of each kind of step move (the layered objective)."""
 
-    def unit_steps(self, k: int, local: str, move: UnitSteps, steps: AnyArray) -> AnyArray:
-        """Return the `(C, M)` loss changes (unweighted) of unit steps of layer `k`'s `local`."""
+    def unit_steps(
+        self, k: int, local: str, move: UnitSteps, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the `(Q, C)` weighted changes (unweighted by the loss) of unit steps of layer `k`.
+
+        Row `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`.
+        """
         ...
 
-    def channel_steps(self, k: int, local: str, move: ChannelSteps, steps: AnyArray) -> AnyArray:
-        """Return the `(C, M)` loss changes (unweighted) of channel steps of layer `k`'s `local`."""
+    def channel_steps(
+        self, k: int, local: str, move: ChannelSteps, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the `(Q, C)` weighted changes (unweighted by the loss) of channel steps of layer `k`.
+
+        Row `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`.
+        """
         ...
 
 
@@ -94,8 +111,14 @@ class StepMove(abc.ABC):
         """Return, per coordinate, the piece of the output units its moves fall in."""
 
     @abc.abstractmethod
-    def loss_changes(self, engine: StepEngine, k: int, local: str, steps: AnyArray) -> AnyArray:
-        """Return the `(C, M)` loss changes of steps `steps` of each coordinate, from `engine`."""
+    def loss_changes(
+        self, engine: StepEngine, k: int, local: str, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
+        """Return the `(Q, C)` weighted loss changes of each coordinate, from `engine`.
+
+        Row `q` is the sum over `m` of `weights[q, m]` times the change at `steps[m]`: the
+        identity for the changes themselves, one row for a stencil's weighted sum.
+        """
 
 
 @attrs.frozen
@@ -103,9 +126,10 @@ class UnitSteps(StepMove):
     r"""Steps that move one output unit (`units[c]`, a flat feature index) in every example.
 
     The series route gives \(g_{njp}\) for the units of one piece at once; a kind says how its
-    amounts \(a_{nc}\) turn those into the sums \(S_p = \sum_n a_{nc}^p g_{nj_cp}\)
-    ([`sums`][minifw.nn.layered.steps.UnitSteps.sums]) and the sums into each coordinate's
-    \(\sum_p s^p S_p\) ([`evaluate`][minifw.nn.layered.steps.UnitSteps.evaluate]).
+    amounts \(a_{nc}\) turn those into \(\sum_p \kappa_{qp} \sum_n a_{nc}^p g_{nj_cp}\)
+    ([`combine`][minifw.nn.layered.steps.UnitSteps.combine]), and which examples of which
+    coordinates move at all ([`amount_at`][minifw.nn.layered.steps.UnitSteps.amount_at], for the
+    exact route).
     """
 
     units: IntArray
@@ -121,27 +145,51 @@ class UnitSteps(StepMove):
         return pieces
 
     @final
-    def loss_changes(self, engine: StepEngine, k: int, local: str, steps: AnyArray) -> AnyArray:
+    def loss_changes(
+        self, engine: StepEngine, k: int, local: str, steps: AnyArray, weights: AnyArray
+    ) -> AnyArray:
         """Ask the engine's unit route (series where trusted, exact elsewhere)."""
-        return engine.unit_steps(k, local, self, steps)
+        return engine.unit_steps(k, local, self, steps, weights)
+
+    @final
+    def lanes(self, exact: Mask) -> tuple[IntArray, IntArray, AnyArray]:
+        """Return `(coordinate, example, amount)` of every moved example `exact[n, unit]` marks.
+
+        Only pairs with a non-zero amount: a coordinate moves nothing in an example where its
+        amount is 0 (a zero pixel).
+        """
+        lane_n, lane_u = np.nonzero(exact)
+        order = np.argsort(self.units, kind="stable")
+        sorted_units = self.units[order]
+        first = np.searchsorted(sorted_units, lane_u, side="left")
+        counts = np.searchsorted(sorted_units, lane_u, side="right") - first
+        lane = np.repeat(np.arange(lane_u.size), counts)
+        offset = np.arange(lane.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        coordinate = order[first[lane] + offset]
+        example = lane_n[lane]
+        amount = self.amount_at(example, coordinate)
+        moved = amount != 0
+        return coordinate[moved], example[moved], amount[moved]
 
     @abc.abstractmethod
     def amounts(self, needed: IntArray) -> FloatArray:
         r"""Return \(a_{nc}\) for the coordinates `needed`: `(N, len(needed))`."""
 
     @abc.abstractmethod
-    def sums(self, series: AnyArray, budget: int) -> list[AnyArray]:
-        r"""Return \(S_p\), `p = 1..P`, from the `(P, N, J)` series of one piece of units.
-
-        `budget` bounds the scratch a kind may keep between calls (elements).
-        """
+    def amount_at(self, examples: IntArray, coordinates: IntArray) -> FloatArray:
+        r"""Return \(a_{nc}\) for the pairs `(examples[i], coordinates[i])`."""
 
     @abc.abstractmethod
-    def evaluate(self, sums: list[AnyArray], steps: AnyArray, start: int) -> AnyArray:
-        r"""Return \(\sum_p s^p S_p\) for each coordinate (all in one piece) and step: `(C, M)`.
+    def combine(self, series: AnyArray, kappa: AnyArray, start: int) -> AnyArray:
+        r"""Return \(\sum_p \kappa_{qp} \sum_n a_{nc}^p\,g_{nj_cp}\) for each combination and coordinate: `(Q, C)`.
 
-        `start` is the piece's first unit (the sums' column 0).
+        `series` is the `(P, N, J)` series of one piece of units (zero where the exact route
+        takes over), `kappa` the `(Q, P)` coefficients; every coordinate's unit is in the piece,
+        whose first unit is `start` (the series' column 0).
         """
+
+
+Mask = NDArray[np.bool_]
 
 
 def _indices(index: object, name: str, size: int, bound: int) -> str | None:
@@ -154,13 +202,20 @@ def _indices(index: object, name: str, size: int, bound: int) -> str | None:
     return None
 
 
-def _horner(terms: list[AnyArray], step: float | complex, dtype: np.dtype[Any]) -> AnyArray:
-    r"""Return \(\sum_q s^q T_q\) (`terms[q - 1]` is \(T_q\)) by Horner's rule, in place."""
-    acc = np.zeros(terms[0].shape, dtype=dtype)
-    for q in range(len(terms), 0, -1):
-        acc += terms[q - 1]
-        acc *= step
-    return acc
+def coefficients(steps: AnyArray, weights: AnyArray, order: int) -> AnyArray:
+    r"""Return \(\kappa_{qp} = \sum_m w_{qm} s_m^p\) for `p = 1..order`: `(Q, P)`.
+
+    The central difference's weights \((\tfrac12, -\tfrac12)\) at \(\pm h\) give \(h^p\) for odd
+    \(p\) and exactly 0 for even \(p\) (the two powers are equal in floating point).
+
+    Examples:
+        >>> coefficients(np.array([0.1, -0.1]), np.array([[0.5, -0.5]]), 3).round(6).tolist()
+        [[0.1, 0.0, 0.001]]
+
+    """
+    powers = np.power.outer(steps, np.arange(1, order + 1))  # (M, P)
+    result: AnyArray = weights @ powers
+    return result
 
 
 @final
@@ -196,21 +251,15 @@ class UniformUnitSteps(UnitSteps):
         """1 for every example and coordinate."""
         return np.ones((self.examples, needed.size))
 
-    def sums(self, series: AnyArray, budget: int) -> list[AnyArray]:
-        r"""\(S_p = \sum_n g_{njp}\)."""
-        return [series[q].sum(axis=0) for q in range(series.shape[0])]
+    def amount_at(self, examples: IntArray, coordinates: IntArray) -> FloatArray:
+        """1 for every pair."""
+        return np.ones(examples.size)
 
-    def evaluate(self, sums: list[AnyArray], steps: AnyArray, start: int) -> AnyArray:
-        """Horner's rule on the whole piece (then picked) or on the coordinates' own sums."""
-        dtype = np.result_type(steps, np.float64)
-        column = self.units - start
-        out = np.zeros((steps.size, column.size), dtype=dtype)  # returned transposed
-        whole = column.size == sums[0].shape[-1]
-        picks = sums if whole else [term[column] for term in sums]
-        for m, step in enumerate(steps.tolist()):
-            acc = _horner(picks, step, dtype)
-            out[m] = acc[column] if whole else acc
-        return out.T
+    def combine(self, series: AnyArray, kappa: AnyArray, start: int) -> AnyArray:
+        r"""\(\kappa\,S\) with \(S_p = \sum_n g_{njp}\), at each coordinate's unit."""
+        sums = series.sum(axis=1)  # (P, J)
+        combined: AnyArray = (kappa @ sums)[:, self.units - start]
+        return combined
 
 
 @final
@@ -218,25 +267,30 @@ class UniformUnitSteps(UnitSteps):
 class FactorPowers:
     r"""The powers \(a^1, a^2, \ldots\) of a factor's columns that are not 0 in every example.
 
-    Kept transposed, `(active columns, N)`, and extended on demand; kept between calls while they
-    fit the budget. Columns that are 0 in every example (most of MNIST's border) move nothing.
+    Kept as `(N, active columns)`, extended on demand, with their stacks for the orders a stencil
+    needs (row blocks, so that products read them transposed at no cost); kept between calls
+    while they fit the budget. Columns that are 0 in every example (most of MNIST's border) move
+    nothing.
     """
 
     factor: FloatArray
     _active: IntArray | None = attrs.field(default=None, init=False)
     _kept: list[AnyArray] = attrs.field(factory=list, init=False)
+    _stacks: dict[tuple[int, ...], AnyArray] = attrs.field(factory=dict, init=False)
 
     @property
     def active(self) -> IntArray:
         """The columns of the factor that are not 0 in every example."""
         if self._active is None:
-            xt = np.ascontiguousarray(self.factor.T)
-            self._active = np.flatnonzero(np.any(xt != 0, axis=1))
-            self._kept = [xt[self._active]]
+            self._active = np.flatnonzero(self.factor.any(axis=0))
+            self._kept = [self.factor[:, self._active]]
         return self._active
 
     def up_to(self, order: int, budget: int) -> list[AnyArray]:
-        """Return the powers `1..order` of the active columns (kept if `order * size <= budget`)."""
+        """Return the powers `1..order` of the active columns, `(N, active)` each.
+
+        Kept if `order * size <= budget`.
+        """
         _ = self.active
         kept = self._kept
         if len(kept) >= order:
@@ -247,6 +301,36 @@ class FactorPowers:
         if order * kept[0].size <= budget:
             self._kept = powers
         return powers
+
+    def stacked(self, orders: tuple[int, ...], budget: int) -> AnyArray:
+        r"""Return the powers `orders` stacked: `(len(orders) * N, active columns)`.
+
+        Each block is written in place, from the one before it (the odd powers of a central
+        difference: \(a, a^3 = a \cdot a^2, a^5 = a^3 \cdot a^2\)).
+        """
+        if orders in self._stacks:
+            return self._stacks[orders]
+        first = self.up_to(1, budget)[0]
+        examples = first.shape[0]
+        stack = np.empty((len(orders) * examples, first.shape[1]))
+        square = first * first if any(p > 1 for p in orders) else first
+        have, power = 1, first
+        for i, p in enumerate(orders):
+            block = stack[i * examples : (i + 1) * examples]
+            if have + 2 <= p:
+                np.multiply(power, square, out=block)
+                have, power = have + 2, block
+            while have + 2 <= p:
+                power *= square
+                have += 2
+            if have < p:
+                np.multiply(power, first, out=block)
+                have, power = have + 1, block
+            elif power is not block:
+                block[...] = power
+        if stack.size <= budget:
+            self._stacks[orders] = stack
+        return stack
 
 
 def _shared_powers(move: ScaledUnitSteps) -> FactorPowers:
@@ -293,44 +377,60 @@ class ScaledUnitSteps(UnitSteps):
         found: FloatArray = self.factor[:, self.inputs[needed]]
         return found
 
-    def sums(self, series: AnyArray, budget: int) -> list[AnyArray]:
-        r"""\(S_p = (a^p)^\top g_p\) over the active columns: `(active columns, J)`."""
-        order = series.shape[0]
-        powers = self.powers.up_to(order, budget)
-        return [powers[q] @ series[q] for q in range(order)]
+    def amount_at(self, examples: IntArray, coordinates: IntArray) -> FloatArray:
+        """`factor[examples, inputs[coordinates]]`."""
+        found: FloatArray = self.factor[examples, self.inputs[coordinates]]
+        return found
 
-    def evaluate(self, sums: list[AnyArray], steps: AnyArray, start: int) -> AnyArray:
-        """Horner's rule on the whole piece (then placed) or on the coordinates' own sums.
+    def combine(self, series: AnyArray, kappa: AnyArray, start: int) -> AnyArray:
+        r"""\(\sum_p \kappa_{qp} (a^p)^\top g_p\) over the active columns, placed per coordinate.
 
-        For a whole piece in the order of a task (the piece's coordinates as they lie in
-        `(columns, J)`) the result is written in place; either way each element takes the same
-        operations, so the numbers do not depend on how coordinates are grouped.
+        A combination with few non-zero \(\kappa_{qp}\) (a stencil's sum) is one product of the
+        stacked powers with the stacked \(\kappa_{qp} g_p\); many (each step's change) take the
+        products \(S_p = (a^p)^\top g_p\) once and combine them. For a whole piece in the order of
+        a task (its coordinates as they lie in `(columns, J)`) the result is written in place;
+        either way each element takes the same operations, so the numbers do not depend on how
+        coordinates are grouped.
         """
-        dtype = np.result_type(steps, np.float64)
+        order, _, width = series.shape
+        budget = limits.ELEMENT_BUDGET
+        used = [tuple(int(p) + 1 for p in np.flatnonzero(row)) for row in kappa]
+        parts: list[AnyArray]
+        if np.iscomplexobj(kappa) or sum(len(u) for u in used) > order:
+            sums = [term.T @ series[q] for q, term in enumerate(self.powers.up_to(order, budget))]
+            parts = [sum((kappa[q, p] * sums[p] for p in range(order)), start=np.zeros_like(sums[0], dtype=kappa.dtype)) for q in range(kappa.shape[0])]
+        else:
+            parts = []
+            for q, orders in enumerate(used):
+                if not orders:
+                    parts.append(np.zeros((self.powers.active.size, width)))
+                    continue
+                index = np.array(orders) - 1
+                weighted = (kappa[q, index][:, None, None] * series[index]).reshape(-1, width)
+                parts.append(self.powers.stacked(orders, budget).T @ weighted)
+        return self._placed(parts, start, width, np.result_type(kappa, np.float64))
+
+    def _placed(self, parts: list[AnyArray], start: int, width: int, dtype: Any) -> AnyArray:
+        """Put each combination's `(active columns, J)` values at the coordinates: `(Q, C)`."""
         column = self.units - start
-        out = np.zeros((steps.size, column.size), dtype=dtype)  # returned transposed
-        width = sums[0].shape[-1]
+        out = np.zeros((len(parts), column.size), dtype=dtype)
         active = self.powers.active
         inputs = self.factor.shape[1]
-        whole = column.size == inputs * width
-        flat = self.inputs * width + column
-        if whole:
-            in_order = bool(np.array_equal(flat, np.arange(flat.size)))
-            for m, step in enumerate(steps.tolist()):
-                acc = _horner(sums, step, dtype)
-                if in_order:
-                    # Columns that are 0 in every example move nothing: their changes stay 0.
-                    out[m].reshape(inputs, width)[active] = acc
-                else:
-                    full = np.zeros((inputs, width), dtype=dtype)
-                    full[active] = acc
-                    out[m] = full.reshape(-1)[flat]
-            return out.T
+        if column.size == inputs * width and _in_grid_order(self.inputs, column, width):
+            for q, part in enumerate(parts):
+                # Columns that are 0 in every example move nothing: their changes stay 0.
+                out[q].reshape(inputs, width)[active] = part
+            return out
         position = np.full(inputs, -1)
         position[active] = np.arange(active.size)
         row = position[self.inputs]
         keep = row >= 0
-        picks = [term[row[keep], column[keep]] for term in sums]
-        for m, step in enumerate(steps.tolist()):
-            out[m, keep] = _horner(picks, step, dtype)
-        return out.T
+        for q, part in enumerate(parts):
+            out[q, keep] = part[row[keep], column[keep]]
+        return out
+
+
+def _in_grid_order(inputs: IntArray, column: IntArray, width: int) -> bool:
+    """Whether coordinates `(inputs[c], column[c])` are those of an `(inputs, width)` grid in C order."""
+    flat_index = inputs * width + column
+    return bool(flat_index[0] == 0 and (np.diff(flat_index) == 1).all())

@@ -20,10 +20,12 @@ method or two:
 |---|---|---|
 | [`SeriesLayer`][minifw.nn.layers.SeriesLayer] | the Taylor series of its change (tiny steps take a few multiply-adds) | all but `TrainingBatchNorm` |
 | [`Elementwise`][minifw.nn.layers.Elementwise] | output unit \(j\) depends on input unit \(j\) alone: a move of one unit stays one | the activations, `Dropout`, `DropoutMask`, the reshapes |
+| [`HasTaylor`][minifw.nn.layers.HasTaylor] | the Taylor coefficients of an elementwise change at every input: a move along a vector stays a few terms | the activations, `DropoutMask` |
 | [`Linear`][minifw.nn.layers.Linear] | the change is linear in the move and the same at every input | `Affine` |
 | [`HasStepMoves`][minifw.nn.layers.HasStepMoves] | how a step of each of its parameters moves its output | `Affine`, `Convolution`, `TrainingBatchNorm` |
 | [`Channelwise`][minifw.nn.layers.Channelwise] | output channel \(c\) of an image depends on input channel \(c\) alone: a move of one channel stays one | `Pooling` |
 | [`RelativeOutputs`][minifw.nn.layers.RelativeOutputs] | how chosen outputs move relatively under a move along fixed vectors | `Softmax` |
+| [`HasParamGradients`][minifw.nn.layers.HasParamGradients] | the gradient of its parameters without that of its input (a first layer's backprop) | `Affine` |
 | [`RowCoupled`][minifw.nn.layers.RowCoupled] | its rows are coupled (batch statistics): a move of one row moves every row, so the engine moves the whole batch | `TrainingBatchNorm` |
 | [`Featurewise`][minifw.nn.layers.Featurewise] | a row-coupled layer that keeps a move of one feature in every row a move of that feature (its column's statistics alone) | `TrainingBatchNorm` |
 | [`RankOneCoupled`][minifw.nn.layers.RankOneCoupled] | a row-coupled layer whose change for a rank-one move of the batch is a rescaled rank-one move | `TrainingBatchNorm` |
@@ -66,8 +68,10 @@ from minifw.nn.layers.layer import (
     Channelwise,
     Elementwise,
     Featurewise,
+    HasParamGradients,
     HasRunningStatistics,
     HasStepMoves,
+    HasTaylor,
     HasTrainingMode,
     Layer,
     Linear,
@@ -94,8 +98,10 @@ __all__ = [
     "Elementwise",
     "Featurewise",
     "Flatten",
+    "HasParamGradients",
     "HasRunningStatistics",
     "HasStepMoves",
+    "HasTaylor",
     "HasTrainingMode",
     "Layer",
     "Linear",

@@ -36,7 +36,9 @@ __all__ = ["Activation", "ReLU", "Sigmoid", "Tanh", "sigmoid"]
 def sigmoid(a: ArrayLike) -> AnyArray:
     r"""Return \(\sigma(a) = 1 / (1 + e^{-a})\), elementwise, without overflow.
 
-    Real inputs give float64; complex inputs (a complex step) give complex128.
+    Real inputs give float64, computed as the book does, \(1 / (1 + e^{-a})\), bit for bit (where
+    \(e^{-a}\) overflows the result is 0, exactly, without a warning); complex inputs (a complex
+    step) give complex128, from the side whose exponential cannot overflow.
 
     Examples:
         >>> sigmoid([-1000.0, 0.0, 1000.0])
@@ -44,12 +46,14 @@ def sigmoid(a: ArrayLike) -> AnyArray:
 
     """
     arr = np.asarray(a)
-    if not np.iscomplexobj(arr):
-        arr = arr.astype(np.float64, copy=False)
-    positive = arr.real >= 0
-    # exp of a non-positive real part never overflows.
-    e = np.exp(np.where(positive, -arr, arr))
-    result: AnyArray = np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+    if np.iscomplexobj(arr):
+        positive = arr.real >= 0
+        # exp of a non-positive real part never overflows.
+        e = np.exp(np.where(positive, -arr, arr))
+        complex_result: AnyArray = np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+        return complex_result
+    with np.errstate(over="ignore"):
+        result: AnyArray = 1.0 / (1.0 + np.exp(-arr.astype(np.float64, copy=False)))
     return result
 
 
@@ -118,6 +122,17 @@ class Activation(Layer):
         return self.series_change(x, y, dx, reach)
 
 
+def _self_convolution(c: list[AnyArray], r: int) -> AnyArray:
+    r"""Return \(\sum_{q=0}^{r} c_q c_{r-q}\), each product once and doubled (it is symmetric)."""
+    acc = c[0] * c[r]
+    for q in range(1, (r + 1) // 2):
+        acc += c[q] * c[r - q]
+    acc *= 2.0
+    if r % 2 == 0:
+        acc += c[r // 2] * c[r // 2]
+    return acc
+
+
 def _expand(reach: FloatArray, ndim: int) -> FloatArray:
     """Give `reach` (one value per row) trailing axes to broadcast against `ndim` axes."""
     return reach.reshape(reach.shape + (1,) * (ndim - 1))
@@ -168,8 +183,7 @@ class Sigmoid(Activation):
         # s_1 = sigma(x) sigma(-x) directly: y (1 - y) would lose digits where y is near 1.
         s = [np.asarray(y), self.slope(x, y)]
         for r in range(1, order):
-            acc = s[r] - sum(s[q] * s[r - q] for q in range(r + 1))
-            s.append(acc / (r + 1))
+            s.append((s[r] - _self_convolution(s, r)) / (r + 1))
         reach: FloatArray = np.hypot(np.real(x), math.pi)
         return np.stack(s[1:]), reach
 
@@ -222,8 +236,7 @@ class Tanh(Activation):
         # t_1 = 1 / cosh(x)^2 directly: 1 - y^2 would lose digits where |y| is near 1.
         t = [np.asarray(y), self.slope(x, y)]
         for r in range(1, order):
-            acc = -sum(t[q] * t[r - q] for q in range(r + 1))
-            t.append(acc / (r + 1))
+            t.append(-_self_convolution(t, r) / (r + 1))
         reach: FloatArray = np.hypot(np.real(x), math.pi / 2)
         return np.stack(t[1:]), reach
 

@@ -92,15 +92,20 @@ class Affine(Layer):
         return (int(self.W.shape[0]),)
 
     def forward(self, x: AnyArray) -> AnyArray:
-        r"""Return \(xW + b\)."""
-        result: AnyArray = x @ self.W + self.b
+        r"""Return \(xW + b\) (the bias added in place: one array, not two)."""
+        result: AnyArray = x @ self.W
+        result += self.b
         return result
 
     def backward(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> tuple[AnyArray, dict[str, AnyArray]]:
         r"""\(\partial L/\partial x = \delta W^\top\), \(\nabla W = x^\top\delta\),
         \(\nabla b = \sum_n \delta_n\) (with \(\delta = \partial L/\partial y\)).
         """  # noqa: D205
-        return dy @ self.W.T, {"W": x.T @ dy, "b": dy.sum(axis=0)}
+        return dy @ self.W.T, self.param_gradients(x, y, dy)
+
+    def param_gradients(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> dict[str, AnyArray]:
+        r"""\(\nabla W = x^\top\delta\), \(\nabla b = \sum_n \delta_n\) alone (for a first layer)."""
+        return {"W": x.T @ dy, "b": dy.sum(axis=0)}
 
     def change(self, x: AnyArray, y: AnyArray, dx: AnyArray) -> AnyArray:
         r"""\(\Delta y = \Delta x\,W\) (exact: the layer is linear)."""

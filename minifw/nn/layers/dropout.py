@@ -109,6 +109,12 @@ class DropoutMask(Layer):
         result: AnyArray = dx * self.mask
         return result, np.ones(dx.shape[-1], dtype=bool)
 
+    def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
+        """Return the mask, then zeros (`x` holds the mask's entries, in any shape); reach `inf`."""
+        coeffs = np.zeros((order, *np.shape(x)))
+        coeffs[0] = self.mask.reshape(np.shape(x))
+        return coeffs, np.full(np.shape(x), np.inf)
+
     def linear_reach(self, x: AnyArray, y: AnyArray) -> tuple[AnyArray, AnyArray]:
         """Return the mask as the slope; linear everywhere (reach `inf`)."""
         return self.mask.astype(np.float64), np.full(self.mask.shape, np.inf)

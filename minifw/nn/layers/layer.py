@@ -33,8 +33,10 @@ __all__ = [
     "Channelwise",
     "Elementwise",
     "Featurewise",
+    "HasParamGradients",
     "HasRunningStatistics",
     "HasStepMoves",
+    "HasTaylor",
     "HasTrainingMode",
     "Layer",
     "Linear",
@@ -142,6 +144,40 @@ class Elementwise(Protocol):
 
 
 @runtime_checkable
+class HasTaylor(Protocol):
+    r"""An elementwise layer that gives the Taylor coefficients of its change at any input.
+
+    With them a move along a vector stays cheap past the layer: \(\sum_q \tau_q(x)\,(d\,v)^q\) is
+    \(\sum_q d^q\,(\tau_q \odot v^q)\), a few terms of an amount times a vector, for every example
+    at once (see [`minifw.nn.layered.grid`][minifw.nn.layered.grid]). Every
+    [`Activation`][minifw.nn.layers.Activation] has them.
+    """
+
+    def taylor(self, x: AnyArray, y: AnyArray, order: int) -> tuple[AnyArray, FloatArray]:
+        r"""Return the Taylor coefficients of \(f(x + v) - f(x)\) in \(v\), and a reach.
+
+        The coefficients have shape `(order, *x.shape)`, `[p - 1]` holding the coefficient of
+        \(v^p\). The reach (shape of `x`) is a radius within which the series converges (the
+        distance to the nearest singularity or kink; `inf` for a polynomial). Where every
+        coefficient after the first is 0 the layer is taken as linear up to the reach (a kink).
+        """
+        ...
+
+
+@runtime_checkable
+class HasParamGradients(Protocol):
+    """A layer that gives the gradient of its parameters alone, without that of its input.
+
+    Backpropagation asks the first layer for this: nothing needs the gradient of the batch, and
+    for a fully connected first layer it is a matrix product the size of the forward pass.
+    """
+
+    def param_gradients(self, x: AnyArray, y: AnyArray, dy: AnyArray) -> dict[str, AnyArray]:
+        r"""Return \(\partial L/\partial\theta\) by name, as [`Layer.backward`][minifw.nn.layers.Layer.backward]'s second result."""
+        ...
+
+
+@runtime_checkable
 class Linear(Protocol):
     r"""A layer whose change is linear in the move and independent of the input: \(\Delta y = A\,\Delta x\).
 
@@ -184,19 +220,21 @@ class HasStepMoves(Protocol):
 class RelativeOutputs(Protocol):
     r"""A layer that says how chosen outputs move *relatively* when its input moves along vectors.
 
-    Lanes form a grid: every example \(n\) (row of `y`) moved along each vector \(w_v\) (row of
-    `w`) by the series \(d_{nv}(u)\). Returns the series of \(y'_{nc}/y_{nc} - 1\) for the output
-    \(c = \) `outputs[n]` of each lane, which is all a loss such as cross-entropy with one target
-    class needs ([`TargetClassLoss`][minifw.nn.losses.TargetClassLoss]).
+    Lanes form a grid: every example \(n\) (row of `y`) moved by \(z\,w_v\) along each vector
+    \(w_v\) (row of `w`, or of `w[n]` where the vectors differ by example). Returns the series in
+    \(z\) of \(y'_{nc}/y_{nc} - 1\) for the output \(c = \) `outputs[n]` of each lane, which is all a
+    loss such as cross-entropy with one target class needs
+    ([`TargetClassLoss`][minifw.nn.losses.TargetClassLoss]). The engine composes it with each
+    lane's amount, itself a series in the step.
     """
 
     def relative_series(
-        self, y: AnyArray, w: AnyArray, d: AnyArray, outputs: IntArray, reach: FloatArray
+        self, y: AnyArray, w: AnyArray, outputs: IntArray, order: int, reach: FloatArray
     ) -> tuple[AnyArray, NDArray[np.bool_]]:
-        r"""Return the `(P, N * V)` relative series (lane `n * V + v`) and the lanes it is trusted for.
+        r"""Return the `(order, N * V)` relative series in \(z\) (lane `n * V + v`) and the lanes it is trusted for.
 
-        `y` is the `(N, K)` output, `w` the `(V, K)` vectors, `d` the `(P, N * V)` series of the
-        amounts and `reach` (`(N * V,)`) the bound on each lane's \(|u|\).
+        `y` is the `(N, K)` output, `w` the `(V, K)` vectors (or `(N, V, K)`, a set per example)
+        and `reach` (`(N * V,)`) the bound on each lane's \(|z|\).
         """
         ...
 

@@ -113,13 +113,13 @@ class Softmax(Layer):
         return result, ok
 
     def relative_series(
-        self, y: AnyArray, w: AnyArray, d: AnyArray, outputs: IntArray, reach: FloatArray
+        self, y: AnyArray, w: AnyArray, outputs: IntArray, order: int, reach: FloatArray
     ) -> tuple[AnyArray, NDArray[np.bool_]]:
-        r"""Return the series of \(y'_c / y_c - 1\) when the scores move by \(d(u)\,w\).
+        r"""Return the series in \(z\) of \(y'_c / y_c - 1\) when the scores move by \(z\,w\).
 
-        Lane `n * V + v` moves the scores of example `n` along `w[v]`; \(c\) is `outputs[n]`.
-        With \(D_m = d^m/m!\) (series), \(e^{d w_k} - 1 = \sum_m w_k^m D_m\), so
-        \(s = \sum_k y_k (e^{d w_k} - 1) = \sum_m M_m D_m\) with the moments
+        Lane `n * V + v` moves the scores of example `n` along `w[v]` (or `w[n, v]`, vectors per
+        example); \(c\) is `outputs[n]`. With \(e^{z w_k} - 1 = \sum_m w_k^m z^m/m!\),
+        \(s = \sum_k y_k (e^{z w_k} - 1) = \sum_m M_m z^m/m!\) with the moments
         \(M_m = \sum_k y_k w_k^m\): a handful of multiply-adds per lane instead of one exponential
         per class. Then \(y'_c / y_c - 1 = (e_c - s)/(1 + s)\), trusted where \(|s| \le 1/2\)
         within reach (`1 + s` stays away from 0).
@@ -127,25 +127,25 @@ class Softmax(Layer):
         Examples:
             >>> import numpy as np
             >>> y = softmax(np.array([[0.0, 0.0]]))
-            >>> d = np.array([[1.0], [0.0]])                       # the scores move by u * (1, 0)
-            >>> relative, ok = Softmax().relative_series(y, np.array([[1.0, 0.0]]), d,
-            ...                                          np.array([0]), np.array([1e-3]))
-            >>> relative[:, 0].tolist(), ok.tolist()              # y0'/y0 - 1 = u/2 - 0 u^2 ...
+            >>> relative, ok = Softmax().relative_series(y, np.array([[1.0, 0.0]]), np.array([0]),
+            ...                                          2, np.array([1e-3]))
+            >>> relative[:, 0].tolist(), ok.tolist()              # y0'/y0 - 1 = z/2 - 0 z^2 ...
             ([0.5, 0.0], [True])
 
         """
-        order = d.shape[0]
-        # D[m - 1] = d^m / m!, a series that starts at order m.
-        powers = np.empty((order, *d.shape))
-        powers[0] = d
-        for m in range(2, order + 1):
-            powers[m - 1] = _series.multiply(powers[m - 2], d, low_a=m - 1) / m
-        # Moments M[m - 1, n, v] = sum_k y_nk w_vk^m, and the chosen output's w_vc^m, m = 1..P.
-        w_powers = np.cumprod(np.broadcast_to(w, (order, *w.shape)), axis=0)  # (P, V, K)
-        moments = np.matmul(y, w_powers.transpose(0, 2, 1)).reshape(order, -1)  # (P, N * V)
-        chosen = w_powers[:, :, outputs].transpose(0, 2, 1).reshape(order, -1)
-        s = np.einsum("mb,mpb->pb", moments, powers)
-        e = np.einsum("mb,mpb->pb", chosen, powers)
-        diff = e - s
+        # The m-th powers of the vectors, m = 1..order: (order, V, K) or (order, N, V, K).
+        w_powers = np.empty((order, *w.shape))
+        w_powers[0] = w
+        for m in range(1, order):
+            np.multiply(w_powers[m - 1], w, out=w_powers[m])
+        factorials = np.cumprod(np.arange(1.0, order + 1))
+        if w.ndim == 2:  # the same vectors for every example
+            moments = np.matmul(y, w_powers.transpose(0, 2, 1))  # (order, N, V)
+            chosen = w_powers[:, :, outputs].transpose(0, 2, 1)
+        else:  # a set per example
+            moments = np.matmul(w_powers, y[None, :, :, None])[..., 0]
+            chosen = w_powers[:, np.arange(y.shape[0]), :, outputs].transpose(1, 0, 2)
+        s = moments.reshape(order, -1) / factorials[:, None]
+        diff = chosen.reshape(order, -1) / factorials[:, None] - s
         relative: AnyArray = diff + _series.multiply(diff, _series.reciprocal_change(s))
         return relative, _series.magnitude(s, reach) <= 0.5

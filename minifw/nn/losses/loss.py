@@ -26,6 +26,7 @@ Examples:
 from __future__ import annotations
 
 import abc
+import math
 from typing import Literal, Protocol, TypeAlias, final, runtime_checkable
 
 import attrs
@@ -33,7 +34,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minifw.errors import NotSupportedError, ValidationError
-from minifw.nn.labels import as_real_array, check_finite, targets_as_batch
+from minifw.nn.capability import declares
+from minifw.nn.labels import as_real_array, check_finite
+from minifw.nn.losses.targets import batch_targets
 from minifw.typing import AnyArray, ArrayLike, FloatArray, IntArray
 
 __all__ = ["ChecksInputs", "HasLossGradient", "Loss", "Reduction", "TargetClassLoss"]
@@ -97,6 +100,10 @@ class TargetClassLoss(Protocol):
         the `(P, R)` series of \(r\) and `reach` (`(R,)`) the bound on \(|u|\).
         """  # noqa: D205
         ...
+
+
+def _gradient_of(loss: HasLossGradient, y: FloatArray, t: FloatArray) -> FloatArray:
+    return loss.per_example_grad(y, t)
 
 
 @attrs.frozen
@@ -188,12 +195,12 @@ class Loss(abc.ABC):
             array([[ 0.5, -0.5]])
 
         """
-        if not isinstance(self, HasLossGradient):
+        if not declares(self, HasLossGradient):
             raise NotSupportedError(
                 f"{type(self).__name__} has no per_example_grad method; numerical gradients work "
                 "without it, backprop and gradcheck need it"
             )
-        grad = np.asarray(self.per_example_grad(y, t), dtype=np.float64)
+        grad = np.asarray(_gradient_of(self, y, t), dtype=np.float64)
         if grad.shape != y.shape:
             raise NotSupportedError(
                 f"{type(self).__name__}.per_example_grad must return the shape of y {y.shape}, "
@@ -245,7 +252,7 @@ class Loss(abc.ABC):
         if raw.dtype.kind not in "fiu" or raw.dtype == np.bool_:
             raise ValidationError(f"{name} must return real numbers, got dtype {raw.dtype}")
         values = raw.astype(np.float64, copy=False)
-        if not np.all(np.isfinite(values)):
+        if not np.isfinite(values).all():
             bad = int(np.flatnonzero(~np.isfinite(values))[0])
             raise ValidationError(
                 f"{name} returned {float(values[bad])!r} for example {bad} of finite inputs "
@@ -281,9 +288,10 @@ class Loss(abc.ABC):
             raise ValidationError(
                 f"y must hold at least one example and one class, got shape {y_arr.shape}"
             )
-        check_finite(y_batch, "y")
-        t_batch = targets_as_batch(t, y_arr.shape, k)
-        if isinstance(self, ChecksInputs):
+        if not np.isfinite(y_batch).all():
+            check_finite(y_batch, "y")
+        t_batch = batch_targets(t, y_arr.shape, k)
+        if declares(self, ChecksInputs):
             self.check_inputs(y_batch, t_batch)
         return y_batch, t_batch
 
@@ -317,8 +325,8 @@ class Loss(abc.ABC):
         """
         if self.reduction == "none":
             return values
-        total = float(np.sum(values))
-        if not np.isfinite(total):
+        total = float(values.sum())
+        if not math.isfinite(total):
             raise ValidationError(
                 f"the {self.reduction} of {values.shape[0]} per-example losses overflows: {total}"
             )
