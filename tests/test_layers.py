@@ -147,9 +147,11 @@ def test_change_is_the_difference_of_outputs(
     difference = layer.forward(x + dx) - y
     # Agreement to the rounding of the difference itself (which loses digits for tiny moves).
     scale = np.maximum(np.abs(y), np.abs(layer.forward(x + dx))) + 1e-300
+    ulps = 4e-15
     if isinstance(layer, RowCoupled):  # every row's output moves with the whole batch
         scale = np.maximum(scale, np.max(scale))
-    np.testing.assert_allclose(change, difference, rtol=0, atol=float(np.max(4e-15 * scale)))
+        ulps = 16e-15  # and with the rounding of its mean and variance, summed over the batch
+    np.testing.assert_allclose(change, difference, rtol=0, atol=float(np.max(ulps * scale)))
 
 
 @given(cases())
