@@ -223,7 +223,9 @@ def test_sigint_at_random_moments_never_tears_state(what: str, tries: int, seed:
         check=True,
     )
     counts = json.loads(result.stdout)
-    assert counts["interrupted"] == tries, counts  # every try was hit
+    # The signal is aimed inside the call; on a loaded machine a call may end before it comes,
+    # and that try only shows the state after it. Most tries must be hit.
+    assert counts["interrupted"] >= 3 * tries // 4, counts
     assert counts["torn"] == 0, counts
     assert counts["before"] > 0, counts  # both sides were reached
     assert counts["after"] > 0, counts
