@@ -33,6 +33,29 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def timing_parser(description: str) -> argparse.ArgumentParser:
+    """Return the parser of an accuracy benchmark: threads, repeats, `--both`, `--timing-only`."""
+    parser = argparse.ArgumentParser(description=description)
+    add_threads_option(parser)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs (median; 5)")
+    parser.add_argument(
+        "--both",
+        action="store_true",
+        help="then the timing again with NPY_DISABLE_CPU_FEATURES=X86_V4",
+    )
+    parser.add_argument("--timing-only", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def print_environment() -> None:
+    """Print the machine, the libraries and the CPU features numpy was told to leave out."""
+    features = os.environ.get("NPY_DISABLE_CPU_FEATURES", "")
+    print("\n".join(environment()))
+    print(
+        f"NPY_DISABLE_CPU_FEATURES={features!r}  (numpy vectorises exp/log for float64 only with AVX-512)"
+    )
+
+
 def limit_blas_threads(argv: Sequence[str]) -> None:
     """Set the BLAS thread variables from ``--threads`` in ``argv`` (default 1).
 

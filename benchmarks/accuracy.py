@@ -26,7 +26,6 @@ if __name__ == "__main__":
     # Before numpy loads BLAS: see NOTE [ One BLAS thread ] in _common.py.
     _common.limit_blas_threads(sys.argv[1:])
 
-import argparse
 import functools
 import math
 import os
@@ -226,21 +225,8 @@ def targets(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _common.add_threads_option(parser)
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs (median; 5)")
-    parser.add_argument(
-        "--both",
-        action="store_true",
-        help="then the timing again with NPY_DISABLE_CPU_FEATURES=X86_V4",
-    )
-    parser.add_argument("--timing-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    features = os.environ.get("NPY_DISABLE_CPU_FEATURES", "")
-    print("\n".join(_common.environment()))
-    print(
-        f"NPY_DISABLE_CPU_FEATURES={features!r}  (numpy vectorises exp/log for float64 only with AVX-512)"
-    )
+    args = _common.timing_parser(__doc__.splitlines()[0]).parse_args(argv)
+    _common.print_environment()
     if args.timing_only:
         layered_complex_step(args.repeats)
         return 0
